@@ -1,0 +1,1 @@
+//! Veil's cross-rollup slot auction (not built yet).

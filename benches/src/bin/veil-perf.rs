@@ -1,0 +1,37 @@
+//! `veil-perf`: runs a performance suite and prints every figure beside its baseline.
+//!
+//! ```text
+//! cargo run --release -p veil-benches --bin veil-perf -- crypto [--quick] [--json]
+//! ```
+
+use clap::{Parser, ValueEnum};
+use veil_benches::report::Reporter;
+
+/// Veil's performance suites, each figure printed beside its baseline from the same run.
+#[derive(Debug, Parser)]
+#[command(name = "veil-perf", version, about)]
+struct Cli {
+    /// Which suite to run.
+    suite: Suite,
+    /// Fewer iterations: a quick look rather than a measurement to quote.
+    #[arg(long)]
+    quick: bool,
+    /// One JSON object per line on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Suite {
+    /// Threshold encryption: encrypt, admission check, keyper shares, block decryption.
+    Crypto,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut reporter = Reporter::new(cli.json);
+    match cli.suite {
+        Suite::Crypto => veil_benches::crypto::run(cli.quick, &mut reporter)?,
+    }
+    Ok(())
+}

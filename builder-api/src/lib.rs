@@ -1,0 +1,1 @@
+//! Veil's wire types, HTTP API and client SDK (not built yet).

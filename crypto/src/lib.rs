@@ -1,0 +1,1 @@
+//! Veil's threshold-encryption core (being built).

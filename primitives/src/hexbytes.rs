@@ -1,0 +1,151 @@
+//! `0x`-hex encoding for byte strings in human-readable formats, raw bytes in binary ones.
+//!
+//! Use [`serde_fixed`] and [`serde_vec`] with `#[serde(with = "...")]` on fields of wire
+//! types, so that JSON carries `"0x…"` and postcard carries the bytes themselves.
+
+use std::fmt;
+
+use serde::{de, Deserializer, Serializer};
+
+/// Why a hex string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    /// The string does not start with `0x`.
+    #[error("hex string must start with 0x")]
+    MissingPrefix,
+    /// A character is not a hex digit, or the digit count is odd.
+    #[error("invalid hex digits")]
+    InvalidDigits,
+    /// The decoded length is not the expected one.
+    #[error("expected {expected} bytes, got {actual}")]
+    WrongLength {
+        /// The required length in bytes.
+        expected: usize,
+        /// The length found.
+        actual: usize,
+    },
+}
+
+/// Encodes bytes as `0x`-prefixed lower-case hex.
+#[must_use]
+pub fn encode(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + bytes.len() * 2);
+    s.push_str("0x");
+    s.push_str(&hex::encode(bytes));
+    s
+}
+
+/// Decodes `0x`-prefixed hex of any length.
+pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
+    let digits = s.strip_prefix("0x").ok_or(HexError::MissingPrefix)?;
+    hex::decode(digits).map_err(|_| HexError::InvalidDigits)
+}
+
+/// Decodes `0x`-prefixed hex of exactly `N` bytes.
+pub fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
+    let digits = s.strip_prefix("0x").ok_or(HexError::MissingPrefix)?;
+    if digits.len() != 2 * N {
+        return Err(HexError::WrongLength { expected: N, actual: digits.len() / 2 });
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(digits, &mut out).map_err(|_| HexError::InvalidDigits)?;
+    Ok(out)
+}
+
+/// Serialises a fixed-size array: hex string when human-readable, bytes otherwise.
+pub fn serialize_fixed<S: Serializer, const N: usize>(
+    bytes: &[u8; N],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if serializer.is_human_readable() {
+        serializer.serialize_str(&encode(bytes))
+    } else {
+        serializer.serialize_bytes(bytes)
+    }
+}
+
+/// Deserialises what [`serialize_fixed`] wrote, with strict length checks.
+pub fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
+    deserializer: D,
+) -> Result<[u8; N], D::Error> {
+    if deserializer.is_human_readable() {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        decode_fixed::<N>(&s).map_err(de::Error::custom)
+    } else {
+        deserializer.deserialize_bytes(FixedVisitor::<N>)
+    }
+}
+
+struct FixedVisitor<const N: usize>;
+
+impl<'de, const N: usize> de::Visitor<'de> for FixedVisitor<N> {
+    type Value = [u8; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{N} bytes")
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = [0u8; N];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
+        }
+        if seq.next_element::<u8>()?.is_some() {
+            return Err(de::Error::invalid_length(N + 1, &self));
+        }
+        Ok(out)
+    }
+}
+
+/// Serialises a byte vector: hex string when human-readable, bytes otherwise.
+pub fn serialize_vec<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    if serializer.is_human_readable() {
+        serializer.serialize_str(&encode(bytes))
+    } else {
+        serializer.serialize_bytes(bytes)
+    }
+}
+
+/// Deserialises what [`serialize_vec`] wrote.
+pub fn deserialize_vec<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    if deserializer.is_human_readable() {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        decode(&s).map_err(de::Error::custom)
+    } else {
+        deserializer.deserialize_byte_buf(VecVisitor)
+    }
+}
+
+struct VecVisitor;
+
+impl<'de> de::Visitor<'de> for VecVisitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a byte string")
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        Ok(v.to_vec())
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+        Ok(v)
+    }
+}
+
+/// `#[serde(with = "veil_primitives::hexbytes::serde_fixed")]` for `[u8; N]` fields.
+pub mod serde_fixed {
+    pub use super::deserialize_fixed as deserialize;
+    pub use super::serialize_fixed as serialize;
+}
+
+/// `#[serde(with = "veil_primitives::hexbytes::serde_vec")]` for `Vec<u8>` fields.
+pub mod serde_vec {
+    pub use super::deserialize_vec as deserialize;
+    pub use super::serialize_vec as serialize;
+}

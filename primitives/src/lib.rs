@@ -1,0 +1,319 @@
+//! Shared domain newtypes for Veil.
+//!
+//! Every crate of the workspace speaks about the same few things: slots, eons (committee key
+//! epochs), rollups, amounts of money and transaction ids. They live here, once, so that the
+//! crypto core, the mempool, the auction and the wire types agree on their meaning and on
+//! their encodings.
+//!
+//! # Encodings
+//!
+//! Every type serialises in two ways, chosen by [`serde::Serializer::is_human_readable`]:
+//!
+//! - **Human-readable (JSON)** follows builder-specs habits: byte strings are `0x`-prefixed
+//!   lower-case hex, and [`Amount`]s are decimal strings (a `u128` does not fit a JSON number).
+//!   Small integers (`Slot`, `Eon`, `RollupId`, `ChainId`) stay JSON numbers.
+//! - **Binary (postcard and friends)** uses the raw integers and raw bytes.
+//!
+//! Decoding is strict: hex must carry the `0x` prefix and have exactly the right length,
+//! amounts must be plain decimal digits without sign, spaces or leading zeros.
+//!
+//! ```
+//! use veil_primitives::{Amount, TxId};
+//! let amount: Amount = serde_json::from_str("\"1000000000000000000000\"").unwrap();
+//! assert_eq!(amount, Amount(1_000_000_000_000_000_000_000));
+//! let id = TxId([7u8; 32]);
+//! let json = serde_json::to_string(&id).unwrap();
+//! assert!(json.starts_with("\"0x0707"));
+//! assert_eq!(serde_json::from_str::<TxId>(&json).unwrap(), id);
+//! ```
+
+use std::fmt;
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+pub mod hexbytes;
+
+/// A slot number: the unit of time in which one block per rollup is sold and published.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Slot(pub u64);
+
+impl Slot {
+    /// The slot after this one, saturating at `u64::MAX`.
+    #[must_use]
+    pub fn next(self) -> Slot {
+        Slot(self.0.saturating_add(1))
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An eon: the epoch of one committee key. Ciphertexts name the eon whose key they were
+/// encrypted to; keys rotate from one eon to the next without downtime.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Eon(pub u64);
+
+impl fmt::Display for Eon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The id of a registered rollup.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct RollupId(pub u32);
+
+impl fmt::Display for RollupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The id of the Veil network a message belongs to; it separates devnets, testnets and
+/// mainnets so that nothing signed or encrypted for one is valid on another.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct ChainId(pub u64);
+
+impl fmt::Display for ChainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An amount of the settlement currency, in its smallest unit.
+///
+/// JSON carries it as a decimal string; arithmetic on it is always checked by the callers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Amount(pub u128);
+
+impl Amount {
+    /// Zero.
+    pub const ZERO: Amount = Amount(0);
+
+    /// `self + other`, or `None` on overflow.
+    #[must_use]
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).map(Amount)
+    }
+
+    /// `self - other`, or `None` if `other > self`.
+    #[must_use]
+    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
+        self.0.checked_sub(other.0).map(Amount)
+    }
+
+    /// `self - other`, clamped at zero.
+    #[must_use]
+    pub fn saturating_sub(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_sub(other.0))
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Why a decimal amount string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseAmountError {
+    /// The string was empty.
+    #[error("empty amount")]
+    Empty,
+    /// A character other than an ASCII digit was found.
+    #[error("amount must be decimal digits only")]
+    NotDecimal,
+    /// The amount had a leading zero (only `"0"` itself may start with `0`).
+    #[error("amount has a leading zero")]
+    LeadingZero,
+    /// The amount does not fit in 128 bits.
+    #[error("amount overflows u128")]
+    Overflow,
+}
+
+impl std::str::FromStr for Amount {
+    type Err = ParseAmountError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(ParseAmountError::Empty);
+        }
+        if !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseAmountError::NotDecimal);
+        }
+        if s.len() > 1 && s.starts_with('0') {
+            return Err(ParseAmountError::LeadingZero);
+        }
+        s.parse::<u128>().map(Amount).map_err(|_| ParseAmountError::Overflow)
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(&self.0)
+        } else {
+            serializer.serialize_u128(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+            s.parse().map_err(de::Error::custom)
+        } else {
+            u128::deserialize(deserializer).map(Amount)
+        }
+    }
+}
+
+/// Declares a fixed-size byte id with hex display and the workspace's serde conventions.
+macro_rules! byte_id {
+    ($(#[$meta:meta])* $name:ident, $len:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            /// The raw bytes.
+            #[must_use]
+            pub fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}(0x{})", stringify!($name), hex::encode(&self.0[..4]))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "0x{}", hex::encode(self.0))
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = hexbytes::HexError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                hexbytes::decode_fixed::<$len>(s).map($name)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                hexbytes::serialize_fixed(&self.0, serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                hexbytes::deserialize_fixed::<D, $len>(deserializer).map($name)
+            }
+        }
+    };
+}
+
+byte_id!(
+    /// A transaction id: sha3-256 of the ciphertext's canonical encoding. Two submissions of
+    /// the same ciphertext have the same id, which is what makes admission idempotent.
+    TxId,
+    32
+);
+
+byte_id!(
+    /// The id of an atomic bundle: a set of ciphertexts, one per rollup, that are included
+    /// together or not at all. Chosen by the user (random 32 bytes).
+    BundleId,
+    32
+);
+
+byte_id!(
+    /// An ed25519 public key in its 32-byte encoding. Used for builders, fee payers, rollup
+    /// admins and keyper identities.
+    PublicKeyBytes,
+    32
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amount_json_is_decimal_string() {
+        let a = Amount(u128::MAX);
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, format!("\"{}\"", u128::MAX));
+        assert_eq!(serde_json::from_str::<Amount>(&json).unwrap(), a);
+    }
+
+    #[test]
+    fn amount_rejects_non_canonical() {
+        for bad in [
+            "\"\"",
+            "\"01\"",
+            "\"-1\"",
+            "\"1.0\"",
+            "\" 1\"",
+            "1",
+            "\"340282366920938463463374607431768211456\"",
+        ] {
+            assert!(serde_json::from_str::<Amount>(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(serde_json::from_str::<Amount>("\"0\"").unwrap(), Amount(0));
+    }
+
+    #[test]
+    fn amount_binary_roundtrip() {
+        let a = Amount(123_456_789_000);
+        let bytes = postcard::to_allocvec(&a).unwrap();
+        assert_eq!(postcard::from_bytes::<Amount>(&bytes).unwrap(), a);
+    }
+
+    #[test]
+    fn txid_hex_strict() {
+        let id = TxId([0xab; 32]);
+        let s = id.to_string();
+        assert_eq!(s.parse::<TxId>().unwrap(), id);
+        assert!(s.trim_start_matches("0x").parse::<TxId>().is_err());
+        assert!("0xabcd".parse::<TxId>().is_err());
+        assert!(format!("{}zz", &s[..s.len() - 2]).parse::<TxId>().is_err());
+        let bytes = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(bytes.len(), 32);
+        assert_eq!(postcard::from_bytes::<TxId>(&bytes).unwrap(), id);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn amount_string_roundtrip(v: u128) {
+            let a = Amount(v);
+            proptest::prop_assert_eq!(a.to_string().parse::<Amount>().unwrap(), a);
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".{0,80}") {
+            let _ = s.parse::<Amount>();
+            let _ = s.parse::<TxId>();
+        }
+    }
+}
