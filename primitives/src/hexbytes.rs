@@ -52,7 +52,8 @@ pub fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     Ok(out)
 }
 
-/// Serialises a fixed-size array: hex string when human-readable, bytes otherwise.
+/// Serialises a fixed-size array: hex string when human-readable, otherwise a tuple of `N`
+/// bytes (no length prefix: the length is part of the type).
 pub fn serialize_fixed<S: Serializer, const N: usize>(
     bytes: &[u8; N],
     serializer: S,
@@ -60,7 +61,12 @@ pub fn serialize_fixed<S: Serializer, const N: usize>(
     if serializer.is_human_readable() {
         serializer.serialize_str(&encode(bytes))
     } else {
-        serializer.serialize_bytes(bytes)
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(N)?;
+        for b in bytes {
+            tuple.serialize_element(b)?;
+        }
+        tuple.end()
     }
 }
 
@@ -72,7 +78,7 @@ pub fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
         let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
         decode_fixed::<N>(&s).map_err(de::Error::custom)
     } else {
-        deserializer.deserialize_bytes(FixedVisitor::<N>)
+        deserializer.deserialize_tuple(N, FixedVisitor::<N>)
     }
 }
 
