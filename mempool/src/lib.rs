@@ -1,1 +1,6 @@
-//! Veil's encrypted mempool: a sans-IO admission pool and the QUIC ingress shell (not built yet).
+//! Veil's encrypted mempool (design note in progress).
+
+pub mod error;
+pub mod metrics;
+pub mod pool;
+pub mod wire;

@@ -1,0 +1,339 @@
+use std::num::NonZeroUsize;
+
+use proptest::prelude::*;
+
+use super::*;
+
+const CHAIN: ChainId = ChainId(7);
+const EON: Eon = Eon(1);
+
+fn meta(rollup: u32, fee: u128, payer: u8, expiry: u64) -> TxMeta {
+    TxMeta {
+        chain_id: CHAIN,
+        eon: EON,
+        rollup: RollupId(rollup),
+        fee_payer: PublicKeyBytes([payer; 32]),
+        max_fee: Amount(fee),
+        gas_limit: 21_000,
+        expiry_slot: Slot(expiry),
+        bundle: None,
+    }
+}
+
+fn cand(n: u64, meta: TxMeta) -> Candidate {
+    let mut id = [0u8; 32];
+    id[..8].copy_from_slice(&n.to_le_bytes());
+    let mut ek = [1u8; 32];
+    ek[..8].copy_from_slice(&n.to_le_bytes());
+    Candidate {
+        id: TxId(id),
+        meta,
+        ephemeral_key: EphemeralKeyDigest(ek),
+        body: Bytes::from(vec![n as u8; 100]),
+    }
+}
+
+fn bundle(first: u64, rollups: &[u32], fee: u128, tag: u8) -> Vec<Candidate> {
+    let count = rollups.len() as u16;
+    rollups
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut m = meta(*r, fee, 9, 100);
+            m.bundle = Some(BundlePart { id: BundleId([tag; 32]), index: i as u16, count });
+            cand(first + i as u64, m)
+        })
+        .collect()
+}
+
+fn pool() -> Pool {
+    Pool::new(PoolConfig::new(CHAIN), Slot(10), &[EON])
+}
+
+fn small(max_txs: usize, per_rollup: usize, per_sender: usize) -> Pool {
+    let mut c = PoolConfig::new(CHAIN);
+    c.max_txs = NonZeroUsize::new(max_txs).unwrap();
+    c.max_per_rollup = NonZeroUsize::new(per_rollup).unwrap();
+    c.max_per_sender = NonZeroUsize::new(per_sender).unwrap();
+    Pool::new(c, Slot(10), &[EON])
+}
+
+fn code(r: Result<Admitted, Rejection>) -> RejectCode {
+    r.unwrap_err().code
+}
+
+#[test]
+fn admit_and_duplicate_is_idempotent() {
+    let mut p = pool();
+    let a = p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    assert!(!a.duplicate);
+    assert_eq!(a.inserted, vec![Seq(0)]);
+    let b = p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    assert!(b.duplicate);
+    assert_eq!(a.ids, b.ids);
+    assert!(b.inserted.is_empty());
+    assert_eq!(p.len(), 1);
+    assert_eq!(p.stats().duplicates, 1);
+}
+
+#[test]
+fn same_ephemeral_key_in_other_ciphertext_is_rejected() {
+    let mut p = pool();
+    p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    let mut copy = cand(2, meta(1, 10, 2, 20));
+    copy.ephemeral_key = cand(1, meta(1, 10, 1, 20)).ephemeral_key;
+    assert_eq!(code(p.admit_tx(copy)), RejectCode::EphemeralKeyReused);
+    assert_eq!(p.stats().rejected(RejectCode::EphemeralKeyReused), 1);
+}
+
+#[test]
+fn metadata_rules() {
+    let mut p = pool();
+    let mut c = cand(1, meta(1, 10, 1, 20));
+    c.meta.chain_id = ChainId(8);
+    assert_eq!(code(p.admit_tx(c)), RejectCode::WrongChain);
+    let mut c = cand(2, meta(1, 10, 1, 20));
+    c.meta.eon = Eon(2);
+    assert_eq!(code(p.admit_tx(c)), RejectCode::WrongEon);
+    assert_eq!(code(p.admit_tx(cand(3, meta(1, 10, 1, 9)))), RejectCode::Expired);
+    assert_eq!(code(p.admit_tx(cand(4, meta(1, 10, 1, 1_000_000)))), RejectCode::Expired);
+    let mut c = cand(5, meta(1, 10, 1, 20));
+    c.body = Bytes::from(vec![0; DEFAULT_MAX_CIPHERTEXT_SIZE + 1]);
+    assert_eq!(code(p.admit_tx(c)), RejectCode::CiphertextTooLarge);
+    let mut cfg = PoolConfig::new(CHAIN);
+    cfg.min_fee = Amount(5);
+    let mut p = Pool::new(cfg, Slot(10), &[EON]);
+    assert_eq!(code(p.admit_tx(cand(6, meta(1, 4, 1, 20)))), RejectCode::FeeTooLow);
+    p.admit_tx(cand(7, meta(1, 5, 1, 20))).unwrap();
+    // Expiry exactly at the current slot is still admissible.
+    p.admit_tx(cand(8, meta(1, 5, 1, 10))).unwrap();
+}
+
+#[test]
+fn sender_quota() {
+    let mut p = small(100, 100, 2);
+    p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    p.admit_tx(cand(2, meta(2, 10, 1, 20))).unwrap();
+    assert_eq!(code(p.admit_tx(cand(3, meta(1, 10, 1, 20)))), RejectCode::SenderQuota);
+    p.admit_tx(cand(4, meta(1, 10, 2, 20))).unwrap();
+}
+
+#[test]
+fn indexes_by_fee_and_arrival() {
+    let mut p = pool();
+    for (n, fee) in [(1, 5), (2, 50), (3, 20), (4, 50)] {
+        p.admit_tx(cand(n, meta(1, fee, n as u8, 20))).unwrap();
+    }
+    p.admit_tx(cand(9, meta(2, 99, 9, 20))).unwrap();
+    let fees: Vec<u128> = p.best_by_fee(RollupId(1)).map(|v| v.meta.max_fee.0).collect();
+    assert_eq!(fees, vec![50, 50, 20, 5]);
+    let first_50 = p.best_by_fee(RollupId(1)).next().unwrap();
+    assert_eq!(first_50.seq, Seq(1), "ties go by arrival");
+    let arrival: Vec<u64> = p.by_arrival(RollupId(1)).map(|v| v.seq.0).collect();
+    assert_eq!(arrival, vec![0, 1, 2, 3]);
+    assert_eq!(p.rollup_len(RollupId(2)), 1);
+}
+
+#[test]
+fn global_capacity_evicts_lowest_fee() {
+    let mut p = small(3, 100, 100);
+    p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    p.admit_tx(cand(2, meta(1, 5, 2, 20))).unwrap();
+    p.admit_tx(cand(3, meta(2, 20, 3, 20))).unwrap();
+    // Not better than the lowest: refused.
+    assert_eq!(code(p.admit_tx(cand(4, meta(1, 5, 4, 20)))), RejectCode::PoolFull);
+    let a = p.admit_tx(cand(5, meta(1, 6, 5, 20))).unwrap();
+    assert_eq!(a.evicted, vec![(Seq(1), cand(2, meta(1, 5, 2, 20)).id)]);
+    assert_eq!(p.len(), 3);
+    assert!(p.get(&cand(2, meta(1, 5, 2, 20)).id).is_none());
+    assert_eq!(p.stats().evicted, 1);
+}
+
+#[test]
+fn rollup_capacity_evicts_within_the_rollup() {
+    let mut p = small(100, 2, 100);
+    p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    p.admit_tx(cand(2, meta(1, 30, 2, 20))).unwrap();
+    p.admit_tx(cand(3, meta(2, 1, 3, 20))).unwrap();
+    let a = p.admit_tx(cand(4, meta(1, 20, 4, 20))).unwrap();
+    assert_eq!(a.evicted.len(), 1);
+    assert_eq!(a.evicted[0].1, cand(1, meta(1, 10, 1, 20)).id);
+    assert_eq!(p.rollup_len(RollupId(1)), 2);
+    assert_eq!(p.rollup_len(RollupId(2)), 1, "other rollups untouched");
+    assert_eq!(code(p.admit_tx(cand(5, meta(1, 15, 5, 20)))), RejectCode::PoolFull);
+}
+
+#[test]
+fn bundles_are_one_unit() {
+    let mut p = small(4, 100, 100);
+    let parts = bundle(10, &[1, 2, 3], 5, 0xb1);
+    let a = p.admit_bundle(parts.clone()).unwrap();
+    assert_eq!(a.inserted.len(), 3);
+    assert!(p.admit_bundle(parts.clone()).unwrap().duplicate);
+    p.admit_tx(cand(1, meta(1, 50, 1, 20))).unwrap();
+    // A lone tx paying more than the bundle's lowest part evicts the whole bundle.
+    let a = p.admit_tx(cand(2, meta(4, 6, 2, 20))).unwrap();
+    assert_eq!(a.evicted.len(), 3);
+    assert_eq!(p.len(), 2);
+    for part in &parts {
+        assert!(p.get(&part.id).is_none());
+    }
+}
+
+#[test]
+fn bundle_shape_is_checked() {
+    let mut p = pool();
+    let parts = bundle(10, &[1, 2], 5, 1);
+    // A lone part sent as a single transaction.
+    assert_eq!(code(p.admit_tx(parts[0].clone())), RejectCode::BadBundle);
+    // A missing part.
+    assert_eq!(code(p.admit_bundle(parts[..1].to_vec())), RejectCode::BadBundle);
+    // Two parts on the same rollup.
+    assert_eq!(code(p.admit_bundle(bundle(20, &[1, 1], 5, 2))), RejectCode::BadBundle);
+    // A part without a bundle reference.
+    let mut mixed = bundle(30, &[1, 2], 5, 3);
+    mixed[1].meta.bundle = None;
+    let r = p.admit_bundle(mixed).unwrap_err();
+    assert_eq!((r.code, r.part), (RejectCode::BadBundle, Some(1)));
+    // Bad part metadata is attributed to the part.
+    let mut late = bundle(40, &[1, 2], 5, 4);
+    late[1].meta.expiry_slot = Slot(1);
+    let r = p.admit_bundle(late).unwrap_err();
+    assert_eq!((r.code, r.part), (RejectCode::Expired, Some(1)));
+    assert!(p.is_empty());
+    p.admit_bundle(parts).unwrap();
+    // Same bundle id, different ciphertexts.
+    assert_eq!(code(p.admit_bundle(bundle(50, &[1, 2], 5, 1))), RejectCode::BadBundle);
+}
+
+#[test]
+fn expiry_by_slot_removes_whole_units() {
+    let mut p = pool();
+    p.admit_tx(cand(1, meta(1, 10, 1, 11))).unwrap();
+    p.admit_tx(cand(2, meta(1, 10, 2, 15))).unwrap();
+    let mut parts = bundle(10, &[1, 2], 5, 1);
+    parts[1].meta.expiry_slot = Slot(12);
+    p.admit_bundle(parts).unwrap();
+    assert!(p.on_slot(Slot(11)).is_empty(), "expiry slot 11 is still includable in slot 11");
+    let gone = p.on_slot(Slot(13));
+    assert_eq!(gone.len(), 3);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p.stats().expired, 3);
+}
+
+#[test]
+fn committed_are_removed_and_failed_slots_keep_txs() {
+    let mut p = pool();
+    p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    p.admit_tx(cand(2, meta(1, 10, 2, 20))).unwrap();
+    let parts = bundle(10, &[1, 2], 5, 1);
+    p.admit_bundle(parts.clone()).unwrap();
+    // A failed slot: nothing is removed, everything stays available.
+    assert_eq!(p.len(), 4);
+    let removed = p.remove_committed(&[cand(1, meta(1, 10, 1, 20)).id, parts[0].id]);
+    assert_eq!(removed.len(), 3, "a committed bundle part takes its bundle with it");
+    assert_eq!(p.len(), 1);
+    assert!(p.remove_committed(&[TxId([0xee; 32])]).is_empty());
+}
+
+#[test]
+fn feed_is_durable_prefix_in_admission_order() {
+    let mut p = pool();
+    for n in 0..5 {
+        p.admit_tx(cand(n, meta(1, 10, n as u8, 20))).unwrap();
+    }
+    assert!(p.feed(FeedCursor(0), 10).items.is_empty(), "nothing durable yet");
+    p.mark_durable(Seq(3));
+    let b = p.feed(FeedCursor(0), 2);
+    assert_eq!(b.items.iter().map(|i| i.seq.0).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(b.next, FeedCursor(2));
+    let _ = p.remove_committed(&[cand(3, meta(1, 10, 3, 20)).id]);
+    p.mark_durable(Seq(5));
+    let b = p.feed(b.next, 10);
+    assert_eq!(b.items.iter().map(|i| i.seq.0).collect::<Vec<_>>(), vec![2, 4]);
+    assert_eq!(b.skipped, 1);
+    assert_eq!(b.next, FeedCursor(5));
+    let b2 = p.feed(b.next, 10);
+    assert!(b2.items.is_empty());
+    assert_eq!(b2.next, FeedCursor(5));
+    // Trailing removals are skipped too.
+    let _ = p.remove_committed(&[cand(4, meta(1, 10, 4, 20)).id]);
+    let b3 = p.feed(FeedCursor(3), 10);
+    assert_eq!((b3.items.len(), b3.skipped, b3.next), (0, 2, FeedCursor(5)));
+}
+
+#[test]
+fn withdraw_undoes_admission() {
+    let mut p = pool();
+    let a = p.admit_bundle(bundle(10, &[1, 2], 5, 1)).unwrap();
+    p.withdraw(&a.inserted);
+    assert!(p.is_empty());
+    assert_eq!(p.bytes(), 0);
+    p.admit_bundle(bundle(10, &[1, 2], 5, 1)).unwrap();
+}
+
+#[test]
+fn restore_rebuilds_and_prunes_expired() {
+    let mut p = pool();
+    p.admit_tx(cand(1, meta(1, 10, 1, 12))).unwrap();
+    p.admit_tx(cand(2, meta(1, 20, 2, 30))).unwrap();
+    p.admit_bundle(bundle(10, &[1, 2], 5, 1)).unwrap();
+    let rows: Vec<(Seq, Candidate)> = (0..4)
+        .map(|s| {
+            let v = p.get_seq(Seq(s)).unwrap();
+            (
+                Seq(s),
+                Candidate {
+                    id: *v.id,
+                    meta: *v.meta,
+                    ephemeral_key: *v.ephemeral_key,
+                    body: v.body.clone(),
+                },
+            )
+        })
+        .collect();
+    let mut q = Pool::new(PoolConfig::new(CHAIN), Slot(13), &[EON]);
+    let pruned = q.restore(rows);
+    assert_eq!(pruned.len(), 1);
+    assert_eq!(q.len(), 3);
+    assert_eq!(q.next_seq(), Seq(4));
+    assert_eq!(q.feed(FeedCursor(0), 10).items.len(), 3);
+    // The restored bundle is still one unit.
+    let removed = q.remove_committed(&[bundle(10, &[1, 2], 5, 1)[1].id]);
+    assert_eq!(removed.len(), 2);
+}
+
+proptest! {
+    /// Whatever arrives, the pool never exceeds its limits and its indexes agree.
+    #[test]
+    fn limits_and_indexes_hold(ops in proptest::collection::vec((0u32..3, 1u128..50, 0u8..4, 10u64..30, 0u8..6), 1..120)) {
+        let mut p = small(12, 6, 5);
+        let mut n = 0u64;
+        for (rollup, fee, payer, expiry, op) in ops {
+            n += 1;
+            match op {
+                0 => { let _ = p.on_slot(Slot(10 + n / 10)); }
+                1 => {
+                    let rollups = [rollup, (rollup + 1) % 3];
+                    let mut parts = bundle(n * 100, &rollups, fee, n as u8);
+                    for part in &mut parts { part.meta.fee_payer = PublicKeyBytes([payer; 32]); part.meta.expiry_slot = Slot(expiry); }
+                    let _ = p.admit_bundle(parts);
+                }
+                2 => { let id = cand(n - 1, meta(0, 0, 0, 0)).id; let _ = p.remove_committed(&[id]); }
+                _ => { let _ = p.admit_tx(cand(n, meta(rollup, fee, payer, expiry))); }
+            }
+            prop_assert!(p.len() <= 12);
+            for r in 0..3 { prop_assert!(p.rollup_len(RollupId(r)) <= 6); }
+            let total: usize = (0..3).map(|r| p.rollup_len(RollupId(r))).sum();
+            prop_assert_eq!(total, p.len());
+            prop_assert_eq!(p.ids.len(), p.len());
+            prop_assert_eq!(p.ephemeral_keys.len(), p.len());
+            let unit_parts: usize = p.units.values().map(|u| u.parts.len()).sum();
+            prop_assert_eq!(unit_parts, p.len());
+            prop_assert!(p.senders.values().all(|v| *v <= 5));
+            for u in p.units.values() {
+                if let Some(b) = u.bundle { prop_assert_eq!(u.parts.len(), 2); prop_assert!(p.bundles.contains_key(&b)); }
+            }
+        }
+    }
+}
