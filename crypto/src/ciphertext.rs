@@ -1,0 +1,626 @@
+//! Ciphertexts: associated data, canonical encoding, padding, encryption and validity proofs.
+//!
+//! # Encoding (version 1)
+//!
+//! All integers big-endian. The associated data comes first, so that its bytes are a prefix
+//! of the ciphertext and can be hashed without copying.
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 1 | version, `0x01` |
+//! | 8 | chain id |
+//! | 8 | eon |
+//! | 4 | rollup id |
+//! | 32 | fee payer (ed25519 public key) |
+//! | 16 | max fee (u128) |
+//! | 8 | gas limit |
+//! | 8 | expiry slot |
+//! | 1 | bundle flag: `0` none, `1` bundle part follows |
+//! | 32 + 2 + 2 | if bundle: bundle id, part index, part count (`index < count`, `1 <= count <= 64`) |
+//! | 96 | `U = r·G1`, uncompressed |
+//! | 96 | `A = k·G1`, uncompressed (proof commitment) |
+//! | 32 | `z = k + c·r` (scalar, canonical) |
+//! | 4 | body length `L` |
+//! | `L` | ChaCha20-Poly1305 ciphertext of the padded payload, tag last; `L − 16` is a bucket |
+//!
+//! Points are uncompressed on purpose: decompression costs a square root (about 10 µs) per
+//! point, which admission would pay twice per ciphertext; 96 extra bytes are cheaper.
+
+use std::fmt;
+
+use blstrs::{G1Affine, G1Projective, Scalar};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use ff::Field;
+use group::{Curve, Group};
+use rand_core::{CryptoRng, RngCore};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha3::{Digest, Sha3_256, Sha3_512};
+use veil_primitives::{Amount, BundleId, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
+use zeroize::Zeroize;
+
+use crate::curve::{self, G1_LEN, SCALAR_LEN};
+use crate::error::CryptoError;
+use crate::keys::PublicKeySet;
+
+/// The version byte of the encoding this build writes and reads.
+pub const CIPHERTEXT_VERSION: u8 = 1;
+
+/// The largest number of parts an atomic bundle may have.
+pub const MAX_BUNDLE_PARTS: u16 = 64;
+
+/// Padded plaintext sizes. A payload is prefixed by its 4-byte length and zero-padded to the
+/// smallest bucket that holds it, so a ciphertext's length tells an observer only the
+/// bucket: at most a factor 1.5 between neighbouring buckets.
+pub const PADDING_BUCKETS: [usize; 21] = [
+    64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384,
+    24576, 32768, 49152, 65536, 131072,
+];
+
+/// The largest payload one ciphertext can carry.
+pub const MAX_PAYLOAD: usize = PADDING_BUCKETS[PADDING_BUCKETS.len() - 1] - LEN_PREFIX;
+
+/// The largest encoded ciphertext.
+pub const MAX_CIPHERTEXT_LEN: usize =
+    AD_MAX_LEN + PROOF_LEN + 4 + MAX_PAYLOAD + LEN_PREFIX + TAG_LEN;
+
+const LEN_PREFIX: usize = 4;
+const TAG_LEN: usize = 16;
+const AD_FIXED_LEN: usize = 1 + 8 + 8 + 4 + 32 + 16 + 8 + 8 + 1;
+const AD_MAX_LEN: usize = AD_FIXED_LEN + 32 + 2 + 2;
+const PROOF_LEN: usize = G1_LEN + G1_LEN + SCALAR_LEN;
+
+const DST_CHALLENGE: &[u8] = b"veil/v1/ciphertext-challenge";
+const DST_KDF: &[u8] = b"veil/v1/payload-key";
+const DST_BATCH: &[u8] = b"veil/v1/batch-coefficients";
+
+/// One part of an atomic bundle: the bundle's id, this part's index and the part count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BundleRef {
+    /// The bundle's id, shared by all its parts.
+    pub id: BundleId,
+    /// This part's position, `0..count`.
+    pub index: u16,
+    /// How many parts the bundle has (one per rollup).
+    pub count: u16,
+}
+
+/// The public metadata of a ciphertext, bound into its validity proof and its AEAD. Builders
+/// and keypers see exactly this, never the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AssociatedData {
+    /// The Veil network.
+    pub chain_id: ChainId,
+    /// The eon whose committee key the payload is encrypted to.
+    pub eon: Eon,
+    /// The rollup the transaction is for.
+    pub rollup_id: RollupId,
+    /// Who pays the fee (an ed25519 public key).
+    pub fee_payer: PublicKeyBytes,
+    /// The most the fee payer will pay for inclusion.
+    pub max_fee: Amount,
+    /// The gas the transaction may use on its rollup.
+    pub gas_limit: u64,
+    /// The last slot in which the transaction may be included.
+    pub expiry_slot: Slot,
+    /// The bundle this ciphertext is part of, if any.
+    pub bundle: Option<BundleRef>,
+}
+
+impl AssociatedData {
+    fn encoded_len(&self) -> usize {
+        AD_FIXED_LEN + if self.bundle.is_some() { 36 } else { 0 }
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(CIPHERTEXT_VERSION);
+        out.extend_from_slice(&self.chain_id.0.to_be_bytes());
+        out.extend_from_slice(&self.eon.0.to_be_bytes());
+        out.extend_from_slice(&self.rollup_id.0.to_be_bytes());
+        out.extend_from_slice(&self.fee_payer.0);
+        out.extend_from_slice(&self.max_fee.0.to_be_bytes());
+        out.extend_from_slice(&self.gas_limit.to_be_bytes());
+        out.extend_from_slice(&self.expiry_slot.0.to_be_bytes());
+        match &self.bundle {
+            None => out.push(0),
+            Some(b) => {
+                out.push(1);
+                out.extend_from_slice(&b.id.0);
+                out.extend_from_slice(&b.index.to_be_bytes());
+                out.extend_from_slice(&b.count.to_be_bytes());
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), CryptoError> {
+        if let Some(b) = &self.bundle {
+            if b.count == 0 || b.count > MAX_BUNDLE_PARTS {
+                return Err(CryptoError::InvalidField("bundle part count must be 1..=64"));
+            }
+            if b.index >= b.count {
+                return Err(CryptoError::InvalidField("bundle part index must be below the count"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A strict reader over a byte slice.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CryptoError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(
+            CryptoError::Truncated { needed: self.pos.saturating_add(n), had: self.bytes.len() },
+        )?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<&'a [u8; N], CryptoError> {
+        Ok(self.take(N)?.try_into().expect("take(N) returns N bytes"))
+    }
+
+    fn u8(&mut self) -> Result<u8, CryptoError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, CryptoError> {
+        Ok(u16::from_be_bytes(*self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, CryptoError> {
+        Ok(u32::from_be_bytes(*self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, CryptoError> {
+        Ok(u64::from_be_bytes(*self.array()?))
+    }
+
+    fn u128(&mut self) -> Result<u128, CryptoError> {
+        Ok(u128::from_be_bytes(*self.array()?))
+    }
+}
+
+fn decode_ad(r: &mut Reader<'_>) -> Result<AssociatedData, CryptoError> {
+    let version = r.u8()?;
+    if version != CIPHERTEXT_VERSION {
+        return Err(CryptoError::UnsupportedVersion(version));
+    }
+    let chain_id = ChainId(r.u64()?);
+    let eon = Eon(r.u64()?);
+    let rollup_id = RollupId(r.u32()?);
+    let fee_payer = PublicKeyBytes(*r.array()?);
+    let max_fee = Amount(r.u128()?);
+    let gas_limit = r.u64()?;
+    let expiry_slot = Slot(r.u64()?);
+    let bundle = match r.u8()? {
+        0 => None,
+        1 => Some(BundleRef { id: BundleId(*r.array()?), index: r.u16()?, count: r.u16()? }),
+        _ => return Err(CryptoError::InvalidField("bundle flag must be 0 or 1")),
+    };
+    let ad = AssociatedData {
+        chain_id,
+        eon,
+        rollup_id,
+        fee_payer,
+        max_fee,
+        gas_limit,
+        expiry_slot,
+        bundle,
+    };
+    ad.check()?;
+    Ok(ad)
+}
+
+/// An encrypted transaction with its validity proof, decoded and checked for well-formedness
+/// (canonical encoding, both points in the prime-order subgroup, scalar canonical, body a
+/// padding bucket). The proof itself is checked by [`PublicKeySet::verify`] or
+/// [`PublicKeySet::verify_batch`].
+///
+/// Holds its canonical bytes, so [`Ciphertext::as_bytes`] and [`Ciphertext::id`] are free.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ciphertext {
+    bytes: Vec<u8>,
+    id: TxId,
+    ad: AssociatedData,
+    ad_len: usize,
+    u: G1Affine,
+    a: G1Affine,
+    z: Scalar,
+}
+
+impl fmt::Debug for Ciphertext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ciphertext")
+            .field("id", &self.id)
+            .field("ad", &self.ad)
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ciphertext {
+    /// Strictly decodes a ciphertext. Costs two subgroup checks (about 60 µs); run it on a
+    /// worker pool, not an async reactor. See [`Ciphertext::decode_many`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Ciphertext, CryptoError> {
+        if bytes.len() > MAX_CIPHERTEXT_LEN {
+            return Err(CryptoError::PayloadTooLarge { len: bytes.len(), max: MAX_CIPHERTEXT_LEN });
+        }
+        let mut r = Reader { bytes, pos: 0 };
+        let ad = decode_ad(&mut r)?;
+        let ad_len = r.pos;
+        let u_bytes = r.array::<G1_LEN>()?;
+        let a_bytes = r.array::<G1_LEN>()?;
+        let z = curve::decode_scalar(r.array()?, "proof response z")?;
+        let body_len = r.u32()? as usize;
+        if !is_bucket(body_len.wrapping_sub(TAG_LEN)) {
+            return Err(CryptoError::BadBodyLength(body_len));
+        }
+        r.take(body_len)?;
+        if r.pos != bytes.len() {
+            return Err(CryptoError::TrailingBytes(bytes.len() - r.pos));
+        }
+        let u = curve::decode_g1_strict(u_bytes, "ephemeral key U")?;
+        let a = curve::decode_g1_strict(a_bytes, "proof commitment A")?;
+        Ok(Ciphertext { bytes: bytes.to_vec(), id: tx_id(bytes), ad, ad_len, u, a, z })
+    }
+
+    /// Decodes many ciphertexts in parallel (rayon), one result per input, in order.
+    #[must_use]
+    pub fn decode_many(inputs: &[&[u8]]) -> Vec<Result<Ciphertext, CryptoError>> {
+        inputs.par_iter().map(|b| Ciphertext::from_bytes(b)).collect()
+    }
+
+    /// The canonical encoding.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The canonical encoding, owned.
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Length of the canonical encoding.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The transaction id: sha3-256 of the canonical encoding.
+    #[must_use]
+    pub fn id(&self) -> TxId {
+        self.id
+    }
+
+    /// The public metadata.
+    #[must_use]
+    pub fn ad(&self) -> &AssociatedData {
+        &self.ad
+    }
+
+    /// The ephemeral key `U` (its uncompressed encoding). Two different ciphertexts with the
+    /// same ephemeral key are a copy attack or a broken client: admission keeps the first.
+    #[must_use]
+    pub fn ephemeral_key(&self) -> &[u8; G1_LEN] {
+        self.bytes[self.ad_len..self.ad_len + G1_LEN]
+            .try_into()
+            .expect("U follows the associated data")
+    }
+
+    pub(crate) fn u(&self) -> &G1Affine {
+        &self.u
+    }
+
+    fn ad_bytes(&self) -> &[u8] {
+        &self.bytes[..self.ad_len]
+    }
+
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.bytes[self.ad_len + PROOF_LEN + 4..]
+    }
+
+    fn challenge(&self) -> Scalar {
+        challenge(
+            self.ad_bytes(),
+            self.ephemeral_key(),
+            &self.bytes[self.ad_len + G1_LEN..][..G1_LEN],
+            self.body(),
+        )
+    }
+
+    /// Decrypts the body with the combined key point `K = x·U`, and strips the padding.
+    /// `None` if the AEAD tag or the padding does not check.
+    pub(crate) fn open(&self, k: &G1Affine) -> Option<Vec<u8>> {
+        let mut key = payload_key(k, self.ephemeral_key());
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&key));
+        key.zeroize();
+        let padded = cipher
+            .decrypt(
+                Nonce::from_slice(&[0u8; 12]),
+                Payload { msg: self.body(), aad: self.ad_bytes() },
+            )
+            .ok()?;
+        unpad(padded)
+    }
+}
+
+fn tx_id(bytes: &[u8]) -> TxId {
+    TxId(Sha3_256::digest(bytes).into())
+}
+
+fn is_bucket(len: usize) -> bool {
+    PADDING_BUCKETS.binary_search(&len).is_ok()
+}
+
+fn challenge(ad: &[u8], u: &[u8], a: &[u8], body: &[u8]) -> Scalar {
+    let body_hash = Sha3_256::digest(body);
+    let mut h = Sha3_512::new();
+    h.update((DST_CHALLENGE.len() as u8).to_be_bytes());
+    h.update(DST_CHALLENGE);
+    h.update(ad);
+    h.update(u);
+    h.update(a);
+    h.update(body_hash);
+    curve::scalar_from_wide(&h.finalize().into())
+}
+
+fn payload_key(k: &G1Affine, u: &[u8; G1_LEN]) -> [u8; 32] {
+    let mut h = Sha3_256::new();
+    h.update(DST_KDF);
+    h.update(k.to_compressed());
+    h.update(u);
+    h.finalize().into()
+}
+
+fn pad(payload: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let needed = payload.len() + LEN_PREFIX;
+    let bucket = *PADDING_BUCKETS
+        .iter()
+        .find(|&&b| b >= needed)
+        .ok_or(CryptoError::PayloadTooLarge { len: payload.len(), max: MAX_PAYLOAD })?;
+    let mut out = Vec::with_capacity(bucket + TAG_LEN);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.resize(bucket, 0);
+    Ok(out)
+}
+
+fn unpad(mut padded: Vec<u8>) -> Option<Vec<u8>> {
+    let len = u32::from_be_bytes(padded.get(..LEN_PREFIX)?.try_into().ok()?) as usize;
+    let end = LEN_PREFIX.checked_add(len).filter(|&e| e <= padded.len())?;
+    if padded[end..].iter().any(|&b| b != 0) {
+        return None;
+    }
+    padded.truncate(end);
+    padded.drain(..LEN_PREFIX);
+    Some(padded)
+}
+
+/// Randomness of one encryption, wiped when dropped.
+struct EncryptionSecrets {
+    r: Scalar,
+    k: Scalar,
+}
+
+impl Drop for EncryptionSecrets {
+    fn drop(&mut self) {
+        curve::wipe_scalar(&mut self.r);
+        curve::wipe_scalar(&mut self.k);
+    }
+}
+
+impl PublicKeySet {
+    /// Encrypts `payload` to this committee's key with associated data `ad`.
+    ///
+    /// Signed ElGamal in G1 (see the crate docs): `U = r·G1`, `K = r·X1`, the payload sealed
+    /// with ChaCha20-Poly1305 under `sha3(K, U)` and `ad` as AEAD associated data, and a
+    /// Schnorr proof of knowledge of `r` bound to `ad`, `U` and the sealed body.
+    ///
+    /// Errors if `ad` names another chain or eon, is malformed, or the payload is larger than
+    /// [`MAX_PAYLOAD`].
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        ad: &AssociatedData,
+        payload: &[u8],
+        rng: &mut R,
+    ) -> Result<Ciphertext, CryptoError> {
+        self.check_context(ad)?;
+        ad.check()?;
+        let mut padded = pad(payload)?;
+        let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
+        let g = G1Projective::generator();
+        let projective = [g * secrets.r, self.key_g1() * secrets.r, g * secrets.k];
+        let mut affine = [G1Affine::default(); 3];
+        G1Projective::batch_normalize(&projective, &mut affine);
+        let [u, k_point, a] = affine;
+        let u_bytes = u.to_uncompressed();
+
+        let mut bytes =
+            Vec::with_capacity(ad.encoded_len() + PROOF_LEN + 4 + padded.len() + TAG_LEN);
+        ad.encode_into(&mut bytes);
+        let ad_len = bytes.len();
+        let mut key = payload_key(&k_point, &u_bytes);
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&key));
+        key.zeroize();
+        let body = cipher
+            .encrypt(Nonce::from_slice(&[0u8; 12]), Payload { msg: &padded, aad: &bytes[..ad_len] })
+            .expect("ChaCha20-Poly1305 encryption of a bounded buffer cannot fail");
+        padded.zeroize();
+
+        let a_bytes = a.to_uncompressed();
+        let c = challenge(&bytes[..ad_len], &u_bytes, &a_bytes, &body);
+        let z = secrets.k + c * secrets.r;
+        bytes.extend_from_slice(&u_bytes);
+        bytes.extend_from_slice(&a_bytes);
+        bytes.extend_from_slice(&z.to_bytes_be());
+        bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&body);
+        Ok(Ciphertext { id: tx_id(&bytes), bytes, ad: *ad, ad_len, u, a, z })
+    }
+
+    fn check_context(&self, ad: &AssociatedData) -> Result<(), CryptoError> {
+        if ad.chain_id != self.chain_id() {
+            return Err(CryptoError::WrongChain { expected: self.chain_id(), found: ad.chain_id });
+        }
+        if ad.eon != self.eon() {
+            return Err(CryptoError::WrongEon { expected: self.eon(), found: ad.eon });
+        }
+        Ok(())
+    }
+
+    /// Checks one ciphertext: right chain and eon, and a valid proof (`z·G1 = A + c·U`).
+    pub fn verify(&self, ct: &Ciphertext) -> Result<(), CryptoError> {
+        self.check_context(&ct.ad)?;
+        let lhs = G1Projective::generator() * ct.z - G1Projective::from(ct.u) * ct.challenge();
+        if lhs.to_affine() == ct.a {
+            Ok(())
+        } else {
+            Err(CryptoError::BadProof)
+        }
+    }
+
+    /// Checks many ciphertexts at once and returns the bad ones (position and reason),
+    /// ascending. An empty result means every ciphertext is valid.
+    ///
+    /// One random linear combination of all proof equations, checked with multi-scalar
+    /// multiplications: `Σρ_j·A_j + Σ(ρ_j·c_j)·U_j = (Σρ_j·z_j)·G1` with 128-bit random `ρ_j`.
+    /// A forged proof passes with probability at most 2^-128. When the combination fails, the
+    /// batch is split in halves and each half checked again (fresh coefficients), down to
+    /// single checks, so a few bad ciphertexts cost a few extra small checks, not a rerun of
+    /// everything one by one.
+    pub fn verify_batch<R: RngCore + CryptoRng>(
+        &self,
+        cts: &[&Ciphertext],
+        rng: &mut R,
+    ) -> Vec<(usize, CryptoError)> {
+        let mut bad = Vec::new();
+        let mut candidates = Vec::with_capacity(cts.len());
+        for (i, ct) in cts.iter().enumerate() {
+            match self.check_context(&ct.ad) {
+                Ok(()) => candidates.push(i),
+                Err(e) => bad.push((i, e)),
+            }
+        }
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let challenges: Vec<Scalar> = candidates.par_iter().map(|&i| cts[i].challenge()).collect();
+        let mut proof_bad = Vec::new();
+        self.bisect(cts, &candidates, &challenges, &seed, 0, &mut proof_bad);
+        bad.extend(proof_bad.into_iter().map(|i| (i, CryptoError::BadProof)));
+        bad.sort_by_key(|(i, _)| *i);
+        bad
+    }
+
+    fn bisect(
+        &self,
+        cts: &[&Ciphertext],
+        idx: &[usize],
+        challenges: &[Scalar],
+        seed: &[u8; 32],
+        node: u64,
+        bad: &mut Vec<usize>,
+    ) {
+        const SINGLE_BELOW: usize = 4;
+        if idx.is_empty() {
+            return;
+        }
+        if idx.len() < SINGLE_BELOW {
+            for &i in idx {
+                if self.verify(cts[i]).is_err() {
+                    bad.push(i);
+                }
+            }
+            return;
+        }
+        if batch_holds(cts, idx, challenges, seed, node) {
+            return;
+        }
+        let mid = idx.len() / 2;
+        self.bisect(cts, &idx[..mid], &challenges[..mid], seed, 2 * node + 1, bad);
+        self.bisect(cts, &idx[mid..], &challenges[mid..], seed, 2 * node + 2, bad);
+    }
+}
+
+fn nonzero_scalar<R: RngCore + CryptoRng>(rng: &mut R) -> Scalar {
+    loop {
+        let s = Scalar::random(&mut *rng);
+        if !bool::from(s.is_zero()) {
+            return s;
+        }
+    }
+}
+
+/// 128-bit batch coefficients, derived from a random seed and the node of the bisection tree,
+/// so that they can be generated in parallel and each sub-batch gets fresh ones.
+pub(crate) fn batch_coefficients(seed: &[u8; 32], node: u64, n: usize) -> Vec<[u8; 16]> {
+    (0..n)
+        .into_par_iter()
+        .map(|j| {
+            let mut h = Sha3_256::new();
+            h.update(DST_BATCH);
+            h.update(seed);
+            h.update(node.to_be_bytes());
+            h.update((j as u64).to_be_bytes());
+            let d = h.finalize();
+            let mut rho = [0u8; 16];
+            rho.copy_from_slice(&d[..16]);
+            rho
+        })
+        .collect()
+}
+
+fn batch_holds(
+    cts: &[&Ciphertext],
+    idx: &[usize],
+    challenges: &[Scalar],
+    seed: &[u8; 32],
+    node: u64,
+) -> bool {
+    let rhos = batch_coefficients(seed, node, idx.len());
+    let rho_scalars: Vec<Scalar> = rhos.par_iter().map(curve::scalar_from_u128).collect();
+    let a_points: Vec<G1Affine> = idx.iter().map(|&i| cts[i].a).collect();
+    let u_points: Vec<G1Affine> = idx.iter().map(|&i| cts[i].u).collect();
+    let a_scalars: Vec<u8> = rhos.iter().flatten().copied().collect();
+    let u_scalars: Vec<Scalar> = rho_scalars.iter().zip(challenges).map(|(r, c)| r * c).collect();
+    let z_sum: Scalar = rho_scalars.iter().zip(idx).map(|(r, &i)| *r * cts[i].z).sum();
+    let (a_sum, u_sum) = rayon::join(
+        || curve::msm(&a_points, &a_scalars, 128),
+        || curve::msm(&u_points, &curve::scalars_le(&u_scalars), 255),
+    );
+    a_sum + u_sum == G1Projective::generator() * z_sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_round_trips_and_hides_length_within_a_bucket() {
+        for len in [0usize, 1, 59, 60, 61, 500, 512, 764, 765, MAX_PAYLOAD] {
+            let payload = vec![0xa5; len];
+            let padded = pad(&payload).unwrap();
+            assert!(is_bucket(padded.len()), "{len} -> {}", padded.len());
+            assert_eq!(unpad(padded).unwrap(), payload);
+        }
+        assert_eq!(pad(&[0u8; 512]).unwrap().len(), 768);
+        assert_eq!(pad(&[0u8; 520]).unwrap().len(), pad(&[0u8; 700]).unwrap().len());
+        assert!(pad(&vec![0u8; MAX_PAYLOAD + 1]).is_err());
+    }
+
+    #[test]
+    fn unpad_rejects_garbage() {
+        assert!(unpad(vec![0, 0]).is_none());
+        assert!(unpad(vec![0, 0, 0, 9, 1, 2]).is_none());
+        assert!(unpad(vec![0, 0, 0, 1, 7, 0, 1]).is_none());
+        assert_eq!(unpad(vec![0, 0, 0, 1, 7, 0, 0]).unwrap(), vec![7]);
+    }
+}

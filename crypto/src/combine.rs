@@ -1,0 +1,339 @@
+//! The combiner: from a committed block and the keypers' share batches to plaintexts, with
+//! one aggregate check for the whole block and a blame path when it fails.
+//!
+//! # The fast path
+//!
+//! When `t + 1` keypers of one responder set `S` sent batches scaled for `S`, each combined key
+//! is a plain sum, `K_j = Σ_{i∈S} D_ij` (no scalar multiplication). The whole block is then
+//! checked at once against the committee key with 128-bit random `ρ_j`:
+//!
+//! ```text
+//! e(Σ ρ_j·K_j, G2) = e(Σ ρ_j·U_j, X2)
+//! ```
+//!
+//! two multi-scalar multiplications and two pairings (one shared final exponentiation),
+//! whatever the block size. Then every ciphertext is opened (KDF + ChaCha20-Poly1305) in
+//! parallel.
+//!
+//! # The blame path
+//!
+//! - A batch for another slot or another list of ids is blamed at once and set aside.
+//! - If the aggregate check fails, each responder is checked on its own with the same `ρ_j`:
+//!   `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`. Those that fail are blamed and excluded,
+//!   and the block is combined again from the remaining keypers.
+//! - The pairing cannot see components outside the prime-order subgroup, and shares are not
+//!   subgroup-checked on arrival (30 µs each would dominate the critical path). A keyper that
+//!   adds such a component passes the checks above but makes `K_j` wrong, so the ciphertext
+//!   fails to open. Therefore, and only for ciphertexts that fail to open, the combiner checks
+//!   `K_j`'s subgroup membership; if it is outside, the shares for that ciphertext are checked
+//!   one by one and their senders blamed. A `K_j` inside the subgroup that passed the aggregate
+//!   check equals `x·U_j`, so a ciphertext that still fails to open is the sender's fault: it
+//!   is reported [`DecryptOutcome::Undecryptable`] and never reordered.
+//! - When blamed keypers leave fewer than `t + 1`, decryption stops with
+//!   [`CryptoError::NotEnoughShares`] and returns no plaintext at all.
+//!
+//! Replacing a responder changes every member's Lagrange coefficient, so a combination from a
+//! set other than the one the batches were scaled for multiplies each share by
+//! `λ_i(S') / c_i` (the slow path: one scalar multiplication per share). A deployment that
+//! prefers latency asks the keypers for batches scaled for the new set instead.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use blstrs::{G1Affine, G1Projective, G2Affine, Scalar};
+use ff::Field;
+use group::{prime::PrimeCurveAffine, Curve, Group};
+use rand_core::{CryptoRng, RngCore};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use veil_primitives::{Slot, TxId};
+
+use crate::ciphertext::{batch_coefficients, Ciphertext};
+use crate::curve;
+use crate::error::CryptoError;
+use crate::keys::{KeyperIndex, PublicKeySet, ResponderSet};
+use crate::share::VerifiedShareBatch;
+
+/// What happened to one ciphertext of the block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecryptOutcome {
+    /// The payload, unpadded.
+    Plaintext(Vec<u8>),
+    /// The body did not open under the correct key (or its padding is malformed): the
+    /// sender's fault. It keeps its place in the block and its fee is charged.
+    Undecryptable,
+}
+
+/// Why a keyper was blamed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum BlameReason {
+    /// Its shares failed the per-keyper pairing check.
+    WrongShares,
+    /// A share had a component outside the prime-order subgroup.
+    ShareOutsideSubgroup {
+        /// Position in the block of the first such share found.
+        position: usize,
+    },
+    /// Its batch does not list the block's ciphertext ids in the block's order.
+    MismatchedBatch {
+        /// The first position that differs.
+        position: usize,
+    },
+    /// Its batch was released for another slot.
+    WrongSlot {
+        /// The slot the batch names.
+        slot: Slot,
+    },
+}
+
+/// A keyper blamed during decryption, with the evidence kind. Its batch is signed, so the
+/// node can keep the batch as proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Blame {
+    /// The keyper.
+    pub keyper: KeyperIndex,
+    /// What was wrong.
+    pub reason: BlameReason,
+}
+
+/// The result of decrypting a committed block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecryptedBlock {
+    /// One outcome per ciphertext, in the committed order.
+    pub outcomes: Vec<DecryptOutcome>,
+    /// Keypers whose batches were wrong, in the order they were found.
+    pub blamed: Vec<Blame>,
+    /// The responder set whose shares decrypted the block.
+    pub responders: ResponderSet,
+    /// Whether the fast path (all shares pre-scaled for `responders`) was taken.
+    pub fast_path: bool,
+}
+
+/// Decrypts the committed block `cts` of `slot` from the keypers' verified share batches.
+///
+/// The ciphertexts must be ones admitted under `pks` (their proofs checked); the batches must
+/// have passed [`crate::ShareBatch::verify`]. Randomness (for the batch check coefficients)
+/// comes from `rng`. See the module docs for the checks and the blame path.
+///
+/// Errors: [`CryptoError::NotEnoughShares`] when fewer than `t + 1` keypers remain with
+/// correct shares (nothing is decrypted), [`CryptoError::DuplicateCiphertext`] when the block
+/// lists one ciphertext twice, [`CryptoError::WrongEon`]/[`CryptoError::WrongChain`] for a
+/// ciphertext of another key.
+pub fn decrypt_block<R: RngCore + CryptoRng>(
+    pks: &PublicKeySet,
+    slot: Slot,
+    cts: &[&Ciphertext],
+    batches: &[VerifiedShareBatch],
+    rng: &mut R,
+) -> Result<DecryptedBlock, CryptoError> {
+    let ids: Vec<TxId> = cts.iter().map(|ct| ct.id()).collect();
+    check_block(pks, cts, &ids)?;
+
+    let mut blamed = Vec::new();
+    let mut usable: BTreeMap<KeyperIndex, &VerifiedShareBatch> = BTreeMap::new();
+    for b in batches {
+        if usable.contains_key(&b.keyper) || blamed.iter().any(|x: &Blame| x.keyper == b.keyper) {
+            continue;
+        }
+        if b.slot != slot {
+            blamed
+                .push(Blame { keyper: b.keyper, reason: BlameReason::WrongSlot { slot: b.slot } });
+        } else if let Some(position) = first_mismatch(&b.ids, &ids) {
+            blamed.push(Blame {
+                keyper: b.keyper,
+                reason: BlameReason::MismatchedBatch { position },
+            });
+        } else {
+            usable.insert(b.keyper, b);
+        }
+    }
+
+    if cts.is_empty() {
+        return Ok(DecryptedBlock {
+            outcomes: Vec::new(),
+            blamed,
+            responders: pks.default_responders(),
+            fast_path: true,
+        });
+    }
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
+    let rhos: Vec<u8> = batch_coefficients(&seed, 0, cts.len()).into_iter().flatten().collect();
+    let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u()).collect();
+    let u_sum = curve::msm(&u_points, &rhos, 128).to_affine();
+
+    loop {
+        if usable.len() < pks.shares_needed() {
+            return Err(CryptoError::NotEnoughShares {
+                needed: pks.shares_needed(),
+                available: usable.len(),
+            });
+        }
+        let (set, fast_path) = choose_responders(pks, &usable);
+        let members: Vec<&VerifiedShareBatch> = set.members().iter().map(|m| usable[m]).collect();
+        let keys = combine(&set, &members, cts.len());
+
+        let combined_sum = curve::msm(&keys, &rhos, 128).to_affine();
+        if !curve::pairing_eq(&combined_sum, &G2Affine::generator(), &u_sum, pks.key_g2()) {
+            let wrong = blame_wrong_shares(pks, &members, &rhos, &u_sum)?;
+            if wrong.is_empty() {
+                // Each responder's shares check but their sum does not: impossible unless the
+                // arithmetic itself is broken. Refuse rather than guess.
+                return Err(CryptoError::InconsistentKeySet(
+                    "aggregate check fails but every share checks",
+                ));
+            }
+            for keyper in wrong {
+                usable.remove(&keyper);
+                blamed.push(Blame { keyper, reason: BlameReason::WrongShares });
+            }
+            continue;
+        }
+
+        let opened: Vec<Option<Vec<u8>>> =
+            cts.par_iter().zip(keys.par_iter()).map(|(ct, k)| ct.open(k)).collect();
+        let torsion = blame_torsion(&members, &keys, &opened);
+        if !torsion.is_empty() {
+            for blame in torsion {
+                usable.remove(&blame.keyper);
+                blamed.push(blame);
+            }
+            continue;
+        }
+        let outcomes = opened
+            .into_iter()
+            .map(|o| o.map_or(DecryptOutcome::Undecryptable, DecryptOutcome::Plaintext))
+            .collect();
+        return Ok(DecryptedBlock { outcomes, blamed, responders: set, fast_path });
+    }
+}
+
+fn check_block(pks: &PublicKeySet, cts: &[&Ciphertext], ids: &[TxId]) -> Result<(), CryptoError> {
+    for ct in cts {
+        if ct.ad().chain_id != pks.chain_id() {
+            return Err(CryptoError::WrongChain {
+                expected: pks.chain_id(),
+                found: ct.ad().chain_id,
+            });
+        }
+        if ct.ad().eon != pks.eon() {
+            return Err(CryptoError::WrongEon { expected: pks.eon(), found: ct.ad().eon });
+        }
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(CryptoError::DuplicateCiphertext(w[0]));
+    }
+    Ok(())
+}
+
+fn first_mismatch(got: &[TxId], want: &[TxId]) -> Option<usize> {
+    if got == want {
+        return None;
+    }
+    Some(got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len())))
+}
+
+/// Picks the responder set: a set all of whose members sent batches scaled for it (the fast
+/// path), or else the `t + 1` lowest-indexed usable keypers (shares rescaled).
+fn choose_responders(
+    pks: &PublicKeySet,
+    usable: &BTreeMap<KeyperIndex, &VerifiedShareBatch>,
+) -> (ResponderSet, bool) {
+    for b in usable.values() {
+        if let Some(set) = &b.scaled_for {
+            let complete = set
+                .members()
+                .iter()
+                .all(|m| usable.get(m).is_some_and(|mb| mb.scaled_for.as_ref() == Some(set)));
+            if complete {
+                return (set.clone(), true);
+            }
+        }
+    }
+    let members = usable.keys().take(pks.shares_needed()).copied().collect();
+    (ResponderSet::from_sorted_unchecked(members), false)
+}
+
+/// `K_j = Σ_i (λ_i / c_i)·D_ij`, with the factor skipped when it is one (always on the fast
+/// path). Parallel over ciphertexts.
+fn combine(set: &ResponderSet, members: &[&VerifiedShareBatch], n: usize) -> Vec<G1Affine> {
+    let lambdas = set.lagrange_coefficients();
+    let scaled: Vec<Cow<'_, [G1Affine]>> = members
+        .iter()
+        .zip(&lambdas)
+        .map(|(b, lambda)| {
+            if *lambda == b.coefficient {
+                Cow::Borrowed(b.shares.as_slice())
+            } else {
+                let inv = Option::<Scalar>::from(b.coefficient.invert())
+                    .expect("share coefficients are one or a Lagrange coefficient, never zero");
+                let factor = *lambda * inv;
+                let points: Vec<G1Projective> = b.shares.par_iter().map(|d| d * factor).collect();
+                Cow::Owned(curve::batch_to_affine(&points))
+            }
+        })
+        .collect();
+    let sums: Vec<G1Projective> = (0..n)
+        .into_par_iter()
+        .map(|j| {
+            let mut acc = G1Projective::identity();
+            for shares in &scaled {
+                acc += &shares[j];
+            }
+            acc
+        })
+        .collect();
+    curve::batch_to_affine(&sums)
+}
+
+/// The responders whose own shares fail `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`.
+fn blame_wrong_shares(
+    pks: &PublicKeySet,
+    members: &[&VerifiedShareBatch],
+    rhos: &[u8],
+    u_sum: &G1Affine,
+) -> Result<Vec<KeyperIndex>, CryptoError> {
+    let share_keys = members
+        .iter()
+        .map(|b| pks.keyper(b.keyper).map(|k| k.share_key))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(members
+        .par_iter()
+        .zip(share_keys.par_iter())
+        .filter(|(b, share_key)| {
+            let lhs = curve::msm(&b.shares, rhos, 128).to_affine();
+            let rhs = (u_sum * b.coefficient).to_affine();
+            !curve::pairing_eq(&lhs, &G2Affine::generator(), &rhs, share_key)
+        })
+        .map(|(b, _)| b.keyper)
+        .collect())
+}
+
+/// For ciphertexts that did not open: if the combined key is outside the subgroup, blame
+/// every responder whose share for it is.
+fn blame_torsion(
+    members: &[&VerifiedShareBatch],
+    keys: &[G1Affine],
+    opened: &[Option<Vec<u8>>],
+) -> Vec<Blame> {
+    let mut blamed: Vec<Blame> = Vec::new();
+    for (j, _) in opened.iter().enumerate().filter(|(_, o)| o.is_none()) {
+        if bool::from(keys[j].is_torsion_free()) {
+            continue;
+        }
+        for b in members {
+            if !bool::from(b.shares[j].is_torsion_free())
+                && !blamed.iter().any(|x| x.keyper == b.keyper)
+            {
+                blamed.push(Blame {
+                    keyper: b.keyper,
+                    reason: BlameReason::ShareOutsideSubgroup { position: j },
+                });
+            }
+        }
+    }
+    blamed
+}

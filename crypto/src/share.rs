@@ -1,0 +1,253 @@
+//! The keyper side: decryption shares and signed share batches.
+//!
+//! Keyper `i`'s share for a ciphertext with ephemeral key `U` is `D = c·x_i·U`, where `c` is
+//! `λ_i` (its Lagrange coefficient) when the batch is scaled for a responder set it belongs
+//! to, and `1` otherwise. Shares can be computed as soon as a ciphertext is validated and held
+//! until the slot's commitment names it: computing is cheap to do early, releasing is what the
+//! protocol guards.
+//!
+//! A [`ShareBatch`] carries the shares for an explicit, ordered list of ciphertext ids (the
+//! committed block's) and is signed with the keyper's ed25519 identity key over a
+//! domain-separated digest of everything in it.
+
+use blstrs::{G1Affine, Scalar};
+use ed25519_dalek::{Signature, Signer, SigningKey};
+use ff::Field;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha3::{Digest, Sha3_256};
+use veil_primitives::{hexbytes, ChainId, Eon, Slot, TxId};
+
+use crate::ciphertext::Ciphertext;
+use crate::curve::{self, G1_LEN};
+use crate::error::CryptoError;
+use crate::keys::{KeyperIndex, PublicKeySet, ResponderSet, SecretKeyShare};
+
+const DST_SHARE_BATCH: &[u8] = b"veil/v1/share-batch";
+
+/// One keyper's decryption share for one ciphertext.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecryptionShare(pub(crate) G1Affine);
+
+impl DecryptionShare {
+    /// The share's uncompressed encoding.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; G1_LEN] {
+        self.0.to_uncompressed()
+    }
+}
+
+impl SecretKeyShare {
+    /// The factor this keyper multiplies its shares by: its Lagrange coefficient in
+    /// `scaled_for`, or one when unscaled. Errors if the keyper is not in the set.
+    pub fn share_coefficient(
+        &self,
+        scaled_for: Option<&ResponderSet>,
+    ) -> Result<Scalar, CryptoError> {
+        match scaled_for {
+            None => Ok(Scalar::ONE),
+            Some(set) => set.lagrange_coefficient(self.index()).ok_or(
+                CryptoError::InvalidResponderSet("keyper is not a member of the set it scales for"),
+            ),
+        }
+    }
+
+    /// Computes this keyper's shares for `cts`, in parallel (rayon), one per ciphertext in
+    /// order. The caller must only compute for ciphertexts it has validated, and must only
+    /// release them in a [`ShareBatch`] for a committed block.
+    pub fn decryption_shares(
+        &self,
+        cts: &[&Ciphertext],
+        scaled_for: Option<&ResponderSet>,
+    ) -> Result<Vec<DecryptionShare>, CryptoError> {
+        let mut e = self.share_coefficient(scaled_for)? * self.secret();
+        let points: Vec<_> = cts.par_iter().map(|ct| ct.u() * e).collect();
+        curve::wipe_scalar(&mut e);
+        Ok(curve::batch_to_affine(&points).into_iter().map(DecryptionShare).collect())
+    }
+}
+
+/// One entry of a share batch: a ciphertext id and the keyper's share for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareEntry {
+    /// The ciphertext.
+    pub id: TxId,
+    /// The share, uncompressed G1 (canonical, on the curve).
+    #[serde(with = "hexbytes::serde_fixed")]
+    pub share: [u8; G1_LEN],
+}
+
+/// A keyper's signed shares for the ciphertexts of one committed block, in block order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareBatch {
+    /// The Veil network.
+    pub chain_id: ChainId,
+    /// The eon of the key the shares are of.
+    pub eon: Eon,
+    /// The slot whose commitment released these shares.
+    pub slot: Slot,
+    /// The keyper.
+    pub keyper: KeyperIndex,
+    /// The responder set the shares are scaled for, or `None` for unscaled shares.
+    pub scaled_for: Option<ResponderSet>,
+    /// One entry per committed ciphertext, in the committed order.
+    pub entries: Vec<ShareEntry>,
+    /// ed25519 signature by the keyper's identity key over [`ShareBatch::signing_digest`].
+    #[serde(with = "hexbytes::serde_fixed")]
+    pub signature: [u8; 64],
+}
+
+impl ShareBatch {
+    /// Computes and signs a batch for `cts` (the committed block, in order).
+    pub fn create(
+        key: &SecretKeyShare,
+        identity: &SigningKey,
+        slot: Slot,
+        cts: &[&Ciphertext],
+        scaled_for: Option<&ResponderSet>,
+    ) -> Result<ShareBatch, CryptoError> {
+        let shares = key.decryption_shares(cts, scaled_for)?;
+        let entries = cts.iter().zip(shares).map(|(ct, s)| (ct.id(), s)).collect();
+        Ok(ShareBatch::sign(key, identity, slot, scaled_for.cloned(), entries))
+    }
+
+    /// Signs a batch from shares computed earlier (for example at validation time).
+    #[must_use]
+    pub fn sign(
+        key: &SecretKeyShare,
+        identity: &SigningKey,
+        slot: Slot,
+        scaled_for: Option<ResponderSet>,
+        entries: Vec<(TxId, DecryptionShare)>,
+    ) -> ShareBatch {
+        let mut batch = ShareBatch {
+            chain_id: key.chain_id(),
+            eon: key.eon(),
+            slot,
+            keyper: key.index(),
+            scaled_for,
+            entries: entries
+                .into_iter()
+                .map(|(id, s)| ShareEntry { id, share: s.to_bytes() })
+                .collect(),
+            signature: [0; 64],
+        };
+        batch.signature = identity.sign(&batch.signing_message()).to_bytes();
+        batch
+    }
+
+    /// sha3-256 over a domain tag and every field but the signature, in a fixed layout.
+    #[must_use]
+    pub fn signing_digest(&self) -> [u8; 32] {
+        let mut h = Sha3_256::new();
+        h.update(DST_SHARE_BATCH);
+        h.update(self.chain_id.0.to_be_bytes());
+        h.update(self.eon.0.to_be_bytes());
+        h.update(self.slot.0.to_be_bytes());
+        h.update(self.keyper.get().to_be_bytes());
+        match &self.scaled_for {
+            None => h.update([0u8]),
+            Some(set) => {
+                h.update([1u8]);
+                h.update((set.members().len() as u32).to_be_bytes());
+                for m in set.members() {
+                    h.update(m.get().to_be_bytes());
+                }
+            }
+        }
+        h.update((self.entries.len() as u64).to_be_bytes());
+        for e in &self.entries {
+            h.update(e.id.0);
+            h.update(e.share);
+        }
+        h.finalize().into()
+    }
+
+    /// The exact bytes the identity key signs: the domain tag, then [`Self::signing_digest`].
+    #[must_use]
+    pub fn signing_message(&self) -> Vec<u8> {
+        let mut m = DST_SHARE_BATCH.to_vec();
+        m.extend_from_slice(&self.signing_digest());
+        m
+    }
+
+    /// Checks the batch against the committee: chain and eon, a known keyper, its signature,
+    /// a valid responder set containing it, and every share a canonical curve point. Returns
+    /// the decoded batch for [`crate::decrypt_block`].
+    ///
+    /// Subgroup membership of the shares is not checked here (it would cost about 30 µs per
+    /// share on the critical path); the combiner establishes it lazily, see the crate docs.
+    pub fn verify(&self, pks: &PublicKeySet) -> Result<VerifiedShareBatch, CryptoError> {
+        if self.chain_id != pks.chain_id() {
+            return Err(CryptoError::WrongChain { expected: pks.chain_id(), found: self.chain_id });
+        }
+        if self.eon != pks.eon() {
+            return Err(CryptoError::WrongEon { expected: pks.eon(), found: self.eon });
+        }
+        let member = pks.keyper(self.keyper)?;
+        let signature = Signature::from_bytes(&self.signature);
+        member
+            .identity
+            .verify_strict(&self.signing_message(), &signature)
+            .map_err(|_| CryptoError::BadSignature(self.keyper))?;
+        let coefficient = match &self.scaled_for {
+            None => Scalar::ONE,
+            Some(set) => {
+                set.check(pks)?;
+                set.lagrange_coefficient(self.keyper).ok_or(CryptoError::InvalidResponderSet(
+                    "keyper is not a member of the set it scales for",
+                ))?
+            }
+        };
+        let shares = self
+            .entries
+            .par_iter()
+            .map(|e| curve::decode_g1_on_curve(&e.share, "decryption share"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(VerifiedShareBatch {
+            keyper: self.keyper,
+            slot: self.slot,
+            scaled_for: self.scaled_for.clone(),
+            coefficient,
+            ids: self.entries.iter().map(|e| e.id).collect(),
+            shares,
+        })
+    }
+}
+
+/// A share batch whose signature and encoding have been checked, ready to combine.
+#[derive(Clone, Debug)]
+pub struct VerifiedShareBatch {
+    pub(crate) keyper: KeyperIndex,
+    pub(crate) slot: Slot,
+    pub(crate) scaled_for: Option<ResponderSet>,
+    pub(crate) coefficient: Scalar,
+    pub(crate) ids: Vec<TxId>,
+    pub(crate) shares: Vec<G1Affine>,
+}
+
+impl VerifiedShareBatch {
+    /// The keyper that signed it.
+    #[must_use]
+    pub fn keyper(&self) -> KeyperIndex {
+        self.keyper
+    }
+
+    /// The slot it was released for.
+    #[must_use]
+    pub fn slot(&self) -> Slot {
+        self.slot
+    }
+
+    /// The responder set its shares are scaled for, if any.
+    #[must_use]
+    pub fn scaled_for(&self) -> Option<&ResponderSet> {
+        self.scaled_for.as_ref()
+    }
+
+    /// The ciphertext ids it covers, in order.
+    #[must_use]
+    pub fn ids(&self) -> &[TxId] {
+        &self.ids
+    }
+}

@@ -1,0 +1,309 @@
+//! Keyper shares and block decryption: round trips, bad shares, too few shares, blame.
+
+use blstrs::{G1Affine, G1Projective, Scalar};
+use ff::Field;
+use group::{Curve, Group};
+use veil_crypto::testing::{self, TestCommittee};
+use veil_crypto::{
+    decrypt_block, BlameReason, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, ResponderSet,
+    ShareBatch,
+};
+use veil_primitives::Slot;
+
+use crate::{batches, encrypt_many};
+
+const SLOT: Slot = Slot(77);
+
+fn plaintexts(outcomes: &[DecryptOutcome]) -> Vec<Vec<u8>> {
+    outcomes
+        .iter()
+        .map(|o| match o {
+            DecryptOutcome::Plaintext(p) => p.clone(),
+            DecryptOutcome::Undecryptable => panic!("undecryptable"),
+        })
+        .collect()
+}
+
+fn expected(count: usize, size: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let mut p = format!("tx-{i}").into_bytes();
+            p.resize(size.max(p.len()), b'.');
+            p
+        })
+        .collect()
+}
+
+fn set(c: &TestCommittee, members: &[u16]) -> ResponderSet {
+    ResponderSet::new(&c.pks, members.iter().map(|&i| KeyperIndex::new(i).unwrap()).collect())
+        .unwrap()
+}
+
+fn k(i: u16) -> KeyperIndex {
+    KeyperIndex::new(i).unwrap()
+}
+
+#[test]
+fn round_trips_at_several_thresholds() {
+    for (n, t) in [(1u16, 0u16), (3, 1), (4, 2), (7, 4), (16, 11)] {
+        let c = TestCommittee::new(n, t, u64::from(n) * 100 + u64::from(t));
+        let cts = encrypt_many(&c, 12, 100, 1);
+        let refs: Vec<&Ciphertext> = cts.iter().collect();
+        let responders = c.pks.default_responders();
+        let who: Vec<u16> = responders.members().iter().map(|m| m.get()).collect();
+        let bs = batches(&c, &who, SLOT, &refs, Some(&responders));
+        let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(3)).unwrap();
+        assert!(block.fast_path, "n={n} t={t}");
+        assert!(block.blamed.is_empty());
+        assert_eq!(plaintexts(&block.outcomes), expected(12, 100), "n={n} t={t}");
+    }
+}
+
+#[test]
+fn any_t_plus_one_keypers_decrypt_unscaled_or_rescaled() {
+    let c = TestCommittee::new(7, 3, 11);
+    let cts = encrypt_many(&c, 5, 30, 2);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    // Unscaled shares from an arbitrary set.
+    let bs = batches(&c, &[2, 4, 6, 7], SLOT, &refs, None);
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(4)).unwrap();
+    assert!(!block.fast_path);
+    assert_eq!(plaintexts(&block.outcomes), expected(5, 30));
+    // Scaled for {1,2,3,4}, but keyper 1 is missing: the others' shares are rescaled for
+    // {2,3,4,5} with keyper 5's unscaled batch.
+    let named = set(&c, &[1, 2, 3, 4]);
+    let bs = batches(&c, &[2, 3, 4, 5], SLOT, &refs, Some(&named));
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(5)).unwrap();
+    assert!(!block.fast_path);
+    assert_eq!(block.responders, set(&c, &[2, 3, 4, 5]));
+    assert_eq!(plaintexts(&block.outcomes), expected(5, 30));
+}
+
+#[test]
+fn bad_share_is_blamed_and_honest_shares_complete() {
+    let c = TestCommittee::new(6, 2, 12);
+    let cts = encrypt_many(&c, 20, 64, 3);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let responders = c.pks.default_responders(); // {1,2,3}
+    let mut bs = batches(&c, &[1, 2, 3, 4, 5], SLOT, &refs, Some(&responders));
+    // Keyper 2 sends a wrong share for ciphertext 7 (someone else's random point), signed.
+    let mut raw =
+        ShareBatch::create(&c.shares[1], &c.identities[1], SLOT, &refs, Some(&responders)).unwrap();
+    raw.entries[7].share =
+        G1Projective::random(&mut testing::rng(99)).to_affine().to_uncompressed();
+    use ed25519_dalek::Signer;
+    raw.signature = c.identities[1].sign(&raw.signing_message()).to_bytes();
+    bs[1] = raw.verify(&c.pks).unwrap();
+
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(6)).unwrap();
+    assert_eq!(block.blamed.len(), 1);
+    assert_eq!(block.blamed[0].keyper, k(2));
+    assert_eq!(block.blamed[0].reason, BlameReason::WrongShares);
+    assert!(!block.responders.contains(k(2)));
+    assert_eq!(plaintexts(&block.outcomes), expected(20, 64));
+}
+
+#[test]
+fn shares_for_one_ciphertext_used_on_another_are_blamed() {
+    let c = TestCommittee::new(5, 2, 13);
+    let cts = encrypt_many(&c, 6, 64, 4);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let responders = c.pks.default_responders();
+    let mut bs = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&responders));
+    // Keyper 3 swaps the shares of ciphertexts 0 and 1 under their ids, and signs that.
+    let mut raw =
+        ShareBatch::create(&c.shares[2], &c.identities[2], SLOT, &refs, Some(&responders)).unwrap();
+    let (s0, s1) = (raw.entries[0].share, raw.entries[1].share);
+    raw.entries[0].share = s1;
+    raw.entries[1].share = s0;
+    use ed25519_dalek::Signer;
+    raw.signature = c.identities[2].sign(&raw.signing_message()).to_bytes();
+    bs[2] = raw.verify(&c.pks).unwrap();
+
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(7)).unwrap();
+    assert_eq!(block.blamed.iter().map(|b| b.keyper).collect::<Vec<_>>(), vec![k(3)]);
+    assert_eq!(plaintexts(&block.outcomes), expected(6, 64));
+
+    // A batch listing the ids in another order is blamed as mismatched, before any pairing.
+    let mut swapped = refs.clone();
+    swapped.swap(0, 1);
+    let mut bs = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&responders));
+    bs[0] = batches(&c, &[1], SLOT, &swapped, Some(&responders)).remove(0);
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(8)).unwrap();
+    assert_eq!(block.blamed[0].keyper, k(1));
+    assert_eq!(block.blamed[0].reason, BlameReason::MismatchedBatch { position: 0 });
+    assert_eq!(plaintexts(&block.outcomes), expected(6, 64));
+}
+
+#[test]
+fn too_few_shares_is_a_typed_error_that_reveals_nothing() {
+    let c = TestCommittee::new(5, 2, 14);
+    let cts = encrypt_many(&c, 3, 64, 5);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let bs = batches(&c, &[1, 2], SLOT, &refs, None);
+    assert_eq!(
+        decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(9)),
+        Err(CryptoError::NotEnoughShares { needed: 3, available: 2 })
+    );
+    // Three batches, one of them wrong: after blame only two remain.
+    let mut bs = batches(&c, &[1, 2, 3], SLOT, &refs, None);
+    bs[2] = batches(&c, &[3], Slot(78), &refs, None).remove(0);
+    assert_eq!(
+        decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(10)),
+        Err(CryptoError::NotEnoughShares { needed: 3, available: 2 })
+    );
+}
+
+#[test]
+fn forged_or_foreign_batches_are_refused_at_verification() {
+    let c = TestCommittee::new(4, 1, 15);
+    let cts = encrypt_many(&c, 2, 64, 6);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let mut raw = ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, None).unwrap();
+    raw.slot = Slot(78);
+    assert_eq!(raw.verify(&c.pks).unwrap_err(), CryptoError::BadSignature(k(1)));
+    // Signed by keyper 2's identity but claiming to be keyper 1.
+    let mut raw = ShareBatch::create(&c.shares[0], &c.identities[1], SLOT, &refs, None).unwrap();
+    raw.keyper = k(1);
+    assert_eq!(raw.verify(&c.pks).unwrap_err(), CryptoError::BadSignature(k(1)));
+    // A share that is not a curve point.
+    let mut raw = ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, None).unwrap();
+    raw.entries[0].share[95] ^= 1;
+    use ed25519_dalek::Signer;
+    raw.signature = c.identities[0].sign(&raw.signing_message()).to_bytes();
+    assert!(matches!(raw.verify(&c.pks), Err(CryptoError::BadPoint(_))));
+    // Another committee's batch.
+    let other = TestCommittee::new(4, 1, 16);
+    let raw =
+        ShareBatch::create(&other.shares[0], &other.identities[0], SLOT, &refs, None).unwrap();
+    assert!(raw.verify(&c.pks).is_err());
+}
+
+/// The torsion component of a curve point outside G1: `P − (h⁻¹ mod r)·(h·P)`.
+fn torsion_point() -> G1Affine {
+    const H: u128 = 0x396c_8c00_5555_e156_8c00_aaab_0000_aaab;
+    for x in 0u64..100 {
+        let mut compressed = [0u8; 48];
+        compressed[40..].copy_from_slice(&x.to_be_bytes());
+        compressed[0] |= 0x80;
+        let Some(p) = Option::<G1Affine>::from(G1Affine::from_compressed_unchecked(&compressed))
+        else {
+            continue;
+        };
+        if bool::from(p.is_torsion_free()) {
+            continue;
+        }
+        // h·P by double-and-add (valid for any curve point), which lands in G1.
+        let mut hp = G1Projective::identity();
+        for bit in (0..128).rev() {
+            hp = hp.double();
+            if (H >> bit) & 1 == 1 {
+                hp += p;
+            }
+        }
+        let h = Scalar::from((H >> 64) as u64) * (Scalar::from(u64::MAX) + Scalar::ONE)
+            + Scalar::from(H as u64);
+        let p_r = hp * h.invert().unwrap();
+        let t = (G1Projective::from(p) - p_r).to_affine();
+        assert!(!bool::from(t.is_torsion_free()));
+        return t;
+    }
+    panic!("no point outside G1 found");
+}
+
+#[test]
+fn share_with_a_torsion_component_is_found_and_blamed() {
+    let c = TestCommittee::new(5, 2, 17);
+    let cts = encrypt_many(&c, 4, 64, 7);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let responders = c.pks.default_responders();
+    let mut bs = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&responders));
+    let mut raw =
+        ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, Some(&responders)).unwrap();
+    let honest = G1Affine::from_uncompressed(&raw.entries[2].share).unwrap();
+    raw.entries[2].share =
+        (G1Projective::from(honest) + torsion_point()).to_affine().to_uncompressed();
+    use ed25519_dalek::Signer;
+    raw.signature = c.identities[0].sign(&raw.signing_message()).to_bytes();
+    bs[0] = raw.verify(&c.pks).unwrap();
+
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(11)).unwrap();
+    assert_eq!(block.blamed.len(), 1);
+    assert_eq!(block.blamed[0].keyper, k(1));
+    assert_eq!(block.blamed[0].reason, BlameReason::ShareOutsideSubgroup { position: 2 });
+    assert_eq!(plaintexts(&block.outcomes), expected(4, 64));
+}
+
+#[test]
+fn a_body_that_does_not_open_is_undecryptable_in_place() {
+    // The sender makes a ciphertext whose proof is valid but whose body is not sealed under
+    // the derived key: it must stay in place as Undecryptable, and nobody is blamed.
+    let c = TestCommittee::new(4, 1, 18);
+    let mut cts = encrypt_many(&c, 3, 64, 8);
+    cts[1] = testing_garbage_body(&c);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    assert!(c.pks.verify_batch(&refs, &mut testing::rng(1)).is_empty());
+    let responders = c.pks.default_responders();
+    let bs = batches(&c, &[1, 2], SLOT, &refs, Some(&responders));
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(12)).unwrap();
+    assert!(block.blamed.is_empty());
+    assert_eq!(block.outcomes[1], DecryptOutcome::Undecryptable);
+    assert!(matches!(block.outcomes[0], DecryptOutcome::Plaintext(_)));
+    assert!(matches!(block.outcomes[2], DecryptOutcome::Plaintext(_)));
+}
+
+/// A ciphertext with a valid proof over a body of random bytes (what a malicious sender can
+/// make: the proof binds the body, it does not prove the body opens).
+fn testing_garbage_body(c: &TestCommittee) -> Ciphertext {
+    use sha3::{Digest, Sha3_256, Sha3_512};
+    let ad_len = 86;
+    let honest = c.pks.encrypt(&c.ad(1, 1), b"x", &mut testing::rng(5)).unwrap();
+    let mut bytes = honest.as_bytes().to_vec();
+    let body_start = ad_len + 96 + 96 + 32 + 4;
+    for b in &mut bytes[body_start..] {
+        *b ^= 0x5a;
+    }
+    // Re-prove with fresh r, k as the sender would: U = r·G, A = k·G, z = k + c·r.
+    let r = Scalar::from(12345u64);
+    let kk = Scalar::from(67890u64);
+    let g = G1Projective::generator();
+    let u = (g * r).to_affine().to_uncompressed();
+    let a = (g * kk).to_affine().to_uncompressed();
+    bytes[ad_len..ad_len + 96].copy_from_slice(&u);
+    bytes[ad_len + 96..ad_len + 192].copy_from_slice(&a);
+    let mut h = Sha3_512::new();
+    let dst = b"veil/v1/ciphertext-challenge";
+    h.update([dst.len() as u8]);
+    h.update(dst);
+    h.update(&bytes[..ad_len]);
+    h.update(u);
+    h.update(a);
+    h.update(Sha3_256::digest(&bytes[body_start..]));
+    let wide: [u8; 64] = h.finalize().into();
+    let two_64 = Scalar::from(u64::MAX) + Scalar::ONE;
+    let ch = wide.chunks_exact(8).fold(Scalar::ZERO, |acc, l| {
+        acc * two_64 + Scalar::from(u64::from_be_bytes(l.try_into().unwrap()))
+    });
+    let z = kk + ch * r;
+    bytes[ad_len + 192..ad_len + 224].copy_from_slice(&z.to_bytes_be());
+    Ciphertext::from_bytes(&bytes).unwrap()
+}
+
+#[test]
+fn duplicate_ids_in_a_block_are_refused() {
+    let c = TestCommittee::new(3, 1, 19);
+    let cts = encrypt_many(&c, 1, 64, 9);
+    let refs = vec![&cts[0], &cts[0]];
+    let bs = batches(&c, &[1, 2], SLOT, &refs, None);
+    assert!(matches!(
+        decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(13)),
+        Err(CryptoError::DuplicateCiphertext(_))
+    ));
+}
+
+#[test]
+fn empty_block_decrypts_to_nothing() {
+    let c = TestCommittee::new(3, 1, 20);
+    let block = decrypt_block(&c.pks, SLOT, &[], &[], &mut testing::rng(14)).unwrap();
+    assert!(block.outcomes.is_empty());
+}
