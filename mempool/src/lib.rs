@@ -7,4 +7,5 @@ pub mod metrics;
 pub mod pool;
 pub mod store;
 pub mod tls;
+pub mod validate;
 pub mod wire;

@@ -1,0 +1,415 @@
+//! Integration tests of the ingress over real QUIC on 127.0.0.1 (ephemeral ports), with the
+//! real veil-crypto validity check.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use veil_crypto::testing::{rng, TestCommittee};
+use veil_crypto::{AssociatedData, BundleRef, Ciphertext, PublicKeySet, TrustedDealer};
+use veil_mempool::client::{ClientConfig, IngressClient};
+use veil_mempool::error::ClientError;
+use veil_mempool::ingress::{Ingress, IngressConfig, CLOSE_IDLE};
+use veil_mempool::pool::{FeedCursor, PoolConfig};
+use veil_mempool::tls::{self, Pin};
+use veil_mempool::validate::CommitteeValidator;
+use veil_mempool::wire::{kind, RejectCode};
+use veil_primitives::{Amount, BundleId, ChainId, Eon, PublicKeyBytes, Slot};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "veil-mempool-it-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn committee() -> TestCommittee {
+    TestCommittee::new(4, 1, 42)
+}
+
+fn config(dir: &std::path::Path) -> IngressConfig {
+    let mut c = IngressConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        dir.to_path_buf(),
+        PoolConfig::new(ChainId(1)),
+    );
+    c.eons = vec![Eon(1)];
+    c.current_slot = Slot(10);
+    c.stream_idle_timeout = Duration::from_secs(5);
+    c
+}
+
+async fn start(c: IngressConfig, pks: &PublicKeySet) -> Ingress {
+    Ingress::start(c, Arc::new(CommitteeValidator::new(vec![pks.clone()]))).await.unwrap()
+}
+
+async fn connect(ingress: &Ingress) -> IngressClient {
+    let mut c = ClientConfig::new(ingress.local_addr(), Pin::Fingerprint(ingress.fingerprint()));
+    c.request_timeout = Duration::from_secs(20);
+    IngressClient::connect(c).await.unwrap()
+}
+
+fn encrypt(pks: &PublicKeySet, ad: AssociatedData, seed: u64) -> Ciphertext {
+    pks.encrypt(&ad, &[seed as u8; 512], &mut rng(seed)).unwrap()
+}
+
+fn ad(c: &TestCommittee, rollup: u32, fee: u128, payer: u8) -> AssociatedData {
+    let mut ad = c.ad(rollup, fee);
+    ad.fee_payer = PublicKeyBytes([payer; 32]);
+    ad.expiry_slot = Slot(100);
+    ad
+}
+
+fn bytes(ct: &Ciphertext) -> Bytes {
+    Bytes::copy_from_slice(ct.as_bytes())
+}
+
+async fn rejected(r: Result<veil_mempool::wire::Ack, ClientError>) -> (RejectCode, Option<u16>) {
+    match r {
+        Err(ClientError::Rejected(rej)) => (rej.reject_code().unwrap(), rej.part),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_duplicate_and_feed() {
+    let c = committee();
+    let dir = temp_dir("roundtrip");
+    let ingress = start(config(&dir), &c.pks).await;
+    let client = connect(&ingress).await;
+    let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
+    let ack = client.submit(bytes(&ct)).await.unwrap();
+    assert_eq!(ack.ids, vec![ct.id()]);
+    assert!(!ack.duplicate);
+    let again = client.submit(bytes(&ct)).await.unwrap();
+    assert_eq!(again.ids, vec![ct.id()]);
+    assert!(again.duplicate);
+    assert!(ingress.with_pool(|p| p.get(&ct.id()).is_some()));
+    let feed = ingress.feed(FeedCursor(0), 10);
+    assert_eq!(feed.items.len(), 1);
+    assert_eq!(feed.items[0].id, ct.id());
+    assert_eq!(&feed.items[0].body[..], ct.as_bytes());
+    assert!(ingress.store_stats().rows_written >= 1);
+    client.ping().await.unwrap();
+    client.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_is_admitted_whole() {
+    let c = committee();
+    let dir = temp_dir("bundle");
+    let ingress = start(config(&dir), &c.pks).await;
+    let client = connect(&ingress).await;
+    let id = BundleId([9; 32]);
+    let parts: Vec<Ciphertext> = (0..3u16)
+        .map(|i| {
+            let mut a = ad(&c, u32::from(i) + 1, 10, 1);
+            a.bundle = Some(BundleRef { id, index: i, count: 3 });
+            encrypt(&c.pks, a, 100 + u64::from(i))
+        })
+        .collect();
+    // A missing part: refused, nothing stored.
+    let partial = client.submit_bundle(parts[..2].iter().map(bytes).collect()).await;
+    assert_eq!(rejected(partial).await.0, RejectCode::BadBundle);
+    // A lone part with Submit: refused.
+    assert_eq!(rejected(client.submit(bytes(&parts[0])).await).await.0, RejectCode::BadBundle);
+    let ack = client.submit_bundle(parts.iter().map(bytes).collect()).await.unwrap();
+    assert_eq!(ack.ids, parts.iter().map(Ciphertext::id).collect::<Vec<_>>());
+    assert_eq!(ingress.with_pool(|p| p.len()), 3);
+    // One tampered part: the bundle is refused and the bad part is named.
+    let mut tampered: Vec<Bytes> = (0..2u16)
+        .map(|i| {
+            let mut a = ad(&c, u32::from(i) + 1, 10, 2);
+            a.bundle = Some(BundleRef { id: BundleId([8; 32]), index: i, count: 2 });
+            bytes(&encrypt(&c.pks, a, 200 + u64::from(i)))
+        })
+        .collect();
+    let mut last = tampered[1].to_vec();
+    *last.last_mut().unwrap() ^= 1;
+    tampered[1] = Bytes::from(last);
+    let r = client.submit_bundle(tampered).await;
+    assert_eq!(rejected(r).await, (RejectCode::BadProof, Some(1)));
+    assert_eq!(ingress.with_pool(|p| p.len()), 3);
+    client.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every admission code that a client can provoke deterministically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_rejection_codes() {
+    let c = committee();
+    let dir = temp_dir("codes");
+    let mut cfg = config(&dir);
+    cfg.pool.min_fee = Amount(5);
+    cfg.pool.max_per_sender = NonZeroUsize::new(2).unwrap();
+    cfg.pool.max_ciphertext_size = NonZeroUsize::new(2048).unwrap();
+    let ingress = start(cfg, &c.pks).await;
+    let client = connect(&ingress).await;
+    let code = |r| async { rejected(r).await.0 };
+
+    // INVALID_CIPHERTEXT
+    assert_eq!(
+        code(client.submit(Bytes::from_static(b"not a ciphertext")).await).await,
+        RejectCode::InvalidCiphertext
+    );
+    // BAD_PROOF: the body is covered by the proof's challenge.
+    let mut tampered = encrypt(&c.pks, ad(&c, 1, 10, 1), 1).as_bytes().to_vec();
+    *tampered.last_mut().unwrap() ^= 0x80;
+    assert_eq!(code(client.submit(Bytes::from(tampered)).await).await, RejectCode::BadProof);
+    // WRONG_EON and WRONG_CHAIN: keys of other eons and chains.
+    let ids = c.identities.iter().map(|k| k.verifying_key()).collect::<Vec<_>>();
+    let (eon2, _) = TrustedDealer::deal(ChainId(1), Eon(2), 1, &ids, &mut rng(5)).unwrap();
+    let mut a = ad(&c, 1, 10, 1);
+    a.eon = Eon(2);
+    assert_eq!(code(client.submit(bytes(&encrypt(&eon2, a, 2))).await).await, RejectCode::WrongEon);
+    let (chain2, _) = TrustedDealer::deal(ChainId(2), Eon(1), 1, &ids, &mut rng(6)).unwrap();
+    let mut a = ad(&c, 1, 10, 1);
+    a.chain_id = ChainId(2);
+    assert_eq!(
+        code(client.submit(bytes(&encrypt(&chain2, a, 3))).await).await,
+        RejectCode::WrongChain
+    );
+    // EXPIRED (current slot is 10) and FEE_TOO_LOW (minimum 5).
+    let mut a = ad(&c, 1, 10, 1);
+    a.expiry_slot = Slot(9);
+    assert_eq!(code(client.submit(bytes(&encrypt(&c.pks, a, 4))).await).await, RejectCode::Expired);
+    assert_eq!(
+        code(client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 4, 1), 5))).await).await,
+        RejectCode::FeeTooLow
+    );
+    // CIPHERTEXT_TOO_LARGE (limit 2048 bytes).
+    let big = c.pks.encrypt(&ad(&c, 1, 10, 1), &[0u8; 3000], &mut rng(6)).unwrap();
+    assert_eq!(code(client.submit(bytes(&big)).await).await, RejectCode::CiphertextTooLarge);
+    // EPHEMERAL_KEY_REUSED: same randomness (seed), different associated data.
+    client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 1), 7))).await.unwrap();
+    let copy = encrypt(&c.pks, ad(&c, 2, 10, 3), 7);
+    assert_eq!(code(client.submit(bytes(&copy)).await).await, RejectCode::EphemeralKeyReused);
+    // SENDER_QUOTA: payer 1 may have 2 pending.
+    client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 11, 1), 8))).await.unwrap();
+    assert_eq!(
+        code(client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 12, 1), 9))).await).await,
+        RejectCode::SenderQuota
+    );
+    let stats = ingress.pool_stats();
+    for rc in [
+        RejectCode::InvalidCiphertext,
+        RejectCode::BadProof,
+        RejectCode::WrongEon,
+        RejectCode::WrongChain,
+        RejectCode::Expired,
+        RejectCode::FeeTooLow,
+        RejectCode::CiphertextTooLarge,
+        RejectCode::EphemeralKeyReused,
+        RejectCode::SenderQuota,
+    ] {
+        assert!(stats.rejected(rc) >= 1, "{rc} not counted");
+    }
+    assert_eq!(ingress.with_pool(|p| p.len()), 2);
+    client.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_full_and_connection_quota() {
+    let c = committee();
+    let dir = temp_dir("full");
+    let mut cfg = config(&dir);
+    cfg.pool.max_txs = NonZeroUsize::new(2).unwrap();
+    cfg.connection_rate = 0.001;
+    cfg.connection_burst = 4.0;
+    let ingress = start(cfg, &c.pks).await;
+    let client = connect(&ingress).await;
+    client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 1), 1))).await.unwrap();
+    client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 2), 2))).await.unwrap();
+    let r = client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 3), 3))).await;
+    assert_eq!(rejected(r).await.0, RejectCode::PoolFull);
+    // A higher fee evicts the lowest.
+    let ack = client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 11, 4), 4))).await.unwrap();
+    assert_eq!(ingress.with_pool(|p| p.len()), 2);
+    assert!(ingress.with_pool(|p| p.get(&ack.ids[0]).is_some()));
+    // The burst of 4 is used up.
+    let r = client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 12, 5), 5))).await;
+    assert_eq!(rejected(r).await.0, RejectCode::ConnectionQuota);
+    assert_eq!(ingress.pool_stats().evicted, 1);
+    client.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn raw_frame(kind: u8, version: u8, body: &[u8]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_u32((body.len() + 2) as u32);
+    b.put_u8(kind);
+    b.put_u8(version);
+    b.put_slice(body);
+    b.freeze()
+}
+
+async fn unsolicited_code(client: &IngressClient) -> RejectCode {
+    match client.next_unsolicited().await.unwrap() {
+        veil_mempool::wire::ServerFrame::Reject(r) => r.reject_code().unwrap(),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// Framing errors are answered, counted, and the connection keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_oversized_frames_are_answered() {
+    let c = committee();
+    let dir = temp_dir("garbage");
+    let mut cfg = config(&dir);
+    cfg.max_frame_size = 8 * 1024;
+    let ingress = start(cfg, &c.pks).await;
+    let client = connect(&ingress).await;
+    client.send_raw(raw_frame(kind::SUBMIT, 1, &[0xff, 0xff, 0xff])).await.unwrap();
+    assert_eq!(unsolicited_code(&client).await, RejectCode::MalformedFrame);
+    client.send_raw(raw_frame(kind::SUBMIT, 9, &[])).await.unwrap();
+    assert_eq!(unsolicited_code(&client).await, RejectCode::UnsupportedVersion);
+    client.send_raw(raw_frame(0x55, 1, &[1, 2, 3])).await.unwrap();
+    assert_eq!(unsolicited_code(&client).await, RejectCode::UnknownFrameType);
+    client.send_raw(raw_frame(kind::ACK, 1, &[])).await.unwrap();
+    assert_eq!(unsolicited_code(&client).await, RejectCode::UnknownFrameType);
+    client.send_raw(raw_frame(kind::SUBMIT, 1, &vec![0xab; 20_000])).await.unwrap();
+    assert_eq!(unsolicited_code(&client).await, RejectCode::FrameTooLarge);
+    client.send_raw(Bytes::from_static(&[0, 0, 0, 0])).await.unwrap();
+    assert_eq!(unsolicited_code(&client).await, RejectCode::MalformedFrame);
+    // Still in sync: a real submission works on the same stream.
+    let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
+    assert_eq!(client.submit(bytes(&ct)).await.unwrap().ids, vec![ct.id()]);
+    let stats = ingress.stats();
+    assert_eq!(stats.bad_frames, 6);
+    assert!(stats.frames_in >= 7);
+    client.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn raw_connection(ingress: &Ingress) -> (quinn::Endpoint, quinn::Connection) {
+    let mut ep = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let crypto = tls::client_crypto(&Pin::Fingerprint(ingress.fingerprint())).unwrap();
+    ep.set_default_client_config(quinn::ClientConfig::new(crypto));
+    let conn = ep.connect(ingress.local_addr(), "localhost").unwrap().await.unwrap();
+    (ep, conn)
+}
+
+fn closed_idle(e: &quinn::ConnectionError) -> bool {
+    matches!(e, quinn::ConnectionError::ApplicationClosed(c) if c.error_code == quinn::VarInt::from_u32(CLOSE_IDLE))
+}
+
+/// A client that opens a stream and sends nothing, and one that trickles half a frame then
+/// stalls, are both closed by the idle timeout while other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_slow_clients_are_closed() {
+    let c = committee();
+    let dir = temp_dir("idle");
+    let mut cfg = config(&dir);
+    cfg.stream_idle_timeout = Duration::from_millis(400);
+    let ingress = start(cfg, &c.pks).await;
+
+    let (_ep1, silent) = raw_connection(&ingress).await;
+    let (_send, _recv) = silent.open_bi().await.unwrap();
+    let (_ep2, slow) = raw_connection(&ingress).await;
+    let (mut send, _recv2) = slow.open_bi().await.unwrap();
+    let frame = raw_frame(kind::SUBMIT, 1, &[0u8; 100]);
+    send.write_all(&frame[..10]).await.unwrap();
+
+    let good = connect(&ingress).await;
+    let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
+    good.submit(bytes(&ct)).await.unwrap();
+
+    let e1 = tokio::time::timeout(Duration::from_secs(10), silent.closed()).await.unwrap();
+    let e2 = tokio::time::timeout(Duration::from_secs(10), slow.closed()).await.unwrap();
+    assert!(closed_idle(&e1), "{e1:?}");
+    assert!(closed_idle(&e2), "{e2:?}");
+    assert!(ingress.stats().idle_closed >= 2);
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_address_are_limited() {
+    let c = committee();
+    let dir = temp_dir("perip");
+    let mut cfg = config(&dir);
+    cfg.max_connections_per_ip = 2;
+    let ingress = start(cfg, &c.pks).await;
+    let a = connect(&ingress).await;
+    let b = connect(&ingress).await;
+    let cfg = ClientConfig::new(ingress.local_addr(), Pin::Fingerprint(ingress.fingerprint()));
+    assert!(IngressClient::connect(cfg.clone()).await.is_err());
+    assert_eq!(ingress.stats().connections_refused, 1);
+    a.close().await;
+    // The slot is released once the server sees the close.
+    let mut ok = false;
+    for _ in 0..50 {
+        if let Ok(cl) = IngressClient::connect(cfg.clone()).await {
+            cl.close().await;
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok);
+    b.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pin_is_refused() {
+    let c = committee();
+    let dir = temp_dir("pin");
+    let ingress = start(config(&dir), &c.pks).await;
+    let cfg =
+        ClientConfig::new(ingress.local_addr(), Pin::Fingerprint(tls::CertFingerprint([0; 32])));
+    assert!(IngressClient::connect(cfg).await.is_err());
+    let by_file = Pin::from_cert_file(&dir.join(tls::CERT_FILE)).unwrap();
+    let client =
+        IngressClient::connect(ClientConfig::new(ingress.local_addr(), by_file)).await.unwrap();
+    client.ping().await.unwrap();
+    client.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// After a restart the pool is rebuilt from storage (expired rows pruned) and the certificate
+/// is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_rebuilds_pool_and_keeps_certificate() {
+    let c = committee();
+    let dir = temp_dir("restart");
+    let ingress = start(config(&dir), &c.pks).await;
+    let fp = ingress.fingerprint();
+    let client = connect(&ingress).await;
+    let keep = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
+    let mut short = ad(&c, 2, 10, 2);
+    short.expiry_slot = Slot(15);
+    let expiring = encrypt(&c.pks, short, 2);
+    client.submit(bytes(&keep)).await.unwrap();
+    client.submit(bytes(&expiring)).await.unwrap();
+    client.close().await;
+    ingress.shutdown().await;
+
+    let mut cfg = config(&dir);
+    cfg.current_slot = Slot(20);
+    let ingress = start(cfg, &c.pks).await;
+    assert_eq!(ingress.fingerprint(), fp);
+    assert!(ingress.with_pool(|p| p.get(&keep.id()).is_some()));
+    assert!(ingress.with_pool(|p| p.get(&expiring.id()).is_none()));
+    let client = connect(&ingress).await;
+    // Still a duplicate after the restart.
+    assert!(client.submit(bytes(&keep)).await.unwrap().duplicate);
+    client.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
