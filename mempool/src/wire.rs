@@ -575,6 +575,27 @@ mod tests {
         assert!(matches!(ClientFrame::decode(&raw), Err(FrameError::Malformed(_))));
     }
 
+    /// The examples of PROTOCOL.md, byte for byte.
+    #[test]
+    fn protocol_doc_examples() {
+        let mut out = BytesMut::new();
+        ClientFrame::Ping(Ping { nonce: 1 }).encode(&mut out);
+        assert_eq!(&out[..], &[0, 0, 0, 3, 3, 1, 1]);
+        out.clear();
+        submit(300, &[0xaa, 0xbb, 0xcc]).encode(&mut out);
+        assert_eq!(&out[..], &[0, 0, 0, 9, 1, 1, 0xac, 0x02, 0, 3, 0xaa, 0xbb, 0xcc]);
+        out.clear();
+        ServerFrame::Ack(Ack { request_id: 300, ids: vec![TxId([0x11; 32])], duplicate: false })
+            .encode(&mut out);
+        let mut want = vec![0, 0, 0, 0x26, 0x81, 1, 0xac, 0x02, 1];
+        want.extend([0x11; 32]);
+        want.push(0);
+        assert_eq!(&out[..], &want[..]);
+        out.clear();
+        ServerFrame::reject(0, RejectCode::PoolFull, Some(2), "x").encode(&mut out);
+        assert_eq!(&out[..], &[0, 0, 0, 8, 0x82, 1, 0, 22, 1, 2, 1, b'x']);
+    }
+
     #[test]
     fn reject_codes_are_stable() {
         for code in RejectCode::ALL {
