@@ -1,1 +1,41 @@
-//! Veil's wire types, HTTP API and client SDK (not built yet).
+//! Veil's client SDK for users: encrypt a transaction (or an atomic bundle across rollups) to
+//! the committee key, submit it to the ingress over QUIC, and wait for the ack that means
+//! "durably stored and offered to builders".
+//!
+//! The HTTP/JSON builder and rollup APIs described in DESIGN.md are not built yet; this crate
+//! holds the user-facing submission path only.
+//!
+//! # Design
+//!
+//! - [`Submitter`] keeps one connection (one QUIC stream) and pipelines requests over it. When
+//!   the connection breaks it reconnects, and a request that failed in transport or with a
+//!   retryable rejection is sent again with exponential backoff: admission is idempotent (the
+//!   same ciphertext gets the same id), so a resend can never admit twice.
+//! - The SDK checks that the ack names the ids it computed itself
+//!   ([`veil_crypto::Ciphertext::id`]), so a confused or lying server is caught.
+//! - [`loadgen`] drives many connections at a target rate and reports latency percentiles;
+//!   the `veil loadgen` command and `veil-perf ingest` use it.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo(pks: veil_crypto::PublicKeySet, ad: veil_crypto::AssociatedData)
+//! # -> Result<(), veil_builder_api::SdkError> {
+//! use veil_builder_api::{RetryPolicy, Submitter};
+//! use veil_mempool::client::ClientConfig;
+//! use veil_mempool::tls::Pin;
+//!
+//! let pin = Pin::Fingerprint("0x…".parse().expect("fingerprint"));
+//! let submitter = Submitter::new(ClientConfig::new("127.0.0.1:4433".parse().unwrap(), pin),
+//!     RetryPolicy::default());
+//! let ct = veil_builder_api::encrypt(&pks, &ad, b"my transaction")?;
+//! let id = submitter.submit(&ct).await?;
+//! # let _ = id; Ok(()) }
+//! ```
+
+mod error;
+pub mod loadgen;
+mod submit;
+
+pub use error::SdkError;
+pub use submit::{encrypt, encrypt_bundle, RetryPolicy, Submitter};

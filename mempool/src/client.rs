@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub deadline_ms: u32,
     /// QUIC keep-alive interval (keeps an idle connection open).
     pub keep_alive: Option<Duration>,
+    /// QUIC idle timeout: how soon a dead server is noticed.
+    pub idle_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -47,6 +49,7 @@ impl ClientConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             deadline_ms: 0,
             keep_alive: Some(Duration::from_secs(5)),
+            idle_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -81,6 +84,9 @@ impl IngressClient {
         let mut client = quinn::ClientConfig::new(tls::client_crypto(&config.pin)?);
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(config.keep_alive);
+        if let Ok(idle) = quinn::IdleTimeout::try_from(config.idle_timeout) {
+            transport.max_idle_timeout(Some(idle));
+        }
         client.transport_config(Arc::new(transport));
         endpoint.set_default_client_config(client);
         let conn = endpoint.connect(config.server, "localhost")?.await?;

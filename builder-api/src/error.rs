@@ -1,0 +1,30 @@
+//! Errors of the SDK. Callers branch on variants, never on message text.
+
+use veil_mempool::error::ClientError;
+use veil_mempool::wire::Reject;
+
+/// A submission failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    /// Encryption failed (wrong chain or eon for the key, payload too large, bad bundle).
+    #[error("encryption: {0}")]
+    Crypto(#[from] veil_crypto::CryptoError),
+    /// The server refused the request with a code that retrying will not change, or retries
+    /// of a retryable code ran out.
+    #[error("rejected: {0}")]
+    Rejected(Reject),
+    /// The transport failed on every attempt; the last error is kept.
+    #[error("gave up after {attempts} attempts: {last}")]
+    Unreachable {
+        /// Attempts made.
+        attempts: u32,
+        /// The last transport error.
+        last: ClientError,
+    },
+    /// The server acknowledged ids other than the ones the client computed.
+    #[error("the server acknowledged different ids than submitted")]
+    WrongIds,
+    /// A bundle must have between 1 and the maximum number of parts, one per rollup.
+    #[error("bad bundle: {0}")]
+    BadBundle(&'static str),
+}

@@ -1,0 +1,191 @@
+//! Encrypting and submitting with reconnection and retries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Mutex;
+use veil_crypto::{AssociatedData, BundleRef, Ciphertext, PublicKeySet};
+use veil_mempool::client::{ClientConfig, IngressClient};
+use veil_mempool::error::ClientError;
+use veil_mempool::wire::Ack;
+use veil_primitives::{BundleId, TxId};
+
+use crate::error::SdkError;
+
+/// Encrypts `payload` to the committee key `pks` with associated data `ad`.
+///
+/// # Errors
+/// [`SdkError::Crypto`] if `ad` names another chain or eon than `pks`, or the payload is too
+/// large.
+pub fn encrypt(
+    pks: &PublicKeySet,
+    ad: &AssociatedData,
+    payload: &[u8],
+) -> Result<Ciphertext, SdkError> {
+    Ok(pks.encrypt(ad, payload, &mut rand_core::OsRng)?)
+}
+
+/// Encrypts an atomic bundle: one `(associated data, payload)` per rollup. Sets each part's
+/// bundle reference (`id`, index, count) and leaves the rest of each `ad` as given.
+///
+/// # Errors
+/// [`SdkError::BadBundle`] for no parts or more than `u16::MAX`; [`SdkError::Crypto`] as in
+/// [`encrypt`].
+pub fn encrypt_bundle(
+    pks: &PublicKeySet,
+    id: BundleId,
+    parts: &[(AssociatedData, &[u8])],
+) -> Result<Vec<Ciphertext>, SdkError> {
+    let count = u16::try_from(parts.len()).map_err(|_| SdkError::BadBundle("too many parts"))?;
+    if count == 0 {
+        return Err(SdkError::BadBundle("no parts"));
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, (ad, payload))| {
+            let mut ad = *ad;
+            ad.bundle = Some(BundleRef { id, index: i as u16, count });
+            encrypt(pks, &ad, payload)
+        })
+        .collect()
+}
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in total (at least 1).
+    pub attempts: u32,
+    /// Wait before the first retry; doubles each time.
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 6,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A reconnecting, retrying submitter. Share it behind an `Arc`; requests pipeline over one
+/// connection.
+#[derive(Debug)]
+pub struct Submitter {
+    config: ClientConfig,
+    retry: RetryPolicy,
+    client: Mutex<Option<Arc<IngressClient>>>,
+}
+
+impl Submitter {
+    /// A submitter; it connects on first use.
+    #[must_use]
+    pub fn new(config: ClientConfig, retry: RetryPolicy) -> Submitter {
+        Submitter { config, retry, client: Mutex::new(None) }
+    }
+
+    async fn connection(&self) -> Result<Arc<IngressClient>, ClientError> {
+        let mut slot = self.client.lock().await;
+        if let Some(c) = slot.as_ref() {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(IngressClient::connect(self.config.clone()).await?);
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn drop_connection(&self, broken: &Arc<IngressClient>) {
+        let mut slot = self.client.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, broken)) {
+            *slot = None;
+        }
+    }
+
+    /// Submits one ciphertext; returns its id once the server acknowledged it durably.
+    ///
+    /// # Errors
+    /// [`SdkError::Rejected`] for a refusal, [`SdkError::Unreachable`] when retries run out,
+    /// [`SdkError::WrongIds`] if the ack does not match.
+    pub async fn submit(&self, ct: &Ciphertext) -> Result<TxId, SdkError> {
+        let bytes = Bytes::copy_from_slice(ct.as_bytes());
+        let ack = self
+            .with_retry(|c| {
+                let bytes = bytes.clone();
+                async move { c.submit(bytes).await }
+            })
+            .await?;
+        if ack.ids != [ct.id()] {
+            return Err(SdkError::WrongIds);
+        }
+        Ok(ct.id())
+    }
+
+    /// Submits every part of an atomic bundle; returns their ids once acknowledged.
+    ///
+    /// # Errors
+    /// As [`Submitter::submit`].
+    pub async fn submit_bundle(&self, parts: &[Ciphertext]) -> Result<Vec<TxId>, SdkError> {
+        let bytes: Vec<Bytes> =
+            parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect();
+        let ack = self
+            .with_retry(|c| {
+                let bytes = bytes.clone();
+                async move { c.submit_bundle(bytes).await }
+            })
+            .await?;
+        let ids: Vec<TxId> = parts.iter().map(Ciphertext::id).collect();
+        if ack.ids != ids {
+            return Err(SdkError::WrongIds);
+        }
+        Ok(ids)
+    }
+
+    async fn with_retry<F, Fut>(&self, mut op: F) -> Result<Ack, SdkError>
+    where
+        F: FnMut(Arc<IngressClient>) -> Fut,
+        Fut: std::future::Future<Output = Result<Ack, ClientError>>,
+    {
+        let attempts = self.retry.attempts.max(1);
+        let mut backoff = self.retry.initial_backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match self.connection().await {
+                Ok(c) => {
+                    let r = op(c.clone()).await;
+                    if matches!(&r, Err(e) if !matches!(e, ClientError::Rejected(_))) {
+                        self.drop_connection(&c).await;
+                    }
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            let error = match result {
+                Ok(ack) => return Ok(ack),
+                Err(ClientError::Rejected(r)) => {
+                    let retryable = r.reject_code().is_some_and(|c| c.is_retryable());
+                    if !retryable || attempt >= attempts {
+                        return Err(SdkError::Rejected(r));
+                    }
+                    ClientError::Rejected(r)
+                }
+                Err(e) => {
+                    if attempt >= attempts {
+                        return Err(SdkError::Unreachable { attempts: attempt, last: e });
+                    }
+                    e
+                }
+            };
+            tracing::debug!(attempt, %error, "submission failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.retry.max_backoff);
+        }
+    }
+}

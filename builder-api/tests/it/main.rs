@@ -1,0 +1,97 @@
+//! The SDK against a real ingress on 127.0.0.1: submit, bundle, reconnect after a restart.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use veil_builder_api::loadgen::{self, LoadConfig};
+use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, SdkError, Submitter};
+use veil_crypto::testing::TestCommittee;
+use veil_mempool::client::ClientConfig;
+use veil_mempool::ingress::{Ingress, IngressConfig};
+use veil_mempool::pool::PoolConfig;
+use veil_mempool::tls::Pin;
+use veil_mempool::validate::CommitteeValidator;
+use veil_mempool::wire::RejectCode;
+use veil_primitives::{BundleId, ChainId, Eon, PublicKeyBytes, Slot};
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "veil-sdk-it-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn start(dir: &std::path::Path, listen: SocketAddr, c: &TestCommittee) -> Ingress {
+    let mut cfg = IngressConfig::new(listen, dir.to_path_buf(), PoolConfig::new(ChainId(1)));
+    cfg.eons = vec![Eon(1)];
+    Ingress::start(cfg, Arc::new(CommitteeValidator::new(vec![c.pks.clone()]))).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_bundle_and_reconnect() {
+    let c = TestCommittee::new(4, 1, 1);
+    let dir = temp_dir("sdk");
+    let ingress = start(&dir, SocketAddr::from(([127, 0, 0, 1], 0)), &c).await;
+    let addr = ingress.local_addr();
+    let cfg = ClientConfig::new(addr, Pin::Fingerprint(ingress.fingerprint()));
+    let retry = RetryPolicy {
+        attempts: 20,
+        initial_backoff: Duration::from_millis(50),
+        ..RetryPolicy::default()
+    };
+    let sdk = Submitter::new(cfg, retry);
+
+    let ct = encrypt(&c.pks, &c.ad(1, 10), b"hello").unwrap();
+    assert_eq!(sdk.submit(&ct).await.unwrap(), ct.id());
+    // Idempotent resubmission.
+    assert_eq!(sdk.submit(&ct).await.unwrap(), ct.id());
+
+    let mut a2 = c.ad(2, 10);
+    a2.fee_payer = PublicKeyBytes([8; 32]);
+    let parts =
+        encrypt_bundle(&c.pks, BundleId([4; 32]), &[(c.ad(1, 10), b"a"), (a2, b"b")]).unwrap();
+    let ids = sdk.submit_bundle(&parts).await.unwrap();
+    assert_eq!(ids.len(), 2);
+
+    // Non-retryable rejection surfaces at once.
+    let mut expired = c.ad(1, 10);
+    expired.expiry_slot = Slot(0);
+    let late = encrypt(&c.pks, &expired, b"late").unwrap();
+    ingress.on_slot(Slot(5));
+    match sdk.submit(&late).await {
+        Err(SdkError::Rejected(r)) => assert_eq!(r.reject_code(), Some(RejectCode::Expired)),
+        other => panic!("{other:?}"),
+    }
+
+    // Restart the server on the same address: the SDK reconnects and the pool was rebuilt.
+    ingress.shutdown().await;
+    let ingress = start(&dir, addr, &c).await;
+    assert_eq!(ingress.with_pool(|p| p.len()), 3);
+    let ct2 = encrypt(&c.pks, &c.ad(3, 10), b"after restart").unwrap();
+    assert_eq!(sdk.submit(&ct2).await.unwrap(), ct2.id());
+
+    // The load generator, closed loop, two connections.
+    let txs: Vec<Bytes> = (0..40u32)
+        .map(|i| {
+            Bytes::from(encrypt(&c.pks, &c.ad(i % 4, 10), &i.to_be_bytes()).unwrap().into_bytes())
+        })
+        .collect();
+    let load = LoadConfig {
+        client: ClientConfig::new(addr, Pin::Fingerprint(ingress.fingerprint())),
+        connections: 2,
+        rate: None,
+        window: 8,
+    };
+    let report = loadgen::run(load, txs, Arc::new(AtomicU64::new(0))).await.unwrap();
+    assert_eq!((report.acked, report.rejected, report.failed), (40, 0, 0));
+    assert_eq!(report.latencies_us.len(), 40);
+    assert!(report.percentile_ms(99.0) >= report.percentile_ms(50.0));
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
