@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use veil_node::commands;
 
 /// Veil: a marketplace for cross-rollup block slots with a threshold-encrypted mempool.
 #[derive(Debug, Parser)]
@@ -16,14 +17,41 @@ struct Cli {
 enum Command {
     /// Run a local devnet: sequencer, keypers, simulated users and builders (embedded defaults).
     Devnet,
+    /// Serve the QUIC transaction ingress and the encrypted mempool (durable, SQLite).
+    Ingress(commands::IngressArgs),
+    /// Encrypt and submit one transaction or an atomic bundle; prints the acknowledged ids.
+    Submit(commands::SubmitArgs),
+    /// Generate load against an ingress and print rate and latency percentiles.
+    Loadgen(commands::LoadgenArgs),
+    /// Write a deterministic TEST committee public key set (for local runs and tests only).
+    DevCommittee(commands::DevCommitteeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
         Command::Devnet => {
             eprintln!("error: {}", veil_node::DEVNET_MISSING);
-            ExitCode::from(2)
+            return ExitCode::from(2);
+        }
+        Command::DevCommittee(args) => commands::dev_committee(&args),
+        Command::Ingress(args) => runtime().and_then(|rt| rt.block_on(commands::ingress(args))),
+        Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit(args))),
+        Command::Loadgen(args) => runtime().and_then(|rt| rt.block_on(commands::loadgen(args))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
