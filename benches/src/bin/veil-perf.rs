@@ -25,6 +25,8 @@ struct Cli {
 enum Suite {
     /// Threshold encryption: encrypt, admission check, keyper shares, block decryption.
     Crypto,
+    /// QUIC ingest into the durable mempool, ack latency, pool memory.
+    Ingest,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     let mut reporter = Reporter::new(cli.json);
     match cli.suite {
         Suite::Crypto => veil_benches::crypto::run(cli.quick, &mut reporter)?,
+        Suite::Ingest => veil_benches::ingest::run(cli.quick, &mut reporter)?,
     }
     Ok(())
 }

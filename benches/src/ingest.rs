@@ -1,0 +1,310 @@
+//! The `ingest` suite: QUIC ingest into the durable mempool, on this machine, with the load
+//! generator in the same process (its own runtime).
+//!
+//! - `ingest_durable`: transactions per second admitted (strict decode + batched proof
+//!   check), durably stored (SQLite WAL, group commit, fsync) and acked, closed loop over
+//!   several connections. Baseline: the raw quinn framed-stream message rate in the same run,
+//!   same client, same frames, a server that answers each frame with an ack and does nothing
+//!   else: the transport ceiling.
+//! - `ingest_ack_p99`: ack latency p99 at half the measured sustainable rate (open loop,
+//!   latency counted from the scheduled send time).
+//! - `pool_memory_1m`: resident memory of a process holding 1,000,000 pending 512-byte
+//!   ciphertexts in the pool (in `--quick`, 200,000 and scaled linearly).
+//!
+//! Transactions are distinct and encrypted before each timed phase.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::{Bytes, BytesMut};
+use rayon::prelude::*;
+use veil_builder_api::loadgen::{self, LoadConfig, LoadReport};
+use veil_crypto::testing::TestCommittee;
+use veil_crypto::{AssociatedData, PublicKeySet};
+use veil_mempool::client::ClientConfig;
+use veil_mempool::ingress::{Ingress, IngressConfig, Validator};
+use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Pool, PoolConfig, TxMeta};
+use veil_mempool::tls::{self, Pin};
+use veil_mempool::validate::CommitteeValidator;
+use veil_mempool::wire::{Ack, ClientFrame, FrameDecoder, ServerFrame};
+use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
+
+use crate::report::{Better, Figure, Goal, Reporter};
+
+const CONNECTIONS: usize = 4;
+const WINDOW: usize = 512;
+
+fn runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()?)
+}
+
+fn encrypt_many(pks: &PublicKeySet, count: usize, seed: u64) -> Vec<Bytes> {
+    (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let mut payer = [0u8; 32];
+            payer[..8].copy_from_slice(&seed.to_be_bytes());
+            payer[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+            let ad = AssociatedData {
+                chain_id: pks.chain_id(),
+                eon: pks.eon(),
+                rollup_id: RollupId(i as u32 % 16),
+                fee_payer: PublicKeyBytes(payer),
+                max_fee: Amount(1 + i as u128 % 1000),
+                gas_limit: 21_000,
+                expiry_slot: Slot(5_000),
+                bundle: None,
+            };
+            let payload = [(i % 251) as u8; 512];
+            let ct = pks
+                .encrypt(&ad, &payload, &mut rand_core::OsRng)
+                .expect("own chain and eon, bounded payload");
+            Bytes::from(ct.into_bytes())
+        })
+        .collect()
+}
+
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn pool_memory(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
+    let n: usize = if quick { 200_000 } else { 1_000_000 };
+    let before = rss_bytes().context("no /proc/self/status")?;
+    let mut config = PoolConfig::new(ChainId(1));
+    config.max_txs = std::num::NonZeroUsize::new(2_000_000).expect("non-zero");
+    config.max_bytes = std::num::NonZeroUsize::new(4 << 30).expect("non-zero");
+    config.max_per_rollup = config.max_txs;
+    let mut pool = Pool::new(config, Slot(0), &[Eon(1)]);
+    for i in 0..n as u64 {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&i.to_le_bytes());
+        let mut ek = [1u8; 32];
+        ek[..8].copy_from_slice(&i.to_le_bytes());
+        let mut payer = [2u8; 32];
+        payer[..8].copy_from_slice(&i.to_le_bytes());
+        let c = Candidate {
+            id: TxId(id),
+            meta: TxMeta {
+                chain_id: ChainId(1),
+                eon: Eon(1),
+                rollup: RollupId((i % 16) as u32),
+                fee_payer: PublicKeyBytes(payer),
+                max_fee: Amount(u128::from(i % 10_000)),
+                gas_limit: 21_000,
+                expiry_slot: Slot(1000 + i % 5000),
+                bundle: None,
+            },
+            ephemeral_key: EphemeralKeyDigest(ek),
+            body: Bytes::from(vec![(i % 251) as u8; 512]),
+        };
+        pool.admit_tx(c).map_err(|e| anyhow::anyhow!("pool refused: {e}"))?;
+    }
+    let after = rss_bytes().context("no /proc/self/status")?;
+    let per_tx = (after.saturating_sub(before)) as f64 / n as f64;
+    let total_mb = (before as f64 + per_tx * 1_000_000.0) / (1024.0 * 1024.0);
+    reporter.note(&format!(
+        "pool_memory: {n} txs, RSS {:.0} MB -> {:.0} MB, {per_tx:.0} bytes per pending tx (512 of them ciphertext){}",
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0,
+        if quick { "; scaled to 1,000,000" } else { "" }
+    ));
+    assert_eq!(pool.len(), n);
+    drop(pool);
+    reporter.record(Figure {
+        suite: "ingest",
+        case: "pool_memory_1m".into(),
+        unit: "MB",
+        ours: total_mb,
+        baseline: None,
+        baseline_name: "-".into(),
+        better: Better::Lower,
+        goal: Some(Goal::at_most(2048.0)),
+    });
+    Ok(())
+}
+
+/// The transport ceiling: same TLS, ALPN, framing and client; the server answers every
+/// frame with an ack and does nothing else.
+async fn raw_server(
+    dir: &std::path::Path,
+) -> anyhow::Result<(quinn::Endpoint, SocketAddr, tls::CertFingerprint)> {
+    let identity = tls::load_or_create(dir)?;
+    let fp = identity.fingerprint();
+    let server = quinn::ServerConfig::with_crypto(tls::server_crypto(&identity)?);
+    let endpoint = quinn::Endpoint::server(server, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let addr = endpoint.local_addr()?;
+    let ep = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = ep.accept().await {
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                let Ok((mut send, mut recv)) = conn.accept_bi().await else { return };
+                let mut dec = FrameDecoder::new(veil_mempool::wire::DEFAULT_MAX_FRAME_SIZE);
+                let mut out = BytesMut::new();
+                while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
+                    dec.push(&chunk.bytes);
+                    while let Some(Ok(raw)) = dec.poll_frame() {
+                        if let Ok(ClientFrame::Submit(s)) = ClientFrame::decode(&raw) {
+                            ServerFrame::Ack(Ack {
+                                request_id: s.request_id,
+                                ids: vec![TxId::default()],
+                                duplicate: false,
+                            })
+                            .encode(&mut out);
+                        }
+                    }
+                    if !out.is_empty() && send.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    out.clear();
+                }
+            });
+        }
+    });
+    Ok((endpoint, addr, fp))
+}
+
+fn load(
+    client_rt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    fp: tls::CertFingerprint,
+    txs: Vec<Bytes>,
+    rate: Option<f64>,
+) -> anyhow::Result<LoadReport> {
+    let config = LoadConfig {
+        client: ClientConfig::new(addr, Pin::Fingerprint(fp)),
+        connections: CONNECTIONS,
+        rate,
+        window: WINDOW,
+    };
+    Ok(client_rt.block_on(loadgen::run(config, txs, Arc::new(AtomicU64::new(0))))?)
+}
+
+fn temp_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("veil-perf-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+/// Runs the ingest suite.
+///
+/// # Errors
+/// If the server or the client cannot start.
+pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
+    pool_memory(quick, reporter)?;
+
+    let committee = TestCommittee::new(4, 1, 11);
+    let pks = committee.pks.clone();
+    let n = if quick { 20_000 } else { 100_000 };
+    reporter.note(&format!("encrypting {n} distinct 512-byte transactions (not timed)..."));
+    let txs = encrypt_many(&pks, n, 1);
+
+    // Where the time goes: the validity check and a group commit, measured alone.
+    let validator = CommitteeValidator::new(vec![pks.clone()]);
+    let sample: Vec<Bytes> = txs[..2048.min(n)].to_vec();
+    let t = Instant::now();
+    let checked = validator.validate(&sample);
+    let validate_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
+    anyhow::ensure!(checked.iter().all(Result::is_ok), "validator refused own ciphertexts");
+    reporter.note(&format!(
+        "admission check (strict decode + batched proof, rayon): {validate_us:.1} us/tx on this machine, i.e. at most {:.0} tx/s of the 2 cores",
+        1e6 / validate_us
+    ));
+
+    let server_rt = runtime("veil-ingress")?;
+    let client_rt = runtime("veil-loadgen")?;
+
+    // The transport ceiling.
+    let raw_dir = temp_dir("raw")?;
+    let (raw_ep, raw_addr, raw_fp) = server_rt.block_on(raw_server(&raw_dir))?;
+    let raw = load(&client_rt, raw_addr, raw_fp, txs.clone(), None)?;
+    raw_ep.close(0u32.into(), b"done");
+    reporter.note(&format!(
+        "raw quinn framed stream: {} acks in {:.2} s",
+        raw.acked,
+        raw.elapsed.as_secs_f64()
+    ));
+
+    // The real ingress.
+    let dir = temp_dir("ingest")?;
+    let mut config = IngressConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        dir.clone(),
+        PoolConfig::new(pks.chain_id()),
+    );
+    config.eons = vec![pks.eon()];
+    config.max_in_flight_per_connection = WINDOW;
+    config.connection_rate = 1e9;
+    config.connection_burst = 1e9;
+    let validator: Arc<dyn Validator> = Arc::new(CommitteeValidator::new(vec![pks.clone()]));
+    let ingress = server_rt.block_on(Ingress::start(config, validator))?;
+    let (addr, fp) = (ingress.local_addr(), ingress.fingerprint());
+    let durable = load(&client_rt, addr, fp, txs, None)?;
+    anyhow::ensure!(durable.acked == n as u64, "only {} of {n} acked", durable.acked);
+    let store = ingress.store_stats();
+    reporter.note(&format!(
+        "ingest: {} acked in {:.2} s; {} group commits ({:.0} rows per fsync), ack latency p50 {:.1} ms p99 {:.1} ms (closed loop, {} connections x {} in flight)",
+        durable.acked,
+        durable.elapsed.as_secs_f64(),
+        store.commits,
+        store.rows_written as f64 / store.commits.max(1) as f64,
+        durable.percentile_ms(50.0),
+        durable.percentile_ms(99.0),
+        CONNECTIONS,
+        WINDOW,
+    ));
+    reporter.record(Figure {
+        suite: "ingest",
+        case: "ingest_durable".into(),
+        unit: "tx/s",
+        ours: durable.ack_rate(),
+        baseline: Some(raw.ack_rate()),
+        baseline_name: "raw quinn framed-stream rate (transport ceiling)".into(),
+        better: Better::Higher,
+        goal: Some(Goal::at_least(20_000.0)),
+    });
+
+    // Latency at half the sustainable rate, fresh transactions.
+    let rate = durable.ack_rate() / 2.0;
+    let secs = if quick { 3.0 } else { 10.0 };
+    let m = (rate * secs) as usize;
+    reporter.note(&format!("encrypting {m} more transactions for {secs} s at {rate:.0} tx/s..."));
+    let more = encrypt_many(&pks, m, 2);
+    let paced = load(&client_rt, addr, fp, more, Some(rate))?;
+    reporter.note(&format!(
+        "paced: {} acked, {} rejected, {} failed; p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms",
+        paced.acked,
+        paced.rejected,
+        paced.failed,
+        paced.percentile_ms(50.0),
+        paced.percentile_ms(90.0),
+        paced.percentile_ms(99.0),
+        paced.percentile_ms(100.0),
+    ));
+    reporter.record(Figure {
+        suite: "ingest",
+        case: "ingest_ack_p99".into(),
+        unit: "ms",
+        ours: paced.percentile_ms(99.0),
+        baseline: None,
+        baseline_name: format!("at {rate:.0} tx/s, half the sustainable rate"),
+        better: Better::Lower,
+        goal: Some(Goal::at_most(10.0)),
+    });
+    server_rt.block_on(ingress.shutdown());
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(raw_dir);
+    Ok(())
+}
