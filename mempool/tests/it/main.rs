@@ -413,3 +413,34 @@ async fn restart_rebuilds_pool_and_keeps_certificate() {
     ingress.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The real validator, slowed down: the request's deadline passes during the check.
+struct SlowValidator(CommitteeValidator, Duration);
+
+impl veil_mempool::ingress::Validator for SlowValidator {
+    fn validate(
+        &self,
+        cts: &[Bytes],
+    ) -> Vec<Result<veil_mempool::pool::Candidate, veil_mempool::error::Rejection>> {
+        std::thread::sleep(self.1);
+        self.0.validate(cts)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_is_enforced() {
+    let c = committee();
+    let dir = temp_dir("deadline");
+    let validator =
+        SlowValidator(CommitteeValidator::new(vec![c.pks.clone()]), Duration::from_millis(300));
+    let ingress = Ingress::start(config(&dir), Arc::new(validator)).await.unwrap();
+    let mut cfg = ClientConfig::new(ingress.local_addr(), Pin::Fingerprint(ingress.fingerprint()));
+    cfg.deadline_ms = 50;
+    let client = IngressClient::connect(cfg).await.unwrap();
+    let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
+    assert_eq!(rejected(client.submit(bytes(&ct)).await).await.0, RejectCode::DeadlineExceeded);
+    assert!(ingress.with_pool(|p| p.is_empty()));
+    client.close().await;
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
