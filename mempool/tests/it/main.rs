@@ -444,3 +444,36 @@ async fn deadline_is_enforced() {
     ingress.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A client that writes without reading its answers is stopped by QUIC flow control: the
+/// server's answers fill the client's receive window, the connection's in-flight permits stay
+/// taken, the server stops reading, and the client's writes block. Other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_that_never_reads_is_backpressured() {
+    let c = committee();
+    let dir = temp_dir("backpressure");
+    let mut cfg = config(&dir);
+    cfg.max_in_flight_per_connection = 16;
+    let ingress = start(cfg, &c.pks).await;
+    let (_ep, conn) = raw_connection(&ingress).await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    const FRAMES: usize = 400_000;
+    let mut junk = BytesMut::new();
+    for _ in 0..FRAMES {
+        junk.put_slice(&raw_frame(0x55, 1, &[]));
+    }
+    let writer = tokio::spawn(async move { send.write_all(&junk).await });
+    // Another client is served meanwhile.
+    let good = connect(&ingress).await;
+    let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
+    good.submit(bytes(&ct)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!writer.is_finished(), "the hostile client's writes should be blocked");
+    let seen = ingress.stats().frames_in;
+    assert!(seen < FRAMES as u64 / 2, "the server kept reading: {seen} frames");
+    good.close().await;
+    conn.close(0u32.into(), b"");
+    writer.abort();
+    ingress.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
