@@ -9,4 +9,5 @@
 //! same operations with criterion's statistics.
 
 pub mod crypto;
+pub mod fixtures;
 pub mod report;
