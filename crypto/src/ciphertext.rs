@@ -353,6 +353,21 @@ impl Ciphertext {
     }
 }
 
+/// Serialises as the canonical encoding: raw bytes in binary formats, `0x` hex in JSON.
+impl Serialize for Ciphertext {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        veil_primitives::hexbytes::serialize_vec(&self.bytes, serializer)
+    }
+}
+
+/// Deserialises through [`Ciphertext::from_bytes`]: every check of strict decoding applies.
+impl<'de> Deserialize<'de> for Ciphertext {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = veil_primitives::hexbytes::deserialize_vec(deserializer)?;
+        Ciphertext::from_bytes(&bytes).map_err(serde::de::Error::custom)
+    }
+}
+
 fn tx_id(bytes: &[u8]) -> TxId {
     TxId(Sha3_256::digest(bytes).into())
 }

@@ -71,7 +71,8 @@ pub struct KeyperPublic {
 /// Construct it through [`TrustedDealer::deal`], or load it with [`PublicKeySet::from_json`],
 /// which validates it: every point strict, `e(X1, G2) = e(G1, X2)`, and every keyper's share
 /// key on the single degree-`t` polynomial whose value at zero is `X2`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PublicKeySetFile", into = "PublicKeySetFile")]
 pub struct PublicKeySet {
     chain_id: ChainId,
     eon: Eon,
@@ -207,19 +208,27 @@ impl PublicKeySet {
     pub fn from_json(json: &str) -> Result<PublicKeySet, CryptoError> {
         let file: PublicKeySetFile =
             serde_json::from_str(json).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
-        file.into_key_set()
+        file.try_into()
     }
 
     /// The committee file: JSON with `0x`-hex compressed points.
     #[must_use]
     pub fn to_json(&self) -> String {
-        let file = PublicKeySetFile {
-            chain_id: self.chain_id,
-            eon: self.eon,
-            threshold: self.threshold,
-            key_g1: self.key_g1.to_compressed(),
-            key_g2: self.key_g2.to_compressed(),
-            keypers: self
+        serde_json::to_string_pretty(&PublicKeySetFile::from(self.clone()))
+            .expect("plain fields always serialise")
+    }
+}
+
+impl From<PublicKeySet> for PublicKeySetFile {
+    fn from(set: PublicKeySet) -> PublicKeySetFile {
+        let s = &set;
+        PublicKeySetFile {
+            chain_id: s.chain_id,
+            eon: s.eon,
+            threshold: s.threshold,
+            key_g1: s.key_g1.to_compressed(),
+            key_g2: s.key_g2.to_compressed(),
+            keypers: s
                 .keypers
                 .iter()
                 .map(|k| KeyperPublicFile {
@@ -228,11 +237,11 @@ impl PublicKeySet {
                     share_key: k.share_key.to_compressed(),
                 })
                 .collect(),
-        };
-        serde_json::to_string_pretty(&file).expect("plain fields always serialise")
+        }
     }
 }
 
+/// The committee file's shape: compressed points as `0x` hex.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PublicKeySetFile {
@@ -255,9 +264,11 @@ struct KeyperPublicFile {
     share_key: [u8; curve::G2_COMPRESSED_LEN],
 }
 
-impl PublicKeySetFile {
-    fn into_key_set(self) -> Result<PublicKeySet, CryptoError> {
-        let keypers = self
+impl TryFrom<PublicKeySetFile> for PublicKeySet {
+    type Error = CryptoError;
+
+    fn try_from(file: PublicKeySetFile) -> Result<PublicKeySet, CryptoError> {
+        let keypers = file
             .keypers
             .into_iter()
             .map(|k| {
@@ -270,11 +281,11 @@ impl PublicKeySetFile {
             })
             .collect::<Result<Vec<_>, CryptoError>>()?;
         PublicKeySet::new(
-            self.chain_id,
-            self.eon,
-            self.threshold,
-            curve::decode_g1_compressed_strict(&self.key_g1, "committee key (G1)")?,
-            curve::decode_g2_strict(&self.key_g2, "committee key (G2)")?,
+            file.chain_id,
+            file.eon,
+            file.threshold,
+            curve::decode_g1_compressed_strict(&file.key_g1, "committee key (G1)")?,
+            curve::decode_g2_strict(&file.key_g2, "committee key (G2)")?,
             keypers,
         )
     }
