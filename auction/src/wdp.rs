@@ -19,8 +19,18 @@
 //! `3^n / 2` (21.5 M steps at n = 16). Real books are sparse: a few thousand distinct sets,
 //! mostly of 1 to 3 rollups. So for each mask the solver takes the cheaper of two exact
 //! enumerations: the `2^(popcount-1)` submasks that contain `low`, or the list of non-empty
-//! sets whose lowest rollup is `low`, filtered by inclusion. Masks of equal popcount do not
-//! depend on each other, so each popcount layer is computed in parallel with rayon.
+//! sets whose lowest rollup is `low` (kept in popcount order, so the scan stops at the first
+//! set as large as the mask), filtered by inclusion. Masks of equal popcount do not depend on
+//! each other, so each popcount layer is computed in parallel with rayon.
+//!
+//! **Dominance pruning.** When a set's own best bid is worth no more than the best partition
+//! of the set into smaller bids, that bid can never be needed by a larger set (swap it for the
+//! partition), so it leaves the lists before the next layer. In real books most multi-rollup
+//! bids are dominated by the best single-rollup bids, which keeps the scans short.
+//!
+//! **Small instances** (at most [`SMALL_INSTANCE`] candidates, such as one builder's own bids
+//! in the revenue split) go to the search below first, which beats filling a table of `2^n`
+//! entries; the table is used if the search cannot prove its answer within its budget.
 //!
 //! # Beyond 16 rollups: bounded branch and bound (up to [`MAX_ROLLUPS`])
 //!
@@ -42,6 +52,12 @@ use rayon::prelude::*;
 pub const EXACT_LIMIT: usize = 16;
 /// Largest number of rollups one slot may sell (bit masks are `u64`).
 pub const MAX_ROLLUPS: usize = 64;
+
+/// Up to this many candidates, instances of at most [`EXACT_LIMIT`] rollups are first tried
+/// with the search (budget [`SMALL_INSTANCE_BUDGET`]) instead of the table.
+pub const SMALL_INSTANCE: usize = 64;
+/// Node budget of the search on small instances before falling back to the table.
+pub const SMALL_INSTANCE_BUDGET: u64 = 100_000;
 
 /// One bid as the solver sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,11 +112,18 @@ impl<'a> Solver<'a> {
     /// The best allocation of the candidates not placed by `excluded`.
     #[must_use]
     pub fn solve_without(&self, excluded: Option<u32>) -> Allocation {
-        if self.n <= EXACT_LIMIT {
-            self.dynamic_programme(excluded)
-        } else {
-            self.branch_and_bound(excluded)
+        if self.n > EXACT_LIMIT {
+            return self.branch_and_bound(excluded, self.node_budget);
         }
+        if self.candidates.len() <= SMALL_INSTANCE {
+            // A handful of bids: the search is far cheaper than a table of 2^n entries,
+            // and falls back to the table if it cannot prove its answer.
+            let a = self.branch_and_bound(excluded, SMALL_INSTANCE_BUDGET);
+            if a.exact {
+                return a;
+            }
+        }
+        self.dynamic_programme(excluded)
     }
 
     fn admitted(&self, excluded: Option<u32>) -> impl Iterator<Item = (usize, &Candidate)> + '_ {
@@ -125,44 +148,55 @@ impl<'a> Solver<'a> {
                 best_i[m] = u32::try_from(i).unwrap_or(u32::MAX);
             }
         }
-        // Non-empty sets, grouped by their lowest rollup.
+        // Non-empty sets, grouped by their lowest rollup, in order of popcount.
         let mut by_low: Vec<Vec<u32>> = vec![Vec::new(); n.max(1)];
-        for m in 1..size {
-            if best_w[m] > 0 {
-                by_low[m.trailing_zeros() as usize].push(m as u32);
+        for layer in &self.layers {
+            for &m in layer {
+                if best_w[m as usize] > 0 {
+                    by_low[m.trailing_zeros() as usize].push(m);
+                }
             }
         }
         let mut f = vec![0u128; size];
         let mut choice = vec![0u32; size];
-        for layer in self.layers.iter().skip(1) {
-            let step = |&mask: &u32| -> (u128, u32) {
+        for (pc, layer) in self.layers.iter().enumerate().skip(1) {
+            let pc = pc as u32;
+            let (w_ref, lists, f_ref) = (&best_w, &by_low, &f);
+            // (value, pick, whether the set's own best bid is dominated by a partition)
+            let step = |&mask: &u32| -> (u128, u32, bool) {
                 let low = mask & mask.wrapping_neg();
                 let rest = mask ^ low;
-                let mut best = f[rest as usize];
+                let mut best = f_ref[rest as usize];
                 let mut pick = 0u32;
-                let list = &by_low[low.trailing_zeros() as usize];
-                let submasks = 1usize << (mask.count_ones() - 1);
+                let list = &lists[low.trailing_zeros() as usize];
+                let submasks = 1usize << (pc - 1);
                 if submasks <= list.len() {
-                    let mut sub = rest;
-                    loop {
-                        let m = sub | low;
-                        let w = best_w[m as usize];
-                        if w > 0 {
-                            let v = w + f[(mask ^ m) as usize];
-                            if v > best {
-                                best = v;
-                                pick = m;
+                    // Every proper submask containing `low`.
+                    let mut sub = rest.wrapping_sub(1) & rest;
+                    if rest != 0 {
+                        loop {
+                            let m = sub | low;
+                            let w = w_ref[m as usize];
+                            if w > 0 {
+                                let v = w + f_ref[(mask ^ m) as usize];
+                                if v > best {
+                                    best = v;
+                                    pick = m;
+                                }
                             }
+                            if sub == 0 {
+                                break;
+                            }
+                            sub = (sub - 1) & rest;
                         }
-                        if sub == 0 {
-                            break;
-                        }
-                        sub = (sub - 1) & rest;
                     }
                 } else {
                     for &m in list {
+                        if m.count_ones() >= pc {
+                            break;
+                        }
                         if m & !mask == 0 {
-                            let v = best_w[m as usize] + f[(mask ^ m) as usize];
+                            let v = w_ref[m as usize] + f_ref[(mask ^ m) as usize];
                             if v > best {
                                 best = v;
                                 pick = m;
@@ -170,16 +204,33 @@ impl<'a> Solver<'a> {
                         }
                     }
                 }
-                (best, pick)
+                let own = w_ref[mask as usize];
+                if own > best {
+                    (own, mask, false)
+                } else {
+                    (best, pick, own > 0)
+                }
             };
-            let results: Vec<(u128, u32)> = if layer.len() >= 2048 {
+            let results: Vec<(u128, u32, bool)> = if layer.len() >= 2048 {
                 layer.par_iter().with_min_len(512).map(step).collect()
             } else {
                 layer.iter().map(step).collect()
             };
-            for (&mask, (v, pick)) in layer.iter().zip(results) {
+            let mut pruned = false;
+            for (&mask, (v, pick, dominated)) in layer.iter().zip(results) {
                 f[mask as usize] = v;
                 choice[mask as usize] = pick;
+                if dominated {
+                    // A partition of the set does at least as well as its own best bid, so
+                    // no larger set needs to consider that bid.
+                    best_w[mask as usize] = 0;
+                    pruned = true;
+                }
+            }
+            if pruned {
+                for list in &mut by_low {
+                    list.retain(|&m| best_w[m as usize] > 0);
+                }
             }
         }
         let mut chosen = Vec::new();
@@ -197,7 +248,7 @@ impl<'a> Solver<'a> {
         Allocation { value: f[size - 1], chosen, exact: true, nodes: 0 }
     }
 
-    fn branch_and_bound(&self, excluded: Option<u32>) -> Allocation {
+    fn branch_and_bound(&self, excluded: Option<u32>, budget: u64) -> Allocation {
         let n = self.n;
         // Keep the best candidate per distinct set: the others can never do better.
         let mut per_mask: HashMap<u64, usize> = HashMap::new();
@@ -257,7 +308,7 @@ impl<'a> Solver<'a> {
             candidates: self.candidates,
             by_low: &by_low,
             per_rollup: &per_rollup,
-            budget: self.node_budget,
+            budget,
             nodes: 0,
             aborted: false,
             path: Vec::new(),
