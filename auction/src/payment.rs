@@ -122,6 +122,10 @@ pub fn close(input: &CloseInput<'_>) -> Result<(Outcome, CloseStats), AuctionErr
     let mut candidates = Vec::with_capacity(input.bids.len());
     for b in input.bids {
         let bid = &b.signed.bid;
+        // Intake guarantees this for books; `close` is public, so check rather than panic.
+        if let Some(r) = bid.rollups().find(|r| !input.terms.contains_key(r)) {
+            return Err(AuctionError::UnknownRollup(r));
+        }
         let mask = bid.rollups().fold(0u64, |m, r| m | 1u64 << bit[&r]);
         let primary = match input.rule {
             PaymentRule::FirstPrice => bid.amount,

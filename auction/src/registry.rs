@@ -18,7 +18,6 @@
 //! `withdrawal_delay_slots` later.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -552,12 +551,6 @@ impl BuilderRegistry {
         account.unsettled = account.unsettled.saturating_sub(amount);
         account.balance = account.balance.saturating_sub(amount);
         Ok(())
-    }
-
-    /// Shares the decoded keys of every builder, for lock-free parallel bid checks.
-    #[must_use]
-    pub fn snapshot_available(&self) -> Arc<HashMap<PublicKeyBytes, (VerifyingKey, Amount)>> {
-        Arc::new(self.accounts.iter().map(|(k, a)| (*k, (a.key, a.available()))).collect())
     }
 }
 
