@@ -25,6 +25,8 @@ struct Cli {
 enum Suite {
     /// Threshold encryption: encrypt, admission check, keyper shares, block decryption.
     Crypto,
+    /// Slot auction: close (first-price, VCG) and bid intake.
+    Auction,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     let mut reporter = Reporter::new(cli.json);
     match cli.suite {
         Suite::Crypto => veil_benches::crypto::run(cli.quick, &mut reporter)?,
+        Suite::Auction => veil_benches::auction::run(cli.quick, &mut reporter)?,
     }
     Ok(())
 }
