@@ -27,16 +27,7 @@ pub const BID_DOMAIN: &[u8] = b"veil/bid/v1";
 /// per slot and the solver's scaling by 128, every sum the auction forms fits in a `u128`.
 pub const MAX_AMOUNT: Amount = Amount(1 << 113);
 
-/// Where an admitted ciphertext sits in an atomic bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BundleRef {
-    /// The bundle.
-    pub id: BundleId,
-    /// This part's index, `0..count`.
-    pub index: u16,
-    /// Parts in the bundle, one per rollup.
-    pub count: u16,
-}
+pub use veil_primitives::BundleRef;
 
 /// The public metadata of an admitted ciphertext, as the mempool knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

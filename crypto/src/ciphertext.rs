@@ -75,16 +75,7 @@ const DST_CHALLENGE: &[u8] = b"veil/v1/ciphertext-challenge";
 const DST_KDF: &[u8] = b"veil/v1/payload-key";
 const DST_BATCH: &[u8] = b"veil/v1/batch-coefficients";
 
-/// One part of an atomic bundle: the bundle's id, this part's index and the part count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BundleRef {
-    /// The bundle's id, shared by all its parts.
-    pub id: BundleId,
-    /// This part's position, `0..count`.
-    pub index: u16,
-    /// How many parts the bundle has (one per rollup).
-    pub count: u16,
-}
+pub use veil_primitives::BundleRef;
 
 /// The public metadata of a ciphertext, bound into its validity proof and its AEAD. Builders
 /// and keypers see exactly this, never the payload.
