@@ -285,7 +285,7 @@ fn decrypt_case(
         ours: ms(blame),
         baseline: None,
         baseline_name:
-            "one wrong share: per-keyper checks, blame, rescale all shares for a new set".into(),
+            "one wrong share: per-keyper checks, blame, recombine for a new set (12-point MSM per ciphertext)".into(),
         better: Better::Lower,
         goal: None,
     });

@@ -37,7 +37,6 @@
 //! `λ_i(S') / c_i` (the slow path: one scalar multiplication per share). A deployment that
 //! prefers latency asks the keypers for batches scaled for the new set instead.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use blstrs::{G1Affine, G1Projective, G2Affine, Scalar};
@@ -257,30 +256,36 @@ fn choose_responders(
     (ResponderSet::from_sorted_unchecked(members), false)
 }
 
-/// `K_j = Σ_i (λ_i / c_i)·D_ij`, with the factor skipped when it is one (always on the fast
-/// path). Parallel over ciphertexts.
+/// `K_j = Σ_i (λ_i / c_i)·D_ij`, parallel over ciphertexts. On the fast path every factor is
+/// one and this is `t` point additions per ciphertext. Otherwise the members whose factor is
+/// not one are combined per ciphertext with one small multi-scalar multiplication (cheaper
+/// than a scalar multiplication per share), and the rest added.
 fn combine(set: &ResponderSet, members: &[&VerifiedShareBatch], n: usize) -> Vec<G1Affine> {
     let lambdas = set.lagrange_coefficients();
-    let scaled: Vec<Cow<'_, [G1Affine]>> = members
-        .iter()
-        .zip(&lambdas)
-        .map(|(b, lambda)| {
-            if *lambda == b.coefficient {
-                Cow::Borrowed(b.shares.as_slice())
-            } else {
-                let inv = Option::<Scalar>::from(b.coefficient.invert())
-                    .expect("share coefficients are one or a Lagrange coefficient, never zero");
-                let factor = *lambda * inv;
-                let points: Vec<G1Projective> = b.shares.par_iter().map(|d| d * factor).collect();
-                Cow::Owned(curve::batch_to_affine(&points))
-            }
-        })
-        .collect();
+    let mut plain: Vec<&[G1Affine]> = Vec::new();
+    let mut scaled: Vec<&[G1Affine]> = Vec::new();
+    let mut factors: Vec<Scalar> = Vec::new();
+    for (b, lambda) in members.iter().zip(&lambdas) {
+        if *lambda == b.coefficient {
+            plain.push(&b.shares);
+        } else {
+            let inv = Option::<Scalar>::from(b.coefficient.invert())
+                .expect("share coefficients are one or a Lagrange coefficient, never zero");
+            scaled.push(&b.shares);
+            factors.push(*lambda * inv);
+        }
+    }
+    let factor_bytes = curve::scalars_le(&factors);
     let sums: Vec<G1Projective> = (0..n)
         .into_par_iter()
         .map(|j| {
-            let mut acc = G1Projective::identity();
-            for shares in &scaled {
+            let mut acc = if scaled.is_empty() {
+                G1Projective::identity()
+            } else {
+                let points: Vec<G1Affine> = scaled.iter().map(|shares| shares[j]).collect();
+                curve::msm(&points, &factor_bytes, 255)
+            };
+            for shares in &plain {
                 acc += &shares[j];
             }
             acc
