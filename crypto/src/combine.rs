@@ -17,10 +17,11 @@
 //!
 //! # The blame path
 //!
-//! - A batch for another slot or another list of ids is blamed at once and set aside.
-//! - If the aggregate check fails, each responder is checked on its own with the same `ρ_j`:
-//!   `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`. Those that fail are blamed and excluded,
-//!   and the block is combined again from the remaining keypers.
+//! - A batch for another slot is ignored (a replayed old batch is no evidence against anyone);
+//!   a keyper whose only batches for this slot list other ids is blamed and set aside.
+//! - If the aggregate check fails, every usable keyper is checked on its own with the same
+//!   `ρ_j`: `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`. Those that fail are blamed and
+//!   excluded in one round, and the block is combined again from the remaining keypers.
 //! - The pairing cannot see components outside the prime-order subgroup, and shares are not
 //!   subgroup-checked on arrival (30 µs each would dominate the critical path). A keyper that
 //!   adds such a component passes the checks above but makes `K_j` wrong, so the ciphertext
@@ -74,15 +75,11 @@ pub enum BlameReason {
         /// Position in the block of the first such share found.
         position: usize,
     },
-    /// Its batch does not list the block's ciphertext ids in the block's order.
+    /// Its batch for this slot does not list the block's ciphertext ids in the block's order
+    /// (and it sent no batch that does).
     MismatchedBatch {
         /// The first position that differs.
         position: usize,
-    },
-    /// Its batch was released for another slot.
-    WrongSlot {
-        /// The slot the batch names.
-        slot: Slot,
     },
 }
 
@@ -129,24 +126,29 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
     let ids: Vec<TxId> = cts.iter().map(|ct| ct.id()).collect();
     check_block(pks, cts, &ids)?;
 
-    let mut blamed = Vec::new();
+    // Batches for other slots are ignored, not blamed: signed batches stay valid forever, so
+    // anyone can replay an honest keyper's old one. Among a keyper's batches for this slot,
+    // one that lists the block's ids wins; only a keyper with no such batch is blamed.
     let mut usable: BTreeMap<KeyperIndex, &VerifiedShareBatch> = BTreeMap::new();
-    for b in batches {
-        if usable.contains_key(&b.keyper) || blamed.iter().any(|x: &Blame| x.keyper == b.keyper) {
-            continue;
-        }
-        if b.slot != slot {
-            blamed
-                .push(Blame { keyper: b.keyper, reason: BlameReason::WrongSlot { slot: b.slot } });
-        } else if let Some(position) = first_mismatch(&b.ids, &ids) {
-            blamed.push(Blame {
-                keyper: b.keyper,
-                reason: BlameReason::MismatchedBatch { position },
-            });
-        } else {
-            usable.insert(b.keyper, b);
+    let mut mismatched: BTreeMap<KeyperIndex, usize> = BTreeMap::new();
+    for b in batches.iter().filter(|b| b.slot == slot) {
+        match first_mismatch(&b.ids, &ids) {
+            None => {
+                usable.entry(b.keyper).or_insert(b);
+            }
+            Some(position) => {
+                mismatched.entry(b.keyper).or_insert(position);
+            }
         }
     }
+    let mut blamed: Vec<Blame> = mismatched
+        .into_iter()
+        .filter(|(keyper, _)| !usable.contains_key(keyper))
+        .map(|(keyper, position)| Blame {
+            keyper,
+            reason: BlameReason::MismatchedBatch { position },
+        })
+        .collect();
 
     if cts.is_empty() {
         return Ok(DecryptedBlock {
@@ -175,7 +177,8 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
 
         let combined_sum = curve::msm(&keys, &rhos, 128).to_affine();
         if !curve::pairing_eq(&combined_sum, &G2Affine::generator(), &u_sum, pks.key_g2()) {
-            let wrong = blame_wrong_shares(pks, &members, &rhos, &u_sum)?;
+            let all: Vec<&VerifiedShareBatch> = usable.values().copied().collect();
+            let wrong = blame_wrong_shares(pks, &all, &rhos, &u_sum)?;
             if wrong.is_empty() {
                 // Each responder's shares check but their sum does not: impossible unless the
                 // arithmetic itself is broken. Refuse rather than guess.
@@ -294,7 +297,7 @@ fn combine(set: &ResponderSet, members: &[&VerifiedShareBatch], n: usize) -> Vec
     curve::batch_to_affine(&sums)
 }
 
-/// The responders whose own shares fail `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`.
+/// The keypers whose own shares fail `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`.
 fn blame_wrong_shares(
     pks: &PublicKeySet,
     members: &[&VerifiedShareBatch],

@@ -54,6 +54,11 @@ impl fmt::Display for KeyperIndex {
     }
 }
 
+/// The largest committee a key set may describe. Loading validates every share key against
+/// the polynomial (O(n·t) work), so the bound keeps a hostile committee file from stalling
+/// the loader.
+pub const MAX_COMMITTEE: usize = 1024;
+
 /// The public side of one committee member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyperPublic {
@@ -156,8 +161,8 @@ impl PublicKeySet {
 
     fn validate(&self) -> Result<(), CryptoError> {
         let n = self.keypers.len();
-        if n == 0 || n > usize::from(u16::MAX) {
-            return Err(CryptoError::InvalidThreshold("committee size must be 1..=65535"));
+        if n == 0 || n > MAX_COMMITTEE {
+            return Err(CryptoError::InvalidThreshold("committee size must be 1..=1024"));
         }
         if self.shares_needed() > n {
             return Err(CryptoError::InvalidThreshold("t + 1 exceeds the committee size"));
@@ -169,8 +174,25 @@ impl PublicKeySet {
                 ));
             }
         }
+        let mut identities: Vec<[u8; 32]> =
+            self.keypers.iter().map(|k| k.identity.to_bytes()).collect();
+        identities.sort_unstable();
+        if identities.windows(2).any(|w| w[0] == w[1]) {
+            return Err(CryptoError::InconsistentKeySet("two keypers share an identity key"));
+        }
         if bool::from(self.key_g1.is_identity()) || bool::from(self.key_g2.is_identity()) {
             return Err(CryptoError::InconsistentKeySet("committee key is the identity"));
+        }
+        // The pairing cannot see components outside the prime-order subgroups, so check them
+        // here too: a committee key with one would make every ciphertext of the eon
+        // undecryptable while its proofs still verify.
+        let torsion_free = bool::from(self.key_g1.is_torsion_free())
+            && bool::from(self.key_g2.is_torsion_free())
+            && self.keypers.iter().all(|k| bool::from(k.share_key.is_torsion_free()));
+        if !torsion_free {
+            return Err(CryptoError::InconsistentKeySet(
+                "a key is outside the prime-order subgroup",
+            ));
         }
         if !curve::pairing_eq(
             &self.key_g1,
@@ -417,8 +439,8 @@ impl TrustedDealer {
         rng: &mut R,
     ) -> Result<(PublicKeySet, Vec<SecretKeyShare>), CryptoError> {
         let n = identities.len();
-        if n == 0 || n > usize::from(u16::MAX) || usize::from(threshold) >= n {
-            return Err(CryptoError::InvalidThreshold("need 0 <= t < n <= 65535"));
+        if n == 0 || n > MAX_COMMITTEE || usize::from(threshold) >= n {
+            return Err(CryptoError::InvalidThreshold("need 0 <= t < n <= 1024"));
         }
         let mut coeffs: Vec<Scalar> = (0..=threshold).map(|_| Scalar::random(&mut *rng)).collect();
         let eval = |x: Scalar| coeffs.iter().rev().fold(Scalar::ZERO, |acc, c| acc * x + c);
@@ -435,9 +457,8 @@ impl TrustedDealer {
             });
             shares.push(SecretKeyShare { chain_id, eon, index, secret });
         }
-        let x = coeffs[0];
-        let key_g1 = (G1Affine::generator() * x).to_affine();
-        let key_g2 = (G2Affine::generator() * x).to_affine();
+        let key_g1 = (G1Affine::generator() * coeffs[0]).to_affine();
+        let key_g2 = (G2Affine::generator() * coeffs[0]).to_affine();
         coeffs.iter_mut().for_each(curve::wipe_scalar);
         let pks = PublicKeySet::new(chain_id, eon, threshold, key_g1, key_g2, keypers)?;
         Ok((pks, shares))
