@@ -75,16 +75,7 @@ const DST_CHALLENGE: &[u8] = b"veil/v1/ciphertext-challenge";
 const DST_KDF: &[u8] = b"veil/v1/payload-key";
 const DST_BATCH: &[u8] = b"veil/v1/batch-coefficients";
 
-/// One part of an atomic bundle: the bundle's id, this part's index and the part count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BundleRef {
-    /// The bundle's id, shared by all its parts.
-    pub id: BundleId,
-    /// This part's position, `0..count`.
-    pub index: u16,
-    /// How many parts the bundle has (one per rollup).
-    pub count: u16,
-}
+pub use veil_primitives::BundleRef;
 
 /// The public metadata of a ciphertext, bound into its validity proof and its AEAD. Builders
 /// and keypers see exactly this, never the payload.
@@ -250,7 +241,7 @@ impl Ciphertext {
     /// worker pool, not an async reactor. See [`Ciphertext::decode_many`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Ciphertext, CryptoError> {
         if bytes.len() > MAX_CIPHERTEXT_LEN {
-            return Err(CryptoError::PayloadTooLarge { len: bytes.len(), max: MAX_CIPHERTEXT_LEN });
+            return Err(CryptoError::TooLong { len: bytes.len(), max: MAX_CIPHERTEXT_LEN });
         }
         let mut r = Reader { bytes, pos: 0 };
         let ad = decode_ad(&mut r)?;
@@ -353,6 +344,21 @@ impl Ciphertext {
     }
 }
 
+/// Serialises as the canonical encoding: raw bytes in binary formats, `0x` hex in JSON.
+impl Serialize for Ciphertext {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        veil_primitives::hexbytes::serialize_vec(&self.bytes, serializer)
+    }
+}
+
+/// Deserialises through [`Ciphertext::from_bytes`]: every check of strict decoding applies.
+impl<'de> Deserialize<'de> for Ciphertext {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = veil_primitives::hexbytes::deserialize_vec(deserializer)?;
+        Ciphertext::from_bytes(&bytes).map_err(serde::de::Error::custom)
+    }
+}
+
 fn tx_id(bytes: &[u8]) -> TxId {
     TxId(Sha3_256::digest(bytes).into())
 }
@@ -438,17 +444,20 @@ impl PublicKeySet {
         let mut padded = pad(payload)?;
         let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
         let g = G1Projective::generator();
-        let projective = [g * secrets.r, self.key_g1() * secrets.r, g * secrets.k];
+        let mut projective = [g * secrets.r, self.key_g1() * secrets.r, g * secrets.k];
         let mut affine = [G1Affine::default(); 3];
         G1Projective::batch_normalize(&projective, &mut affine);
-        let [u, k_point, a] = affine;
+        let (u, a) = (affine[0], affine[2]);
         let u_bytes = u.to_uncompressed();
 
         let mut bytes =
             Vec::with_capacity(ad.encoded_len() + PROOF_LEN + 4 + padded.len() + TAG_LEN);
         ad.encode_into(&mut bytes);
         let ad_len = bytes.len();
-        let mut key = payload_key(&k_point, &u_bytes);
+        // K = r·X1 is the payload key's only input: wipe every copy once the key is derived.
+        let mut key = payload_key(&affine[1], &u_bytes);
+        curve::wipe(&mut affine[1], G1Affine::default());
+        curve::wipe(&mut projective[1], G1Projective::identity());
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&key));
         key.zeroize();
         let body = cipher
@@ -493,10 +502,11 @@ impl PublicKeySet {
     ///
     /// One random linear combination of all proof equations, checked with multi-scalar
     /// multiplications: `Σρ_j·A_j + Σ(ρ_j·c_j)·U_j = (Σρ_j·z_j)·G1` with 128-bit random `ρ_j`.
-    /// A forged proof passes with probability at most 2^-128. When the combination fails, the
-    /// batch is split in halves and each half checked again (fresh coefficients), down to
-    /// single checks, so a few bad ciphertexts cost a few extra small checks, not a rerun of
-    /// everything one by one.
+    /// A forged proof passes one combination with probability at most 2^-128 (about
+    /// `2·log2(n)·2^-128` over the bisection). When the combination fails, the batch is split
+    /// in halves and each half checked again with fresh coefficients, down to single checks
+    /// below 16 ciphertexts, so a few bad ciphertexts cost a few extra checks, not a rerun of
+    /// everything one by one. Senders of bad proofs are the caller's to rate-limit.
     pub fn verify_batch<R: RngCore + CryptoRng>(
         &self,
         cts: &[&Ciphertext],
@@ -529,7 +539,7 @@ impl PublicKeySet {
         node: u64,
         bad: &mut Vec<usize>,
     ) {
-        const SINGLE_BELOW: usize = 4;
+        const SINGLE_BELOW: usize = 16;
         if idx.is_empty() {
             return;
         }

@@ -17,10 +17,11 @@
 //!
 //! # The blame path
 //!
-//! - A batch for another slot or another list of ids is blamed at once and set aside.
-//! - If the aggregate check fails, each responder is checked on its own with the same `ρ_j`:
-//!   `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`. Those that fail are blamed and excluded,
-//!   and the block is combined again from the remaining keypers.
+//! - A batch for another slot is ignored (a replayed old batch is no evidence against anyone);
+//!   a keyper whose only batches for this slot list other ids is blamed and set aside.
+//! - If the aggregate check fails, every usable keyper is checked on its own with the same
+//!   `ρ_j`: `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`. Those that fail are blamed and
+//!   excluded in one round, and the block is combined again from the remaining keypers.
 //! - The pairing cannot see components outside the prime-order subgroup, and shares are not
 //!   subgroup-checked on arrival (30 µs each would dominate the critical path). A keyper that
 //!   adds such a component passes the checks above but makes `K_j` wrong, so the ciphertext
@@ -37,7 +38,6 @@
 //! `λ_i(S') / c_i` (the slow path: one scalar multiplication per share). A deployment that
 //! prefers latency asks the keypers for batches scaled for the new set instead.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use blstrs::{G1Affine, G1Projective, G2Affine, Scalar};
@@ -75,15 +75,11 @@ pub enum BlameReason {
         /// Position in the block of the first such share found.
         position: usize,
     },
-    /// Its batch does not list the block's ciphertext ids in the block's order.
+    /// Its batch for this slot does not list the block's ciphertext ids in the block's order
+    /// (and it sent no batch that does).
     MismatchedBatch {
         /// The first position that differs.
         position: usize,
-    },
-    /// Its batch was released for another slot.
-    WrongSlot {
-        /// The slot the batch names.
-        slot: Slot,
     },
 }
 
@@ -130,24 +126,29 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
     let ids: Vec<TxId> = cts.iter().map(|ct| ct.id()).collect();
     check_block(pks, cts, &ids)?;
 
-    let mut blamed = Vec::new();
+    // Batches for other slots are ignored, not blamed: signed batches stay valid forever, so
+    // anyone can replay an honest keyper's old one. Among a keyper's batches for this slot,
+    // one that lists the block's ids wins; only a keyper with no such batch is blamed.
     let mut usable: BTreeMap<KeyperIndex, &VerifiedShareBatch> = BTreeMap::new();
-    for b in batches {
-        if usable.contains_key(&b.keyper) || blamed.iter().any(|x: &Blame| x.keyper == b.keyper) {
-            continue;
-        }
-        if b.slot != slot {
-            blamed
-                .push(Blame { keyper: b.keyper, reason: BlameReason::WrongSlot { slot: b.slot } });
-        } else if let Some(position) = first_mismatch(&b.ids, &ids) {
-            blamed.push(Blame {
-                keyper: b.keyper,
-                reason: BlameReason::MismatchedBatch { position },
-            });
-        } else {
-            usable.insert(b.keyper, b);
+    let mut mismatched: BTreeMap<KeyperIndex, usize> = BTreeMap::new();
+    for b in batches.iter().filter(|b| b.slot == slot) {
+        match first_mismatch(&b.ids, &ids) {
+            None => {
+                usable.entry(b.keyper).or_insert(b);
+            }
+            Some(position) => {
+                mismatched.entry(b.keyper).or_insert(position);
+            }
         }
     }
+    let mut blamed: Vec<Blame> = mismatched
+        .into_iter()
+        .filter(|(keyper, _)| !usable.contains_key(keyper))
+        .map(|(keyper, position)| Blame {
+            keyper,
+            reason: BlameReason::MismatchedBatch { position },
+        })
+        .collect();
 
     if cts.is_empty() {
         return Ok(DecryptedBlock {
@@ -176,7 +177,8 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
 
         let combined_sum = curve::msm(&keys, &rhos, 128).to_affine();
         if !curve::pairing_eq(&combined_sum, &G2Affine::generator(), &u_sum, pks.key_g2()) {
-            let wrong = blame_wrong_shares(pks, &members, &rhos, &u_sum)?;
+            let all: Vec<&VerifiedShareBatch> = usable.values().copied().collect();
+            let wrong = blame_wrong_shares(pks, &all, &rhos, &u_sum)?;
             if wrong.is_empty() {
                 // Each responder's shares check but their sum does not: impossible unless the
                 // arithmetic itself is broken. Refuse rather than guess.
@@ -257,30 +259,36 @@ fn choose_responders(
     (ResponderSet::from_sorted_unchecked(members), false)
 }
 
-/// `K_j = Σ_i (λ_i / c_i)·D_ij`, with the factor skipped when it is one (always on the fast
-/// path). Parallel over ciphertexts.
+/// `K_j = Σ_i (λ_i / c_i)·D_ij`, parallel over ciphertexts. On the fast path every factor is
+/// one and this is `t` point additions per ciphertext. Otherwise the members whose factor is
+/// not one are combined per ciphertext with one small multi-scalar multiplication (cheaper
+/// than a scalar multiplication per share), and the rest added.
 fn combine(set: &ResponderSet, members: &[&VerifiedShareBatch], n: usize) -> Vec<G1Affine> {
     let lambdas = set.lagrange_coefficients();
-    let scaled: Vec<Cow<'_, [G1Affine]>> = members
-        .iter()
-        .zip(&lambdas)
-        .map(|(b, lambda)| {
-            if *lambda == b.coefficient {
-                Cow::Borrowed(b.shares.as_slice())
-            } else {
-                let inv = Option::<Scalar>::from(b.coefficient.invert())
-                    .expect("share coefficients are one or a Lagrange coefficient, never zero");
-                let factor = *lambda * inv;
-                let points: Vec<G1Projective> = b.shares.par_iter().map(|d| d * factor).collect();
-                Cow::Owned(curve::batch_to_affine(&points))
-            }
-        })
-        .collect();
+    let mut plain: Vec<&[G1Affine]> = Vec::new();
+    let mut scaled: Vec<&[G1Affine]> = Vec::new();
+    let mut factors: Vec<Scalar> = Vec::new();
+    for (b, lambda) in members.iter().zip(&lambdas) {
+        if *lambda == b.coefficient {
+            plain.push(&b.shares);
+        } else {
+            let inv = Option::<Scalar>::from(b.coefficient.invert())
+                .expect("share coefficients are one or a Lagrange coefficient, never zero");
+            scaled.push(&b.shares);
+            factors.push(*lambda * inv);
+        }
+    }
+    let factor_bytes = curve::scalars_le(&factors);
     let sums: Vec<G1Projective> = (0..n)
         .into_par_iter()
         .map(|j| {
-            let mut acc = G1Projective::identity();
-            for shares in &scaled {
+            let mut acc = if scaled.is_empty() {
+                G1Projective::identity()
+            } else {
+                let points: Vec<G1Affine> = scaled.iter().map(|shares| shares[j]).collect();
+                curve::msm(&points, &factor_bytes, 255)
+            };
+            for shares in &plain {
                 acc += &shares[j];
             }
             acc
@@ -289,7 +297,7 @@ fn combine(set: &ResponderSet, members: &[&VerifiedShareBatch], n: usize) -> Vec
     curve::batch_to_affine(&sums)
 }
 
-/// The responders whose own shares fail `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`.
+/// The keypers whose own shares fail `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`.
 fn blame_wrong_shares(
     pks: &PublicKeySet,
     members: &[&VerifiedShareBatch],

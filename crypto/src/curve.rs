@@ -189,8 +189,14 @@ pub(crate) fn scalars_le(scalars: &[Scalar]) -> Vec<u8> {
 
 /// Overwrites a secret scalar with zero in a way the compiler may not elide.
 pub(crate) fn wipe_scalar(s: &mut Scalar) {
-    // SAFETY: `s` is a valid, exclusive reference to plain old data.
-    unsafe { std::ptr::write_volatile(s, Scalar::ZERO) };
+    wipe(s, Scalar::ZERO);
+}
+
+/// Overwrites a secret value (a scalar or a point: plain old data) with `zero` in a way the
+/// compiler may not elide.
+pub(crate) fn wipe<T: Copy>(v: &mut T, zero: T) {
+    // SAFETY: `v` is a valid, exclusive reference; `T: Copy` has no drop glue.
+    unsafe { std::ptr::write_volatile(v, zero) };
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 

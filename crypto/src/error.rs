@@ -18,6 +18,14 @@ pub enum CryptoError {
         /// How many bytes were there.
         had: usize,
     },
+    /// An encoding is longer than the largest valid one.
+    #[error("encoding of {len} bytes exceeds the maximum of {max}")]
+    TooLong {
+        /// The length given.
+        len: usize,
+        /// The largest valid length.
+        max: usize,
+    },
     /// Bytes were left over after a complete structure.
     #[error("{0} trailing bytes after the encoding")]
     TrailingBytes(usize),

@@ -54,6 +54,11 @@ impl fmt::Display for KeyperIndex {
     }
 }
 
+/// The largest committee a key set may describe. Loading validates every share key against
+/// the polynomial (O(n·t) work), so the bound keeps a hostile committee file from stalling
+/// the loader.
+pub const MAX_COMMITTEE: usize = 1024;
+
 /// The public side of one committee member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyperPublic {
@@ -71,7 +76,8 @@ pub struct KeyperPublic {
 /// Construct it through [`TrustedDealer::deal`], or load it with [`PublicKeySet::from_json`],
 /// which validates it: every point strict, `e(X1, G2) = e(G1, X2)`, and every keyper's share
 /// key on the single degree-`t` polynomial whose value at zero is `X2`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PublicKeySetFile", into = "PublicKeySetFile")]
 pub struct PublicKeySet {
     chain_id: ChainId,
     eon: Eon,
@@ -155,8 +161,8 @@ impl PublicKeySet {
 
     fn validate(&self) -> Result<(), CryptoError> {
         let n = self.keypers.len();
-        if n == 0 || n > usize::from(u16::MAX) {
-            return Err(CryptoError::InvalidThreshold("committee size must be 1..=65535"));
+        if n == 0 || n > MAX_COMMITTEE {
+            return Err(CryptoError::InvalidThreshold("committee size must be 1..=1024"));
         }
         if self.shares_needed() > n {
             return Err(CryptoError::InvalidThreshold("t + 1 exceeds the committee size"));
@@ -168,8 +174,25 @@ impl PublicKeySet {
                 ));
             }
         }
+        let mut identities: Vec<[u8; 32]> =
+            self.keypers.iter().map(|k| k.identity.to_bytes()).collect();
+        identities.sort_unstable();
+        if identities.windows(2).any(|w| w[0] == w[1]) {
+            return Err(CryptoError::InconsistentKeySet("two keypers share an identity key"));
+        }
         if bool::from(self.key_g1.is_identity()) || bool::from(self.key_g2.is_identity()) {
             return Err(CryptoError::InconsistentKeySet("committee key is the identity"));
+        }
+        // The pairing cannot see components outside the prime-order subgroups, so check them
+        // here too: a committee key with one would make every ciphertext of the eon
+        // undecryptable while its proofs still verify.
+        let torsion_free = bool::from(self.key_g1.is_torsion_free())
+            && bool::from(self.key_g2.is_torsion_free())
+            && self.keypers.iter().all(|k| bool::from(k.share_key.is_torsion_free()));
+        if !torsion_free {
+            return Err(CryptoError::InconsistentKeySet(
+                "a key is outside the prime-order subgroup",
+            ));
         }
         if !curve::pairing_eq(
             &self.key_g1,
@@ -207,19 +230,27 @@ impl PublicKeySet {
     pub fn from_json(json: &str) -> Result<PublicKeySet, CryptoError> {
         let file: PublicKeySetFile =
             serde_json::from_str(json).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
-        file.into_key_set()
+        file.try_into()
     }
 
     /// The committee file: JSON with `0x`-hex compressed points.
     #[must_use]
     pub fn to_json(&self) -> String {
-        let file = PublicKeySetFile {
-            chain_id: self.chain_id,
-            eon: self.eon,
-            threshold: self.threshold,
-            key_g1: self.key_g1.to_compressed(),
-            key_g2: self.key_g2.to_compressed(),
-            keypers: self
+        serde_json::to_string_pretty(&PublicKeySetFile::from(self.clone()))
+            .expect("plain fields always serialise")
+    }
+}
+
+impl From<PublicKeySet> for PublicKeySetFile {
+    fn from(set: PublicKeySet) -> PublicKeySetFile {
+        let s = &set;
+        PublicKeySetFile {
+            chain_id: s.chain_id,
+            eon: s.eon,
+            threshold: s.threshold,
+            key_g1: s.key_g1.to_compressed(),
+            key_g2: s.key_g2.to_compressed(),
+            keypers: s
                 .keypers
                 .iter()
                 .map(|k| KeyperPublicFile {
@@ -228,11 +259,11 @@ impl PublicKeySet {
                     share_key: k.share_key.to_compressed(),
                 })
                 .collect(),
-        };
-        serde_json::to_string_pretty(&file).expect("plain fields always serialise")
+        }
     }
 }
 
+/// The committee file's shape: compressed points as `0x` hex.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PublicKeySetFile {
@@ -255,9 +286,11 @@ struct KeyperPublicFile {
     share_key: [u8; curve::G2_COMPRESSED_LEN],
 }
 
-impl PublicKeySetFile {
-    fn into_key_set(self) -> Result<PublicKeySet, CryptoError> {
-        let keypers = self
+impl TryFrom<PublicKeySetFile> for PublicKeySet {
+    type Error = CryptoError;
+
+    fn try_from(file: PublicKeySetFile) -> Result<PublicKeySet, CryptoError> {
+        let keypers = file
             .keypers
             .into_iter()
             .map(|k| {
@@ -270,11 +303,11 @@ impl PublicKeySetFile {
             })
             .collect::<Result<Vec<_>, CryptoError>>()?;
         PublicKeySet::new(
-            self.chain_id,
-            self.eon,
-            self.threshold,
-            curve::decode_g1_compressed_strict(&self.key_g1, "committee key (G1)")?,
-            curve::decode_g2_strict(&self.key_g2, "committee key (G2)")?,
+            file.chain_id,
+            file.eon,
+            file.threshold,
+            curve::decode_g1_compressed_strict(&file.key_g1, "committee key (G1)")?,
+            curve::decode_g2_strict(&file.key_g2, "committee key (G2)")?,
             keypers,
         )
     }
@@ -406,8 +439,8 @@ impl TrustedDealer {
         rng: &mut R,
     ) -> Result<(PublicKeySet, Vec<SecretKeyShare>), CryptoError> {
         let n = identities.len();
-        if n == 0 || n > usize::from(u16::MAX) || usize::from(threshold) >= n {
-            return Err(CryptoError::InvalidThreshold("need 0 <= t < n <= 65535"));
+        if n == 0 || n > MAX_COMMITTEE || usize::from(threshold) >= n {
+            return Err(CryptoError::InvalidThreshold("need 0 <= t < n <= 1024"));
         }
         let mut coeffs: Vec<Scalar> = (0..=threshold).map(|_| Scalar::random(&mut *rng)).collect();
         let eval = |x: Scalar| coeffs.iter().rev().fold(Scalar::ZERO, |acc, c| acc * x + c);
@@ -424,9 +457,8 @@ impl TrustedDealer {
             });
             shares.push(SecretKeyShare { chain_id, eon, index, secret });
         }
-        let x = coeffs[0];
-        let key_g1 = (G1Affine::generator() * x).to_affine();
-        let key_g2 = (G2Affine::generator() * x).to_affine();
+        let key_g1 = (G1Affine::generator() * coeffs[0]).to_affine();
+        let key_g2 = (G2Affine::generator() * coeffs[0]).to_affine();
         coeffs.iter_mut().for_each(curve::wipe_scalar);
         let pks = PublicKeySet::new(chain_id, eon, threshold, key_g1, key_g2, keypers)?;
         Ok((pks, shares))

@@ -70,8 +70,9 @@
 //!
 //! rayon parallelises decoding, challenges, shares, combination and opening; blst's own
 //! thread pool is compiled out (`no-threads`). Secret scalars are wiped on drop
-//! ([`SecretKeyShare`], encryption randomness). Every hash and signature is domain-separated
-//! (`veil/v1/...`).
+//! ([`SecretKeyShare`], encryption randomness). Every signature, challenge, key derivation and
+//! batch coefficient is domain-separated (`veil/v1/...`); transaction ids are plain sha3-256 of
+//! the canonical bytes, as the protocol defines them.
 //!
 //! # Known limits
 //!

@@ -53,13 +53,28 @@ impl SecretKeyShare {
     }
 
     /// Computes this keyper's shares for `cts`, in parallel (rayon), one per ciphertext in
-    /// order. The caller must only compute for ciphertexts it has validated, and must only
-    /// release them in a [`ShareBatch`] for a committed block.
+    /// order. Refuses ciphertexts of another chain or eon.
+    ///
+    /// **Precondition:** the caller computes shares only for ciphertexts whose validity proofs
+    /// it checked itself ([`crate::PublicKeySet::verify_batch`]), and releases them only in a
+    /// [`ShareBatch`] for a committed block. A share for an unchecked ciphertext with a copied
+    /// ephemeral key would decrypt the victim's payload.
     pub fn decryption_shares(
         &self,
         cts: &[&Ciphertext],
         scaled_for: Option<&ResponderSet>,
     ) -> Result<Vec<DecryptionShare>, CryptoError> {
+        for ct in cts {
+            if ct.ad().chain_id != self.chain_id() {
+                return Err(CryptoError::WrongChain {
+                    expected: self.chain_id(),
+                    found: ct.ad().chain_id,
+                });
+            }
+            if ct.ad().eon != self.eon() {
+                return Err(CryptoError::WrongEon { expected: self.eon(), found: ct.ad().eon });
+            }
+        }
         let mut e = self.share_coefficient(scaled_for)? * self.secret();
         let points: Vec<_> = cts.par_iter().map(|ct| ct.u() * e).collect();
         curve::wipe_scalar(&mut e);

@@ -28,7 +28,9 @@ use std::num::NonZeroUsize;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use veil_primitives::{Amount, BundleId, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_primitives::{
+    Amount, BundleId, BundleRef, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId,
+};
 
 use crate::error::Rejection;
 use crate::metrics::PoolStats;
@@ -66,17 +68,6 @@ pub struct FeedCursor(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EphemeralKeyDigest(pub [u8; 32]);
 
-/// A ciphertext's place in an atomic bundle, from its associated data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BundlePart {
-    /// The bundle.
-    pub id: BundleId,
-    /// This part's index, `0..count`.
-    pub index: u16,
-    /// How many parts the bundle has.
-    pub count: u16,
-}
-
 /// The public metadata of a ciphertext: its associated data, which anyone can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxMeta {
@@ -95,7 +86,7 @@ pub struct TxMeta {
     /// The last slot in which it may be included.
     pub expiry_slot: Slot,
     /// Its bundle, if it is part of one.
-    pub bundle: Option<BundlePart>,
+    pub bundle: Option<BundleRef>,
 }
 
 /// A ciphertext that passed decoding and the validity check, ready for the pool's rules.

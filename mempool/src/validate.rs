@@ -7,7 +7,7 @@ use veil_crypto::{AssociatedData, Ciphertext, CryptoError, PublicKeySet};
 
 use crate::error::Rejection;
 use crate::ingress::Validator;
-use crate::pool::{BundlePart, Candidate, EphemeralKeyDigest, TxMeta};
+use crate::pool::{Candidate, EphemeralKeyDigest, TxMeta};
 use crate::wire::RejectCode;
 
 impl From<&AssociatedData> for TxMeta {
@@ -20,7 +20,7 @@ impl From<&AssociatedData> for TxMeta {
             max_fee: ad.max_fee,
             gas_limit: ad.gas_limit,
             expiry_slot: ad.expiry_slot,
-            bundle: ad.bundle.map(|b| BundlePart { id: b.id, index: b.index, count: b.count }),
+            bundle: ad.bundle,
         }
     }
 }

@@ -255,6 +255,19 @@ byte_id!(
     32
 );
 
+/// Where a ciphertext sits in an atomic bundle: the bundle's id, this part's index and the
+/// part count. A bundle is `count` ciphertexts, one per rollup, with indexes `0..count`,
+/// included together or not at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BundleRef {
+    /// The bundle, shared by all its parts.
+    pub id: BundleId,
+    /// This part's position, `0..count`.
+    pub index: u16,
+    /// How many parts the bundle has.
+    pub count: u16,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ struct Cli {
 enum Suite {
     /// Threshold encryption: encrypt, admission check, keyper shares, block decryption.
     Crypto,
+    /// Slot auction: close (first-price, VCG) and bid intake.
+    Auction,
     /// QUIC ingest into the durable mempool, ack latency, pool memory.
     Ingest,
 }
@@ -34,6 +36,7 @@ fn main() -> anyhow::Result<()> {
     let mut reporter = Reporter::new(cli.json);
     match cli.suite {
         Suite::Crypto => veil_benches::crypto::run(cli.quick, &mut reporter)?,
+        Suite::Auction => veil_benches::auction::run(cli.quick, &mut reporter)?,
         Suite::Ingest => veil_benches::ingest::run(cli.quick, &mut reporter)?,
     }
     Ok(())

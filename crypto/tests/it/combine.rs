@@ -10,7 +10,7 @@ use veil_crypto::{
 };
 use veil_primitives::Slot;
 
-use crate::{batches, encrypt_many};
+use crate::{batches, encrypt_many, torsion_point};
 
 const SLOT: Slot = Slot(77);
 
@@ -179,38 +179,6 @@ fn forged_or_foreign_batches_are_refused_at_verification() {
     assert!(raw.verify(&c.pks).is_err());
 }
 
-/// The torsion component of a curve point outside G1: `P − (h⁻¹ mod r)·(h·P)`.
-fn torsion_point() -> G1Affine {
-    const H: u128 = 0x396c_8c00_5555_e156_8c00_aaab_0000_aaab;
-    for x in 0u64..100 {
-        let mut compressed = [0u8; 48];
-        compressed[40..].copy_from_slice(&x.to_be_bytes());
-        compressed[0] |= 0x80;
-        let Some(p) = Option::<G1Affine>::from(G1Affine::from_compressed_unchecked(&compressed))
-        else {
-            continue;
-        };
-        if bool::from(p.is_torsion_free()) {
-            continue;
-        }
-        // h·P by double-and-add (valid for any curve point), which lands in G1.
-        let mut hp = G1Projective::identity();
-        for bit in (0..128).rev() {
-            hp = hp.double();
-            if (H >> bit) & 1 == 1 {
-                hp += p;
-            }
-        }
-        let h = Scalar::from((H >> 64) as u64) * (Scalar::from(u64::MAX) + Scalar::ONE)
-            + Scalar::from(H as u64);
-        let p_r = hp * h.invert().unwrap();
-        let t = (G1Projective::from(p) - p_r).to_affine();
-        assert!(!bool::from(t.is_torsion_free()));
-        return t;
-    }
-    panic!("no point outside G1 found");
-}
-
 #[test]
 fn share_with_a_torsion_component_is_found_and_blamed() {
     let c = TestCommittee::new(5, 2, 17);
@@ -306,4 +274,74 @@ fn empty_block_decrypts_to_nothing() {
     let c = TestCommittee::new(3, 1, 20);
     let block = decrypt_block(&c.pks, SLOT, &[], &[], &mut testing::rng(14)).unwrap();
     assert!(block.outcomes.is_empty());
+}
+
+#[test]
+fn a_replayed_batch_from_another_slot_blames_nobody() {
+    let c = TestCommittee::new(5, 2, 21);
+    let old = encrypt_many(&c, 3, 64, 10);
+    let cts = encrypt_many(&c, 3, 64, 11);
+    let old_refs: Vec<&Ciphertext> = old.iter().collect();
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let responders = c.pks.default_responders();
+    let replayed = batches(&c, &[1], Slot(76), &old_refs, Some(&responders));
+    let mut bs = replayed.clone();
+    bs.extend(batches(&c, &[1, 2, 3], SLOT, &refs, Some(&responders)));
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(15)).unwrap();
+    assert!(block.blamed.is_empty());
+    assert!(block.fast_path);
+    assert_eq!(plaintexts(&block.outcomes), expected(3, 64));
+}
+
+#[test]
+fn all_wrong_keypers_are_blamed_in_one_round() {
+    let c = TestCommittee::new(7, 2, 22);
+    let cts = encrypt_many(&c, 5, 64, 12);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let responders = c.pks.default_responders(); // {1,2,3}
+    let mut bs = batches(&c, &[1, 2, 3, 4, 5, 6], SLOT, &refs, Some(&responders));
+    use ed25519_dalek::Signer;
+    for bad in [1usize, 3] {
+        let mut raw =
+            ShareBatch::create(&c.shares[bad], &c.identities[bad], SLOT, &refs, None).unwrap();
+        raw.entries[0].share = raw.entries[1].share;
+        raw.signature = c.identities[bad].sign(&raw.signing_message()).to_bytes();
+        bs[bad] = raw.verify(&c.pks).unwrap();
+    }
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(16)).unwrap();
+    let mut blamed: Vec<u16> = block.blamed.iter().map(|b| b.keyper.get()).collect();
+    blamed.sort_unstable();
+    assert_eq!(blamed, vec![2, 4]);
+    assert_eq!(plaintexts(&block.outcomes), expected(5, 64));
+}
+
+#[test]
+fn key_sets_with_torsion_or_shared_identities_are_refused() {
+    use veil_crypto::{KeyperPublic, PublicKeySet};
+    let c = TestCommittee::new(4, 1, 23);
+    let json: serde_json::Value = serde_json::from_str(&c.pks.to_json()).unwrap();
+    let key_g1 = G1Affine::from_compressed(&hex48(&json["key_g1"])).unwrap();
+    let key_g2 = blstrs::G2Affine::from_compressed(&hex96(&json["key_g2"])).unwrap();
+    let keypers: Vec<KeyperPublic> = c.pks.keypers().to_vec();
+    PublicKeySet::new(c.pks.chain_id(), c.pks.eon(), 1, key_g1, key_g2, keypers.clone()).unwrap();
+
+    let with_torsion = (G1Projective::from(key_g1) + torsion_point()).to_affine();
+    assert!(matches!(
+        PublicKeySet::new(c.pks.chain_id(), c.pks.eon(), 1, with_torsion, key_g2, keypers.clone()),
+        Err(CryptoError::InconsistentKeySet(_))
+    ));
+    let mut shared = keypers;
+    shared[1].identity = shared[0].identity;
+    assert!(matches!(
+        PublicKeySet::new(c.pks.chain_id(), c.pks.eon(), 1, key_g1, key_g2, shared),
+        Err(CryptoError::InconsistentKeySet(_))
+    ));
+}
+
+fn hex48(v: &serde_json::Value) -> [u8; 48] {
+    veil_primitives::hexbytes::decode_fixed(v.as_str().unwrap()).unwrap()
+}
+
+fn hex96(v: &serde_json::Value) -> [u8; 96] {
+    veil_primitives::hexbytes::decode_fixed(v.as_str().unwrap()).unwrap()
 }

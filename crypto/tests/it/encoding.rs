@@ -107,3 +107,23 @@ fn share_batch_json_is_hex_and_round_trips() {
     let bin = postcard::to_allocvec(&batch).unwrap();
     assert_eq!(postcard::from_bytes::<ShareBatch>(&bin).unwrap(), batch);
 }
+
+#[test]
+fn ciphertext_and_key_set_serde_are_strict() {
+    let c = committee();
+    let ct = Ciphertext::from_bytes(sample()).unwrap();
+    let json = serde_json::to_string(&ct).unwrap();
+    assert!(json.starts_with("\"0x01"));
+    assert_eq!(serde_json::from_str::<Ciphertext>(&json).unwrap(), ct);
+    let bin = postcard::to_allocvec(&ct).unwrap();
+    assert_eq!(postcard::from_bytes::<Ciphertext>(&bin).unwrap(), ct);
+    // One flipped byte inside U: the strict decoder refuses it through serde too.
+    let mut bad = sample().clone();
+    bad[100] ^= 1;
+    let bad_json = serde_json::to_string(&veil_primitives::hexbytes::encode(&bad)).unwrap();
+    assert!(serde_json::from_str::<Ciphertext>(&bad_json).is_err());
+
+    let pks_json = serde_json::to_string(&c.pks).unwrap();
+    assert_eq!(serde_json::from_str::<PublicKeySet>(&pks_json).unwrap(), c.pks);
+    assert_eq!(PublicKeySet::from_json(&c.pks.to_json()).unwrap(), c.pks);
+}

@@ -40,7 +40,7 @@ fn bundle(first: u64, rollups: &[u32], fee: u128, tag: u8) -> Vec<Candidate> {
         .enumerate()
         .map(|(i, r)| {
             let mut m = meta(*r, fee, 9, 100);
-            m.bundle = Some(BundlePart { id: BundleId([tag; 32]), index: i as u16, count });
+            m.bundle = Some(BundleRef { id: BundleId([tag; 32]), index: i as u16, count });
             cand(first + i as u64, m)
         })
         .collect()

@@ -1,0 +1,383 @@
+//! Bids: the signed wire type, its canonical encoding, and the checks that need no book state.
+//!
+//! A bid for slot `s` names a builder key, an amount, and one [`RollupBlock`] per rollup it
+//! wants: the ordered ciphertext ids (the sequencer has the bodies) and optional builder-owned
+//! plaintext transactions. Blocks are sorted by rollup id, which makes the rollup set and the
+//! encoding canonical. The builder signs [`Bid::signing_bytes`]: the domain tag `veil/bid/v1`,
+//! the chain id, then every field in order. The [`BidId`] is the sha3-256 of those bytes.
+//!
+//! The mempool is reached only through [`CiphertextIndex`], which it implements.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use veil_primitives::{hexbytes, Amount, BundleId, ChainId, PublicKeyBytes, RollupId, Slot, TxId};
+
+use crate::config::AuctionConfig;
+use crate::encoding::{sha3_256, Encoder};
+use crate::registry::RollupTerms;
+use crate::signing::{self, SignatureBytes};
+use crate::AuctionError;
+
+/// Domain tag of bids.
+pub const BID_DOMAIN: &[u8] = b"veil/bid/v1";
+
+/// The largest amount anywhere in the auction (2^113, about 1.04e34): with at most 64 rollups
+/// per slot and the solver's scaling by 128, every sum the auction forms fits in a `u128`.
+pub const MAX_AMOUNT: Amount = Amount(1 << 113);
+
+pub use veil_primitives::BundleRef;
+
+/// The public metadata of an admitted ciphertext, as the mempool knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CiphertextMeta {
+    /// The rollup it was encrypted for.
+    pub rollup: RollupId,
+    /// Its gas limit.
+    pub gas_limit: u64,
+    /// The most its fee payer pays.
+    pub max_fee: Amount,
+    /// The last slot it may be included in.
+    pub expiry_slot: Slot,
+    /// Its bundle, if it is part of one.
+    pub bundle: Option<BundleRef>,
+}
+
+/// Read access to the mempool's admitted ciphertexts; the mempool implements it.
+pub trait CiphertextIndex {
+    /// The metadata of `id`, or `None` if it is not (or no longer) in the pool.
+    fn lookup(&self, id: &TxId) -> Option<CiphertextMeta>;
+}
+
+impl<S: std::hash::BuildHasher> CiphertextIndex
+    for std::collections::HashMap<TxId, CiphertextMeta, S>
+{
+    fn lookup(&self, id: &TxId) -> Option<CiphertextMeta> {
+        self.get(id).copied()
+    }
+}
+
+impl CiphertextIndex for BTreeMap<TxId, CiphertextMeta> {
+    fn lookup(&self, id: &TxId) -> Option<CiphertextMeta> {
+        self.get(id).copied()
+    }
+}
+
+/// A transaction the builder adds in the clear (for example its own arbitrage).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PlaintextTx {
+    /// Its gas limit, counted against the rollup's.
+    pub gas_limit: u64,
+    /// The rollup-native transaction bytes.
+    #[serde(with = "hexbytes::serde_vec")]
+    pub data: Vec<u8>,
+}
+
+/// The block a bid proposes for one rollup.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RollupBlock {
+    /// The rollup.
+    pub rollup: RollupId,
+    /// Ciphertext ids, in the order they will be executed.
+    pub ciphertexts: Vec<TxId>,
+    /// Builder-owned plaintext transactions, executed after the ciphertexts.
+    pub plaintext: Vec<PlaintextTx>,
+}
+
+/// A bid, unsigned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Bid {
+    /// The Veil network.
+    pub chain_id: ChainId,
+    /// The slot bid for.
+    pub slot: Slot,
+    /// The builder's key; it must hold collateral.
+    pub builder: PublicKeyBytes,
+    /// Replaces the builder's earlier bid for the same slot and rollup set if higher.
+    pub sequence: u64,
+    /// What the builder pays if it wins (first-price) or at most (VCG).
+    pub amount: Amount,
+    /// One block per rollup, sorted by rollup id.
+    pub blocks: Vec<RollupBlock>,
+}
+
+/// The id of a bid: sha3-256 of its signing bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BidId(pub [u8; 32]);
+
+impl Serialize for BidId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        hexbytes::serialize_fixed(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for BidId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        hexbytes::deserialize_fixed::<D, 32>(deserializer).map(BidId)
+    }
+}
+
+impl Bid {
+    /// The domain-separated canonical bytes the builder signs.
+    #[must_use]
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut e = Encoder::with_domain(BID_DOMAIN, self.chain_id);
+        self.encode_body(&mut e);
+        e.into_bytes()
+    }
+
+    pub(crate) fn encode_body(&self, e: &mut Encoder) {
+        e.u64(self.slot.0);
+        e.fixed(&self.builder.0);
+        e.u64(self.sequence);
+        e.amount(self.amount);
+        e.len(self.blocks.len());
+        for block in &self.blocks {
+            e.u32(block.rollup.0);
+            e.len(block.ciphertexts.len());
+            for id in &block.ciphertexts {
+                e.fixed(&id.0);
+            }
+            e.len(block.plaintext.len());
+            for tx in &block.plaintext {
+                e.u64(tx.gas_limit);
+                e.bytes(&tx.data);
+            }
+        }
+    }
+
+    /// The rollups named, in block order.
+    pub fn rollups(&self) -> impl Iterator<Item = RollupId> + '_ {
+        self.blocks.iter().map(|b| b.rollup)
+    }
+
+    /// Signs the bid.
+    #[must_use]
+    pub fn sign(self, key: &SigningKey) -> SignedBid {
+        let signature = signing::sign(key, &self.signing_bytes());
+        SignedBid { bid: self, signature }
+    }
+}
+
+/// A bid with the builder's signature over [`Bid::signing_bytes`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignedBid {
+    /// The bid.
+    pub bid: Bid,
+    /// The signature.
+    pub signature: SignatureBytes,
+}
+
+/// A bid that passed every check that needs no book state, with its signing bytes and id.
+#[derive(Debug, Clone)]
+pub struct CheckedBid {
+    /// The bid.
+    pub signed: SignedBid,
+    /// sha3-256 of the signing bytes.
+    pub id: BidId,
+    /// The signing bytes (kept for signature verification).
+    pub message: Vec<u8>,
+    /// Sum of the reserves of its rollups.
+    pub reserve: Amount,
+}
+
+/// What the stateless checks need to know about the slot.
+#[derive(Debug, Clone, Copy)]
+pub struct BidContext<'a> {
+    /// The auction's configuration.
+    pub config: &'a AuctionConfig,
+    /// The slot.
+    pub slot: Slot,
+    /// The slot's bidding deadline.
+    pub deadline_ms: u64,
+    /// The caller's clock.
+    pub now_ms: u64,
+    /// The rollup terms frozen for the slot.
+    pub terms: &'a RollupTerms,
+    /// The builder's available collateral, if known.
+    pub available: Option<Amount>,
+}
+
+/// Checks everything about a bid except its signature and the book (sequence, cap):
+/// chain, slot and deadline, builder and collateral, rollups, reserves, ciphertexts (known,
+/// unexpired, in the right rollup, used once), gas limits and bundle completeness.
+pub fn check_bid(
+    signed: SignedBid,
+    ctx: &BidContext<'_>,
+    index: &impl CiphertextIndex,
+) -> Result<CheckedBid, AuctionError> {
+    let bid = &signed.bid;
+    let config = ctx.config;
+    if bid.chain_id != config.chain_id {
+        return Err(AuctionError::WrongChain { expected: config.chain_id, got: bid.chain_id });
+    }
+    if bid.slot != ctx.slot {
+        return Err(AuctionError::SlotNotOpen(bid.slot));
+    }
+    if ctx.now_ms > ctx.deadline_ms {
+        return Err(AuctionError::SlotClosed {
+            slot: ctx.slot,
+            deadline_ms: ctx.deadline_ms,
+            now_ms: ctx.now_ms,
+        });
+    }
+    let available = ctx.available.ok_or(AuctionError::UnknownBuilder(bid.builder))?;
+    if bid.amount > MAX_AMOUNT {
+        return Err(AuctionError::AmountTooLarge(bid.amount));
+    }
+    if bid.amount > available {
+        return Err(AuctionError::InsufficientCollateral { available, required: bid.amount });
+    }
+    if bid.blocks.is_empty() {
+        return Err(AuctionError::EmptyRollupSet);
+    }
+    if bid.blocks.len() > config.max_rollups_per_bid {
+        return Err(too_large("rollups", bid.blocks.len(), config.max_rollups_per_bid));
+    }
+    if bid.blocks.windows(2).any(|w| w[0].rollup >= w[1].rollup) {
+        return Err(AuctionError::RollupSetNotCanonical);
+    }
+    let ciphertexts: usize = bid.blocks.iter().map(|b| b.ciphertexts.len()).sum();
+    if ciphertexts > config.max_ciphertexts_per_bid {
+        return Err(too_large("ciphertexts", ciphertexts, config.max_ciphertexts_per_bid));
+    }
+    let plaintext_bytes: usize =
+        bid.blocks.iter().flat_map(|b| &b.plaintext).map(|t| t.data.len()).sum();
+    if plaintext_bytes > config.max_plaintext_bytes_per_bid {
+        return Err(too_large(
+            "plaintext_bytes",
+            plaintext_bytes,
+            config.max_plaintext_bytes_per_bid,
+        ));
+    }
+    let mut reserve = Amount::ZERO;
+    for block in &bid.blocks {
+        let terms =
+            ctx.terms.get(&block.rollup).ok_or(AuctionError::UnknownRollup(block.rollup))?;
+        if !terms.active {
+            return Err(AuctionError::InactiveRollup(block.rollup));
+        }
+        // At most 64 reserves of at most MAX_AMOUNT each: no overflow.
+        reserve = Amount(reserve.0 + terms.reserve.0);
+    }
+    if bid.amount < reserve {
+        return Err(AuctionError::BelowReserve { reserve, amount: bid.amount });
+    }
+    let mut seen: HashSet<TxId> = HashSet::with_capacity(ciphertexts);
+    // bundle id -> (count, [(index, rollup)])
+    let mut bundles: BTreeMap<BundleId, (u16, Vec<(u16, RollupId)>)> = BTreeMap::new();
+    for block in &bid.blocks {
+        let limit = ctx.terms[&block.rollup].gas_limit;
+        let mut gas: u64 = 0;
+        for id in &block.ciphertexts {
+            if !seen.insert(*id) {
+                return Err(AuctionError::DuplicateCiphertext(*id));
+            }
+            let meta = index.lookup(id).ok_or(AuctionError::UnknownCiphertext(*id))?;
+            if meta.expiry_slot < ctx.slot {
+                return Err(AuctionError::ExpiredCiphertext { id: *id, expiry: meta.expiry_slot });
+            }
+            if meta.rollup != block.rollup {
+                return Err(AuctionError::CiphertextRollupMismatch {
+                    id: *id,
+                    placed: block.rollup,
+                    actual: meta.rollup,
+                });
+            }
+            gas = gas.saturating_add(meta.gas_limit);
+            if let Some(b) = meta.bundle {
+                let entry = bundles.entry(b.id).or_insert((b.count, Vec::new()));
+                if entry.0 != b.count || b.index >= b.count {
+                    return Err(AuctionError::InconsistentBundle(b.id));
+                }
+                entry.1.push((b.index, block.rollup));
+            }
+        }
+        for tx in &block.plaintext {
+            gas = gas.saturating_add(tx.gas_limit);
+        }
+        if gas > limit {
+            return Err(AuctionError::GasLimitExceeded { rollup: block.rollup, used: gas, limit });
+        }
+    }
+    for (id, (count, mut parts)) in bundles {
+        parts.sort_unstable();
+        if parts.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(AuctionError::InconsistentBundle(id));
+        }
+        let mut rollups: Vec<RollupId> = parts.iter().map(|p| p.1).collect();
+        rollups.sort_unstable();
+        if rollups.windows(2).any(|w| w[0] == w[1]) {
+            return Err(AuctionError::InconsistentBundle(id));
+        }
+        if parts.len() != usize::from(count) {
+            return Err(AuctionError::PartialBundle(id));
+        }
+    }
+    let message = signed.bid.signing_bytes();
+    let id = BidId(sha3_256(&message));
+    Ok(CheckedBid { signed, id, message, reserve })
+}
+
+fn too_large(what: &'static str, got: usize, limit: usize) -> AuctionError {
+    AuctionError::BidTooLarge {
+        what,
+        got: u64::try_from(got).unwrap_or(u64::MAX),
+        limit: u64::try_from(limit).unwrap_or(u64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bid_json_uses_workspace_conventions() {
+        let bid = Bid {
+            chain_id: ChainId(1),
+            slot: Slot(9),
+            builder: PublicKeyBytes([1; 32]),
+            sequence: 3,
+            amount: Amount(1_000_000_000_000_000_000_000),
+            blocks: vec![RollupBlock {
+                rollup: RollupId(2),
+                ciphertexts: vec![TxId([5; 32])],
+                plaintext: vec![PlaintextTx { gas_limit: 21_000, data: vec![0xde, 0xad] }],
+            }],
+        };
+        let signed = SignedBid { bid, signature: SignatureBytes([7; 64]) };
+        let json = serde_json::to_string(&signed).unwrap();
+        assert!(json.contains("\"amount\":\"1000000000000000000000\""));
+        assert!(json.contains("\"data\":\"0xdead\""));
+        assert!(json.contains("\"0x0505"));
+        assert_eq!(serde_json::from_str::<SignedBid>(&json).unwrap(), signed);
+    }
+
+    #[test]
+    fn signing_bytes_change_with_every_field() {
+        let bid = Bid {
+            chain_id: ChainId(1),
+            slot: Slot(9),
+            builder: PublicKeyBytes([1; 32]),
+            sequence: 3,
+            amount: Amount(10),
+            blocks: vec![RollupBlock {
+                rollup: RollupId(2),
+                ciphertexts: vec![],
+                plaintext: vec![],
+            }],
+        };
+        let base = bid.signing_bytes();
+        assert!(base.starts_with(&[0, 0, 0, 11]));
+        let mut other = bid.clone();
+        other.chain_id = ChainId(2);
+        assert_ne!(other.signing_bytes(), base);
+        let mut other = bid.clone();
+        other.sequence = 4;
+        assert_ne!(other.signing_bytes(), base);
+        let mut other = bid;
+        other.blocks[0].rollup = RollupId(3);
+        assert_ne!(other.signing_bytes(), base);
+    }
+}

@@ -1,0 +1,249 @@
+//! Every way the auction refuses an input or fails an operation.
+//!
+//! Callers branch on the variant (and on [`AuctionError::code`], a stable string for the HTTP
+//! layer), never on the message text. A rejected input never changes any state: a builder's
+//! other bids, balances and the registries are untouched.
+
+use veil_primitives::{Amount, BundleId, ChainId, PublicKeyBytes, RollupId, Slot, TxId};
+
+/// Why the auction refused an input or could not complete an operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuctionError {
+    /// The message was signed for another Veil network.
+    #[error("message is for chain {got}, this auction runs chain {expected}")]
+    WrongChain {
+        /// This auction's chain id.
+        expected: ChainId,
+        /// The chain id in the message.
+        got: ChainId,
+    },
+    /// No auction is open for this slot (never opened, or already closed).
+    #[error("slot {0} is not open for bids")]
+    SlotNotOpen(Slot),
+    /// The slot's bidding deadline has passed; bids and replacements are refused.
+    #[error("slot {slot} closed at {deadline_ms} ms (now {now_ms} ms)")]
+    SlotClosed {
+        /// The slot.
+        slot: Slot,
+        /// Its deadline, in the caller's millisecond clock.
+        deadline_ms: u64,
+        /// The time the caller passed in.
+        now_ms: u64,
+    },
+    /// Slots must be opened in strictly increasing order.
+    #[error("slot {slot} cannot be opened: slot {last} was already opened")]
+    SlotOutOfOrder {
+        /// The slot asked for.
+        slot: Slot,
+        /// The highest slot opened so far.
+        last: Slot,
+    },
+    /// `close` was called before the slot's deadline.
+    #[error("slot {slot} closes at {deadline_ms} ms, it is only {now_ms} ms")]
+    DeadlineNotReached {
+        /// The slot.
+        slot: Slot,
+        /// Its deadline.
+        deadline_ms: u64,
+        /// The time the caller passed in.
+        now_ms: u64,
+    },
+    /// No closed, unsettled outcome exists for this slot.
+    #[error("slot {0} has no outcome awaiting settlement")]
+    NothingToSettle(Slot),
+    /// The builder key has never deposited collateral.
+    #[error("unknown builder {0}")]
+    UnknownBuilder(PublicKeyBytes),
+    /// The 32 bytes are not a valid ed25519 public key.
+    #[error("invalid ed25519 public key {0}")]
+    InvalidPublicKey(PublicKeyBytes),
+    /// The signature does not verify under the claimed key and the domain-separated encoding.
+    #[error("bad signature")]
+    BadSignature,
+    /// The bid (or withdrawal) exceeds the builder's available collateral.
+    #[error("insufficient collateral: {required} required, {available} available")]
+    InsufficientCollateral {
+        /// Collateral available now (balance minus unsettled payments and pending withdrawals).
+        available: Amount,
+        /// The amount asked for.
+        required: Amount,
+    },
+    /// The bid names no rollup.
+    #[error("bid names no rollup")]
+    EmptyRollupSet,
+    /// The bid's rollup blocks are not in strictly increasing rollup id order (or repeat one).
+    #[error("rollup blocks must be sorted by rollup id without repetition")]
+    RollupSetNotCanonical,
+    /// The bid names more rollups, ciphertexts or plaintext bytes than the configured limits.
+    #[error("bid too large: {what} is {got}, the limit is {limit}")]
+    BidTooLarge {
+        /// Which limit: `rollups`, `ciphertexts` or `plaintext_bytes`.
+        what: &'static str,
+        /// The bid's figure.
+        got: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The rollup id is not registered (as of the slot).
+    #[error("unknown rollup {0}")]
+    UnknownRollup(RollupId),
+    /// The rollup is registered but inactive for the slot.
+    #[error("rollup {0} is inactive")]
+    InactiveRollup(RollupId),
+    /// The bid's amount is below the sum of the reserves of the rollups it names.
+    #[error("amount {amount} is below the reserve total {reserve}")]
+    BelowReserve {
+        /// Sum of the reserves of the bid's rollups.
+        reserve: Amount,
+        /// The bid's amount.
+        amount: Amount,
+    },
+    /// The amount exceeds [`crate::MAX_AMOUNT`], the bound that keeps every sum exact.
+    #[error("amount {0} exceeds the maximum")]
+    AmountTooLarge(Amount),
+    /// The ciphertext id is not in the mempool.
+    #[error("unknown ciphertext {0}")]
+    UnknownCiphertext(TxId),
+    /// The ciphertext expires before the slot.
+    #[error("ciphertext {id} expired at slot {expiry}")]
+    ExpiredCiphertext {
+        /// The ciphertext.
+        id: TxId,
+        /// Its last valid slot.
+        expiry: Slot,
+    },
+    /// The ciphertext was placed in another rollup's block than the one it was encrypted for.
+    #[error("ciphertext {id} belongs to rollup {actual}, not {placed}")]
+    CiphertextRollupMismatch {
+        /// The ciphertext.
+        id: TxId,
+        /// The rollup whose block it was placed in.
+        placed: RollupId,
+        /// The rollup it was encrypted for.
+        actual: RollupId,
+    },
+    /// The same ciphertext id appears twice in the bid.
+    #[error("ciphertext {0} is used twice")]
+    DuplicateCiphertext(TxId),
+    /// A rollup's block exceeds its gas limit per slot.
+    #[error("rollup {rollup}: {used} gas exceeds the limit {limit}")]
+    GasLimitExceeded {
+        /// The rollup.
+        rollup: RollupId,
+        /// Gas of the block (ciphertext gas limits plus plaintext gas), saturating.
+        used: u64,
+        /// The rollup's gas limit per slot.
+        limit: u64,
+    },
+    /// An atomic bundle is only partly in the bid.
+    #[error("bundle {0} is incomplete in the bid")]
+    PartialBundle(BundleId),
+    /// A bundle's parts disagree on their count, repeat an index or a rollup.
+    #[error("bundle {0} has inconsistent parts")]
+    InconsistentBundle(BundleId),
+    /// The sequence number is not above the one already held for (builder, slot, rollup set).
+    #[error("stale sequence number {got}: {current} is held")]
+    StaleSequence {
+        /// The bid's sequence number.
+        got: u64,
+        /// The sequence number of the bid already held.
+        current: u64,
+    },
+    /// The builder already holds the maximum number of bids for this slot.
+    #[error("builder holds {cap} bids for this slot, the cap")]
+    TooManyBids {
+        /// The per-builder, per-slot cap.
+        cap: u32,
+    },
+    /// More active rollups than the auction can handle in one slot.
+    #[error("{count} active rollups, at most {max} are supported per slot")]
+    TooManyRollups {
+        /// Active rollups.
+        count: usize,
+        /// The supported maximum.
+        max: usize,
+    },
+    /// The revenue policy's basis points do not sum to 10,000.
+    #[error("revenue policy sums to {0} basis points, not 10000")]
+    PolicyNotWhole(u32),
+    /// A bucket name is empty, too long, not `[a-z0-9_]`, or repeated.
+    #[error("bad or repeated bucket name {0:?}")]
+    BadBucketName(String),
+    /// One of the standard buckets (treasury, user rebates, protocol fee) is missing.
+    #[error("revenue policy lacks the {0:?} bucket")]
+    MissingBucket(&'static str),
+    /// A rollup's gas limit per slot is zero.
+    #[error("gas limit per slot must be positive")]
+    ZeroGasLimit,
+    /// A registration names a rollup id that is already registered.
+    #[error("rollup {0} is already registered")]
+    RollupExists(RollupId),
+    /// The admin message's nonce is not above the last accepted one.
+    #[error("stale admin nonce {got}: {last} was accepted")]
+    StaleNonce {
+        /// The message's nonce.
+        got: u64,
+        /// The last accepted nonce.
+        last: u64,
+    },
+    /// A registry change must take effect after every slot already opened.
+    #[error("change takes effect at slot {effective}, the earliest allowed is {earliest}")]
+    EffectiveSlotTooEarly {
+        /// The requested slot.
+        effective: Slot,
+        /// The earliest slot at which a change may take effect.
+        earliest: Slot,
+    },
+    /// A zero deposit or withdrawal.
+    #[error("amount must be positive")]
+    ZeroAmount,
+    /// An arithmetic result does not fit; nothing was changed.
+    #[error("arithmetic overflow in {0}")]
+    Overflow(&'static str),
+}
+
+impl AuctionError {
+    /// A stable, upper-case code for wire protocols (for example `BAD_SIGNATURE`).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuctionError::WrongChain { .. } => "WRONG_CHAIN",
+            AuctionError::SlotNotOpen(_) => "SLOT_NOT_OPEN",
+            AuctionError::SlotClosed { .. } => "SLOT_CLOSED",
+            AuctionError::SlotOutOfOrder { .. } => "SLOT_OUT_OF_ORDER",
+            AuctionError::DeadlineNotReached { .. } => "DEADLINE_NOT_REACHED",
+            AuctionError::NothingToSettle(_) => "NOTHING_TO_SETTLE",
+            AuctionError::UnknownBuilder(_) => "UNKNOWN_BUILDER",
+            AuctionError::InvalidPublicKey(_) => "INVALID_PUBLIC_KEY",
+            AuctionError::BadSignature => "BAD_SIGNATURE",
+            AuctionError::InsufficientCollateral { .. } => "INSUFFICIENT_COLLATERAL",
+            AuctionError::EmptyRollupSet => "EMPTY_ROLLUP_SET",
+            AuctionError::RollupSetNotCanonical => "ROLLUP_SET_NOT_CANONICAL",
+            AuctionError::BidTooLarge { .. } => "BID_TOO_LARGE",
+            AuctionError::UnknownRollup(_) => "UNKNOWN_ROLLUP",
+            AuctionError::InactiveRollup(_) => "INACTIVE_ROLLUP",
+            AuctionError::BelowReserve { .. } => "BELOW_RESERVE",
+            AuctionError::AmountTooLarge(_) => "AMOUNT_TOO_LARGE",
+            AuctionError::UnknownCiphertext(_) => "UNKNOWN_CIPHERTEXT",
+            AuctionError::ExpiredCiphertext { .. } => "EXPIRED_CIPHERTEXT",
+            AuctionError::CiphertextRollupMismatch { .. } => "CIPHERTEXT_ROLLUP_MISMATCH",
+            AuctionError::DuplicateCiphertext(_) => "DUPLICATE_CIPHERTEXT",
+            AuctionError::GasLimitExceeded { .. } => "GAS_LIMIT_EXCEEDED",
+            AuctionError::PartialBundle(_) => "PARTIAL_BUNDLE",
+            AuctionError::InconsistentBundle(_) => "INCONSISTENT_BUNDLE",
+            AuctionError::StaleSequence { .. } => "STALE_SEQUENCE",
+            AuctionError::TooManyBids { .. } => "TOO_MANY_BIDS",
+            AuctionError::TooManyRollups { .. } => "TOO_MANY_ROLLUPS",
+            AuctionError::PolicyNotWhole(_) => "POLICY_NOT_WHOLE",
+            AuctionError::BadBucketName(_) => "BAD_BUCKET_NAME",
+            AuctionError::MissingBucket(_) => "MISSING_BUCKET",
+            AuctionError::ZeroGasLimit => "ZERO_GAS_LIMIT",
+            AuctionError::RollupExists(_) => "ROLLUP_EXISTS",
+            AuctionError::StaleNonce { .. } => "STALE_NONCE",
+            AuctionError::EffectiveSlotTooEarly { .. } => "EFFECTIVE_SLOT_TOO_EARLY",
+            AuctionError::ZeroAmount => "ZERO_AMOUNT",
+            AuctionError::Overflow(_) => "OVERFLOW",
+        }
+    }
+}

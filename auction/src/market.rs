@@ -1,0 +1,307 @@
+//! [`Auction`]: the sans-IO state machine that ties registries, books and close together.
+//!
+//! Every input is a method call that carries the time (`now` as a slot and/or a millisecond
+//! timestamp chosen by the caller); every output is a return value the node persists. Nothing
+//! here reads a clock, draws randomness, or does I/O.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+use tracing::{debug, info_span};
+use veil_primitives::{Amount, PublicKeyBytes, Slot, TxId};
+
+use crate::bid::{check_bid, BidContext, CheckedBid, CiphertextIndex, CiphertextMeta, SignedBid};
+use crate::book::{BidReceipt, SlotBook};
+use crate::config::AuctionConfig;
+use crate::metrics::AuctionStats;
+use crate::outcome::{LedgerEntry, Outcome};
+use crate::payment::{close, CloseInput};
+use crate::registry::{
+    BuilderAccount, BuilderRegistry, RollupRegistry, SignedRollupUpdate, SignedWithdrawal,
+};
+use crate::signing::{self, SignedItem};
+use crate::wdp::MAX_ROLLUPS;
+use crate::AuctionError;
+
+/// The slot auction of one Veil network.
+#[derive(Debug)]
+pub struct Auction {
+    config: AuctionConfig,
+    rollups: RollupRegistry,
+    builders: BuilderRegistry,
+    last_opened: Option<Slot>,
+    open: BTreeMap<Slot, SlotBook>,
+    unsettled: BTreeMap<Slot, Outcome>,
+    stats: AuctionStats,
+}
+
+impl Auction {
+    /// An auction with empty registries.
+    #[must_use]
+    pub fn new(config: AuctionConfig) -> Auction {
+        Auction {
+            config,
+            rollups: RollupRegistry::default(),
+            builders: BuilderRegistry::default(),
+            last_opened: None,
+            open: BTreeMap::new(),
+            unsettled: BTreeMap::new(),
+            stats: AuctionStats::default(),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &AuctionConfig {
+        &self.config
+    }
+
+    /// The counters.
+    #[must_use]
+    pub fn stats(&self) -> &AuctionStats {
+        &self.stats
+    }
+
+    /// A builder's collateral account.
+    #[must_use]
+    pub fn builder(&self, key: &PublicKeyBytes) -> Option<&BuilderAccount> {
+        self.builders.get(key)
+    }
+
+    /// The book of an open slot.
+    #[must_use]
+    pub fn book(&self, slot: Slot) -> Option<&SlotBook> {
+        self.open.get(&slot)
+    }
+
+    /// The rollup registry (admin keys).
+    #[must_use]
+    pub fn rollups(&self) -> &RollupRegistry {
+        &self.rollups
+    }
+
+    /// The earliest slot a registry change may take effect in: after every opened slot.
+    #[must_use]
+    pub fn earliest_effective_slot(&self) -> Slot {
+        self.last_opened.map_or(Slot(0), Slot::next)
+    }
+
+    /// Registers or updates a rollup (admin-signed; effective at a future slot boundary).
+    pub fn apply_rollup_update(&mut self, signed: &SignedRollupUpdate) -> Result<(), AuctionError> {
+        let earliest = self.earliest_effective_slot();
+        self.rollups.apply(self.config.chain_id, signed, earliest)
+    }
+
+    /// Credits a builder's deposit (the first deposit makes the builder known).
+    pub fn deposit(
+        &mut self,
+        builder: PublicKeyBytes,
+        amount: Amount,
+    ) -> Result<LedgerEntry, AuctionError> {
+        self.builders.deposit(builder, amount)
+    }
+
+    /// Reserves a signed withdrawal; it is released `withdrawal_delay_slots` after `now`.
+    pub fn request_withdrawal(
+        &mut self,
+        signed: &SignedWithdrawal,
+        now: Slot,
+    ) -> Result<LedgerEntry, AuctionError> {
+        self.builders.request_withdrawal(
+            self.config.chain_id,
+            signed,
+            now,
+            self.config.withdrawal_delay_slots,
+        )
+    }
+
+    /// Releases the withdrawals due at or before `now`.
+    pub fn release_withdrawals(&mut self, now: Slot) -> Vec<LedgerEntry> {
+        self.builders.release_withdrawals(now)
+    }
+
+    /// Opens bidding for `slot` until `deadline_ms`, freezing the rollup terms in force.
+    /// Slots open in strictly increasing order.
+    pub fn open_slot(&mut self, slot: Slot, deadline_ms: u64) -> Result<(), AuctionError> {
+        if let Some(last) = self.last_opened {
+            if slot <= last {
+                return Err(AuctionError::SlotOutOfOrder { slot, last });
+            }
+        }
+        let terms = self.rollups.terms_for(slot);
+        let active = terms.values().filter(|c| c.active).count();
+        if active > MAX_ROLLUPS {
+            return Err(AuctionError::TooManyRollups { count: active, max: MAX_ROLLUPS });
+        }
+        self.last_opened = Some(slot);
+        self.open.insert(slot, SlotBook::new(slot, deadline_ms, terms));
+        self.stats.slots_opened += 1;
+        Ok(())
+    }
+
+    fn context(&self, bid: &SignedBid, now_ms: u64) -> Result<BidContext<'_>, AuctionError> {
+        let book = self.open.get(&bid.bid.slot).ok_or(AuctionError::SlotNotOpen(bid.bid.slot))?;
+        Ok(BidContext {
+            config: &self.config,
+            slot: book.slot(),
+            deadline_ms: book.deadline_ms(),
+            now_ms,
+            terms: book.terms(),
+            available: self.builders.get(&bid.bid.builder).map(BuilderAccount::available),
+        })
+    }
+
+    fn check(
+        &self,
+        signed: SignedBid,
+        index: &impl CiphertextIndex,
+        now_ms: u64,
+    ) -> Result<CheckedBid, AuctionError> {
+        let ctx = self.context(&signed, now_ms)?;
+        check_bid(signed, &ctx, index)
+    }
+
+    fn admit(
+        &mut self,
+        checked: Result<CheckedBid, AuctionError>,
+    ) -> Result<BidReceipt, AuctionError> {
+        let result = checked.and_then(|c| {
+            let slot = c.signed.bid.slot;
+            let book = self.open.get_mut(&slot).ok_or(AuctionError::SlotNotOpen(slot))?;
+            book.insert(c, self.config.max_bids_per_builder_per_slot)
+        });
+        match &result {
+            Ok(receipt) => {
+                self.stats.bids_accepted += 1;
+                if receipt.replaced.is_some() {
+                    self.stats.bids_replaced += 1;
+                }
+            }
+            Err(e) => self.stats.reject(e.code()),
+        }
+        result
+    }
+
+    /// Validates one bid completely (signature checked on its own) and adds it to its book.
+    pub fn submit_bid(
+        &mut self,
+        signed: SignedBid,
+        index: &impl CiphertextIndex,
+        now_ms: u64,
+    ) -> Result<BidReceipt, AuctionError> {
+        self.stats.bids_received += 1;
+        let checked = self.check(signed, index, now_ms).and_then(|c| {
+            let account = self
+                .builders
+                .get(&c.signed.bid.builder)
+                .ok_or(AuctionError::UnknownBuilder(c.signed.bid.builder))?;
+            signing::verify(account.key(), &c.message, &c.signed.signature)?;
+            Ok(c)
+        });
+        self.admit(checked)
+    }
+
+    /// Validates many bids at once and adds the valid ones, in order; one result per bid.
+    ///
+    /// The checks that need no book state run in parallel, signatures are batch-verified in
+    /// parallel chunks, then sequence numbers and caps are applied in submission order. A
+    /// rejected bid never affects another.
+    pub fn submit_bids(
+        &mut self,
+        bids: Vec<SignedBid>,
+        index: &(impl CiphertextIndex + Sync),
+        now_ms: u64,
+    ) -> Vec<Result<BidReceipt, AuctionError>> {
+        self.stats.bids_received += bids.len() as u64;
+        let this = &*self;
+        let mut checked: Vec<Result<CheckedBid, AuctionError>> =
+            bids.into_par_iter().with_min_len(16).map(|b| this.check(b, index, now_ms)).collect();
+        let (positions, items): (Vec<usize>, Vec<SignedItem<'_>>) = checked
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = c.as_ref().ok()?;
+                let account = this.builders.get(&c.signed.bid.builder)?;
+                Some((
+                    i,
+                    SignedItem {
+                        key: account.key(),
+                        message: &c.message,
+                        signature: &c.signed.signature,
+                    },
+                ))
+            })
+            .unzip();
+        let verdicts = signing::verify_many(&items, this.config.signature_batch_size);
+        drop(items);
+        self.stats.signatures_batched += verdicts.len() as u64;
+        for (i, ok) in positions.into_iter().zip(verdicts) {
+            if !ok {
+                checked[i] = Err(AuctionError::BadSignature);
+            }
+        }
+        checked.into_iter().map(|c| self.admit(c)).collect()
+    }
+
+    /// Closes `slot` at or after its deadline: winners, payments, split, fallback blocks for
+    /// unsold rollups (from `pending`, the pool's pending ciphertexts) and ledger entries.
+    /// The payments are locked against the winners' collateral until [`Auction::settle`].
+    pub fn close_slot(
+        &mut self,
+        slot: Slot,
+        now_ms: u64,
+        pending: &[(TxId, CiphertextMeta)],
+    ) -> Result<Outcome, AuctionError> {
+        let span = info_span!("auction_close", slot = slot.0);
+        let _guard = span.enter();
+        let book = self.open.get(&slot).ok_or(AuctionError::SlotNotOpen(slot))?;
+        if now_ms < book.deadline_ms() {
+            return Err(AuctionError::DeadlineNotReached {
+                slot,
+                deadline_ms: book.deadline_ms(),
+                now_ms,
+            });
+        }
+        let bids = book.sorted_bids();
+        let available: HashMap<PublicKeyBytes, Amount> = bids
+            .iter()
+            .filter_map(|b| {
+                let key = b.signed.bid.builder;
+                self.builders.get(&key).map(|a| (key, a.available()))
+            })
+            .collect();
+        let (outcome, close_stats) = close(&CloseInput {
+            chain_id: self.config.chain_id,
+            slot,
+            rule: self.config.payment_rule,
+            node_budget: self.config.search_node_budget,
+            terms: book.terms(),
+            bids: &bids,
+            available: &available,
+            pending,
+        })?;
+        for w in &outcome.winners {
+            self.builders.lock(&w.builder, w.payment)?;
+        }
+        debug!(winners = outcome.winners.len(), exact = outcome.exact, "closed");
+        self.open.remove(&slot);
+        self.stats.slots_closed += 1;
+        if !outcome.exact {
+            self.stats.slots_inexact += 1;
+        }
+        self.stats.last_close = Some((slot, close_stats));
+        self.unsettled.insert(slot, outcome.clone());
+        Ok(outcome)
+    }
+
+    /// Settles a closed slot: debits the winners' collateral and returns the ledger entries
+    /// (debits and payouts) to persist.
+    pub fn settle(&mut self, slot: Slot) -> Result<Vec<LedgerEntry>, AuctionError> {
+        let outcome = self.unsettled.remove(&slot).ok_or(AuctionError::NothingToSettle(slot))?;
+        for w in &outcome.winners {
+            self.builders.settle(&w.builder, w.payment)?;
+        }
+        self.stats.slots_settled += 1;
+        Ok(outcome.ledger)
+    }
+}
