@@ -356,6 +356,18 @@ impl Ingress {
         self.shared.feed_tx.subscribe()
     }
 
+    /// A feed subscriber (a builder or a keyper) starting at `cursor`: `FeedCursor(0)` for
+    /// everything still pending, or the cursor a subscriber saved (sequence numbers survive
+    /// restarts). It holds no buffer in the pool.
+    #[must_use]
+    pub fn subscribe(&self, cursor: FeedCursor) -> FeedSubscriber {
+        FeedSubscriber {
+            shared: self.shared.clone(),
+            cursor,
+            updates: self.shared.feed_tx.subscribe(),
+        }
+    }
+
     /// Stops accepting, closes connections, lets queued writes finish.
     pub async fn shutdown(mut self) {
         self.endpoint.close(VarInt::from_u32(CLOSE_SHUTDOWN), b"shutting down");
@@ -365,6 +377,40 @@ impl Ingress {
             let _ = t.await;
         }
         self.endpoint.wait_idle().await;
+    }
+}
+
+/// Reads the feed from a cursor, waiting for new durable transactions when it is caught up.
+pub struct FeedSubscriber {
+    shared: Arc<Shared>,
+    cursor: FeedCursor,
+    updates: watch::Receiver<FeedCursor>,
+}
+
+impl std::fmt::Debug for FeedSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedSubscriber").field("cursor", &self.cursor).finish_non_exhaustive()
+    }
+}
+
+impl FeedSubscriber {
+    /// Where the next read starts; save it to resume after a restart.
+    #[must_use]
+    pub fn cursor(&self) -> FeedCursor {
+        self.cursor
+    }
+
+    /// The next batch of up to `max` items (at least one item, or a non-zero `skipped`),
+    /// waiting until there is one. Returns `None` once the ingress has shut down.
+    pub async fn next(&mut self, max: usize) -> Option<FeedBatch> {
+        loop {
+            let batch = self.shared.pool().feed(self.cursor, max.max(1));
+            if !batch.items.is_empty() || batch.skipped > 0 {
+                self.cursor = batch.next;
+                return Some(batch);
+            }
+            self.updates.changed().await.ok()?;
+        }
     }
 }
 
