@@ -268,11 +268,13 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     anyhow::ensure!(durable.acked == n as u64, "only {} of {n} acked", durable.acked);
     let store = ingress.store_stats();
     reporter.note(&format!(
-        "ingest: {} acked in {:.2} s; {} group commits ({:.0} rows per fsync), ack latency p50 {:.1} ms p99 {:.1} ms (closed loop, {} connections x {} in flight)",
+        "ingest: {} acked in {:.2} s; {} group commits ({:.0} rows per fsync, {:.2} ms per commit, max {:.2} ms), ack latency p50 {:.1} ms p99 {:.1} ms (closed loop, {} connections x {} in flight)",
         durable.acked,
         durable.elapsed.as_secs_f64(),
         store.commits,
         store.rows_written as f64 / store.commits.max(1) as f64,
+        store.commit_us_total as f64 / 1000.0 / store.commits.max(1) as f64,
+        store.commit_us_max as f64 / 1000.0,
         durable.percentile_ms(50.0),
         durable.percentile_ms(99.0),
         CONNECTIONS,
@@ -295,7 +297,17 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let m = (rate * secs) as usize;
     reporter.note(&format!("encrypting {m} more transactions for {secs} s at {rate:.0} tx/s..."));
     let more = encrypt_many(&pks, m, 2);
+    let before = ingress.store_stats();
     let paced = load(&client_rt, addr, fp, more, Some(rate))?;
+    let after = ingress.store_stats();
+    let commits = (after.commits - before.commits).max(1);
+    reporter.note(&format!(
+        "paced: {} group commits, {:.1} rows and {:.2} ms each (max {:.2} ms over the run)",
+        commits,
+        (after.rows_written - before.rows_written) as f64 / commits as f64,
+        (after.commit_us_total - before.commit_us_total) as f64 / 1000.0 / commits as f64,
+        after.commit_us_max as f64 / 1000.0,
+    ));
     reporter.note(&format!(
         "paced: {} acked, {} rejected, {} failed; p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms",
         paced.acked,

@@ -121,4 +121,8 @@ pub struct StoreStats {
     pub rows_deleted: u64,
     /// Largest number of write requests merged into one commit.
     pub max_group: u64,
+    /// Time spent writing and committing (fsync included), summed over commits, in µs.
+    pub commit_us_total: u64,
+    /// The longest single group commit, in µs.
+    pub commit_us_max: u64,
 }

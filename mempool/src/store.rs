@@ -261,6 +261,7 @@ fn commit_group(
     stats: &Mutex<StoreStats>,
 ) -> Result<(), StoreError> {
     let ops = group.len() as u64;
+    let started = std::time::Instant::now();
     let tx = conn.transaction()?;
     let mut written = 0u64;
     let mut deleted = 0u64;
@@ -296,7 +297,10 @@ fn commit_group(
         }
     }
     tx.commit()?;
+    let took = started.elapsed().as_micros() as u64;
     if let Ok(mut s) = stats.lock() {
+        s.commit_us_total += took;
+        s.commit_us_max = s.commit_us_max.max(took);
         s.commits += 1;
         s.rows_written += written;
         s.rows_deleted += deleted;
