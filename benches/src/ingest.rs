@@ -298,8 +298,16 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     reporter.note(&format!("encrypting {m} more transactions for {secs} s at {rate:.0} tx/s..."));
     let more = encrypt_many(&pks, m, 2);
     let before = ingress.store_stats();
+    let server_before = ingress.stats();
     let paced = load(&client_rt, addr, fp, more, Some(rate))?;
     let after = ingress.store_stats();
+    let server_after = ingress.stats();
+    reporter.note(&format!(
+        "paced: inside the server (frame read to answer queued: check, admit, fsync) {:.2} ms on average",
+        (server_after.answer_us_total - server_before.answer_us_total) as f64
+            / 1000.0
+            / (server_after.answered - server_before.answered).max(1) as f64
+    ));
     let commits = (after.commits - before.commits).max(1);
     reporter.note(&format!(
         "paced: {} group commits, {:.1} rows and {:.2} ms each (max {:.2} ms over the run)",

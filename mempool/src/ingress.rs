@@ -172,6 +172,7 @@ struct Outgoing {
 
 struct Request {
     request_id: u64,
+    received: Instant,
     parts: Vec<Bytes>,
     bundle: bool,
     deadline: Instant,
@@ -552,8 +553,15 @@ async fn serve_connection(
                 } else {
                     Duration::from_millis(u64::from(deadline_ms))
                 };
-            let request =
-                Request { request_id, parts, bundle, deadline, reply: out_tx.clone(), permit };
+            let request = Request {
+                request_id,
+                received,
+                parts,
+                bundle,
+                deadline,
+                reply: out_tx.clone(),
+                permit,
+            };
             if let Err(mpsc::error::SendError(r)) = admission.send(request).await {
                 let id = r.request_id;
                 r.answer(ServerFrame::reject(id, RejectCode::ShuttingDown, None, ""));
@@ -597,42 +605,74 @@ async fn write_loop(
     let _ = send.finish();
 }
 
+/// Validation batches queued for admission behind the one being admitted. With the batch
+/// being checked by the admission loop, at most `VALIDATION_PIPELINE + 2` batches are in
+/// flight: a new batch starts while earlier ones are still being checked, so a request does
+/// not wait for a whole batch cycle before its own check begins. Results are still admitted
+/// strictly in arrival order.
+const VALIDATION_PIPELINE: usize = 1;
+
+type Checked = (Vec<Request>, Vec<Result<Candidate, Rejection>>);
+
 async fn admission_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
+    let (checked_tx, checked_rx) =
+        mpsc::channel::<JoinHandle<Option<Checked>>>(VALIDATION_PIPELINE);
+    let admitter = tokio::spawn(admit_loop(shared.clone(), checked_rx));
     let mut batch = Vec::with_capacity(shared.config.max_batch);
     while rx.recv_many(&mut batch, shared.config.max_batch).await > 0 {
         let requests = std::mem::take(&mut batch);
-        let flat: Vec<Bytes> = requests.iter().flat_map(|r| r.parts.iter().cloned()).collect();
-        // Bytes identical to a pending ciphertext are that ciphertext (the id is the hash of
-        // the canonical bytes, and stored bytes are canonical): answer them from the pool
-        // without the expensive check. Replaying valid ciphertexts costs the node a hash.
-        let known = known_candidates(&shared, &flat);
-        let unknown: Vec<Bytes> =
-            flat.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(b, _)| b.clone()).collect();
-        let validator = shared.validator.clone();
-        let checked = if unknown.is_empty() {
-            Ok(Vec::new())
-        } else {
-            tokio::task::spawn_blocking(move || validator.validate(&unknown)).await
-        };
-        let Ok(checked) = checked else {
-            for r in requests {
-                let id = r.request_id;
-                r.answer(ServerFrame::reject(id, RejectCode::ShuttingDown, None, ""));
-            }
-            continue;
-        };
-        let mut checked = checked.into_iter();
-        let mut results: Vec<Result<Candidate, Rejection>> = known
-            .into_iter()
-            .map(|k| match k {
-                Some(c) => Ok(c),
-                None => checked.next().unwrap_or_else(|| {
-                    Err(Rejection::new(RejectCode::InvalidCiphertext, "validator gave no result"))
-                }),
-            })
-            .collect();
-        admit_batch(&shared, requests, &mut results);
+        let shared = shared.clone();
+        let handle = tokio::spawn(async move { check_batch(&shared, requests).await });
+        if checked_tx.send(handle).await.is_err() {
+            break;
+        }
     }
+    drop(checked_tx);
+    let _ = admitter.await;
+}
+
+async fn admit_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<JoinHandle<Option<Checked>>>) {
+    while let Some(handle) = rx.recv().await {
+        if let Ok(Some((requests, mut results))) = handle.await {
+            admit_batch(&shared, requests, &mut results);
+        }
+    }
+}
+
+/// Decodes and checks a batch off the reactor. Answers the batch itself (and returns `None`)
+/// if the check could not run.
+async fn check_batch(shared: &Arc<Shared>, requests: Vec<Request>) -> Option<Checked> {
+    let flat: Vec<Bytes> = requests.iter().flat_map(|r| r.parts.iter().cloned()).collect();
+    // Bytes identical to a pending ciphertext are that ciphertext (the id is the hash of
+    // the canonical bytes, and stored bytes are canonical): answer them from the pool
+    // without the expensive check. Replaying valid ciphertexts costs the node a hash.
+    let known = known_candidates(shared, &flat);
+    let unknown: Vec<Bytes> =
+        flat.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(b, _)| b.clone()).collect();
+    let validator = shared.validator.clone();
+    let checked = if unknown.is_empty() {
+        Ok(Vec::new())
+    } else {
+        tokio::task::spawn_blocking(move || validator.validate(&unknown)).await
+    };
+    let Ok(checked) = checked else {
+        for r in requests {
+            let id = r.request_id;
+            r.answer(ServerFrame::reject(id, RejectCode::ShuttingDown, None, ""));
+        }
+        return None;
+    };
+    let mut checked = checked.into_iter();
+    let results = known
+        .into_iter()
+        .map(|k| match k {
+            Some(c) => Ok(c),
+            None => checked.next().unwrap_or_else(|| {
+                Err(Rejection::new(RejectCode::InvalidCiphertext, "validator gave no result"))
+            }),
+        })
+        .collect();
+    Some((requests, results))
 }
 
 fn known_candidates(shared: &Shared, flat: &[Bytes]) -> Vec<Option<Candidate>> {
@@ -739,6 +779,9 @@ fn admit_batch(
                 ),
                 Err(e) => ServerFrame::reject(id, e.code, e.part, e.detail),
             };
+            let took = r.received.elapsed().as_micros() as u64;
+            shared.stats.answer_us_total.fetch_add(took, std::sync::atomic::Ordering::Relaxed);
+            IngressStats::inc(&shared.stats.answered);
             r.answer(frame);
         }
     });

@@ -64,6 +64,11 @@ pub struct IngressStats {
     pub acks: AtomicU64,
     /// Rejections sent (all codes).
     pub rejects: AtomicU64,
+    /// Sum over answered requests of the time from reading the frame to queueing the
+    /// answer, in µs (validation, admission, durable write).
+    pub answer_us_total: AtomicU64,
+    /// Requests counted in `answer_us_total`.
+    pub answered: AtomicU64,
 }
 
 /// A point-in-time copy of [`IngressStats`].
@@ -85,6 +90,10 @@ pub struct IngressStatsSnapshot {
     pub acks: u64,
     /// See [`IngressStats::rejects`].
     pub rejects: u64,
+    /// See [`IngressStats::answer_us_total`].
+    pub answer_us_total: u64,
+    /// See [`IngressStats::answered`].
+    pub answered: u64,
 }
 
 impl IngressStats {
@@ -106,6 +115,8 @@ impl IngressStats {
             quota_rejects: g(&self.quota_rejects),
             acks: g(&self.acks),
             rejects: g(&self.rejects),
+            answer_us_total: g(&self.answer_us_total),
+            answered: g(&self.answered),
         }
     }
 }
