@@ -18,13 +18,26 @@
 //! | 1 | bundle flag: `0` none, `1` bundle part follows |
 //! | 32 + 2 + 2 | if bundle: bundle id, part index, part count (`index < count`, `1 <= count <= 64`) |
 //! | 96 | `U = r·G1`, uncompressed |
-//! | 96 | `A = k·G1`, uncompressed (proof commitment) |
+//! | 96 | `A′`, uncompressed: the proof commitment is `A = h·A′ = k·G1` (see below) |
 //! | 32 | `z = k + c·r` (scalar, canonical) |
 //! | 4 | body length `L` |
 //! | `L` | ChaCha20-Poly1305 ciphertext of the padded payload, tag last; `L − 16` is a bucket |
 //!
 //! Points are uncompressed on purpose: decompression costs a square root (about 10 µs) per
 //! point, which admission would pay twice per ciphertext; 96 extra bytes are cheaper.
+//!
+//! # The commitment is cofactor-cleared
+//!
+//! `U` is multiplied by keypers' secrets, so it must be in the prime-order subgroup and is
+//! checked (about 30 µs). The proof commitment is never multiplied by a secret: it only
+//! appears in the verification equation. So, as in Ed25519's cofactored verification, the
+//! ciphertext carries any canonical curve point `A′` and the equation is checked on
+//! `A = h·A′` (`h` the cofactor of G1), which is in G1 by construction:
+//! `z·G1 = h·A′ + c·U`. The honest prover sends `A′ = (k·h⁻¹)·G1`. Torsion in `A′` is
+//! cleared the same way by the single and the batched check, so every node reaches the
+//! same verdict, and the batched check pays one multiplication by `h` per batch instead of
+//! a subgroup check per ciphertext. The challenge hashes `A′`'s bytes, so nobody without
+//! `r` can swap `A′` for another point with the same `h·A′`.
 
 use std::fmt;
 
@@ -32,7 +45,7 @@ use blstrs::{G1Affine, G1Projective, Scalar};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use ff::Field;
-use group::{Curve, Group};
+use group::{prime::PrimeCurveAffine, Curve, Group};
 use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -258,7 +271,10 @@ impl Ciphertext {
             return Err(CryptoError::TrailingBytes(bytes.len() - r.pos));
         }
         let u = curve::decode_g1_strict(u_bytes, "ephemeral key U")?;
-        let a = curve::decode_g1_strict(a_bytes, "proof commitment A")?;
+        let a = curve::decode_g1_on_curve(a_bytes, "proof commitment A'")?;
+        if bool::from(a.is_identity()) {
+            return Err(CryptoError::IdentityPoint("proof commitment A'"));
+        }
         Ok(Ciphertext { bytes: bytes.to_vec(), id: tx_id(bytes), ad, ad_len, u, a, z })
     }
 
@@ -444,7 +460,8 @@ impl PublicKeySet {
         let mut padded = pad(payload)?;
         let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
         let g = G1Projective::generator();
-        let mut projective = [g * secrets.r, self.key_g1() * secrets.r, g * secrets.k];
+        let mut projective =
+            [g * secrets.r, self.key_g1() * secrets.r, g * (secrets.k * curve::cofactor_inverse())];
         let mut affine = [G1Affine::default(); 3];
         G1Projective::batch_normalize(&projective, &mut affine);
         let (u, a) = (affine[0], affine[2]);
@@ -464,16 +481,7 @@ impl PublicKeySet {
             .encrypt(Nonce::from_slice(&[0u8; 12]), Payload { msg: &padded, aad: &bytes[..ad_len] })
             .expect("ChaCha20-Poly1305 encryption of a bounded buffer cannot fail");
         padded.zeroize();
-
-        let a_bytes = a.to_uncompressed();
-        let c = challenge(&bytes[..ad_len], &u_bytes, &a_bytes, &body);
-        let z = secrets.k + c * secrets.r;
-        bytes.extend_from_slice(&u_bytes);
-        bytes.extend_from_slice(&a_bytes);
-        bytes.extend_from_slice(&z.to_bytes_be());
-        bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(&body);
-        Ok(Ciphertext { id: tx_id(&bytes), bytes, ad: *ad, ad_len, u, a, z })
+        Ok(prove(bytes, *ad, &secrets, u, a, &body))
     }
 
     fn check_context(&self, ad: &AssociatedData) -> Result<(), CryptoError> {
@@ -486,11 +494,11 @@ impl PublicKeySet {
         Ok(())
     }
 
-    /// Checks one ciphertext: right chain and eon, and a valid proof (`z·G1 = A + c·U`).
+    /// Checks one ciphertext: right chain and eon, and a valid proof (`z·G1 = h·A′ + c·U`).
     pub fn verify(&self, ct: &Ciphertext) -> Result<(), CryptoError> {
         self.check_context(&ct.ad)?;
         let lhs = G1Projective::generator() * ct.z - G1Projective::from(ct.u) * ct.challenge();
-        if lhs.to_affine() == ct.a {
+        if lhs == curve::mul_by_cofactor(&G1Projective::from(ct.a)) {
             Ok(())
         } else {
             Err(CryptoError::BadProof)
@@ -501,7 +509,8 @@ impl PublicKeySet {
     /// ascending. An empty result means every ciphertext is valid.
     ///
     /// One random linear combination of all proof equations, checked with multi-scalar
-    /// multiplications: `Σρ_j·A_j + Σ(ρ_j·c_j)·U_j = (Σρ_j·z_j)·G1` with 128-bit random `ρ_j`.
+    /// multiplications: `h·(Σρ_j·A′_j) + Σ(ρ_j·c_j)·U_j = (Σρ_j·z_j)·G1` with 128-bit random
+    /// `ρ_j` (one multiplication by the cofactor `h` for the whole batch).
     /// A forged proof passes one combination with probability at most 2^-128 (about
     /// `2·log2(n)·2^-128` over the bisection). When the combination fails, the batch is split
     /// in halves and each half checked again with fresh coefficients, down to single checks
@@ -560,6 +569,50 @@ impl PublicKeySet {
     }
 }
 
+/// Appends the proof and `body` to the encoded associated data in `bytes`.
+fn prove(
+    mut bytes: Vec<u8>,
+    ad: AssociatedData,
+    secrets: &EncryptionSecrets,
+    u: G1Affine,
+    a: G1Affine,
+    body: &[u8],
+) -> Ciphertext {
+    let ad_len = bytes.len();
+    let u_bytes = u.to_uncompressed();
+    let a_bytes = a.to_uncompressed();
+    let c = challenge(&bytes[..ad_len], &u_bytes, &a_bytes, body);
+    let z = secrets.k + c * secrets.r;
+    bytes.extend_from_slice(&u_bytes);
+    bytes.extend_from_slice(&a_bytes);
+    bytes.extend_from_slice(&z.to_bytes_be());
+    bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(body);
+    Ciphertext { id: tx_id(&bytes), bytes, ad, ad_len, u, a, z }
+}
+
+/// A ciphertext with a valid proof over an arbitrary `body` (which need not open under the
+/// derived key) and an arbitrary commitment offset `a_offset` added to `A′`: what a sender
+/// who knows its randomness can make. For tests of the paths that handle such senders.
+pub(crate) fn prove_arbitrary<R: RngCore + CryptoRng>(
+    ad: &AssociatedData,
+    body: &[u8],
+    a_offset: G1Projective,
+    rng: &mut R,
+) -> Result<Ciphertext, CryptoError> {
+    ad.check()?;
+    if !is_bucket(body.len().wrapping_sub(TAG_LEN)) {
+        return Err(CryptoError::BadBodyLength(body.len()));
+    }
+    let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
+    let g = G1Projective::generator();
+    let u = (g * secrets.r).to_affine();
+    let a = (g * (secrets.k * curve::cofactor_inverse()) + a_offset).to_affine();
+    let mut bytes = Vec::new();
+    ad.encode_into(&mut bytes);
+    Ok(prove(bytes, *ad, &secrets, u, a, body))
+}
+
 fn nonzero_scalar<R: RngCore + CryptoRng>(rng: &mut R) -> Scalar {
     loop {
         let s = Scalar::random(&mut *rng);
@@ -606,7 +659,7 @@ fn batch_holds(
         || curve::msm(&a_points, &a_scalars, 128),
         || curve::msm(&u_points, &curve::scalars_le(&u_scalars), 255),
     );
-    a_sum + u_sum == G1Projective::generator() * z_sum
+    curve::mul_by_cofactor(&a_sum) + u_sum == G1Projective::generator() * z_sum
 }
 
 #[cfg(test)]

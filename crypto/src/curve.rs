@@ -178,6 +178,33 @@ pub(crate) fn msm(points: &[G1Affine], scalars: &[u8], nbits: usize) -> G1Projec
         .reduce(G1Projective::identity, |a, b| a + b)
 }
 
+/// The cofactor `h` of G1 in E(Fp): `#E(Fp) = h·r`. Multiplying any curve point by `h` kills
+/// its torsion component and lands in G1.
+pub(crate) const G1_COFACTOR: u128 = 0x396c_8c00_5555_e156_8c00_aaab_0000_aaab;
+
+/// `h·P` for any point on the curve, by blst's generic windowed multiplication (blst uses its
+/// GLV method, which assumes subgroup membership, only for scalars of 176 bits and more; `h`
+/// has 126).
+pub(crate) fn mul_by_cofactor(p: &G1Projective) -> G1Projective {
+    let h = G1_COFACTOR.to_le_bytes();
+    let mut out = blst_p1::default();
+    // SAFETY: `G1Projective` is `#[repr(transparent)]` over `blst_p1`; `h` holds 128 bits.
+    unsafe {
+        blst::blst_p1_mult(&mut out, (p as *const G1Projective).cast::<blst_p1>(), h.as_ptr(), 128)
+    };
+    from_raw(out)
+}
+
+/// `h⁻¹ mod r`: the prover divides its commitment by `h` so that the verifier's `h·A′` is
+/// the commitment itself.
+pub(crate) fn cofactor_inverse() -> Scalar {
+    static INV: std::sync::OnceLock<Scalar> = std::sync::OnceLock::new();
+    *INV.get_or_init(|| {
+        let h = scalar_from_u128(&G1_COFACTOR.to_le_bytes());
+        Option::<Scalar>::from(h.invert()).expect("h is coprime to r")
+    })
+}
+
 /// Encodes full scalars as the little-endian byte string [`msm`] takes.
 pub(crate) fn scalars_le(scalars: &[Scalar]) -> Vec<u8> {
     let mut out = Vec::with_capacity(scalars.len() * SCALAR_LEN);
@@ -278,6 +305,15 @@ mod tests {
             }
         }
         assert!(found, "no off-subgroup point found");
+    }
+
+    #[test]
+    fn cofactor_multiplication_matches_the_scalar_in_g1() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let p = G1Projective::random(&mut rng);
+        let h = scalar_from_u128(&G1_COFACTOR.to_le_bytes());
+        assert_eq!(mul_by_cofactor(&p), p * h);
+        assert_eq!(mul_by_cofactor(&(p * cofactor_inverse())), p);
     }
 
     #[test]

@@ -70,3 +70,16 @@ impl TestCommittee {
         }
     }
 }
+
+/// A ciphertext with a valid proof over an arbitrary `body` (a padding bucket plus 16 bytes
+/// long) that need not open under the derived key, with `commitment_offset` added to the
+/// transmitted commitment `A′`. This is what a sender who knows its randomness can make; tests
+/// use it for the paths that deal with such senders (undecryptable bodies, torsion in `A′`).
+pub fn prove_arbitrary<R: rand_core::RngCore + rand_core::CryptoRng>(
+    ad: &AssociatedData,
+    body: &[u8],
+    commitment_offset: blstrs::G1Projective,
+    rng: &mut R,
+) -> Result<crate::Ciphertext, crate::CryptoError> {
+    crate::ciphertext::prove_arbitrary(ad, body, commitment_offset, rng)
+}

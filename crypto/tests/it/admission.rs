@@ -172,3 +172,35 @@ fn bundles_and_limits() {
     let empty = c.pks.encrypt(&ad, b"", &mut rng).unwrap();
     assert_eq!(Ciphertext::from_bytes(empty.as_bytes()).unwrap().ad(), &ad);
 }
+
+#[test]
+fn commitment_torsion_is_cleared_the_same_way_by_every_check() {
+    use blstrs::G1Projective;
+    let c = committee();
+    let t = G1Projective::from(crate::torsion_point());
+    // A sender adding torsion to its own commitment (and proving over it) makes a valid
+    // ciphertext, and single and batched checks agree on that for every coefficient draw.
+    let own =
+        testing::prove_arbitrary(&c.ad(1, 1), &[0u8; 64 + 16], t, &mut testing::rng(1)).unwrap();
+    let own = Ciphertext::from_bytes(own.as_bytes()).unwrap();
+    c.pks.verify(&own).unwrap();
+    // A third party adding torsion to an honest sender's commitment changes the challenge: the
+    // proof fails, again in every check.
+    let honest = &encrypt_many(&c, 1, 64, 12)[0];
+    let mut mauled = honest.as_bytes().to_vec();
+    let a =
+        blstrs::G1Affine::from_uncompressed_unchecked(&mauled[OFF_A..OFF_Z].try_into().unwrap())
+            .unwrap();
+    mauled[OFF_A..OFF_Z]
+        .copy_from_slice(&group::Curve::to_affine(&(G1Projective::from(a) + t)).to_uncompressed());
+    let mauled = Ciphertext::from_bytes(&mauled).unwrap();
+    assert_eq!(c.pks.verify(&mauled), Err(CryptoError::BadProof));
+    let others = encrypt_many(&c, 20, 64, 13);
+    for seed in 0..24 {
+        let mut refs: Vec<&Ciphertext> = others.iter().collect();
+        refs.insert(7, &own);
+        refs.insert(3, &mauled);
+        let bad = c.pks.verify_batch(&refs, &mut testing::rng(seed));
+        assert_eq!(bad, vec![(3, CryptoError::BadProof)], "seed {seed}");
+    }
+}

@@ -1,7 +1,6 @@
 //! Keyper shares and block decryption: round trips, bad shares, too few shares, blame.
 
-use blstrs::{G1Affine, G1Projective, Scalar};
-use ff::Field;
+use blstrs::{G1Affine, G1Projective};
 use group::{Curve, Group};
 use veil_crypto::testing::{self, TestCommittee};
 use veil_crypto::{
@@ -223,38 +222,9 @@ fn a_body_that_does_not_open_is_undecryptable_in_place() {
 /// A ciphertext with a valid proof over a body of random bytes (what a malicious sender can
 /// make: the proof binds the body, it does not prove the body opens).
 fn testing_garbage_body(c: &TestCommittee) -> Ciphertext {
-    use sha3::{Digest, Sha3_256, Sha3_512};
-    let ad_len = 86;
-    let honest = c.pks.encrypt(&c.ad(1, 1), b"x", &mut testing::rng(5)).unwrap();
-    let mut bytes = honest.as_bytes().to_vec();
-    let body_start = ad_len + 96 + 96 + 32 + 4;
-    for b in &mut bytes[body_start..] {
-        *b ^= 0x5a;
-    }
-    // Re-prove with fresh r, k as the sender would: U = r·G, A = k·G, z = k + c·r.
-    let r = Scalar::from(12345u64);
-    let kk = Scalar::from(67890u64);
-    let g = G1Projective::generator();
-    let u = (g * r).to_affine().to_uncompressed();
-    let a = (g * kk).to_affine().to_uncompressed();
-    bytes[ad_len..ad_len + 96].copy_from_slice(&u);
-    bytes[ad_len + 96..ad_len + 192].copy_from_slice(&a);
-    let mut h = Sha3_512::new();
-    let dst = b"veil/v1/ciphertext-challenge";
-    h.update([dst.len() as u8]);
-    h.update(dst);
-    h.update(&bytes[..ad_len]);
-    h.update(u);
-    h.update(a);
-    h.update(Sha3_256::digest(&bytes[body_start..]));
-    let wide: [u8; 64] = h.finalize().into();
-    let two_64 = Scalar::from(u64::MAX) + Scalar::ONE;
-    let ch = wide.chunks_exact(8).fold(Scalar::ZERO, |acc, l| {
-        acc * two_64 + Scalar::from(u64::from_be_bytes(l.try_into().unwrap()))
-    });
-    let z = kk + ch * r;
-    bytes[ad_len + 192..ad_len + 224].copy_from_slice(&z.to_bytes_be());
-    Ciphertext::from_bytes(&bytes).unwrap()
+    let body: Vec<u8> = (0..64 + 16).map(|i| (i * 37 % 251) as u8).collect();
+    testing::prove_arbitrary(&c.ad(1, 1), &body, G1Projective::identity(), &mut testing::rng(5))
+        .unwrap()
 }
 
 #[test]
