@@ -548,8 +548,14 @@ impl PublicKeySet {
         node: u64,
         bad: &mut Vec<usize>,
     ) {
+        // Below this size a failed combination is resolved by single checks.
         const SINGLE_BELOW: usize = 16;
         if idx.is_empty() {
+            return;
+        }
+        // A lone ciphertext is checked singly; any larger set is first tried as one batch
+        // (the common case: all valid), and only a failed batch is split.
+        if idx.len() > 1 && batch_holds(cts, idx, challenges, seed, node) {
             return;
         }
         if idx.len() < SINGLE_BELOW {
@@ -558,9 +564,6 @@ impl PublicKeySet {
                     bad.push(i);
                 }
             }
-            return;
-        }
-        if batch_holds(cts, idx, challenges, seed, node) {
             return;
         }
         let mid = idx.len() / 2;
@@ -651,15 +654,20 @@ fn batch_holds(
     let rhos = batch_coefficients(seed, node, idx.len());
     let rho_scalars: Vec<Scalar> = rhos.par_iter().map(curve::scalar_from_u128).collect();
     let a_points: Vec<G1Affine> = idx.iter().map(|&i| cts[i].a).collect();
-    let u_points: Vec<G1Affine> = idx.iter().map(|&i| cts[i].u).collect();
     let a_scalars: Vec<u8> = rhos.iter().flatten().copied().collect();
-    let u_scalars: Vec<Scalar> = rho_scalars.iter().zip(challenges).map(|(r, c)| r * c).collect();
+    // The U side carries the generator too, with −Σρ_j·z_j, so that the whole equation is one
+    // sum that must vanish: no separate multiplication of G1.
     let z_sum: Scalar = rho_scalars.iter().zip(idx).map(|(r, &i)| *r * cts[i].z).sum();
+    let mut u_points: Vec<G1Affine> = idx.iter().map(|&i| cts[i].u).collect();
+    u_points.push(G1Affine::generator());
+    let mut u_scalars: Vec<Scalar> =
+        rho_scalars.iter().zip(challenges).map(|(r, c)| r * c).collect();
+    u_scalars.push(-z_sum);
     let (a_sum, u_sum) = rayon::join(
         || curve::msm(&a_points, &a_scalars, 128),
         || curve::msm(&u_points, &curve::scalars_le(&u_scalars), 255),
     );
-    curve::mul_by_cofactor(&a_sum) + u_sum == G1Projective::generator() * z_sum
+    bool::from((curve::mul_by_cofactor(&a_sum) + u_sum).is_identity())
 }
 
 #[cfg(test)]

@@ -605,35 +605,18 @@ async fn write_loop(
     let _ = send.finish();
 }
 
-/// Validation batches queued for admission behind the one being admitted. With the batch
-/// being checked by the admission loop, at most `VALIDATION_PIPELINE + 2` batches are in
-/// flight: a new batch starts while earlier ones are still being checked, so a request does
-/// not wait for a whole batch cycle before its own check begins. Results are still admitted
-/// strictly in arrival order.
-const VALIDATION_PIPELINE: usize = 1;
-
-type Checked = (Vec<Request>, Vec<Result<Candidate, Rejection>>);
-
+/// Takes what has queued (up to `max_batch`), checks it off the reactor, admits it, and
+/// repeats. One batch is checked at a time, on all cores (rayon), while the next accumulates:
+/// under light load batches are small and answered quickly; under heavy load they grow, and
+/// the batched proof check's fixed cost is spread over more transactions. Checking several
+/// small batches at once instead makes them compete for the same two cores and pay that fixed
+/// cost each (measured: ack p99 at half rate 10.7 ms with three in flight, 9.2 to 9.7 ms with
+/// one; throughput 25.2k and 24.2k tx/s).
 async fn admission_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
-    let (checked_tx, checked_rx) =
-        mpsc::channel::<JoinHandle<Option<Checked>>>(VALIDATION_PIPELINE);
-    let admitter = tokio::spawn(admit_loop(shared.clone(), checked_rx));
     let mut batch = Vec::with_capacity(shared.config.max_batch);
     while rx.recv_many(&mut batch, shared.config.max_batch).await > 0 {
         let requests = std::mem::take(&mut batch);
-        let shared = shared.clone();
-        let handle = tokio::spawn(async move { check_batch(&shared, requests).await });
-        if checked_tx.send(handle).await.is_err() {
-            break;
-        }
-    }
-    drop(checked_tx);
-    let _ = admitter.await;
-}
-
-async fn admit_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<JoinHandle<Option<Checked>>>) {
-    while let Some(handle) = rx.recv().await {
-        if let Ok(Some((requests, mut results))) = handle.await {
+        if let Some((requests, mut results)) = check_batch(&shared, requests).await {
             admit_batch(&shared, requests, &mut results);
         }
     }
@@ -641,7 +624,10 @@ async fn admit_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<JoinHandle<Optio
 
 /// Decodes and checks a batch off the reactor. Answers the batch itself (and returns `None`)
 /// if the check could not run.
-async fn check_batch(shared: &Arc<Shared>, requests: Vec<Request>) -> Option<Checked> {
+async fn check_batch(
+    shared: &Arc<Shared>,
+    requests: Vec<Request>,
+) -> Option<(Vec<Request>, Vec<Result<Candidate, Rejection>>)> {
     let flat: Vec<Bytes> = requests.iter().flat_map(|r| r.parts.iter().cloned()).collect();
     // Bytes identical to a pending ciphertext are that ciphertext (the id is the hash of
     // the canonical bytes, and stored bytes are canonical): answer them from the pool
