@@ -137,6 +137,18 @@ impl AssociatedData {
         }
     }
 
+    /// Errors unless the ciphertext names `chain_id` and `eon`: the context of the key that is
+    /// about to check it, share it or decrypt it.
+    pub(crate) fn check_key(&self, chain_id: ChainId, eon: Eon) -> Result<(), CryptoError> {
+        if self.chain_id != chain_id {
+            return Err(CryptoError::WrongChain { expected: chain_id, found: self.chain_id });
+        }
+        if self.eon != eon {
+            return Err(CryptoError::WrongEon { expected: eon, found: self.eon });
+        }
+        Ok(())
+    }
+
     fn check(&self) -> Result<(), CryptoError> {
         if let Some(b) = &self.bundle {
             if b.count == 0 || b.count > MAX_BUNDLE_PARTS {
@@ -485,13 +497,7 @@ impl PublicKeySet {
     }
 
     fn check_context(&self, ad: &AssociatedData) -> Result<(), CryptoError> {
-        if ad.chain_id != self.chain_id() {
-            return Err(CryptoError::WrongChain { expected: self.chain_id(), found: ad.chain_id });
-        }
-        if ad.eon != self.eon() {
-            return Err(CryptoError::WrongEon { expected: self.eon(), found: ad.eon });
-        }
-        Ok(())
+        ad.check_key(self.chain_id(), self.eon())
     }
 
     /// Checks one ciphertext: right chain and eon, and a valid proof (`z·G1 = h·A′ + c·U`).

@@ -213,15 +213,7 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
 
 fn check_block(pks: &PublicKeySet, cts: &[&Ciphertext], ids: &[TxId]) -> Result<(), CryptoError> {
     for ct in cts {
-        if ct.ad().chain_id != pks.chain_id() {
-            return Err(CryptoError::WrongChain {
-                expected: pks.chain_id(),
-                found: ct.ad().chain_id,
-            });
-        }
-        if ct.ad().eon != pks.eon() {
-            return Err(CryptoError::WrongEon { expected: pks.eon(), found: ct.ad().eon });
-        }
+        ct.ad().check_key(pks.chain_id(), pks.eon())?;
     }
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();

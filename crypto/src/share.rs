@@ -65,15 +65,7 @@ impl SecretKeyShare {
         scaled_for: Option<&ResponderSet>,
     ) -> Result<Vec<DecryptionShare>, CryptoError> {
         for ct in cts {
-            if ct.ad().chain_id != self.chain_id() {
-                return Err(CryptoError::WrongChain {
-                    expected: self.chain_id(),
-                    found: ct.ad().chain_id,
-                });
-            }
-            if ct.ad().eon != self.eon() {
-                return Err(CryptoError::WrongEon { expected: self.eon(), found: ct.ad().eon });
-            }
+            ct.ad().check_key(self.chain_id(), self.eon())?;
         }
         let mut e = self.share_coefficient(scaled_for)? * self.secret();
         let points: Vec<_> = cts.par_iter().map(|ct| ct.u() * e).collect();
