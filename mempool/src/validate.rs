@@ -32,7 +32,9 @@ pub fn reject_code(e: &CryptoError) -> RejectCode {
         CryptoError::WrongEon { .. } => RejectCode::WrongEon,
         CryptoError::WrongChain { .. } => RejectCode::WrongChain,
         CryptoError::BadProof => RejectCode::BadProof,
-        CryptoError::PayloadTooLarge { .. } => RejectCode::CiphertextTooLarge,
+        CryptoError::PayloadTooLarge { .. } | CryptoError::TooLong { .. } => {
+            RejectCode::CiphertextTooLarge
+        }
         _ => RejectCode::InvalidCiphertext,
     }
 }
