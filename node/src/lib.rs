@@ -11,7 +11,9 @@ pub mod commands;
 
 /// What the `veil devnet` command needs that does not exist yet, printed by the binary.
 pub const DEVNET_MISSING: &str = "\
-veil devnet is not available yet: the devnet wires the sequencer (ingress, mempool, slot \
-clock, auction, commitment signing, combination), in-process keypers and simulated users and \
-builders, and those services have not been built. What exists today: the threshold-encryption \
-core (veil-crypto) and its benchmarks (`cargo run --release -p veil-benches --bin veil-perf -- crypto`).";
+veil devnet is not available yet: it needs the sequencer service (slot clock, auction \
+intake and close, commitment signing, share collection and combination, settlement), keyper \
+processes and simulated users and builders, and those services are not wired yet. What runs \
+today: the transaction ingress (`veil ingress`, `veil submit`, `veil loadgen`, \
+`veil dev-committee`) and the performance suites (`cargo run --release -p veil-benches --bin \
+veil-perf -- crypto|auction|ingest`); the crypto and auction cores are libraries.";
