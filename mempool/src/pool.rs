@@ -823,5 +823,20 @@ impl Pool {
     }
 }
 
+/// The auction's view of the pool: a bid may name a ciphertext only once it is admitted and
+/// durable (acknowledged), which is also when builders can first see it on the feed.
+impl veil_auction::CiphertextIndex for Pool {
+    fn lookup(&self, id: &TxId) -> Option<veil_auction::CiphertextMeta> {
+        let v = self.get(id).filter(|v| v.seq.0 < self.durable)?;
+        Some(veil_auction::CiphertextMeta {
+            rollup: v.meta.rollup,
+            gas_limit: v.meta.gas_limit,
+            max_fee: v.meta.max_fee,
+            expiry_slot: v.meta.expiry_slot,
+            bundle: v.meta.bundle,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -337,3 +337,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_auction_sees_only_durable_transactions_with_their_metadata() {
+    use veil_auction::CiphertextIndex;
+    let mut p = pool();
+    let a = p.admit_tx(cand(1, meta(3, 40, 1, 20))).unwrap();
+    let parts = bundle(10, &[1, 2], 70, 5);
+    let b = p.admit_bundle(parts).unwrap();
+    assert_eq!(p.lookup(&a.ids[0]), None, "not durable yet");
+    p.mark_durable(Seq(1));
+    let m = p.lookup(&a.ids[0]).unwrap();
+    assert_eq!(
+        (m.rollup, m.max_fee, m.expiry_slot, m.bundle),
+        (RollupId(3), Amount(40), Slot(20), None)
+    );
+    assert_eq!(p.lookup(&b.ids[0]), None);
+    p.mark_durable(p.next_seq());
+    let leg = p.lookup(&b.ids[1]).unwrap();
+    assert_eq!(leg.bundle.map(|r| (r.index, r.count)), Some((1, 2)));
+    assert_eq!(p.lookup(&veil_primitives::TxId([0xee; 32])), None);
+}
