@@ -3,7 +3,7 @@
 //! that decodes to the same value.
 //!
 //! ```text
-//! cd mempool/fuzz && cargo +nightly fuzz run frame_decoder
+//! cd mempool && cargo fuzz run -s none frame_decoder   (stable toolchain, no sanitizer)
 //! ```
 
 #![no_main]
