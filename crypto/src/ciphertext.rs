@@ -693,6 +693,78 @@ mod tests {
         assert!(pad(&vec![0u8; MAX_PAYLOAD + 1]).is_err());
     }
 
+    /// Re-derives a ciphertext step by step from `CIPHERTEXT.md`, without this module's helpers,
+    /// so that the document and the code cannot drift apart.
+    #[test]
+    fn the_spec_in_ciphertext_md_matches_the_code() {
+        use crate::keys::{KeyperIndex, ResponderSet};
+        use crate::testing::{rng, TestCommittee};
+
+        let c = TestCommittee::new(3, 1, 9);
+        let set = ResponderSet::new(
+            &c.pks,
+            vec![KeyperIndex::new(1).unwrap(), KeyperIndex::new(2).unwrap()],
+        )
+        .unwrap();
+        let x: Scalar =
+            set.lagrange_coefficients().iter().zip(&c.shares).map(|(l, s)| *l * s.secret()).sum();
+        let ad = c.ad(5, 77);
+        let ct = c.pks.encrypt(&ad, b"hello spec", &mut rng(3)).unwrap();
+        let b = ct.as_bytes();
+
+        // Layout: AD (86 bytes without a bundle), U, A', z, body length, body.
+        assert_eq!(b[0], 1);
+        assert_eq!(&b[1..9], &1u64.to_be_bytes());
+        assert_eq!(&b[17..21], &5u32.to_be_bytes());
+        assert_eq!(&b[53..69], &77u128.to_be_bytes());
+        assert_eq!(b[85], 0);
+        let u = G1Affine::from_uncompressed(b[86..182].try_into().unwrap()).unwrap();
+        let a = G1Affine::from_uncompressed(b[182..278].try_into().unwrap()).unwrap();
+        let z = Scalar::from_bytes_be(b[278..310].try_into().unwrap()).unwrap();
+        let body_len = u32::from_be_bytes(b[310..314].try_into().unwrap()) as usize;
+        let body = &b[314..];
+        assert_eq!(body.len(), body_len);
+        assert_eq!(body_len, 64 + 16, "a 10-byte payload pads to the 64-byte bucket");
+
+        // Step 5: the challenge, reduced byte by byte (not by this module's limb method).
+        let mut h = Sha3_512::new();
+        h.update([0x1c]);
+        h.update(b"veil/v1/ciphertext-challenge");
+        h.update(&b[..86]);
+        h.update(&b[86..182]);
+        h.update(&b[182..278]);
+        h.update(Sha3_256::digest(body));
+        let challenge = h.finalize().iter().fold(Scalar::ZERO, |acc, byte| {
+            acc * Scalar::from(256u64) + Scalar::from(u64::from(*byte))
+        });
+
+        // The verification equation, z·g1 = h·A' + c·U.
+        let cofactor = Scalar::from(0x396c_8c00_5555_e156u64)
+            * (Scalar::from(u64::MAX) + Scalar::ONE)
+            + Scalar::from(0x8c00_aaab_0000_aaabu64);
+        assert_eq!(
+            G1Projective::generator() * z,
+            G1Projective::from(a) * cofactor + G1Projective::from(u) * challenge
+        );
+
+        // Steps 3 and 4: the key from K = x·U, then the AEAD with a zero nonce and AD as aad.
+        let k = (u * x).to_affine();
+        let mut kdf = Sha3_256::new();
+        kdf.update(b"veil/v1/payload-key");
+        kdf.update(k.to_compressed());
+        kdf.update(&b[86..182]);
+        let key: [u8; 32] = kdf.finalize().into();
+        let padded = ChaCha20Poly1305::new(Key::from_slice(&key))
+            .decrypt(Nonce::from_slice(&[0u8; 12]), Payload { msg: body, aad: &b[..86] })
+            .unwrap();
+        assert_eq!(&padded[..4], &10u32.to_be_bytes());
+        assert_eq!(&padded[4..14], b"hello spec");
+        assert!(padded[14..].iter().all(|&v| v == 0));
+
+        // The transaction id.
+        assert_eq!(ct.id().0, <[u8; 32]>::from(Sha3_256::digest(b)));
+    }
+
     #[test]
     fn unpad_rejects_garbage() {
         assert!(unpad(vec![0, 0]).is_none());
