@@ -77,30 +77,23 @@ pub(crate) fn decode_g1_on_curve(
     Ok(p)
 }
 
-/// Strictly decodes a compressed G2 point (canonical, on curve, in subgroup, not identity).
-pub(crate) fn decode_g2_strict(
-    bytes: &[u8; G2_COMPRESSED_LEN],
+/// Strictly decodes a compressed point of G1 or G2: canonical (re-encodes to the same bytes),
+/// on the curve, in the prime-order subgroup (blstrs' `GroupEncoding::from_bytes` checks it),
+/// and not the identity.
+pub(crate) fn decode_compressed_strict<P>(
+    bytes: &[u8],
     what: &'static str,
-) -> Result<G2Affine, CryptoError> {
-    let p = Option::<G2Affine>::from(G2Affine::from_compressed(bytes))
-        .ok_or(CryptoError::BadPoint(what))?;
-    if p.to_compressed() != *bytes {
+) -> Result<P, CryptoError>
+where
+    P: group::GroupEncoding + PrimeCurveAffine,
+{
+    let mut repr = P::Repr::default();
+    if repr.as_ref().len() != bytes.len() {
         return Err(CryptoError::BadPoint(what));
     }
-    if bool::from(p.is_identity()) {
-        return Err(CryptoError::IdentityPoint(what));
-    }
-    Ok(p)
-}
-
-/// Strictly decodes a compressed G1 point (canonical, on curve, in subgroup, not identity).
-pub(crate) fn decode_g1_compressed_strict(
-    bytes: &[u8; G1_COMPRESSED_LEN],
-    what: &'static str,
-) -> Result<G1Affine, CryptoError> {
-    let p = Option::<G1Affine>::from(G1Affine::from_compressed(bytes))
-        .ok_or(CryptoError::BadPoint(what))?;
-    if p.to_compressed() != *bytes {
+    repr.as_mut().copy_from_slice(bytes);
+    let p = Option::<P>::from(P::from_bytes(&repr)).ok_or(CryptoError::BadPoint(what))?;
+    if p.to_bytes().as_ref() != bytes {
         return Err(CryptoError::BadPoint(what));
     }
     if bool::from(p.is_identity()) {

@@ -298,7 +298,10 @@ impl TryFrom<PublicKeySetFile> for PublicKeySet {
                     index: k.index,
                     identity: VerifyingKey::from_bytes(&k.identity.0)
                         .map_err(|_| CryptoError::BadPoint("keyper identity key"))?,
-                    share_key: curve::decode_g2_strict(&k.share_key, "keyper share key")?,
+                    share_key: curve::decode_compressed_strict::<G2Affine>(
+                        &k.share_key,
+                        "keyper share key",
+                    )?,
                 })
             })
             .collect::<Result<Vec<_>, CryptoError>>()?;
@@ -306,8 +309,8 @@ impl TryFrom<PublicKeySetFile> for PublicKeySet {
             file.chain_id,
             file.eon,
             file.threshold,
-            curve::decode_g1_compressed_strict(&file.key_g1, "committee key (G1)")?,
-            curve::decode_g2_strict(&file.key_g2, "committee key (G2)")?,
+            curve::decode_compressed_strict::<G1Affine>(&file.key_g1, "committee key (G1)")?,
+            curve::decode_compressed_strict::<G2Affine>(&file.key_g2, "committee key (G2)")?,
             keypers,
         )
     }
