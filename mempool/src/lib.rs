@@ -28,11 +28,13 @@
 //!    task stops reading and QUIC flow control stops the client), passes the per-connection
 //!    token bucket and the size limits, and goes to the admission task over a bounded channel.
 //! 3. The admission task takes everything queued (up to a batch), decodes and checks it with
-//!    the [`ingress::Validator`] on the blocking pool (rayon inside), then, under the pool
-//!    lock, applies the pool's rules and hands the new rows (and the evicted ones) to the
-//!    store in sequence order.
+//!    the [`ingress::Validator`] on the blocking pool (rayon inside, one batch at a time so
+//!    that batches grow with the load and the batched check's fixed cost is shared), then,
+//!    under the pool lock, applies the pool's rules and hands the new rows (and the evicted
+//!    ones) to the store in sequence order.
 //! 4. The storage thread commits everything queued in one SQLite transaction (one fsync);
-//!    only then are the acks of that batch written back, coalesced per connection.
+//!    only then are the acks of that batch written back, coalesced per connection. WAL
+//!    checkpoints run on a thread of their own, never inside a commit.
 //!
 //! # Design decisions
 //!
@@ -55,7 +57,7 @@
 //!
 //! - Clients are hostile: every input path has a size bound and a typed answer; nothing
 //!   panics on input (property test and fuzz target on the decoder).
-//! - The expensive check (curve decoding, ~60 µs) runs off the reactor, after the cheap
+//! - The expensive check (curve decoding, ~30 µs) runs off the reactor, after the cheap
 //!   checks (size, rate) that bound how much of it one connection can demand.
 //! - The pool trusts its own database on restart (rows were checked before they were stored).
 //! - A per-address connection limit is a speed bump, not Sybil resistance.
