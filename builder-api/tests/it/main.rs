@@ -10,6 +10,7 @@ use veil_builder_api::loadgen::{self, LoadConfig};
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, SdkError, Submitter};
 use veil_crypto::testing::TestCommittee;
 use veil_mempool::client::ClientConfig;
+use veil_mempool::error::IngressError;
 use veil_mempool::ingress::{Ingress, IngressConfig};
 use veil_mempool::pool::PoolConfig;
 use veil_mempool::tls::Pin;
@@ -28,9 +29,24 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 async fn start(dir: &std::path::Path, listen: SocketAddr, c: &TestCommittee) -> Ingress {
-    let mut cfg = IngressConfig::new(listen, dir.to_path_buf(), PoolConfig::new(ChainId(1)));
-    cfg.eons = vec![Eon(1)];
-    Ingress::start(cfg, Arc::new(CommitteeValidator::new(vec![c.pks.clone()]))).await.unwrap()
+    // A restart on the same port can race the old endpoint's driver task, which releases the
+    // UDP socket shortly after shutdown returns (a new process would not see this): retry the
+    // bind for a bounded time.
+    let mut attempts = 0;
+    loop {
+        let mut cfg = IngressConfig::new(listen, dir.to_path_buf(), PoolConfig::new(ChainId(1)));
+        cfg.eons = vec![Eon(1)];
+        match Ingress::start(cfg, Arc::new(CommitteeValidator::new(vec![c.pks.clone()]))).await {
+            Ok(ingress) => return ingress,
+            Err(IngressError::Bind { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse && attempts < 100 =>
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("ingress did not start: {e}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
