@@ -92,17 +92,21 @@ pub struct CloseStats {
     pub exact: bool,
 }
 
+/// The rollups named by any of `bids`, in id order: bit `k` of a solver mask stands for the
+/// `k`-th of them.
+pub fn rollups_in_play<'a>(bids: impl IntoIterator<Item = &'a StoredBid>) -> Vec<RollupId> {
+    bids.into_iter()
+        .flat_map(|b| b.signed.bid.rollups())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 /// Closes a slot: allocation, payments, split, fallback blocks and ledger entries.
 pub fn close(input: &CloseInput<'_>) -> Result<(Outcome, CloseStats), AuctionError> {
     let mut stats = CloseStats { bids: input.bids.len(), exact: true, ..CloseStats::default() };
     // Rollups in play, in id order; bit k of a mask is `in_play[k]`.
-    let in_play: Vec<RollupId> = input
-        .bids
-        .iter()
-        .flat_map(|b| b.signed.bid.rollups())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let in_play = rollups_in_play(input.bids.iter().copied());
     let n = in_play.len();
     if n > MAX_ROLLUPS {
         return Err(AuctionError::TooManyRollups { count: n, max: MAX_ROLLUPS });

@@ -260,13 +260,7 @@ fn candidates_of(
     w: &CloseWorkload,
     rule: PaymentRule,
 ) -> (usize, Vec<Candidate>, Vec<PublicKeyBytes>) {
-    let in_play: Vec<RollupId> = w
-        .bids
-        .iter()
-        .flat_map(|b| b.signed.bid.rollups())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let in_play: Vec<RollupId> = veil_auction::payment::rollups_in_play(&w.bids);
     let builders: Vec<PublicKeyBytes> =
         w.bids.iter().map(|b| b.signed.bid.builder).collect::<BTreeSet<_>>().into_iter().collect();
     let cands = w
