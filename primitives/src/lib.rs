@@ -1,9 +1,19 @@
-//! Shared domain newtypes for Veil.
+//! Shared domain types for Veil: the vocabulary every other crate speaks.
 //!
 //! Every crate of the workspace speaks about the same few things: slots, eons (committee key
-//! epochs), rollups, amounts of money and transaction ids. They live here, once, so that the
-//! crypto core, the mempool, the auction and the wire types agree on their meaning and on
-//! their encodings.
+//! epochs), rollups, amounts of money, transaction ids, the public metadata of a ciphertext,
+//! signed messages and error codes. They live here, once, so that the crypto core, the
+//! mempool, the auction, the sequencer and the wire types agree on their meaning and on their
+//! encodings, and so that no core has to depend on another to share a type.
+//!
+//! | item | what |
+//! |---|---|
+//! | [`Slot`], [`Eon`], [`RollupId`], [`ChainId`], [`Amount`] | integer newtypes |
+//! | [`TxId`], [`BundleId`], [`PublicKeyBytes`], [`byte_id!`] | fixed-size byte ids with hex encodings |
+//! | [`TxMeta`], [`BundleRef`], [`CiphertextIndex`] | a ciphertext's public metadata and read access to admitted ones ([`meta`]) |
+//! | [`Signed`], [`SignedMessage`], [`SignatureBytes`] | ed25519 signatures with one domain-separation convention ([`signed`]) |
+//! | [`encoding::Encoder`] | the canonical byte encoding behind every signature and hash |
+//! | [`ErrorCode`] | the one table of typed, stable error codes ([`error_code`]) |
 //!
 //! # Encodings
 //!
@@ -31,7 +41,16 @@ use std::fmt;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+
+pub mod encoding;
+pub mod error_code;
 pub mod hexbytes;
+pub mod meta;
+pub mod signed;
+
+pub use error_code::ErrorCode;
+pub use meta::{CiphertextIndex, TxMeta};
+pub use signed::{SignatureBytes, Signed, SignedMessage};
 
 /// A slot number: the unit of time in which one block per rollup is sold and published.
 #[derive(
@@ -185,7 +204,21 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
-/// Declares a fixed-size byte id with hex display and the workspace's serde conventions.
+/// Declares a fixed-size byte id: a `pub struct $name(pub [u8; $len])` with `0x`-hex
+/// `Display`/`FromStr`, a short `Debug`, and the workspace's serde conventions (hex in JSON,
+/// raw bytes in binary encodings). Use it for every fixed-size id or key in any crate.
+///
+/// ```
+/// veil_primitives::byte_id!(
+///     /// A made-up 4-byte id.
+///     Tag,
+///     4
+/// );
+/// let t: Tag = "0x01020304".parse().unwrap();
+/// assert_eq!(t.to_string(), "0x01020304");
+/// assert_eq!(serde_json::to_string(&t).unwrap(), "\"0x01020304\"");
+/// ```
+#[macro_export]
 macro_rules! byte_id {
     ($(#[$meta:meta])* $name:ident, $len:expr) => {
         $(#[$meta])*
@@ -200,38 +233,49 @@ macro_rules! byte_id {
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}(0x{})", stringify!($name), hex::encode(&self.0[..4]))
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                write!(f, "{}({})", stringify!($name), $crate::hexbytes::encode(&self.0[..4]))
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "0x{}", hex::encode(self.0))
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(&$crate::hexbytes::encode(&self.0))
             }
         }
 
-        impl std::str::FromStr for $name {
-            type Err = hexbytes::HexError;
+        impl ::core::str::FromStr for $name {
+            type Err = $crate::hexbytes::HexError;
 
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                hexbytes::decode_fixed::<$len>(s).map($name)
+            fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                $crate::hexbytes::decode_fixed::<$len>(s).map($name)
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                hexbytes::serialize_fixed(&self.0, serializer)
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<S: $crate::__private::serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::core::result::Result<S::Ok, S::Error> {
+                $crate::hexbytes::serialize_fixed(&self.0, serializer)
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                hexbytes::deserialize_fixed::<D, $len>(deserializer).map($name)
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<D: $crate::__private::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::core::result::Result<Self, D::Error> {
+                $crate::hexbytes::deserialize_fixed::<D, $len>(deserializer).map($name)
             }
         }
     };
+}
+
+/// Re-exports for [`byte_id!`]; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
 }
 
 byte_id!(
