@@ -189,11 +189,11 @@ fn decrypt_case(
     let verify = median(reps, || {
         signed
             .iter()
-            .map(|b| b.verify(&c.pks).expect("valid batch"))
+            .map(|b| c.pks.verify_share_batch(b).expect("valid batch"))
             .collect::<Vec<VerifiedShareBatch>>()
     });
     let batches: Vec<VerifiedShareBatch> =
-        signed.iter().map(|b| b.verify(&c.pks)).collect::<Result<_, _>>()?;
+        signed.iter().map(|b| c.pks.verify_share_batch(b)).collect::<Result<_, _>>()?;
     let mut rng = testing::rng(5);
     let mut all_ok = true;
     let ours = median(reps, || {
@@ -258,19 +258,19 @@ fn decrypt_case(
     // The blame path: one responder's batch has a wrong share; it is found, excluded, and the
     // block is recombined from a replacement keyper (shares rescaled for the new set).
     let mut faulty = signed.clone();
-    faulty[0].entries[3].share = faulty[0].entries[4].share;
-    let sig = {
-        use ed25519_dalek::Signer as _;
-        c.identities[0].sign(&faulty[0].signing_message()).to_bytes()
-    };
-    faulty[0].signature = sig;
+    let mut wrong = faulty[0].message.clone();
+    wrong.entries[3].share = wrong.entries[4].share;
+    faulty[0] = veil_primitives::Signed::sign(wrong, &c.identities[0]);
     let mut with_spare: Vec<VerifiedShareBatch> =
-        faulty.iter().map(|b| b.verify(&c.pks)).collect::<Result<_, _>>()?;
+        faulty.iter().map(|b| c.pks.verify_share_batch(b)).collect::<Result<_, _>>()?;
     let spare = usize::from(T) + 1;
-    with_spare.push(
-        ShareBatch::create(&c.shares[spare], &c.identities[spare], slot, refs, None)?
-            .verify(&c.pks)?,
-    );
+    with_spare.push(c.pks.verify_share_batch(&ShareBatch::create(
+        &c.shares[spare],
+        &c.identities[spare],
+        slot,
+        refs,
+        None,
+    )?)?);
     let mut blamed_ok = true;
     let blame = median(reps.min(3), || {
         let block =

@@ -3,7 +3,7 @@
 use rand07::SeedableRng as _;
 use rayon::prelude::*;
 use veil_crypto::testing::{self, TestCommittee};
-use veil_crypto::{Ciphertext, ShareBatch, VerifiedShareBatch};
+use veil_crypto::{Ciphertext, ShareBatch, SignedShareBatch, VerifiedShareBatch};
 use veil_primitives::Slot;
 
 /// Committee size of the crypto budgets.
@@ -56,7 +56,7 @@ impl Crypto {
 
     /// Signed share batches of the default responder set for all ciphertexts.
     #[must_use]
-    pub fn signed_batches(&self, slot: Slot) -> Vec<ShareBatch> {
+    pub fn signed_batches(&self, slot: Slot) -> Vec<SignedShareBatch> {
         let refs: Vec<&Ciphertext> = self.cts.iter().collect();
         let responders = self.committee.pks.default_responders();
         responders
@@ -81,7 +81,7 @@ impl Crypto {
     pub fn responder_batches(&self, slot: Slot) -> Vec<VerifiedShareBatch> {
         self.signed_batches(slot)
             .iter()
-            .map(|b| b.verify(&self.committee.pks).expect("valid batch"))
+            .map(|b| self.committee.pks.verify_share_batch(b).expect("valid batch"))
             .collect()
     }
 

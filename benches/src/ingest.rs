@@ -20,17 +20,15 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
-use rayon::prelude::*;
-use veil_builder_api::loadgen::{self, LoadConfig, LoadReport};
+use veil_builder_api::loadgen::{self, prepare_transactions, LoadConfig, LoadReport};
 use veil_crypto::testing::TestCommittee;
-use veil_crypto::{AssociatedData, PublicKeySet};
-use veil_mempool::client::ClientConfig;
-use veil_mempool::ingress::{Ingress, IngressConfig, Validator};
-use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Pool, PoolConfig, TxMeta};
-use veil_mempool::tls::{self, Pin};
-use veil_mempool::validate::CommitteeValidator;
-use veil_mempool::wire::{Ack, ClientFrame, FrameDecoder, ServerFrame};
-use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Pool, PoolConfig};
+use veil_mempool::validate::{CommitteeValidator, Validator};
+use veil_node::services::ingress::{Ingress, IngressConfig};
+use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
+use veil_wire::client::ClientConfig;
+use veil_wire::ingress::{Ack, ClientFrame, FrameDecoder, ServerFrame, ALPN};
+use veil_wire::tls::{self, Pin};
 
 use crate::report::{Better, Figure, Goal, Reporter};
 
@@ -43,32 +41,6 @@ fn runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
         .thread_name(name)
         .enable_all()
         .build()?)
-}
-
-fn encrypt_many(pks: &PublicKeySet, count: usize, seed: u64) -> Vec<Bytes> {
-    (0..count)
-        .into_par_iter()
-        .map(|i| {
-            let mut payer = [0u8; 32];
-            payer[..8].copy_from_slice(&seed.to_be_bytes());
-            payer[8..16].copy_from_slice(&(i as u64).to_be_bytes());
-            let ad = AssociatedData {
-                chain_id: pks.chain_id(),
-                eon: pks.eon(),
-                rollup_id: RollupId(i as u32 % 16),
-                fee_payer: PublicKeyBytes(payer),
-                max_fee: Amount(1 + i as u128 % 1000),
-                gas_limit: 21_000,
-                expiry_slot: Slot(5_000),
-                bundle: None,
-            };
-            let payload = [(i % 251) as u8; 512];
-            let ct = pks
-                .encrypt(&ad, &payload, &mut rand_core::OsRng)
-                .expect("own chain and eon, bounded payload");
-            Bytes::from(ct.into_bytes())
-        })
-        .collect()
 }
 
 fn rss_bytes() -> Option<u64> {
@@ -141,7 +113,7 @@ async fn raw_server(
 ) -> anyhow::Result<(quinn::Endpoint, SocketAddr, tls::CertFingerprint)> {
     let identity = tls::load_or_create(dir)?;
     let fp = identity.fingerprint();
-    let server = quinn::ServerConfig::with_crypto(tls::server_crypto(&identity)?);
+    let server = quinn::ServerConfig::with_crypto(tls::server_crypto(&identity, ALPN)?);
     let endpoint = quinn::Endpoint::server(server, SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let addr = endpoint.local_addr()?;
     let ep = endpoint.clone();
@@ -150,7 +122,7 @@ async fn raw_server(
             tokio::spawn(async move {
                 let Ok(conn) = incoming.await else { return };
                 let Ok((mut send, mut recv)) = conn.accept_bi().await else { return };
-                let mut dec = FrameDecoder::new(veil_mempool::wire::DEFAULT_MAX_FRAME_SIZE);
+                let mut dec = FrameDecoder::new(veil_wire::ingress::DEFAULT_MAX_FRAME_SIZE);
                 let mut out = BytesMut::new();
                 while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
                     dec.push(&chunk.bytes);
@@ -191,13 +163,6 @@ fn load(
     Ok(client_rt.block_on(loadgen::run(config, txs, Arc::new(AtomicU64::new(0))))?)
 }
 
-fn temp_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let d = std::env::temp_dir().join(format!("veil-perf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
-}
-
 /// Runs the ingest suite.
 ///
 /// # Errors
@@ -209,7 +174,7 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let pks = committee.pks.clone();
     let n = if quick { 20_000 } else { 100_000 };
     reporter.note(&format!("encrypting {n} distinct 512-byte transactions (not timed)..."));
-    let txs = encrypt_many(&pks, n, 1);
+    let txs = prepare_transactions(&pks, n, 512, 16, 1);
 
     // Where the time goes: the validity check and a group commit, measured alone.
     let validator = CommitteeValidator::new(vec![pks.clone()]);
@@ -228,7 +193,7 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         "admission check split: strict decode (subgroup checks, rayon) {decode_us:.1} us/tx, batched proof check {verify_us:.1} us/tx"
     ));
     let t = Instant::now();
-    let checked = validator.validate(&sample);
+    let checked = validator.validate(&sample, &mut rand_core::OsRng);
     let validate_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
     anyhow::ensure!(checked.iter().all(Result::is_ok), "validator refused own ciphertexts");
     reporter.note(&format!(
@@ -240,8 +205,8 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let client_rt = runtime("veil-loadgen")?;
 
     // The transport ceiling.
-    let raw_dir = temp_dir("raw")?;
-    let (raw_ep, raw_addr, raw_fp) = server_rt.block_on(raw_server(&raw_dir))?;
+    let raw_dir = tempfile::tempdir()?;
+    let (raw_ep, raw_addr, raw_fp) = server_rt.block_on(raw_server(raw_dir.path()))?;
     let raw = load(&client_rt, raw_addr, raw_fp, txs.clone(), None)?;
     raw_ep.close(0u32.into(), b"done");
     reporter.note(&format!(
@@ -251,16 +216,16 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     ));
 
     // The real ingress.
-    let dir = temp_dir("ingest")?;
+    let dir = tempfile::tempdir()?;
     let mut config = IngressConfig::new(
         SocketAddr::from(([127, 0, 0, 1], 0)),
-        dir.clone(),
+        dir.path().to_path_buf(),
         PoolConfig::new(pks.chain_id()),
     );
     config.eons = vec![pks.eon()];
     config.max_in_flight_per_connection = WINDOW;
-    config.connection_rate = 1e9;
-    config.connection_burst = 1e9;
+    config.admission.connection_rate = 1e9;
+    config.admission.connection_burst = 1e9;
     let validator: Arc<dyn Validator> = Arc::new(CommitteeValidator::new(vec![pks.clone()]));
     let ingress = server_rt.block_on(Ingress::start(config, validator))?;
     let (addr, fp) = (ingress.local_addr(), ingress.fingerprint());
@@ -296,7 +261,7 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let secs = if quick { 3.0 } else { 10.0 };
     let m = (rate * secs) as usize;
     reporter.note(&format!("encrypting {m} more transactions for {secs} s at {rate:.0} tx/s..."));
-    let more = encrypt_many(&pks, m, 2);
+    let more = prepare_transactions(&pks, m, 512, 16, 2);
     let before = ingress.store_stats();
     let server_before = ingress.stats();
     let paced = load(&client_rt, addr, fp, more, Some(rate))?;
@@ -337,7 +302,5 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         goal: Some(Goal::at_most(10.0)),
     });
     server_rt.block_on(ingress.shutdown());
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::remove_dir_all(raw_dir);
     Ok(())
 }

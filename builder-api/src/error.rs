@@ -1,7 +1,7 @@
 //! Errors of the SDK. Callers branch on variants, never on message text.
 
-use veil_mempool::error::ClientError;
-use veil_mempool::wire::Reject;
+use veil_wire::error::ClientError;
+use veil_wire::ingress::Reject;
 
 /// A submission failed.
 #[derive(Debug, thiserror::Error)]

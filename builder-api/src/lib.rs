@@ -19,11 +19,11 @@
 //! # Example
 //!
 //! ```no_run
-//! # async fn demo(pks: veil_crypto::PublicKeySet, ad: veil_crypto::AssociatedData)
+//! # async fn demo(pks: veil_crypto::PublicKeySet, ad: veil_primitives::TxMeta)
 //! # -> Result<(), veil_builder_api::SdkError> {
 //! use veil_builder_api::{RetryPolicy, Submitter};
-//! use veil_mempool::client::ClientConfig;
-//! use veil_mempool::tls::Pin;
+//! use veil_wire::client::ClientConfig;
+//! use veil_wire::tls::Pin;
 //!
 //! let pin = Pin::Fingerprint("0x…".parse().expect("fingerprint"));
 //! let submitter = Submitter::new(ClientConfig::new("127.0.0.1:4433".parse().unwrap(), pin),

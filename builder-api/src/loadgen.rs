@@ -9,10 +9,51 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rayon::prelude::*;
+use sha3::{Digest, Sha3_256};
 use tokio::sync::Semaphore;
-use veil_mempool::client::{ClientConfig, IngressClient};
-use veil_mempool::error::ClientError;
-use veil_primitives::TxId;
+use veil_crypto::PublicKeySet;
+use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
+use veil_wire::client::{ClientConfig, IngressClient};
+use veil_wire::error::ClientError;
+
+/// Encrypts `count` distinct transactions in parallel: distinct fee payers (so that no
+/// per-sender quota is hit), spread over `rollups`.
+#[must_use]
+pub fn prepare_transactions(
+    pks: &PublicKeySet,
+    count: usize,
+    payload_size: usize,
+    rollups: u32,
+    seed: u64,
+) -> Vec<Bytes> {
+    (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let mut h = Sha3_256::new();
+            h.update(seed.to_be_bytes());
+            h.update((i as u64).to_be_bytes());
+            let payer: [u8; 32] = h.finalize().into();
+            let ad = TxMeta {
+                chain_id: pks.chain_id(),
+                eon: pks.eon(),
+                rollup: RollupId(i as u32 % rollups.max(1)),
+                fee_payer: PublicKeyBytes(payer),
+                max_fee: Amount(1 + (i as u128 % 1000)),
+                gas_limit: 21_000,
+                expiry_slot: Slot(5_000),
+                bundle: None,
+            };
+            let mut payload = vec![0u8; payload_size];
+            payload[..8.min(payload_size)]
+                .copy_from_slice(&(i as u64).to_be_bytes()[..8.min(payload_size)]);
+            let ct = pks
+                .encrypt(&ad, &payload, &mut rand_core::OsRng)
+                .expect("the committee's own chain and eon, payload within bounds");
+            Bytes::from(ct.into_bytes())
+        })
+        .collect()
+}
 
 /// What to run.
 #[derive(Debug, Clone)]

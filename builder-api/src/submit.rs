@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Mutex;
-use veil_crypto::{AssociatedData, BundleRef, Ciphertext, PublicKeySet};
-use veil_mempool::client::{ClientConfig, IngressClient};
-use veil_mempool::error::ClientError;
-use veil_mempool::wire::Ack;
+use veil_crypto::{BundleRef, Ciphertext, PublicKeySet};
+use veil_primitives::TxMeta;
 use veil_primitives::{BundleId, TxId};
+use veil_wire::client::{ClientConfig, IngressClient};
+use veil_wire::error::ClientError;
+use veil_wire::ingress::Ack;
 
 use crate::error::SdkError;
 
@@ -18,11 +19,7 @@ use crate::error::SdkError;
 /// # Errors
 /// [`SdkError::Crypto`] if `ad` names another chain or eon than `pks`, or the payload is too
 /// large.
-pub fn encrypt(
-    pks: &PublicKeySet,
-    ad: &AssociatedData,
-    payload: &[u8],
-) -> Result<Ciphertext, SdkError> {
+pub fn encrypt(pks: &PublicKeySet, ad: &TxMeta, payload: &[u8]) -> Result<Ciphertext, SdkError> {
     Ok(pks.encrypt(ad, payload, &mut rand_core::OsRng)?)
 }
 
@@ -35,7 +32,7 @@ pub fn encrypt(
 pub fn encrypt_bundle(
     pks: &PublicKeySet,
     id: BundleId,
-    parts: &[(AssociatedData, &[u8])],
+    parts: &[(TxMeta, &[u8])],
 ) -> Result<Vec<Ciphertext>, SdkError> {
     let count = u16::try_from(parts.len()).map_err(|_| SdkError::BadBundle("too many parts"))?;
     if count == 0 {

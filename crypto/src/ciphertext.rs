@@ -90,29 +90,25 @@ const DST_BATCH: &[u8] = b"veil/v1/batch-coefficients";
 
 pub use veil_primitives::BundleRef;
 
-/// The public metadata of a ciphertext, bound into its validity proof and its AEAD. Builders
-/// and keypers see exactly this, never the payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AssociatedData {
-    /// The Veil network.
-    pub chain_id: ChainId,
-    /// The eon whose committee key the payload is encrypted to.
-    pub eon: Eon,
-    /// The rollup the transaction is for.
-    pub rollup_id: RollupId,
-    /// Who pays the fee (an ed25519 public key).
-    pub fee_payer: PublicKeyBytes,
-    /// The most the fee payer will pay for inclusion.
-    pub max_fee: Amount,
-    /// The gas the transaction may use on its rollup.
-    pub gas_limit: u64,
-    /// The last slot in which the transaction may be included.
-    pub expiry_slot: Slot,
-    /// The bundle this ciphertext is part of, if any.
-    pub bundle: Option<BundleRef>,
+/// The public metadata of a ciphertext, bound into its validity proof and its AEAD: the
+/// workspace's one [`TxMeta`]. Builders and keypers see exactly this, never the payload.
+pub use veil_primitives::TxMeta;
+
+/// The canonical encoding and the context checks of the associated data (crate-private: the
+/// type itself lives in veil-primitives).
+pub(crate) trait AssociatedData {
+    /// Length of [`AssociatedData::encode_into`]'s output.
+    fn encoded_len(&self) -> usize;
+    /// Appends the canonical encoding (CIPHERTEXT.md, "Associated data").
+    fn encode_into(&self, out: &mut Vec<u8>);
+    /// Errors unless the ciphertext names `chain_id` and `eon`: the context of the key that is
+    /// about to check it, share it or decrypt it.
+    fn check_key(&self, chain_id: ChainId, eon: Eon) -> Result<(), CryptoError>;
+    /// Checks the fields the encoding constrains (bundle index and count).
+    fn check(&self) -> Result<(), CryptoError>;
 }
 
-impl AssociatedData {
+impl AssociatedData for TxMeta {
     fn encoded_len(&self) -> usize {
         AD_FIXED_LEN + if self.bundle.is_some() { 36 } else { 0 }
     }
@@ -121,7 +117,7 @@ impl AssociatedData {
         out.push(CIPHERTEXT_VERSION);
         out.extend_from_slice(&self.chain_id.0.to_be_bytes());
         out.extend_from_slice(&self.eon.0.to_be_bytes());
-        out.extend_from_slice(&self.rollup_id.0.to_be_bytes());
+        out.extend_from_slice(&self.rollup.0.to_be_bytes());
         out.extend_from_slice(&self.fee_payer.0);
         out.extend_from_slice(&self.max_fee.0.to_be_bytes());
         out.extend_from_slice(&self.gas_limit.to_be_bytes());
@@ -139,7 +135,7 @@ impl AssociatedData {
 
     /// Errors unless the ciphertext names `chain_id` and `eon`: the context of the key that is
     /// about to check it, share it or decrypt it.
-    pub(crate) fn check_key(&self, chain_id: ChainId, eon: Eon) -> Result<(), CryptoError> {
+    fn check_key(&self, chain_id: ChainId, eon: Eon) -> Result<(), CryptoError> {
         if self.chain_id != chain_id {
             return Err(CryptoError::WrongChain { expected: chain_id, found: self.chain_id });
         }
@@ -203,14 +199,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode_ad(r: &mut Reader<'_>) -> Result<AssociatedData, CryptoError> {
+fn decode_ad(r: &mut Reader<'_>) -> Result<TxMeta, CryptoError> {
     let version = r.u8()?;
     if version != CIPHERTEXT_VERSION {
         return Err(CryptoError::UnsupportedVersion(version));
     }
     let chain_id = ChainId(r.u64()?);
     let eon = Eon(r.u64()?);
-    let rollup_id = RollupId(r.u32()?);
+    let rollup = RollupId(r.u32()?);
     let fee_payer = PublicKeyBytes(*r.array()?);
     let max_fee = Amount(r.u128()?);
     let gas_limit = r.u64()?;
@@ -220,16 +216,7 @@ fn decode_ad(r: &mut Reader<'_>) -> Result<AssociatedData, CryptoError> {
         1 => Some(BundleRef { id: BundleId(*r.array()?), index: r.u16()?, count: r.u16()? }),
         _ => return Err(CryptoError::InvalidField("bundle flag must be 0 or 1")),
     };
-    let ad = AssociatedData {
-        chain_id,
-        eon,
-        rollup_id,
-        fee_payer,
-        max_fee,
-        gas_limit,
-        expiry_slot,
-        bundle,
-    };
+    let ad = TxMeta { chain_id, eon, rollup, fee_payer, max_fee, gas_limit, expiry_slot, bundle };
     ad.check()?;
     Ok(ad)
 }
@@ -244,7 +231,7 @@ fn decode_ad(r: &mut Reader<'_>) -> Result<AssociatedData, CryptoError> {
 pub struct Ciphertext {
     bytes: Vec<u8>,
     id: TxId,
-    ad: AssociatedData,
+    ad: TxMeta,
     ad_len: usize,
     u: G1Affine,
     a: G1Affine,
@@ -322,7 +309,7 @@ impl Ciphertext {
 
     /// The public metadata.
     #[must_use]
-    pub fn ad(&self) -> &AssociatedData {
+    pub fn ad(&self) -> &TxMeta {
         &self.ad
     }
 
@@ -463,7 +450,7 @@ impl PublicKeySet {
     /// [`MAX_PAYLOAD`].
     pub fn encrypt<R: RngCore + CryptoRng>(
         &self,
-        ad: &AssociatedData,
+        ad: &TxMeta,
         payload: &[u8],
         rng: &mut R,
     ) -> Result<Ciphertext, CryptoError> {
@@ -496,7 +483,7 @@ impl PublicKeySet {
         Ok(prove(bytes, *ad, &secrets, u, a, &body))
     }
 
-    fn check_context(&self, ad: &AssociatedData) -> Result<(), CryptoError> {
+    fn check_context(&self, ad: &TxMeta) -> Result<(), CryptoError> {
         ad.check_key(self.chain_id(), self.eon())
     }
 
@@ -581,7 +568,7 @@ impl PublicKeySet {
 /// Appends the proof and `body` to the encoded associated data in `bytes`.
 fn prove(
     mut bytes: Vec<u8>,
-    ad: AssociatedData,
+    ad: TxMeta,
     secrets: &EncryptionSecrets,
     u: G1Affine,
     a: G1Affine,
@@ -603,8 +590,9 @@ fn prove(
 /// A ciphertext with a valid proof over an arbitrary `body` (which need not open under the
 /// derived key) and an arbitrary commitment offset `a_offset` added to `A′`: what a sender
 /// who knows its randomness can make. For tests of the paths that handle such senders.
+#[cfg(any(test, feature = "test-utils"))]
 pub(crate) fn prove_arbitrary<R: RngCore + CryptoRng>(
-    ad: &AssociatedData,
+    ad: &TxMeta,
     body: &[u8],
     a_offset: G1Projective,
     rng: &mut R,

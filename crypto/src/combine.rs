@@ -48,7 +48,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use veil_primitives::{Slot, TxId};
 
-use crate::ciphertext::{batch_coefficients, Ciphertext};
+use crate::ciphertext::{batch_coefficients, AssociatedData, Ciphertext};
 use crate::curve;
 use crate::error::CryptoError;
 use crate::keys::{KeyperIndex, PublicKeySet, ResponderSet};

@@ -118,7 +118,7 @@
 //!             Some(&responders),
 //!         )
 //!         .unwrap();
-//!         batch.verify(&committee.pks).unwrap()
+//!         committee.pks.verify_share_batch(&batch).unwrap()
 //!     })
 //!     .collect();
 //!
@@ -130,21 +130,23 @@
 mod ciphertext;
 pub mod combine;
 mod curve;
+pub mod dev;
 mod error;
 pub mod keys;
 mod share;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
 pub use ciphertext::{
-    AssociatedData, BundleRef, Ciphertext, CIPHERTEXT_VERSION, MAX_BUNDLE_PARTS,
-    MAX_CIPHERTEXT_LEN, MAX_PAYLOAD, PADDING_BUCKETS,
+    BundleRef, Ciphertext, TxMeta, CIPHERTEXT_VERSION, MAX_BUNDLE_PARTS, MAX_CIPHERTEXT_LEN,
+    MAX_PAYLOAD, PADDING_BUCKETS,
 };
 pub use combine::{decrypt_block, Blame, BlameReason, DecryptOutcome, DecryptedBlock};
 pub use error::CryptoError;
 pub use keys::{
     KeyperIndex, KeyperPublic, PublicKeySet, ResponderSet, SecretKeyShare, TrustedDealer,
 };
-pub use share::{DecryptionShare, ShareBatch, ShareEntry, VerifiedShareBatch};
+pub use share::{DecryptionShare, ShareBatch, ShareEntry, SignedShareBatch, VerifiedShareBatch};
 
 /// Re-exported so that callers can name the identity key types without their own dependency.
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

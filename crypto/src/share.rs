@@ -7,23 +7,23 @@
 //! protocol guards.
 //!
 //! A [`ShareBatch`] carries the shares for an explicit, ordered list of ciphertext ids (the
-//! committed block's) and is signed with the keyper's ed25519 identity key over a
-//! domain-separated digest of everything in it.
+//! committed block's) and travels as a [`SignedShareBatch`]: signed with the keyper's ed25519
+//! identity key under the workspace's one convention ([`veil_primitives::signed`], domain
+//! `veil/share-batch/v1`).
 
 use blstrs::{G1Affine, Scalar};
-use ed25519_dalek::{Signature, Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use ff::Field;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha3::{Digest, Sha3_256};
+use veil_primitives::encoding::Encoder;
+use veil_primitives::signed::{Signed, SignedMessage};
 use veil_primitives::{hexbytes, ChainId, Eon, Slot, TxId};
 
-use crate::ciphertext::Ciphertext;
+use crate::ciphertext::{AssociatedData, Ciphertext};
 use crate::curve::{self, G1_LEN};
 use crate::error::CryptoError;
 use crate::keys::{KeyperIndex, PublicKeySet, ResponderSet, SecretKeyShare};
-
-const DST_SHARE_BATCH: &[u8] = b"veil/v1/share-batch";
 
 /// One keyper's decryption share for one ciphertext.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +84,8 @@ pub struct ShareEntry {
     pub share: [u8; G1_LEN],
 }
 
-/// A keyper's signed shares for the ciphertexts of one committed block, in block order.
+/// A keyper's shares for the ciphertexts of one committed block, in block order. It travels
+/// signed, as a [`SignedShareBatch`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareBatch {
     /// The Veil network.
@@ -99,9 +100,41 @@ pub struct ShareBatch {
     pub scaled_for: Option<ResponderSet>,
     /// One entry per committed ciphertext, in the committed order.
     pub entries: Vec<ShareEntry>,
-    /// ed25519 signature by the keyper's identity key over [`ShareBatch::signing_digest`].
-    #[serde(with = "hexbytes::serde_fixed")]
-    pub signature: [u8; 64],
+}
+
+/// A share batch with its keyper's identity-key signature.
+pub type SignedShareBatch = Signed<ShareBatch>;
+
+impl SignedMessage for ShareBatch {
+    const DOMAIN: &'static str = "veil/share-batch/v1";
+
+    fn chain_id(&self) -> ChainId {
+        self.chain_id
+    }
+
+    /// Eon, slot, keyper, the responder set (0, or 1 then the member count and indexes), then
+    /// the entry count and each entry's id and share.
+    fn encode_body(&self, e: &mut Encoder) {
+        e.reserve(32 + self.entries.len() * (32 + G1_LEN));
+        e.u64(self.eon.0);
+        e.u64(self.slot.0);
+        e.u16(self.keyper.get());
+        match &self.scaled_for {
+            None => e.u8(0),
+            Some(set) => {
+                e.u8(1);
+                e.len(set.members().len());
+                for m in set.members() {
+                    e.u16(m.get());
+                }
+            }
+        }
+        e.len(self.entries.len());
+        for entry in &self.entries {
+            e.fixed(&entry.id.0);
+            e.fixed(&entry.share);
+        }
+    }
 }
 
 impl ShareBatch {
@@ -112,7 +145,7 @@ impl ShareBatch {
         slot: Slot,
         cts: &[&Ciphertext],
         scaled_for: Option<&ResponderSet>,
-    ) -> Result<ShareBatch, CryptoError> {
+    ) -> Result<SignedShareBatch, CryptoError> {
         let shares = key.decryption_shares(cts, scaled_for)?;
         let entries = cts.iter().zip(shares).map(|(ct, s)| (ct.id(), s)).collect();
         Ok(ShareBatch::sign(key, identity, slot, scaled_for.cloned(), entries))
@@ -126,8 +159,8 @@ impl ShareBatch {
         slot: Slot,
         scaled_for: Option<ResponderSet>,
         entries: Vec<(TxId, DecryptionShare)>,
-    ) -> ShareBatch {
-        let mut batch = ShareBatch {
+    ) -> SignedShareBatch {
+        let batch = ShareBatch {
             chain_id: key.chain_id(),
             eon: key.eon(),
             slot,
@@ -137,66 +170,43 @@ impl ShareBatch {
                 .into_iter()
                 .map(|(id, s)| ShareEntry { id, share: s.to_bytes() })
                 .collect(),
-            signature: [0; 64],
         };
-        batch.signature = identity.sign(&batch.signing_message()).to_bytes();
-        batch
+        Signed::sign(batch, identity)
     }
+}
 
-    /// sha3-256 over a domain tag and every field but the signature, in a fixed layout.
-    #[must_use]
-    pub fn signing_digest(&self) -> [u8; 32] {
-        let mut h = Sha3_256::new();
-        h.update(DST_SHARE_BATCH);
-        h.update(self.chain_id.0.to_be_bytes());
-        h.update(self.eon.0.to_be_bytes());
-        h.update(self.slot.0.to_be_bytes());
-        h.update(self.keyper.get().to_be_bytes());
-        match &self.scaled_for {
-            None => h.update([0u8]),
-            Some(set) => {
-                h.update([1u8]);
-                h.update((set.members().len() as u32).to_be_bytes());
-                for m in set.members() {
-                    h.update(m.get().to_be_bytes());
-                }
-            }
-        }
-        h.update((self.entries.len() as u64).to_be_bytes());
-        for e in &self.entries {
-            h.update(e.id.0);
-            h.update(e.share);
-        }
-        h.finalize().into()
-    }
-
-    /// The exact bytes the identity key signs: the domain tag, then [`Self::signing_digest`].
-    #[must_use]
-    pub fn signing_message(&self) -> Vec<u8> {
-        let mut m = DST_SHARE_BATCH.to_vec();
-        m.extend_from_slice(&self.signing_digest());
-        m
-    }
-
-    /// Checks the batch against the committee: chain and eon, a known keyper, its signature,
-    /// a valid responder set containing it, and every share a canonical curve point. Returns
-    /// the decoded batch for [`crate::decrypt_block`].
+impl PublicKeySet {
+    /// Checks a signed batch against the committee: chain and eon, a known keyper, its
+    /// signature, a valid responder set containing it, and every share a canonical curve point.
+    /// Returns the decoded batch for [`crate::decrypt_block`].
     ///
     /// Subgroup membership of the shares is not checked here (it would cost about 30 µs per
     /// share on the critical path); the combiner establishes it lazily, see the crate docs.
-    pub fn verify(&self, pks: &PublicKeySet) -> Result<VerifiedShareBatch, CryptoError> {
-        if self.chain_id != pks.chain_id() {
-            return Err(CryptoError::WrongChain { expected: pks.chain_id(), found: self.chain_id });
+    pub fn verify_share_batch(
+        &self,
+        signed: &SignedShareBatch,
+    ) -> Result<VerifiedShareBatch, CryptoError> {
+        let (batch, pks) = (&signed.message, self);
+        if batch.chain_id != pks.chain_id() {
+            return Err(CryptoError::WrongChain {
+                expected: pks.chain_id(),
+                found: batch.chain_id,
+            });
         }
-        if self.eon != pks.eon() {
-            return Err(CryptoError::WrongEon { expected: pks.eon(), found: self.eon });
+        if batch.eon != pks.eon() {
+            return Err(CryptoError::WrongEon { expected: pks.eon(), found: batch.eon });
         }
-        let member = pks.keyper(self.keyper)?;
-        let signature = Signature::from_bytes(&self.signature);
-        member
-            .identity
-            .verify_strict(&self.signing_message(), &signature)
-            .map_err(|_| CryptoError::BadSignature(self.keyper))?;
+        let member = pks.keyper(batch.keyper)?;
+        signed
+            .verify_with(&member.identity)
+            .map_err(|_| CryptoError::BadSignature(batch.keyper))?;
+        batch.decode(pks)
+    }
+}
+
+impl ShareBatch {
+    /// Decodes the shares once the signature is checked.
+    fn decode(&self, pks: &PublicKeySet) -> Result<VerifiedShareBatch, CryptoError> {
         let coefficient = match &self.scaled_for {
             None => Scalar::ONE,
             Some(set) => {

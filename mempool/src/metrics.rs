@@ -1,9 +1,9 @@
-//! Plain counters and gauges. The sans-IO pool and the shells fill these structs; the node
-//! exports them (Prometheus) without this crate touching a registry.
+//! Plain counters and gauges. The sans-IO pool fills these structs; the node exports them
+//! (Prometheus) without this crate touching a registry.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
 
-use crate::wire::RejectCode;
+use veil_primitives::ErrorCode;
 
 /// The pool's counters (since start) and gauges (now).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,8 +18,8 @@ pub struct PoolStats {
     pub expired: u64,
     /// Transactions removed because they were committed.
     pub committed: u64,
-    /// Rejections by code, indexed like [`RejectCode::ALL`].
-    pub rejected: [u64; RejectCode::ALL.len()],
+    /// Rejections by code (codes never seen are absent).
+    pub rejected: BTreeMap<ErrorCode, u64>,
     /// Gauge: pending transactions.
     pub pending_txs: u64,
     /// Gauge: pending units (lone transactions and bundles).
@@ -32,108 +32,13 @@ pub struct PoolStats {
 
 impl PoolStats {
     /// Counts one rejection.
-    pub fn count_rejection(&mut self, code: RejectCode) {
-        if let Some(i) = RejectCode::ALL.iter().position(|c| *c == code) {
-            self.rejected[i] += 1;
-        }
+    pub fn count_rejection(&mut self, code: ErrorCode) {
+        *self.rejected.entry(code).or_default() += 1;
     }
 
     /// Rejections counted with `code`.
     #[must_use]
-    pub fn rejected(&self, code: RejectCode) -> u64 {
-        RejectCode::ALL.iter().position(|c| *c == code).map_or(0, |i| self.rejected[i])
+    pub fn rejected(&self, code: ErrorCode) -> u64 {
+        self.rejected.get(&code).copied().unwrap_or(0)
     }
-}
-
-/// The ingress shell's counters, shared between connection tasks.
-#[derive(Debug, Default)]
-pub struct IngressStats {
-    /// Connections accepted.
-    pub connections_accepted: AtomicU64,
-    /// Connections refused (per-address or global limit).
-    pub connections_refused: AtomicU64,
-    /// Connections closed for idling (no stream or no frame within the timeout).
-    pub idle_closed: AtomicU64,
-    /// Frames received (well-formed or not).
-    pub frames_in: AtomicU64,
-    /// Frames refused before admission (bad framing, unknown kind, oversized), by code.
-    pub bad_frames: AtomicU64,
-    /// Requests refused by the per-connection rate quota.
-    pub quota_rejects: AtomicU64,
-    /// Acks sent.
-    pub acks: AtomicU64,
-    /// Rejections sent (all codes).
-    pub rejects: AtomicU64,
-    /// Sum over answered requests of the time from reading the frame to queueing the
-    /// answer, in µs (validation, admission, durable write).
-    pub answer_us_total: AtomicU64,
-    /// Requests counted in `answer_us_total`.
-    pub answered: AtomicU64,
-}
-
-/// A point-in-time copy of [`IngressStats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngressStatsSnapshot {
-    /// See [`IngressStats::connections_accepted`].
-    pub connections_accepted: u64,
-    /// See [`IngressStats::connections_refused`].
-    pub connections_refused: u64,
-    /// See [`IngressStats::idle_closed`].
-    pub idle_closed: u64,
-    /// See [`IngressStats::frames_in`].
-    pub frames_in: u64,
-    /// See [`IngressStats::bad_frames`].
-    pub bad_frames: u64,
-    /// See [`IngressStats::quota_rejects`].
-    pub quota_rejects: u64,
-    /// See [`IngressStats::acks`].
-    pub acks: u64,
-    /// See [`IngressStats::rejects`].
-    pub rejects: u64,
-    /// See [`IngressStats::answer_us_total`].
-    pub answer_us_total: u64,
-    /// See [`IngressStats::answered`].
-    pub answered: u64,
-}
-
-impl IngressStats {
-    /// Adds one to a counter.
-    pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A copy of every counter.
-    #[must_use]
-    pub fn snapshot(&self) -> IngressStatsSnapshot {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        IngressStatsSnapshot {
-            connections_accepted: g(&self.connections_accepted),
-            connections_refused: g(&self.connections_refused),
-            idle_closed: g(&self.idle_closed),
-            frames_in: g(&self.frames_in),
-            bad_frames: g(&self.bad_frames),
-            quota_rejects: g(&self.quota_rejects),
-            acks: g(&self.acks),
-            rejects: g(&self.rejects),
-            answer_us_total: g(&self.answer_us_total),
-            answered: g(&self.answered),
-        }
-    }
-}
-
-/// The store's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Group commits (SQLite transactions, each one fsync of the WAL).
-    pub commits: u64,
-    /// Rows inserted.
-    pub rows_written: u64,
-    /// Rows deleted.
-    pub rows_deleted: u64,
-    /// Largest number of write requests merged into one commit.
-    pub max_group: u64,
-    /// Time spent writing and committing (fsync included), summed over commits, in µs.
-    pub commit_us_total: u64,
-    /// The longest single group commit, in µs.
-    pub commit_us_max: u64,
 }

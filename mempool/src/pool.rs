@@ -29,12 +29,12 @@ use std::num::NonZeroUsize;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use veil_primitives::{
-    Amount, BundleId, BundleRef, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId,
+    Amount, BundleId, ChainId, CiphertextIndex, Eon, ErrorCode, PublicKeyBytes, RollupId, Slot,
+    TxId,
 };
 
 use crate::error::Rejection;
 use crate::metrics::PoolStats;
-use crate::wire::RejectCode;
 
 /// Default global capacity: 1,500,000 transactions.
 pub const DEFAULT_MAX_TXS: usize = 1_500_000;
@@ -68,26 +68,8 @@ pub struct FeedCursor(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EphemeralKeyDigest(pub [u8; 32]);
 
-/// The public metadata of a ciphertext: its associated data, which anyone can read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxMeta {
-    /// The network it was encrypted for.
-    pub chain_id: ChainId,
-    /// The committee key epoch it was encrypted to.
-    pub eon: Eon,
-    /// The rollup it is for.
-    pub rollup: RollupId,
-    /// Who pays the fee.
-    pub fee_payer: PublicKeyBytes,
-    /// The most the payer pays; the pool's priority.
-    pub max_fee: Amount,
-    /// Gas limit of the plaintext transaction.
-    pub gas_limit: u64,
-    /// The last slot in which it may be included.
-    pub expiry_slot: Slot,
-    /// Its bundle, if it is part of one.
-    pub bundle: Option<BundleRef>,
-}
+/// The public metadata of a ciphertext (the workspace's one type, from veil-primitives).
+pub use veil_primitives::TxMeta;
 
 /// A ciphertext that passed decoding and the validity check, ready for the pool's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +95,7 @@ pub struct PoolConfig {
     pub max_bytes: NonZeroUsize,
     /// Capacity per rollup in transactions.
     pub max_per_rollup: NonZeroUsize,
-    /// Pending transactions per fee payer; beyond it, [`RejectCode::SenderQuota`].
+    /// Pending transactions per fee payer; beyond it, [`ErrorCode::SenderQuota`].
     pub max_per_sender: NonZeroUsize,
     /// Minimum `max_fee`.
     pub min_fee: Amount,
@@ -312,7 +294,7 @@ impl Pool {
     }
 
     /// Records a rejection made outside the pool (decode or proof failure), for [`Pool::stats`].
-    pub fn count_rejection(&mut self, code: RejectCode) {
+    pub fn count_rejection(&mut self, code: ErrorCode) {
         self.stats.count_rejection(code);
     }
 
@@ -398,38 +380,38 @@ impl Pool {
     fn check_part(&self, c: &Candidate) -> Result<(), Rejection> {
         if c.body.len() > self.config.max_ciphertext_size.get() {
             return Err(Rejection::new(
-                RejectCode::CiphertextTooLarge,
+                ErrorCode::CiphertextTooLarge,
                 format!("{} > {} bytes", c.body.len(), self.config.max_ciphertext_size),
             ));
         }
         if c.meta.chain_id != self.config.chain_id {
             return Err(Rejection::new(
-                RejectCode::WrongChain,
+                ErrorCode::WrongChain,
                 format!("chain {} != {}", c.meta.chain_id, self.config.chain_id),
             ));
         }
         if !self.eons.contains(&c.meta.eon) {
             return Err(Rejection::new(
-                RejectCode::WrongEon,
+                ErrorCode::WrongEon,
                 format!("eon {} not accepted", c.meta.eon),
             ));
         }
         if c.meta.expiry_slot < self.current_slot {
             return Err(Rejection::new(
-                RejectCode::Expired,
+                ErrorCode::Expired,
                 format!("expiry {} < current slot {}", c.meta.expiry_slot, self.current_slot),
             ));
         }
         if c.meta.expiry_slot.0 > self.current_slot.0.saturating_add(self.config.max_expiry_horizon)
         {
             return Err(Rejection::new(
-                RejectCode::Expired,
+                ErrorCode::Expired,
                 format!("expiry {} beyond the horizon", c.meta.expiry_slot),
             ));
         }
         if c.meta.max_fee < self.config.min_fee {
             return Err(Rejection::new(
-                RejectCode::FeeTooLow,
+                ErrorCode::FeeTooLow,
                 format!("max fee {} < {}", c.meta.max_fee, self.config.min_fee),
             ));
         }
@@ -440,7 +422,7 @@ impl Pool {
         if !is_bundle {
             if parts[0].meta.bundle.is_some() {
                 return Err(Rejection::new(
-                    RejectCode::BadBundle,
+                    ErrorCode::BadBundle,
                     "a bundle part must be sent with SubmitBundle, with all its parts",
                 ));
             }
@@ -448,23 +430,24 @@ impl Pool {
         }
         if parts.is_empty() || parts.len() > self.config.max_bundle_parts.get() {
             return Err(Rejection::new(
-                RejectCode::BadBundle,
+                ErrorCode::BadBundle,
                 format!("{} parts (1..={} allowed)", parts.len(), self.config.max_bundle_parts),
             ));
         }
         let Some(first) = parts[0].meta.bundle else {
             return Err(
-                Rejection::new(RejectCode::BadBundle, "part has no bundle reference").at_part(0)
+                Rejection::new(ErrorCode::BadBundle, "part has no bundle reference").at_part(0)
             );
         };
         let mut seen_index = HashSet::new();
         let mut seen_rollup = HashSet::new();
         for (i, p) in parts.iter().enumerate() {
             let Some(b) = p.meta.bundle else {
-                return Err(Rejection::new(RejectCode::BadBundle, "part has no bundle reference")
-                    .at_part(i));
+                return Err(
+                    Rejection::new(ErrorCode::BadBundle, "part has no bundle reference").at_part(i)
+                );
             };
-            let bad = |d: &str| Err(Rejection::new(RejectCode::BadBundle, d).at_part(i));
+            let bad = |d: &str| Err(Rejection::new(ErrorCode::BadBundle, d).at_part(i));
             if b.id != first.id {
                 return bad("parts name different bundles");
             }
@@ -487,7 +470,7 @@ impl Pool {
         is_bundle: bool,
     ) -> Result<Admitted, Rejection> {
         if parts.is_empty() {
-            return Err(Rejection::new(RejectCode::BadBundle, "empty request"));
+            return Err(Rejection::new(ErrorCode::BadBundle, "empty request"));
         }
         self.check_bundle_shape(&parts, is_bundle)?;
         let ids: Vec<TxId> = parts.iter().map(|p| p.id).collect();
@@ -498,14 +481,14 @@ impl Pool {
         }
         if known > 0 {
             return Err(Rejection::new(
-                RejectCode::BadBundle,
+                ErrorCode::BadBundle,
                 "some parts of this bundle are pending already, others are not",
             ));
         }
         if let Some(b) = parts[0].meta.bundle {
             if self.bundles.contains_key(&b.id) {
                 return Err(Rejection::new(
-                    RejectCode::BadBundle,
+                    ErrorCode::BadBundle,
                     "a different bundle with this id is pending",
                 ));
             }
@@ -515,7 +498,7 @@ impl Pool {
             self.check_part(p).map_err(|r| if is_bundle { r.at_part(i) } else { r })?;
             if self.ephemeral_keys.contains_key(&p.ephemeral_key) || !keys.insert(p.ephemeral_key) {
                 let r = Rejection::new(
-                    RejectCode::EphemeralKeyReused,
+                    ErrorCode::EphemeralKeyReused,
                     "another pending ciphertext uses this ephemeral key",
                 );
                 return Err(if is_bundle { r.at_part(i) } else { r });
@@ -529,7 +512,7 @@ impl Pool {
             let have = self.senders.get(sender).copied().unwrap_or(0);
             if have + n > self.config.max_per_sender.get() {
                 return Err(Rejection::new(
-                    RejectCode::SenderQuota,
+                    ErrorCode::SenderQuota,
                     format!("fee payer has {have} pending transactions"),
                 ));
             }
@@ -555,7 +538,7 @@ impl Pool {
         let mut freed_txs = 0usize;
         let mut freed_bytes = 0usize;
         let mut freed_per_rollup: HashMap<RollupId, usize> = HashMap::new();
-        let full = |msg: String| Err(Rejection::new(RejectCode::PoolFull, msg));
+        let full = |msg: String| Err(Rejection::new(ErrorCode::PoolFull, msg));
 
         let mut take = |unit: u64,
                         victims: &mut Vec<u64>,
@@ -825,16 +808,9 @@ impl Pool {
 
 /// The auction's view of the pool: a bid may name a ciphertext only once it is admitted and
 /// durable (acknowledged), which is also when builders can first see it on the feed.
-impl veil_auction::CiphertextIndex for Pool {
-    fn lookup(&self, id: &TxId) -> Option<veil_auction::CiphertextMeta> {
-        let v = self.get(id).filter(|v| v.seq.0 < self.durable)?;
-        Some(veil_auction::CiphertextMeta {
-            rollup: v.meta.rollup,
-            gas_limit: v.meta.gas_limit,
-            max_fee: v.meta.max_fee,
-            expiry_slot: v.meta.expiry_slot,
-            bundle: v.meta.bundle,
-        })
+impl CiphertextIndex for Pool {
+    fn lookup(&self, id: &TxId) -> Option<TxMeta> {
+        self.get(id).filter(|v| v.seq.0 < self.durable).map(|v| *v.meta)
     }
 }
 

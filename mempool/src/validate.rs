@@ -1,41 +1,40 @@
 //! The admission's cryptographic check over veil-crypto: strict decoding (in parallel) and
-//! one batched validity-proof check per eon.
+//! one batched validity-proof check per eon. CPU only; randomness for the batch coefficients
+//! is passed in.
 
 use bytes::Bytes;
+use rand_core::CryptoRngCore;
 use sha3::{Digest, Sha3_256};
-use veil_crypto::{AssociatedData, Ciphertext, CryptoError, PublicKeySet};
+use veil_crypto::{Ciphertext, CryptoError, PublicKeySet};
+use veil_primitives::ErrorCode;
 
 use crate::error::Rejection;
-use crate::ingress::Validator;
-use crate::pool::{Candidate, EphemeralKeyDigest, TxMeta};
-use crate::wire::RejectCode;
+use crate::pool::{Candidate, EphemeralKeyDigest};
 
-impl From<&AssociatedData> for TxMeta {
-    fn from(ad: &AssociatedData) -> TxMeta {
-        TxMeta {
-            chain_id: ad.chain_id,
-            eon: ad.eon,
-            rollup: ad.rollup_id,
-            fee_payer: ad.fee_payer,
-            max_fee: ad.max_fee,
-            gas_limit: ad.gas_limit,
-            expiry_slot: ad.expiry_slot,
-            bundle: ad.bundle,
-        }
-    }
+/// Decodes and cryptographically checks ciphertexts. The shell calls it on a blocking thread,
+/// never on an async reactor, with randomness it draws itself.
+pub trait Validator: Send + Sync + 'static {
+    /// One result per input, in order: a [`Candidate`] for a ciphertext that decodes
+    /// strictly and whose validity proof verifies, or the rejection. `rng` draws the batch
+    /// check's coefficients: it must be a cryptographic RNG the submitters cannot predict.
+    fn validate(
+        &self,
+        ciphertexts: &[Bytes],
+        rng: &mut dyn CryptoRngCore,
+    ) -> Vec<Result<Candidate, Rejection>>;
 }
 
 /// The rejection code for a crypto error at admission.
 #[must_use]
-pub fn reject_code(e: &CryptoError) -> RejectCode {
+pub fn reject_code(e: &CryptoError) -> ErrorCode {
     match e {
-        CryptoError::WrongEon { .. } => RejectCode::WrongEon,
-        CryptoError::WrongChain { .. } => RejectCode::WrongChain,
-        CryptoError::BadProof => RejectCode::BadProof,
+        CryptoError::WrongEon { .. } => ErrorCode::WrongEon,
+        CryptoError::WrongChain { .. } => ErrorCode::WrongChain,
+        CryptoError::BadProof => ErrorCode::BadProof,
         CryptoError::PayloadTooLarge { .. } | CryptoError::TooLong { .. } => {
-            RejectCode::CiphertextTooLarge
+            ErrorCode::CiphertextTooLarge
         }
-        _ => RejectCode::InvalidCiphertext,
+        _ => ErrorCode::InvalidCiphertext,
     }
 }
 
@@ -43,12 +42,7 @@ pub fn reject_code(e: &CryptoError) -> RejectCode {
 #[must_use]
 pub fn candidate(ct: Ciphertext) -> Candidate {
     let ephemeral_key = EphemeralKeyDigest(Sha3_256::digest(ct.ephemeral_key()).into());
-    Candidate {
-        id: ct.id(),
-        meta: TxMeta::from(ct.ad()),
-        ephemeral_key,
-        body: Bytes::from(ct.into_bytes()),
-    }
+    Candidate { id: ct.id(), meta: *ct.ad(), ephemeral_key, body: Bytes::from(ct.into_bytes()) }
 }
 
 /// Checks ciphertexts against the committee keys of the accepted eons.
@@ -67,7 +61,11 @@ impl CommitteeValidator {
 }
 
 impl Validator for CommitteeValidator {
-    fn validate(&self, ciphertexts: &[Bytes]) -> Vec<Result<Candidate, Rejection>> {
+    fn validate(
+        &self,
+        ciphertexts: &[Bytes],
+        mut rng: &mut dyn CryptoRngCore,
+    ) -> Vec<Result<Candidate, Rejection>> {
         let refs: Vec<&[u8]> = ciphertexts.iter().map(|b| &b[..]).collect();
         let decoded = Ciphertext::decode_many(&refs);
         let mut out: Vec<Result<Option<Ciphertext>, Rejection>> = decoded
@@ -79,7 +77,7 @@ impl Validator for CommitteeValidator {
             if let Ok(Some(ct)) = slot {
                 let eon = ct.ad().eon;
                 if !self.keys.iter().any(|k| k.eon() == eon) {
-                    *slot = Err(Rejection::new(RejectCode::WrongEon, format!("eon {eon}")));
+                    *slot = Err(Rejection::new(ErrorCode::WrongEon, format!("eon {eon}")));
                 }
             }
         }
@@ -102,7 +100,7 @@ impl Validator for CommitteeValidator {
                     _ => unreachable!("positions hold decoded ciphertexts"),
                 })
                 .collect();
-            let bad = key.verify_batch(&cts, &mut rand_core::OsRng);
+            let bad = key.verify_batch(&cts, &mut rng);
             for (j, e) in bad {
                 out[positions[j]] = Err(Rejection::new(reject_code(&e), e.to_string()));
             }

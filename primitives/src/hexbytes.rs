@@ -155,3 +155,34 @@ pub mod serde_vec {
     pub use super::deserialize_vec as deserialize;
     pub use super::serialize_vec as serialize;
 }
+
+/// A variable-length byte string written as `0x` hex (in JSON and on command lines) and as raw
+/// bytes in binary encodings: payloads, plaintext transactions, anything not fixed-size.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct HexBytes(pub Vec<u8>);
+
+impl fmt::Display for HexBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&encode(&self.0))
+    }
+}
+
+impl std::str::FromStr for HexBytes {
+    type Err = HexError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        decode(s).map(HexBytes)
+    }
+}
+
+impl serde::Serialize for HexBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_vec(&self.0, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HexBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_vec(deserializer).map(HexBytes)
+    }
+}

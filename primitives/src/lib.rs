@@ -41,7 +41,6 @@ use std::fmt;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-
 pub mod encoding;
 pub mod error_code;
 pub mod hexbytes;

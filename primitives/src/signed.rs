@@ -267,7 +267,8 @@ mod tests {
         let signed = Signed::sign(Note { chain_id: ChainId(1), slot: Slot(2) }, &k);
         assert!(signed.verify(&pk).is_ok());
         // Same body, other domain: the signature does not carry over.
-        let other = Signed { message: OtherNote(signed.message.clone()), signature: signed.signature };
+        let other =
+            Signed { message: OtherNote(signed.message.clone()), signature: signed.signature };
         assert_eq!(other.verify(&pk), Err(SignatureError::BadSignature));
         // Other chain.
         let mut moved = signed.clone();

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use veil_crypto::testing::TestCommittee;
-use veil_crypto::ShareBatch;
+use veil_crypto::SignedShareBatch;
 
 fn committee() -> &'static TestCommittee {
     static C: OnceLock<TestCommittee> = OnceLock::new();
@@ -13,12 +13,12 @@ fn committee() -> &'static TestCommittee {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(batch) = postcard::from_bytes::<ShareBatch>(data) {
-        let _ = batch.verify(&committee().pks);
+    if let Ok(batch) = postcard::from_bytes::<SignedShareBatch>(data) {
+        let _ = committee().pks.verify_share_batch(&batch);
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(batch) = serde_json::from_str::<ShareBatch>(text) {
-            let _ = batch.verify(&committee().pks);
+        if let Ok(batch) = serde_json::from_str::<SignedShareBatch>(text) {
+            let _ = committee().pks.verify_share_batch(&batch);
         }
     }
 });

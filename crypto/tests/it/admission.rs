@@ -167,7 +167,7 @@ fn bundles_and_limits() {
     let ct = c.pks.encrypt(&c.ad(1, 1), &max, &mut rng).unwrap();
     assert!(ct.encoded_len() <= veil_crypto::MAX_CIPHERTEXT_LEN);
     let mut ad = c.ad(1, 1);
-    ad.rollup_id = RollupId(9);
+    ad.rollup = RollupId(9);
     ad.max_fee = Amount(u128::MAX);
     let empty = c.pks.encrypt(&ad, b"", &mut rng).unwrap();
     assert_eq!(Ciphertext::from_bytes(empty.as_bytes()).unwrap().ad(), &ad);

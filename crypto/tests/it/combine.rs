@@ -7,7 +7,7 @@ use veil_crypto::{
     decrypt_block, BlameReason, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, ResponderSet,
     ShareBatch,
 };
-use veil_primitives::Slot;
+use veil_primitives::{Signed, Slot};
 
 use crate::{batches, encrypt_many, torsion_point};
 
@@ -88,11 +88,10 @@ fn bad_share_is_blamed_and_honest_shares_complete() {
     // Keyper 2 sends a wrong share for ciphertext 7 (someone else's random point), signed.
     let mut raw =
         ShareBatch::create(&c.shares[1], &c.identities[1], SLOT, &refs, Some(&responders)).unwrap();
-    raw.entries[7].share =
+    raw.message.entries[7].share =
         G1Projective::random(&mut testing::rng(99)).to_affine().to_uncompressed();
-    use ed25519_dalek::Signer;
-    raw.signature = c.identities[1].sign(&raw.signing_message()).to_bytes();
-    bs[1] = raw.verify(&c.pks).unwrap();
+    raw = Signed::sign(raw.message, &c.identities[1]);
+    bs[1] = c.pks.verify_share_batch(&raw).unwrap();
 
     let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(6)).unwrap();
     assert_eq!(block.blamed.len(), 1);
@@ -112,12 +111,11 @@ fn shares_for_one_ciphertext_used_on_another_are_blamed() {
     // Keyper 3 swaps the shares of ciphertexts 0 and 1 under their ids, and signs that.
     let mut raw =
         ShareBatch::create(&c.shares[2], &c.identities[2], SLOT, &refs, Some(&responders)).unwrap();
-    let (s0, s1) = (raw.entries[0].share, raw.entries[1].share);
-    raw.entries[0].share = s1;
-    raw.entries[1].share = s0;
-    use ed25519_dalek::Signer;
-    raw.signature = c.identities[2].sign(&raw.signing_message()).to_bytes();
-    bs[2] = raw.verify(&c.pks).unwrap();
+    let (s0, s1) = (raw.message.entries[0].share, raw.message.entries[1].share);
+    raw.message.entries[0].share = s1;
+    raw.message.entries[1].share = s0;
+    raw = Signed::sign(raw.message, &c.identities[2]);
+    bs[2] = c.pks.verify_share_batch(&raw).unwrap();
 
     let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(7)).unwrap();
     assert_eq!(block.blamed.iter().map(|b| b.keyper).collect::<Vec<_>>(), vec![k(3)]);
@@ -159,23 +157,22 @@ fn forged_or_foreign_batches_are_refused_at_verification() {
     let cts = encrypt_many(&c, 2, 64, 6);
     let refs: Vec<&Ciphertext> = cts.iter().collect();
     let mut raw = ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, None).unwrap();
-    raw.slot = Slot(78);
-    assert_eq!(raw.verify(&c.pks).unwrap_err(), CryptoError::BadSignature(k(1)));
+    raw.message.slot = Slot(78);
+    assert_eq!(c.pks.verify_share_batch(&raw).unwrap_err(), CryptoError::BadSignature(k(1)));
     // Signed by keyper 2's identity but claiming to be keyper 1.
     let mut raw = ShareBatch::create(&c.shares[0], &c.identities[1], SLOT, &refs, None).unwrap();
-    raw.keyper = k(1);
-    assert_eq!(raw.verify(&c.pks).unwrap_err(), CryptoError::BadSignature(k(1)));
+    raw.message.keyper = k(1);
+    assert_eq!(c.pks.verify_share_batch(&raw).unwrap_err(), CryptoError::BadSignature(k(1)));
     // A share that is not a curve point.
     let mut raw = ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, None).unwrap();
-    raw.entries[0].share[95] ^= 1;
-    use ed25519_dalek::Signer;
-    raw.signature = c.identities[0].sign(&raw.signing_message()).to_bytes();
-    assert!(matches!(raw.verify(&c.pks), Err(CryptoError::BadPoint(_))));
+    raw.message.entries[0].share[95] ^= 1;
+    raw = Signed::sign(raw.message, &c.identities[0]);
+    assert!(matches!(c.pks.verify_share_batch(&raw), Err(CryptoError::BadPoint(_))));
     // Another committee's batch.
     let other = TestCommittee::new(4, 1, 16);
     let raw =
         ShareBatch::create(&other.shares[0], &other.identities[0], SLOT, &refs, None).unwrap();
-    assert!(raw.verify(&c.pks).is_err());
+    assert!(c.pks.verify_share_batch(&raw).is_err());
 }
 
 #[test]
@@ -187,12 +184,11 @@ fn share_with_a_torsion_component_is_found_and_blamed() {
     let mut bs = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&responders));
     let mut raw =
         ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, Some(&responders)).unwrap();
-    let honest = G1Affine::from_uncompressed(&raw.entries[2].share).unwrap();
-    raw.entries[2].share =
+    let honest = G1Affine::from_uncompressed(&raw.message.entries[2].share).unwrap();
+    raw.message.entries[2].share =
         (G1Projective::from(honest) + torsion_point()).to_affine().to_uncompressed();
-    use ed25519_dalek::Signer;
-    raw.signature = c.identities[0].sign(&raw.signing_message()).to_bytes();
-    bs[0] = raw.verify(&c.pks).unwrap();
+    raw = Signed::sign(raw.message, &c.identities[0]);
+    bs[0] = c.pks.verify_share_batch(&raw).unwrap();
 
     let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(11)).unwrap();
     assert_eq!(block.blamed.len(), 1);
@@ -270,13 +266,12 @@ fn all_wrong_keypers_are_blamed_in_one_round() {
     let refs: Vec<&Ciphertext> = cts.iter().collect();
     let responders = c.pks.default_responders(); // {1,2,3}
     let mut bs = batches(&c, &[1, 2, 3, 4, 5, 6], SLOT, &refs, Some(&responders));
-    use ed25519_dalek::Signer;
     for bad in [1usize, 3] {
         let mut raw =
             ShareBatch::create(&c.shares[bad], &c.identities[bad], SLOT, &refs, None).unwrap();
-        raw.entries[0].share = raw.entries[1].share;
-        raw.signature = c.identities[bad].sign(&raw.signing_message()).to_bytes();
-        bs[bad] = raw.verify(&c.pks).unwrap();
+        raw.message.entries[0].share = raw.message.entries[1].share;
+        raw = Signed::sign(raw.message, &c.identities[bad]);
+        bs[bad] = c.pks.verify_share_batch(&raw).unwrap();
     }
     let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(16)).unwrap();
     let mut blamed: Vec<u16> = block.blamed.iter().map(|b| b.keyper.get()).collect();

@@ -2,7 +2,9 @@
 
 use proptest::prelude::*;
 use veil_crypto::testing::{self, TestCommittee};
-use veil_crypto::{decrypt_block, Ciphertext, DecryptOutcome, PublicKeySet, ShareBatch};
+use veil_crypto::{
+    decrypt_block, Ciphertext, DecryptOutcome, PublicKeySet, ShareBatch, SignedShareBatch,
+};
 use veil_primitives::{Amount, BundleId, PublicKeyBytes, RollupId, Slot};
 
 use crate::batches;
@@ -74,7 +76,7 @@ proptest! {
         let mut rng = testing::rng(seed);
         let cts: Vec<Ciphertext> = payloads.iter().enumerate().map(|(i, p)| {
             let mut ad = c.ad(rollup, fee);
-            ad.rollup_id = RollupId(rollup.wrapping_add(i as u32));
+            ad.rollup = RollupId(rollup.wrapping_add(i as u32));
             ad.max_fee = Amount(fee);
             ad.fee_payer = PublicKeyBytes([i as u8; 32]);
             ad.bundle = bundle.map(|(id, count)| veil_crypto::BundleRef { id: BundleId(id), index: count - 1, count });
@@ -101,11 +103,11 @@ fn share_batch_json_is_hex_and_round_trips() {
     let batch = ShareBatch::create(&c.shares[0], &c.identities[0], Slot(3), &[&ct], None).unwrap();
     let json = serde_json::to_string(&batch).unwrap();
     assert!(json.contains("\"share\":\"0x"));
-    let back: ShareBatch = serde_json::from_str(&json).unwrap();
+    let back: SignedShareBatch = serde_json::from_str(&json).unwrap();
     assert_eq!(back, batch);
-    back.verify(&c.pks).unwrap();
+    c.pks.verify_share_batch(&back).unwrap();
     let bin = postcard::to_allocvec(&batch).unwrap();
-    assert_eq!(postcard::from_bytes::<ShareBatch>(&bin).unwrap(), batch);
+    assert_eq!(postcard::from_bytes::<SignedShareBatch>(&bin).unwrap(), batch);
 }
 
 #[test]

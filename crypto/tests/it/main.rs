@@ -41,10 +41,9 @@ pub(crate) fn batches(
             let pos = usize::from(i) - 1;
             // Keypers outside the named set send unscaled shares.
             let scale = scale.filter(|s| s.contains(c.shares[pos].index()));
-            ShareBatch::create(&c.shares[pos], &c.identities[pos], slot, cts, scale)
-                .unwrap()
-                .verify(&c.pks)
-                .unwrap()
+            let batch =
+                ShareBatch::create(&c.shares[pos], &c.identities[pos], slot, cts, scale).unwrap();
+            c.pks.verify_share_batch(&batch).unwrap()
         })
         .collect()
 }

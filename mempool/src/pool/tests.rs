@@ -2,6 +2,8 @@ use std::num::NonZeroUsize;
 
 use proptest::prelude::*;
 
+use veil_primitives::BundleRef;
+
 use super::*;
 
 const CHAIN: ChainId = ChainId(7);
@@ -58,7 +60,7 @@ fn small(max_txs: usize, per_rollup: usize, per_sender: usize) -> Pool {
     Pool::new(c, Slot(10), &[EON])
 }
 
-fn code(r: Result<Admitted, Rejection>) -> RejectCode {
+fn code(r: Result<Admitted, Rejection>) -> ErrorCode {
     r.unwrap_err().code
 }
 
@@ -82,8 +84,8 @@ fn same_ephemeral_key_in_other_ciphertext_is_rejected() {
     p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
     let mut copy = cand(2, meta(1, 10, 2, 20));
     copy.ephemeral_key = cand(1, meta(1, 10, 1, 20)).ephemeral_key;
-    assert_eq!(code(p.admit_tx(copy)), RejectCode::EphemeralKeyReused);
-    assert_eq!(p.stats().rejected(RejectCode::EphemeralKeyReused), 1);
+    assert_eq!(code(p.admit_tx(copy)), ErrorCode::EphemeralKeyReused);
+    assert_eq!(p.stats().rejected(ErrorCode::EphemeralKeyReused), 1);
 }
 
 #[test]
@@ -91,19 +93,19 @@ fn metadata_rules() {
     let mut p = pool();
     let mut c = cand(1, meta(1, 10, 1, 20));
     c.meta.chain_id = ChainId(8);
-    assert_eq!(code(p.admit_tx(c)), RejectCode::WrongChain);
+    assert_eq!(code(p.admit_tx(c)), ErrorCode::WrongChain);
     let mut c = cand(2, meta(1, 10, 1, 20));
     c.meta.eon = Eon(2);
-    assert_eq!(code(p.admit_tx(c)), RejectCode::WrongEon);
-    assert_eq!(code(p.admit_tx(cand(3, meta(1, 10, 1, 9)))), RejectCode::Expired);
-    assert_eq!(code(p.admit_tx(cand(4, meta(1, 10, 1, 1_000_000)))), RejectCode::Expired);
+    assert_eq!(code(p.admit_tx(c)), ErrorCode::WrongEon);
+    assert_eq!(code(p.admit_tx(cand(3, meta(1, 10, 1, 9)))), ErrorCode::Expired);
+    assert_eq!(code(p.admit_tx(cand(4, meta(1, 10, 1, 1_000_000)))), ErrorCode::Expired);
     let mut c = cand(5, meta(1, 10, 1, 20));
     c.body = Bytes::from(vec![0; DEFAULT_MAX_CIPHERTEXT_SIZE + 1]);
-    assert_eq!(code(p.admit_tx(c)), RejectCode::CiphertextTooLarge);
+    assert_eq!(code(p.admit_tx(c)), ErrorCode::CiphertextTooLarge);
     let mut cfg = PoolConfig::new(CHAIN);
     cfg.min_fee = Amount(5);
     let mut p = Pool::new(cfg, Slot(10), &[EON]);
-    assert_eq!(code(p.admit_tx(cand(6, meta(1, 4, 1, 20)))), RejectCode::FeeTooLow);
+    assert_eq!(code(p.admit_tx(cand(6, meta(1, 4, 1, 20)))), ErrorCode::FeeTooLow);
     p.admit_tx(cand(7, meta(1, 5, 1, 20))).unwrap();
     // Expiry exactly at the current slot is still admissible.
     p.admit_tx(cand(8, meta(1, 5, 1, 10))).unwrap();
@@ -114,7 +116,7 @@ fn sender_quota() {
     let mut p = small(100, 100, 2);
     p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
     p.admit_tx(cand(2, meta(2, 10, 1, 20))).unwrap();
-    assert_eq!(code(p.admit_tx(cand(3, meta(1, 10, 1, 20)))), RejectCode::SenderQuota);
+    assert_eq!(code(p.admit_tx(cand(3, meta(1, 10, 1, 20)))), ErrorCode::SenderQuota);
     p.admit_tx(cand(4, meta(1, 10, 2, 20))).unwrap();
 }
 
@@ -141,7 +143,7 @@ fn global_capacity_evicts_lowest_fee() {
     p.admit_tx(cand(2, meta(1, 5, 2, 20))).unwrap();
     p.admit_tx(cand(3, meta(2, 20, 3, 20))).unwrap();
     // Not better than the lowest: refused.
-    assert_eq!(code(p.admit_tx(cand(4, meta(1, 5, 4, 20)))), RejectCode::PoolFull);
+    assert_eq!(code(p.admit_tx(cand(4, meta(1, 5, 4, 20)))), ErrorCode::PoolFull);
     let a = p.admit_tx(cand(5, meta(1, 6, 5, 20))).unwrap();
     assert_eq!(a.evicted, vec![(Seq(1), cand(2, meta(1, 5, 2, 20)).id)]);
     assert_eq!(p.len(), 3);
@@ -160,7 +162,7 @@ fn rollup_capacity_evicts_within_the_rollup() {
     assert_eq!(a.evicted[0].1, cand(1, meta(1, 10, 1, 20)).id);
     assert_eq!(p.rollup_len(RollupId(1)), 2);
     assert_eq!(p.rollup_len(RollupId(2)), 1, "other rollups untouched");
-    assert_eq!(code(p.admit_tx(cand(5, meta(1, 15, 5, 20)))), RejectCode::PoolFull);
+    assert_eq!(code(p.admit_tx(cand(5, meta(1, 15, 5, 20)))), ErrorCode::PoolFull);
 }
 
 #[test]
@@ -185,25 +187,25 @@ fn bundle_shape_is_checked() {
     let mut p = pool();
     let parts = bundle(10, &[1, 2], 5, 1);
     // A lone part sent as a single transaction.
-    assert_eq!(code(p.admit_tx(parts[0].clone())), RejectCode::BadBundle);
+    assert_eq!(code(p.admit_tx(parts[0].clone())), ErrorCode::BadBundle);
     // A missing part.
-    assert_eq!(code(p.admit_bundle(parts[..1].to_vec())), RejectCode::BadBundle);
+    assert_eq!(code(p.admit_bundle(parts[..1].to_vec())), ErrorCode::BadBundle);
     // Two parts on the same rollup.
-    assert_eq!(code(p.admit_bundle(bundle(20, &[1, 1], 5, 2))), RejectCode::BadBundle);
+    assert_eq!(code(p.admit_bundle(bundle(20, &[1, 1], 5, 2))), ErrorCode::BadBundle);
     // A part without a bundle reference.
     let mut mixed = bundle(30, &[1, 2], 5, 3);
     mixed[1].meta.bundle = None;
     let r = p.admit_bundle(mixed).unwrap_err();
-    assert_eq!((r.code, r.part), (RejectCode::BadBundle, Some(1)));
+    assert_eq!((r.code, r.part), (ErrorCode::BadBundle, Some(1)));
     // Bad part metadata is attributed to the part.
     let mut late = bundle(40, &[1, 2], 5, 4);
     late[1].meta.expiry_slot = Slot(1);
     let r = p.admit_bundle(late).unwrap_err();
-    assert_eq!((r.code, r.part), (RejectCode::Expired, Some(1)));
+    assert_eq!((r.code, r.part), (ErrorCode::Expired, Some(1)));
     assert!(p.is_empty());
     p.admit_bundle(parts).unwrap();
     // Same bundle id, different ciphertexts.
-    assert_eq!(code(p.admit_bundle(bundle(50, &[1, 2], 5, 1))), RejectCode::BadBundle);
+    assert_eq!(code(p.admit_bundle(bundle(50, &[1, 2], 5, 1))), ErrorCode::BadBundle);
 }
 
 #[test]
@@ -340,7 +342,6 @@ proptest! {
 
 #[test]
 fn the_auction_sees_only_durable_transactions_with_their_metadata() {
-    use veil_auction::CiphertextIndex;
     let mut p = pool();
     let a = p.admit_tx(cand(1, meta(3, 40, 1, 20))).unwrap();
     let parts = bundle(10, &[1, 2], 70, 5);

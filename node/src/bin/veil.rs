@@ -18,13 +18,13 @@ enum Command {
     /// Run a local devnet: sequencer, keypers, simulated users and builders (embedded defaults).
     Devnet,
     /// Serve the QUIC transaction ingress and the encrypted mempool (durable, SQLite).
-    Ingress(commands::IngressArgs),
+    Ingress(commands::ingress::IngressArgs),
     /// Encrypt and submit one transaction or an atomic bundle; prints the acknowledged ids.
-    Submit(commands::SubmitArgs),
+    Submit(commands::submit::SubmitArgs),
     /// Generate load against an ingress and print rate and latency percentiles.
-    Loadgen(commands::LoadgenArgs),
+    Loadgen(commands::loadgen::LoadgenArgs),
     /// Write a deterministic TEST committee public key set (for local runs and tests only).
-    DevCommittee(commands::DevCommitteeArgs),
+    DevCommittee(commands::dev_committee::DevCommitteeArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,10 +38,14 @@ fn main() -> ExitCode {
             eprintln!("error: {}", veil_node::DEVNET_MISSING);
             return ExitCode::from(2);
         }
-        Command::DevCommittee(args) => commands::dev_committee(&args),
-        Command::Ingress(args) => runtime().and_then(|rt| rt.block_on(commands::ingress(args))),
-        Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit(args))),
-        Command::Loadgen(args) => runtime().and_then(|rt| rt.block_on(commands::loadgen(args))),
+        Command::DevCommittee(args) => commands::dev_committee::run(&args),
+        Command::Ingress(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::ingress::run(args)))
+        }
+        Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit::run(args))),
+        Command::Loadgen(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::loadgen::run(args)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,24 +9,13 @@ use bytes::Bytes;
 use veil_builder_api::loadgen::{self, LoadConfig};
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, SdkError, Submitter};
 use veil_crypto::testing::TestCommittee;
-use veil_mempool::client::ClientConfig;
-use veil_mempool::error::IngressError;
-use veil_mempool::ingress::{Ingress, IngressConfig};
 use veil_mempool::pool::PoolConfig;
-use veil_mempool::tls::Pin;
 use veil_mempool::validate::CommitteeValidator;
-use veil_mempool::wire::RejectCode;
-use veil_primitives::{BundleId, ChainId, Eon, PublicKeyBytes, Slot};
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "veil-sdk-it-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use veil_node::services::ingress::IngressError;
+use veil_node::services::ingress::{Ingress, IngressConfig};
+use veil_primitives::{BundleId, ChainId, Eon, ErrorCode, PublicKeyBytes, Slot};
+use veil_wire::client::ClientConfig;
+use veil_wire::tls::Pin;
 
 async fn start(dir: &std::path::Path, listen: SocketAddr, c: &TestCommittee) -> Ingress {
     // A restart on the same port can race the old endpoint's driver task, which releases the
@@ -52,7 +41,8 @@ async fn start(dir: &std::path::Path, listen: SocketAddr, c: &TestCommittee) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_bundle_and_reconnect() {
     let c = TestCommittee::new(4, 1, 1);
-    let dir = temp_dir("sdk");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let ingress = start(&dir, SocketAddr::from(([127, 0, 0, 1], 0)), &c).await;
     let addr = ingress.local_addr();
     let cfg = ClientConfig::new(addr, Pin::Fingerprint(ingress.fingerprint()));
@@ -81,7 +71,7 @@ async fn submit_bundle_and_reconnect() {
     let late = encrypt(&c.pks, &expired, b"late").unwrap();
     ingress.on_slot(Slot(5));
     match sdk.submit(&late).await {
-        Err(SdkError::Rejected(r)) => assert_eq!(r.reject_code(), Some(RejectCode::Expired)),
+        Err(SdkError::Rejected(r)) => assert_eq!(r.reject_code(), Some(ErrorCode::Expired)),
         other => panic!("{other:?}"),
     }
 
@@ -109,5 +99,4 @@ async fn submit_bundle_and_reconnect() {
     assert_eq!(report.latencies_us.len(), 40);
     assert!(report.percentile_ms(99.0) >= report.percentile_ms(50.0));
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,4 +1,5 @@
-//! The ingress's self-signed certificate and the clients' pinning of it.
+//! A QUIC server's self-signed certificate and the clients' pinning of it, for every Veil
+//! protocol (the ALPN name is the caller's: [`crate::ingress::ALPN`] for the ingress).
 //!
 //! On first start the server creates an ECDSA P-256 certificate and key and writes them to
 //! its data directory (`ingress-cert.der`, `ingress-key.der`, the key with mode 0600); later
@@ -20,7 +21,6 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha3::{Digest, Sha3_256};
 
 use crate::error::TlsError;
-use crate::wire::ALPN;
 
 /// Certificate file name in the data directory.
 pub const CERT_FILE: &str = "ingress-cert.der";
@@ -29,31 +29,17 @@ pub const KEY_FILE: &str = "ingress-key.der";
 /// Fingerprint file name in the data directory (one line, `0x` hex).
 pub const FINGERPRINT_FILE: &str = "ingress-cert.fingerprint";
 
-/// sha3-256 of a certificate's DER encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CertFingerprint(pub [u8; 32]);
+veil_primitives::byte_id!(
+    /// sha3-256 of a certificate's DER encoding: what clients pin (`0x` hex).
+    CertFingerprint,
+    32
+);
 
 impl CertFingerprint {
     /// The fingerprint of `cert`.
     #[must_use]
     pub fn of(cert: &[u8]) -> CertFingerprint {
         CertFingerprint(Sha3_256::digest(cert).into())
-    }
-}
-
-impl std::fmt::Display for CertFingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "0x{}", hex::encode(self.0))
-    }
-}
-
-impl std::str::FromStr for CertFingerprint {
-    type Err = TlsError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        veil_primitives::hexbytes::decode_fixed::<32>(s.trim())
-            .map(CertFingerprint)
-            .map_err(|e| TlsError::BadFingerprint(e.to_string()))
     }
 }
 
@@ -133,19 +119,20 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The quinn server crypto configuration for `identity`, advertising [`ALPN`].
+/// The quinn server crypto configuration for `identity`, advertising the protocol `alpn`.
 ///
 /// # Errors
 /// [`TlsError::Config`] if rustls refuses the key, [`TlsError::Quic`] if quinn refuses the
 /// configuration.
 pub fn server_crypto(
     identity: &ServerIdentity,
+    alpn: &[u8],
 ) -> Result<Arc<quinn::crypto::rustls::QuicServerConfig>, TlsError> {
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())?;
-    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.alpn_protocols = vec![alpn.to_vec()];
     cfg.max_early_data_size = 0;
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
@@ -225,11 +212,15 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
-/// The quinn client crypto configuration pinning the server's certificate.
+/// The quinn client crypto configuration pinning the server's certificate, asking for the
+/// protocol `alpn`.
 ///
 /// # Errors
 /// [`TlsError::Config`] or [`TlsError::Quic`] if the configuration is refused.
-pub fn client_crypto(pin: &Pin) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
+pub fn client_crypto(
+    pin: &Pin,
+    alpn: &[u8],
+) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
     let provider = provider();
     let verifier =
         Arc::new(PinnedVerifier { fingerprint: pin.fingerprint(), provider: provider.clone() });
@@ -238,7 +229,7 @@ pub fn client_crypto(pin: &Pin) -> Result<Arc<quinn::crypto::rustls::QuicClientC
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.alpn_protocols = vec![alpn.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
     Ok(Arc::new(quic))
@@ -256,21 +247,21 @@ mod tests {
 
     #[test]
     fn identity_is_created_once_and_reloaded() {
-        let dir = crate::store::tests_support::temp_dir("tls");
-        let a = load_or_create(&dir).unwrap();
-        let b = load_or_create(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let a = load_or_create(dir).unwrap();
+        let b = load_or_create(dir).unwrap();
         assert_eq!(a.cert, b.cert);
         let written = std::fs::read_to_string(dir.join(FINGERPRINT_FILE)).unwrap();
-        assert_eq!(written.parse::<CertFingerprint>().unwrap(), a.fingerprint());
+        assert_eq!(written.trim().parse::<CertFingerprint>().unwrap(), a.fingerprint());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions().mode();
             assert_eq!(mode & 0o077, 0);
         }
-        server_crypto(&a).unwrap();
-        client_crypto(&Pin::Fingerprint(a.fingerprint())).unwrap();
+        server_crypto(&a, crate::ingress::ALPN).unwrap();
+        client_crypto(&Pin::Fingerprint(a.fingerprint()), crate::ingress::ALPN).unwrap();
         assert!("0x12".parse::<CertFingerprint>().is_err());
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,34 +1,23 @@
-//! The ingress wire protocol: length-prefixed, versioned frames on one QUIC stream.
+//! The ingress protocol: the frames users send to submit ciphertexts and the answers they get,
+//! on one QUIC stream in the framing of [`crate::frame`].
 //!
 //! The normative description, precise enough to write a client from, is `PROTOCOL.md` at the
-//! root of this crate. In short, every frame is
-//!
-//! ```text
-//! u32 big-endian  len      number of bytes that follow (2 ..= max frame size)
-//! u8              kind     frame type (table in PROTOCOL.md)
-//! u8              version  version of that frame type's body (1 for every kind today)
-//! len - 2 bytes   body     postcard encoding of the kind's body struct, no trailing bytes
-//! ```
-//!
-//! [`FrameDecoder`] is a sans-IO decoder: bytes go in with [`FrameDecoder::push`], frames
-//! come out of [`FrameDecoder::poll_frame`]. It never panics on any input, holds at most one
-//! partial frame, and skips the body of an oversized frame without buffering it, so a
-//! hostile peer gets a typed error and the stream stays in sync.
+//! root of this crate. Every frame body is version 1 today. Rejections carry a code from the
+//! workspace's one [`ErrorCode`] table, as its `u16` value.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use veil_primitives::TxId;
+use veil_primitives::{ErrorCode, TxId};
 
 use crate::error::FrameError;
+use crate::frame::{decode_body, encode_frame, RawFrame};
+pub use crate::frame::{FrameDecoder, LEN_PREFIX};
 
 /// The ALPN protocol name of version 1 of the ingress protocol.
 pub const ALPN: &[u8] = b"veil-ingress/1";
 
 /// The default maximum frame size (header excluded): 64 KiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 64 * 1024;
-
-/// The size of the length prefix.
-pub const LEN_PREFIX: usize = 4;
 
 /// The version of every frame body defined today.
 pub const VERSION_1: u8 = 1;
@@ -43,139 +32,10 @@ pub mod kind {
     pub const PING: u8 = 0x03;
     /// The request was admitted and is durably stored.
     pub const ACK: u8 = 0x81;
-    /// The request was refused, with a [`crate::wire::RejectCode`].
+    /// The request was refused, with a [`ErrorCode`].
     pub const REJECT: u8 = 0x82;
     /// Answer to [`PING`].
     pub const PONG: u8 = 0x83;
-}
-
-/// Why a request was refused. The numeric value is what travels on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u16)]
-pub enum RejectCode {
-    /// The frame body did not decode (bad postcard, trailing bytes, length prefix < 2).
-    MalformedFrame = 1,
-    /// The frame's length prefix exceeded the maximum frame size; its body was skipped.
-    FrameTooLarge = 2,
-    /// The frame type is known but its version is not supported.
-    UnsupportedVersion = 3,
-    /// The frame type byte is unknown (or is a server-to-client type).
-    UnknownFrameType = 4,
-    /// The ciphertext bytes did not decode (not canonical, not on the curve, ...).
-    InvalidCiphertext = 10,
-    /// The ciphertext's validity proof did not verify.
-    BadProof = 11,
-    /// The ciphertext is encrypted to an eon that is not accepted now.
-    WrongEon = 12,
-    /// Another pending ciphertext uses the same ephemeral key.
-    EphemeralKeyReused = 13,
-    /// The expiry slot has passed, or lies further ahead than the pool accepts.
-    Expired = 14,
-    /// The max fee is under the pool's minimum fee.
-    FeeTooLow = 15,
-    /// One ciphertext exceeds the maximum ciphertext size.
-    CiphertextTooLarge = 16,
-    /// The associated data names another chain id.
-    WrongChain = 17,
-    /// The fee payer already has the maximum number of pending transactions.
-    SenderQuota = 20,
-    /// The connection exceeded its submission rate.
-    ConnectionQuota = 21,
-    /// The pool (or the rollup's share of it) is full of transactions paying at least as much.
-    PoolFull = 22,
-    /// The bundle is inconsistent: parts disagree on the bundle id, the count does not match,
-    /// an index repeats, two parts name the same rollup, a lone part of a bundle was sent with
-    /// `Submit`, a `SubmitBundle` part has no bundle reference, or only some parts are known.
-    BadBundle = 30,
-    /// The request's deadline passed before it could be admitted.
-    DeadlineExceeded = 31,
-    /// Durable storage failed; nothing was stored. Retrying later may work.
-    StorageUnavailable = 40,
-    /// The node is shutting down.
-    ShuttingDown = 41,
-}
-
-impl RejectCode {
-    /// Every code, in wire order.
-    pub const ALL: [RejectCode; 19] = [
-        RejectCode::MalformedFrame,
-        RejectCode::FrameTooLarge,
-        RejectCode::UnsupportedVersion,
-        RejectCode::UnknownFrameType,
-        RejectCode::InvalidCiphertext,
-        RejectCode::BadProof,
-        RejectCode::WrongEon,
-        RejectCode::EphemeralKeyReused,
-        RejectCode::Expired,
-        RejectCode::FeeTooLow,
-        RejectCode::CiphertextTooLarge,
-        RejectCode::WrongChain,
-        RejectCode::SenderQuota,
-        RejectCode::ConnectionQuota,
-        RejectCode::PoolFull,
-        RejectCode::BadBundle,
-        RejectCode::DeadlineExceeded,
-        RejectCode::StorageUnavailable,
-        RejectCode::ShuttingDown,
-    ];
-
-    /// The wire value.
-    #[must_use]
-    pub fn as_u16(self) -> u16 {
-        self as u16
-    }
-
-    /// The code for a wire value, or `None` if this version does not know it.
-    #[must_use]
-    pub fn from_u16(value: u16) -> Option<RejectCode> {
-        RejectCode::ALL.into_iter().find(|c| c.as_u16() == value)
-    }
-
-    /// The upper-snake-case name used in logs, metrics and PROTOCOL.md.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            RejectCode::MalformedFrame => "MALFORMED_FRAME",
-            RejectCode::FrameTooLarge => "FRAME_TOO_LARGE",
-            RejectCode::UnsupportedVersion => "UNSUPPORTED_VERSION",
-            RejectCode::UnknownFrameType => "UNKNOWN_FRAME_TYPE",
-            RejectCode::InvalidCiphertext => "INVALID_CIPHERTEXT",
-            RejectCode::BadProof => "BAD_PROOF",
-            RejectCode::WrongEon => "WRONG_EON",
-            RejectCode::EphemeralKeyReused => "EPHEMERAL_KEY_REUSED",
-            RejectCode::Expired => "EXPIRED",
-            RejectCode::FeeTooLow => "FEE_TOO_LOW",
-            RejectCode::CiphertextTooLarge => "CIPHERTEXT_TOO_LARGE",
-            RejectCode::WrongChain => "WRONG_CHAIN",
-            RejectCode::SenderQuota => "SENDER_QUOTA",
-            RejectCode::ConnectionQuota => "CONNECTION_QUOTA",
-            RejectCode::PoolFull => "POOL_FULL",
-            RejectCode::BadBundle => "BAD_BUNDLE",
-            RejectCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
-            RejectCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
-            RejectCode::ShuttingDown => "SHUTTING_DOWN",
-        }
-    }
-
-    /// Whether the same request may succeed if sent again later, unchanged.
-    #[must_use]
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            RejectCode::ConnectionQuota
-                | RejectCode::SenderQuota
-                | RejectCode::PoolFull
-                | RejectCode::DeadlineExceeded
-                | RejectCode::StorageUnavailable
-                | RejectCode::ShuttingDown
-        )
-    }
-}
-
-impl std::fmt::Display for RejectCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Body of [`kind::SUBMIT`], version 1.
@@ -225,7 +85,7 @@ pub struct Ack {
 pub struct Reject {
     /// The request this answers; 0 when the frame could not be decoded far enough to know.
     pub request_id: u64,
-    /// A [`RejectCode`] wire value. Clients must accept codes they do not know.
+    /// An [`ErrorCode`] wire value. Clients must accept codes they do not know.
     pub code: u16,
     /// For a bundle, the index (in the request) of the part that caused the rejection.
     pub part: Option<u16>,
@@ -236,8 +96,8 @@ pub struct Reject {
 impl Reject {
     /// The typed code, or `None` for a code this version does not know.
     #[must_use]
-    pub fn reject_code(&self) -> Option<RejectCode> {
-        RejectCode::from_u16(self.code)
+    pub fn reject_code(&self) -> Option<ErrorCode> {
+        ErrorCode::from_u16(self.code)
     }
 }
 
@@ -276,31 +136,15 @@ pub enum ServerFrame {
     Pong(Ping),
 }
 
-/// A frame whose header has been read but whose body is not decoded yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawFrame {
-    /// The frame type byte.
-    pub kind: u8,
-    /// The body version byte.
-    pub version: u8,
-    /// The body bytes.
-    pub body: Bytes,
-}
-
-fn decode_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, FrameError> {
-    let (value, rest) =
-        postcard::take_from_bytes::<T>(body).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(FrameError::Malformed(format!("{} trailing bytes", rest.len())));
-    }
-    Ok(value)
-}
-
 fn check_version(raw: &RawFrame) -> Result<(), FrameError> {
     if raw.version != VERSION_1 {
         return Err(FrameError::UnsupportedVersion { kind: raw.kind, version: raw.version });
     }
     Ok(())
+}
+
+fn encode_frame_v1<T: Serialize>(kind: u8, body: &T, out: &mut BytesMut) {
+    encode_frame(kind, VERSION_1, body, out);
 }
 
 impl ClientFrame {
@@ -330,9 +174,9 @@ impl ClientFrame {
     /// Appends this frame, header included, to `out`.
     pub fn encode(&self, out: &mut BytesMut) {
         match self {
-            ClientFrame::Submit(b) => encode_frame(kind::SUBMIT, b, out),
-            ClientFrame::SubmitBundle(b) => encode_frame(kind::SUBMIT_BUNDLE, b, out),
-            ClientFrame::Ping(b) => encode_frame(kind::PING, b, out),
+            ClientFrame::Submit(b) => encode_frame_v1(kind::SUBMIT, b, out),
+            ClientFrame::SubmitBundle(b) => encode_frame_v1(kind::SUBMIT_BUNDLE, b, out),
+            ClientFrame::Ping(b) => encode_frame_v1(kind::PING, b, out),
         }
     }
 
@@ -374,9 +218,9 @@ impl ServerFrame {
     /// Appends this frame, header included, to `out`.
     pub fn encode(&self, out: &mut BytesMut) {
         match self {
-            ServerFrame::Ack(b) => encode_frame(kind::ACK, b, out),
-            ServerFrame::Reject(b) => encode_frame(kind::REJECT, b, out),
-            ServerFrame::Pong(b) => encode_frame(kind::PONG, b, out),
+            ServerFrame::Ack(b) => encode_frame_v1(kind::ACK, b, out),
+            ServerFrame::Reject(b) => encode_frame_v1(kind::REJECT, b, out),
+            ServerFrame::Pong(b) => encode_frame_v1(kind::PONG, b, out),
         }
     }
 
@@ -384,7 +228,7 @@ impl ServerFrame {
     #[must_use]
     pub fn reject(
         request_id: u64,
-        code: RejectCode,
+        code: ErrorCode,
         part: Option<u16>,
         detail: impl Into<String>,
     ) -> ServerFrame {
@@ -392,95 +236,10 @@ impl ServerFrame {
     }
 }
 
-/// Appends one frame (prefix, kind, version 1, postcard body) to `out`.
-///
-/// # Panics
-/// Never for the body types of this module: postcard serialisation of plain structs into a
-/// growable buffer cannot fail, and a body is far below 4 GiB.
-pub fn encode_frame<T: Serialize>(kind: u8, body: &T, out: &mut BytesMut) {
-    let start = out.len();
-    out.put_u32(0);
-    out.put_u8(kind);
-    out.put_u8(VERSION_1);
-    let writer = out.writer();
-    let writer = postcard::to_io(body, writer).expect("postcard into a BytesMut cannot fail");
-    let out = writer.into_inner();
-    let len = u32::try_from(out.len() - start - LEN_PREFIX).expect("frame under 4 GiB");
-    out[start..start + LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
-}
-
-/// Sans-IO frame decoder with an explicit maximum frame size.
-#[derive(Debug)]
-pub struct FrameDecoder {
-    buf: BytesMut,
-    max_frame_size: usize,
-    /// Bytes of an oversized frame still to skip.
-    skipping: u64,
-}
-
-impl FrameDecoder {
-    /// A decoder refusing frames whose length prefix exceeds `max_frame_size`.
-    #[must_use]
-    pub fn new(max_frame_size: usize) -> FrameDecoder {
-        FrameDecoder { buf: BytesMut::new(), max_frame_size, skipping: 0 }
-    }
-
-    /// Feeds received bytes. Bytes of an oversized frame's body are dropped at once.
-    pub fn push(&mut self, mut data: &[u8]) {
-        if self.skipping > 0 {
-            let n = usize::try_from(self.skipping).unwrap_or(usize::MAX).min(data.len());
-            data = &data[n..];
-            self.skipping -= n as u64;
-        }
-        self.buf.extend_from_slice(data);
-    }
-
-    /// Bytes buffered and not yet returned as frames.
-    #[must_use]
-    pub fn buffered(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Whether the decoder is between frames (nothing partial buffered, nothing to skip).
-    #[must_use]
-    pub fn is_idle(&self) -> bool {
-        self.buf.is_empty() && self.skipping == 0
-    }
-
-    /// The next complete frame, an error for a bad one, or `None` if more bytes are needed.
-    ///
-    /// After an error, decoding continues with the next frame: the stream stays in sync.
-    #[must_use]
-    pub fn poll_frame(&mut self) -> Option<Result<RawFrame, FrameError>> {
-        if self.skipping > 0 || self.buf.len() < LEN_PREFIX {
-            return None;
-        }
-        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
-        let len_usize = len as usize;
-        if len_usize > self.max_frame_size {
-            self.buf.advance(LEN_PREFIX);
-            let have = self.buf.len().min(len_usize);
-            self.buf.advance(have);
-            self.skipping = u64::from(len) - have as u64;
-            return Some(Err(FrameError::TooLarge { len, max: self.max_frame_size }));
-        }
-        if self.buf.len() < LEN_PREFIX + len_usize {
-            self.buf.reserve(LEN_PREFIX + len_usize - self.buf.len());
-            return None;
-        }
-        self.buf.advance(LEN_PREFIX);
-        let mut frame = self.buf.split_to(len_usize);
-        if len_usize < 2 {
-            return Some(Err(FrameError::Malformed(format!("frame length {len} < 2"))));
-        }
-        let kind = frame.get_u8();
-        let version = frame.get_u8();
-        Some(Ok(RawFrame { kind, version, body: frame.freeze() }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::BufMut;
+
     use super::*;
 
     fn submit(id: u64, ct: &[u8]) -> ClientFrame {
@@ -522,7 +281,7 @@ mod tests {
     fn server_frames_roundtrip() {
         let frames = vec![
             ServerFrame::Ack(Ack { request_id: 1, ids: vec![TxId([3; 32])], duplicate: true }),
-            ServerFrame::reject(7, RejectCode::BadProof, Some(1), "no"),
+            ServerFrame::reject(7, ErrorCode::BadProof, Some(1), "no"),
             ServerFrame::Pong(Ping { nonce: 1 }),
         ];
         let mut out = BytesMut::new();
@@ -592,17 +351,8 @@ mod tests {
         want.push(0);
         assert_eq!(&out[..], &want[..]);
         out.clear();
-        ServerFrame::reject(0, RejectCode::PoolFull, Some(2), "x").encode(&mut out);
+        ServerFrame::reject(0, ErrorCode::PoolFull, Some(2), "x").encode(&mut out);
         assert_eq!(&out[..], &[0, 0, 0, 8, 0x82, 1, 0, 22, 1, 2, 1, b'x']);
-    }
-
-    #[test]
-    fn reject_codes_are_stable() {
-        for code in RejectCode::ALL {
-            assert_eq!(RejectCode::from_u16(code.as_u16()), Some(code));
-        }
-        assert_eq!(RejectCode::from_u16(0), None);
-        assert_eq!(RejectCode::BadBundle.as_u16(), 30);
     }
 
     proptest::proptest! {

@@ -1,5 +1,5 @@
-//! Durable storage of admitted ciphertexts: SQLite in WAL mode, written by one dedicated
-//! thread with group commit.
+//! The SQLite backend of [`crate::PendingTxStore`]: admitted ciphertexts in WAL mode, written
+//! by one dedicated thread with group commit.
 //!
 //! # Group commit
 //!
@@ -42,9 +42,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use veil_primitives::TxId;
 
+use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Seq};
+use veil_primitives::TxMeta;
+
 use crate::error::StoreError;
 use crate::metrics::StoreStats;
-use crate::pool::{Candidate, EphemeralKeyDigest, Seq, TxMeta};
+use crate::{PendingTxStore, Receipt, StoredTx};
 
 /// Pages after which the writer itself checkpoints the WAL into the database (about
 /// 256 MiB). Only a backstop: the checkpointer thread normally keeps the WAL far smaller.
@@ -59,15 +62,6 @@ pub const MAX_GROUP_ROWS: usize = 16_384;
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "mempool.sqlite";
 
-/// One stored transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredTx {
-    /// Its admission sequence number.
-    pub seq: Seq,
-    /// Everything the pool needs to restore it.
-    pub candidate: Candidate,
-}
-
 #[derive(Serialize, Deserialize)]
 struct RowMeta {
     id: TxId,
@@ -75,12 +69,9 @@ struct RowMeta {
     ephemeral_key: EphemeralKeyDigest,
 }
 
-/// A receipt: resolves once the operation is durable (or failed).
-pub type Receipt = oneshot::Receiver<Result<(), StoreError>>;
-
 /// An operation for the storage thread.
 #[derive(Debug)]
-pub enum StoreOp {
+enum StoreOp {
     /// Insert rows and delete others in one step; `done` fires once durable.
     Write {
         /// Rows to insert.
@@ -92,10 +83,10 @@ pub enum StoreOp {
     },
 }
 
-/// Handle to the storage thread. Dropping it (or calling [`Store::shutdown`]) stops the
-/// thread after the queued operations are written.
+/// Handle to the storage thread. Dropping it (or calling [`SqliteTxStore::shutdown`]) stops
+/// the thread after the queued operations are written.
 #[derive(Debug)]
-pub struct Store {
+pub struct SqliteTxStore {
     tx: Option<mpsc::Sender<StoreOp>>,
     thread: Option<JoinHandle<()>>,
     checkpoint_stop: Option<mpsc::Sender<()>>,
@@ -124,14 +115,14 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-impl Store {
+impl SqliteTxStore {
     /// Opens (or creates) the store in `dir`, loads every stored transaction in sequence
     /// order, and starts the storage thread.
     ///
     /// # Errors
     /// [`StoreError::Io`] if the directory cannot be created, [`StoreError::Sqlite`] or
     /// [`StoreError::CorruptRow`] if the database cannot be read.
-    pub fn open(dir: &Path) -> Result<(Store, Vec<StoredTx>), StoreError> {
+    pub fn open(dir: &Path) -> Result<(SqliteTxStore, Vec<StoredTx>), StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         let conn = open_connection(&dir.join(DB_FILE))?;
@@ -149,7 +140,7 @@ impl Store {
             .name("veil-mempool-checkpoint".into())
             .spawn(move || checkpoint_loop(&checkpoint_conn, &stop_rx))
             .map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
-        let store = Store {
+        let store = SqliteTxStore {
             tx: Some(tx),
             thread: Some(thread),
             checkpoint_stop: Some(checkpoint_stop),
@@ -159,35 +150,12 @@ impl Store {
         Ok((store, rows))
     }
 
-    /// Queues rows to insert and rows to delete; the receipt resolves once they are durable.
-    /// An empty write is a barrier: it resolves once everything sent before it is durable.
-    #[must_use = "the receipt says when the write is durable"]
-    pub fn write(&self, insert: Vec<StoredTx>, delete: Vec<Seq>) -> Receipt {
-        let (done, receipt) = oneshot::channel();
-        self.send(StoreOp::Write { insert, delete, done: Some(done) });
-        receipt
-    }
-
-    /// Queues deletions without waiting for them (expired or committed rows: losing the
-    /// deletion in a crash only means pruning again at restart).
-    pub fn delete(&self, delete: Vec<Seq>) {
-        if !delete.is_empty() {
-            self.send(StoreOp::Write { insert: vec![], delete, done: None });
-        }
-    }
-
     fn send(&self, op: StoreOp) {
         if let Some(tx) = &self.tx {
             if let Err(mpsc::SendError(StoreOp::Write { done: Some(done), .. })) = tx.send(op) {
                 let _ = done.send(Err(StoreError::Stopped));
             }
         }
-    }
-
-    /// A copy of the counters.
-    #[must_use]
-    pub fn stats(&self) -> StoreStats {
-        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Stops the thread after the queued operations are written, and waits for it.
@@ -207,7 +175,30 @@ impl Store {
     }
 }
 
-impl Drop for Store {
+impl PendingTxStore for SqliteTxStore {
+    /// Queues rows to insert and rows to delete; the receipt resolves once they are durable.
+    /// An empty write is a barrier: it resolves once everything sent before it is durable.
+    fn write(&self, insert: Vec<StoredTx>, delete: Vec<Seq>) -> Receipt {
+        let (done, receipt) = oneshot::channel();
+        self.send(StoreOp::Write { insert, delete, done: Some(done) });
+        receipt
+    }
+
+    /// Queues deletions without waiting for them (expired or committed rows: losing the
+    /// deletion in a crash only means pruning again at restart).
+    fn delete(&self, delete: Vec<Seq>) {
+        if !delete.is_empty() {
+            self.send(StoreOp::Write { insert: vec![], delete, done: None });
+        }
+    }
+
+    /// A copy of the counters.
+    fn stats(&self) -> StoreStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for SqliteTxStore {
     fn drop(&mut self) {
         self.stop();
     }
@@ -347,24 +338,9 @@ fn commit_group(
 }
 
 #[cfg(test)]
-pub(crate) mod tests_support {
-    /// A fresh directory under the system temp dir.
-    pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "veil-mempool-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot};
 
-    use super::tests_support::temp_dir;
     use super::*;
 
     fn row(n: u64) -> StoredTx {
@@ -390,8 +366,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn writes_are_durable_and_reload_in_order() {
-        let dir = temp_dir("store");
-        let (store, rows) = Store::open(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (store, rows) = SqliteTxStore::open(dir).unwrap();
         assert!(rows.is_empty());
         let receipts: Vec<Receipt> = (0..50).map(|n| store.write(vec![row(n)], vec![])).collect();
         for r in receipts {
@@ -403,18 +380,17 @@ mod tests {
         assert_eq!(stats.rows_deleted, 2);
         assert!(stats.commits <= 51);
         store.shutdown();
-        let (_store, rows) = Store::open(&dir).unwrap();
+        let (_store, rows) = SqliteTxStore::open(dir).unwrap();
         assert_eq!(rows.len(), 48);
         assert_eq!(rows[0], row(0));
         assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
         assert!(!rows.iter().any(|r| r.seq == Seq(3) || r.seq == Seq(7)));
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn queued_writes_are_grouped() {
-        let dir = temp_dir("group");
-        let (store, _) = Store::open(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, _) = SqliteTxStore::open(tmp.path()).unwrap();
         let receipts: Vec<Receipt> = (0..2000).map(|n| store.write(vec![row(n)], vec![])).collect();
         for r in receipts {
             r.blocking_recv().unwrap().unwrap();
@@ -423,6 +399,5 @@ mod tests {
         assert_eq!(stats.rows_written, 2000);
         assert!(stats.commits < 2000, "group commit merged writes: {stats:?}");
         drop(store);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

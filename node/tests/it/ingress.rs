@@ -3,31 +3,20 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use veil_crypto::testing::{rng, TestCommittee};
-use veil_crypto::{AssociatedData, BundleRef, Ciphertext, PublicKeySet, TrustedDealer};
-use veil_mempool::client::{ClientConfig, IngressClient};
-use veil_mempool::error::ClientError;
-use veil_mempool::ingress::{Ingress, IngressConfig, CLOSE_IDLE};
+use veil_crypto::{BundleRef, Ciphertext, PublicKeySet, TrustedDealer};
 use veil_mempool::pool::{FeedCursor, PoolConfig};
-use veil_mempool::tls::{self, Pin};
-use veil_mempool::validate::CommitteeValidator;
-use veil_mempool::wire::{kind, RejectCode};
-use veil_primitives::{Amount, BundleId, ChainId, Eon, PublicKeyBytes, Slot};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "veil-mempool-it-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use veil_mempool::validate::{CommitteeValidator, Validator};
+use veil_node::services::ingress::{Ingress, IngressConfig, CLOSE_IDLE};
+use veil_primitives::{Amount, BundleId, ChainId, Eon, ErrorCode, PublicKeyBytes, Slot, TxMeta};
+use veil_wire::client::{ClientConfig, IngressClient};
+use veil_wire::error::ClientError;
+use veil_wire::ingress::kind;
+use veil_wire::tls::{self, Pin};
 
 fn committee() -> TestCommittee {
     TestCommittee::new(4, 1, 42)
@@ -55,11 +44,11 @@ async fn connect(ingress: &Ingress) -> IngressClient {
     IngressClient::connect(c).await.unwrap()
 }
 
-fn encrypt(pks: &PublicKeySet, ad: AssociatedData, seed: u64) -> Ciphertext {
+fn encrypt(pks: &PublicKeySet, ad: TxMeta, seed: u64) -> Ciphertext {
     pks.encrypt(&ad, &[seed as u8; 512], &mut rng(seed)).unwrap()
 }
 
-fn ad(c: &TestCommittee, rollup: u32, fee: u128, payer: u8) -> AssociatedData {
+fn ad(c: &TestCommittee, rollup: u32, fee: u128, payer: u8) -> TxMeta {
     let mut ad = c.ad(rollup, fee);
     ad.fee_payer = PublicKeyBytes([payer; 32]);
     ad.expiry_slot = Slot(100);
@@ -70,7 +59,7 @@ fn bytes(ct: &Ciphertext) -> Bytes {
     Bytes::copy_from_slice(ct.as_bytes())
 }
 
-async fn rejected(r: Result<veil_mempool::wire::Ack, ClientError>) -> (RejectCode, Option<u16>) {
+async fn rejected(r: Result<veil_wire::ingress::Ack, ClientError>) -> (ErrorCode, Option<u16>) {
     match r {
         Err(ClientError::Rejected(rej)) => (rej.reject_code().unwrap(), rej.part),
         other => panic!("expected a rejection, got {other:?}"),
@@ -80,7 +69,8 @@ async fn rejected(r: Result<veil_mempool::wire::Ack, ClientError>) -> (RejectCod
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_duplicate_and_feed() {
     let c = committee();
-    let dir = temp_dir("roundtrip");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let ingress = start(config(&dir), &c.pks).await;
     let client = connect(&ingress).await;
     let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
@@ -99,13 +89,13 @@ async fn round_trip_duplicate_and_feed() {
     client.ping().await.unwrap();
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundle_is_admitted_whole() {
     let c = committee();
-    let dir = temp_dir("bundle");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let ingress = start(config(&dir), &c.pks).await;
     let client = connect(&ingress).await;
     let id = BundleId([9; 32]);
@@ -118,9 +108,9 @@ async fn bundle_is_admitted_whole() {
         .collect();
     // A missing part: refused, nothing stored.
     let partial = client.submit_bundle(parts[..2].iter().map(bytes).collect()).await;
-    assert_eq!(rejected(partial).await.0, RejectCode::BadBundle);
+    assert_eq!(rejected(partial).await.0, ErrorCode::BadBundle);
     // A lone part with Submit: refused.
-    assert_eq!(rejected(client.submit(bytes(&parts[0])).await).await.0, RejectCode::BadBundle);
+    assert_eq!(rejected(client.submit(bytes(&parts[0])).await).await.0, ErrorCode::BadBundle);
     let ack = client.submit_bundle(parts.iter().map(bytes).collect()).await.unwrap();
     assert_eq!(ack.ids, parts.iter().map(Ciphertext::id).collect::<Vec<_>>());
     assert_eq!(ingress.with_pool(|p| p.len()), 3);
@@ -136,18 +126,18 @@ async fn bundle_is_admitted_whole() {
     *last.last_mut().unwrap() ^= 1;
     tampered[1] = Bytes::from(last);
     let r = client.submit_bundle(tampered).await;
-    assert_eq!(rejected(r).await, (RejectCode::BadProof, Some(1)));
+    assert_eq!(rejected(r).await, (ErrorCode::BadProof, Some(1)));
     assert_eq!(ingress.with_pool(|p| p.len()), 3);
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Every admission code that a client can provoke deterministically.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_rejection_codes() {
     let c = committee();
-    let dir = temp_dir("codes");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let mut cfg = config(&dir);
     cfg.pool.min_fee = Amount(5);
     cfg.pool.max_per_sender = NonZeroUsize::new(2).unwrap();
@@ -159,91 +149,90 @@ async fn admission_rejection_codes() {
     // INVALID_CIPHERTEXT
     assert_eq!(
         code(client.submit(Bytes::from_static(b"not a ciphertext")).await).await,
-        RejectCode::InvalidCiphertext
+        ErrorCode::InvalidCiphertext
     );
     // BAD_PROOF: the body is covered by the proof's challenge.
     let mut tampered = encrypt(&c.pks, ad(&c, 1, 10, 1), 1).as_bytes().to_vec();
     *tampered.last_mut().unwrap() ^= 0x80;
-    assert_eq!(code(client.submit(Bytes::from(tampered)).await).await, RejectCode::BadProof);
+    assert_eq!(code(client.submit(Bytes::from(tampered)).await).await, ErrorCode::BadProof);
     // WRONG_EON and WRONG_CHAIN: keys of other eons and chains.
     let ids = c.identities.iter().map(|k| k.verifying_key()).collect::<Vec<_>>();
     let (eon2, _) = TrustedDealer::deal(ChainId(1), Eon(2), 1, &ids, &mut rng(5)).unwrap();
     let mut a = ad(&c, 1, 10, 1);
     a.eon = Eon(2);
-    assert_eq!(code(client.submit(bytes(&encrypt(&eon2, a, 2))).await).await, RejectCode::WrongEon);
+    assert_eq!(code(client.submit(bytes(&encrypt(&eon2, a, 2))).await).await, ErrorCode::WrongEon);
     let (chain2, _) = TrustedDealer::deal(ChainId(2), Eon(1), 1, &ids, &mut rng(6)).unwrap();
     let mut a = ad(&c, 1, 10, 1);
     a.chain_id = ChainId(2);
     assert_eq!(
         code(client.submit(bytes(&encrypt(&chain2, a, 3))).await).await,
-        RejectCode::WrongChain
+        ErrorCode::WrongChain
     );
     // EXPIRED (current slot is 10) and FEE_TOO_LOW (minimum 5).
     let mut a = ad(&c, 1, 10, 1);
     a.expiry_slot = Slot(9);
-    assert_eq!(code(client.submit(bytes(&encrypt(&c.pks, a, 4))).await).await, RejectCode::Expired);
+    assert_eq!(code(client.submit(bytes(&encrypt(&c.pks, a, 4))).await).await, ErrorCode::Expired);
     assert_eq!(
         code(client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 4, 1), 5))).await).await,
-        RejectCode::FeeTooLow
+        ErrorCode::FeeTooLow
     );
     // CIPHERTEXT_TOO_LARGE (limit 2048 bytes).
     let big = c.pks.encrypt(&ad(&c, 1, 10, 1), &[0u8; 3000], &mut rng(6)).unwrap();
-    assert_eq!(code(client.submit(bytes(&big)).await).await, RejectCode::CiphertextTooLarge);
+    assert_eq!(code(client.submit(bytes(&big)).await).await, ErrorCode::CiphertextTooLarge);
     // EPHEMERAL_KEY_REUSED: same randomness (seed), different associated data.
     client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 1), 7))).await.unwrap();
     let copy = encrypt(&c.pks, ad(&c, 2, 10, 3), 7);
-    assert_eq!(code(client.submit(bytes(&copy)).await).await, RejectCode::EphemeralKeyReused);
+    assert_eq!(code(client.submit(bytes(&copy)).await).await, ErrorCode::EphemeralKeyReused);
     // SENDER_QUOTA: payer 1 may have 2 pending.
     client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 11, 1), 8))).await.unwrap();
     assert_eq!(
         code(client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 12, 1), 9))).await).await,
-        RejectCode::SenderQuota
+        ErrorCode::SenderQuota
     );
     let stats = ingress.pool_stats();
     for rc in [
-        RejectCode::InvalidCiphertext,
-        RejectCode::BadProof,
-        RejectCode::WrongEon,
-        RejectCode::WrongChain,
-        RejectCode::Expired,
-        RejectCode::FeeTooLow,
-        RejectCode::CiphertextTooLarge,
-        RejectCode::EphemeralKeyReused,
-        RejectCode::SenderQuota,
+        ErrorCode::InvalidCiphertext,
+        ErrorCode::BadProof,
+        ErrorCode::WrongEon,
+        ErrorCode::WrongChain,
+        ErrorCode::Expired,
+        ErrorCode::FeeTooLow,
+        ErrorCode::CiphertextTooLarge,
+        ErrorCode::EphemeralKeyReused,
+        ErrorCode::SenderQuota,
     ] {
         assert!(stats.rejected(rc) >= 1, "{rc} not counted");
     }
     assert_eq!(ingress.with_pool(|p| p.len()), 2);
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_full_and_connection_quota() {
     let c = committee();
-    let dir = temp_dir("full");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let mut cfg = config(&dir);
     cfg.pool.max_txs = NonZeroUsize::new(2).unwrap();
-    cfg.connection_rate = 0.001;
-    cfg.connection_burst = 4.0;
+    cfg.admission.connection_rate = 0.001;
+    cfg.admission.connection_burst = 4.0;
     let ingress = start(cfg, &c.pks).await;
     let client = connect(&ingress).await;
     client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 1), 1))).await.unwrap();
     client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 2), 2))).await.unwrap();
     let r = client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 3), 3))).await;
-    assert_eq!(rejected(r).await.0, RejectCode::PoolFull);
+    assert_eq!(rejected(r).await.0, ErrorCode::PoolFull);
     // A higher fee evicts the lowest.
     let ack = client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 11, 4), 4))).await.unwrap();
     assert_eq!(ingress.with_pool(|p| p.len()), 2);
     assert!(ingress.with_pool(|p| p.get(&ack.ids[0]).is_some()));
     // The burst of 4 is used up.
     let r = client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 12, 5), 5))).await;
-    assert_eq!(rejected(r).await.0, RejectCode::ConnectionQuota);
+    assert_eq!(rejected(r).await.0, ErrorCode::ConnectionQuota);
     assert_eq!(ingress.pool_stats().evicted, 1);
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn raw_frame(kind: u8, version: u8, body: &[u8]) -> Bytes {
@@ -255,9 +244,9 @@ fn raw_frame(kind: u8, version: u8, body: &[u8]) -> Bytes {
     b.freeze()
 }
 
-async fn unsolicited_code(client: &IngressClient) -> RejectCode {
+async fn unsolicited_code(client: &IngressClient) -> ErrorCode {
     match client.next_unsolicited().await.unwrap() {
-        veil_mempool::wire::ServerFrame::Reject(r) => r.reject_code().unwrap(),
+        veil_wire::ingress::ServerFrame::Reject(r) => r.reject_code().unwrap(),
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
@@ -266,23 +255,24 @@ async fn unsolicited_code(client: &IngressClient) -> RejectCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_oversized_frames_are_answered() {
     let c = committee();
-    let dir = temp_dir("garbage");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let mut cfg = config(&dir);
     cfg.max_frame_size = 8 * 1024;
     let ingress = start(cfg, &c.pks).await;
     let client = connect(&ingress).await;
     client.send_raw(raw_frame(kind::SUBMIT, 1, &[0xff, 0xff, 0xff])).await.unwrap();
-    assert_eq!(unsolicited_code(&client).await, RejectCode::MalformedFrame);
+    assert_eq!(unsolicited_code(&client).await, ErrorCode::MalformedFrame);
     client.send_raw(raw_frame(kind::SUBMIT, 9, &[])).await.unwrap();
-    assert_eq!(unsolicited_code(&client).await, RejectCode::UnsupportedVersion);
+    assert_eq!(unsolicited_code(&client).await, ErrorCode::UnsupportedVersion);
     client.send_raw(raw_frame(0x55, 1, &[1, 2, 3])).await.unwrap();
-    assert_eq!(unsolicited_code(&client).await, RejectCode::UnknownFrameType);
+    assert_eq!(unsolicited_code(&client).await, ErrorCode::UnknownFrameType);
     client.send_raw(raw_frame(kind::ACK, 1, &[])).await.unwrap();
-    assert_eq!(unsolicited_code(&client).await, RejectCode::UnknownFrameType);
+    assert_eq!(unsolicited_code(&client).await, ErrorCode::UnknownFrameType);
     client.send_raw(raw_frame(kind::SUBMIT, 1, &vec![0xab; 20_000])).await.unwrap();
-    assert_eq!(unsolicited_code(&client).await, RejectCode::FrameTooLarge);
+    assert_eq!(unsolicited_code(&client).await, ErrorCode::FrameTooLarge);
     client.send_raw(Bytes::from_static(&[0, 0, 0, 0])).await.unwrap();
-    assert_eq!(unsolicited_code(&client).await, RejectCode::MalformedFrame);
+    assert_eq!(unsolicited_code(&client).await, ErrorCode::MalformedFrame);
     // Still in sync: a real submission works on the same stream.
     let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
     assert_eq!(client.submit(bytes(&ct)).await.unwrap().ids, vec![ct.id()]);
@@ -291,12 +281,13 @@ async fn garbage_and_oversized_frames_are_answered() {
     assert!(stats.frames_in >= 7);
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 async fn raw_connection(ingress: &Ingress) -> (quinn::Endpoint, quinn::Connection) {
     let mut ep = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-    let crypto = tls::client_crypto(&Pin::Fingerprint(ingress.fingerprint())).unwrap();
+    let crypto =
+        tls::client_crypto(&Pin::Fingerprint(ingress.fingerprint()), veil_wire::ingress::ALPN)
+            .unwrap();
     ep.set_default_client_config(quinn::ClientConfig::new(crypto));
     let conn = ep.connect(ingress.local_addr(), "localhost").unwrap().await.unwrap();
     (ep, conn)
@@ -311,7 +302,8 @@ fn closed_idle(e: &quinn::ConnectionError) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_and_slow_clients_are_closed() {
     let c = committee();
-    let dir = temp_dir("idle");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let mut cfg = config(&dir);
     cfg.stream_idle_timeout = Duration::from_millis(400);
     let ingress = start(cfg, &c.pks).await;
@@ -333,13 +325,13 @@ async fn silent_and_slow_clients_are_closed() {
     assert!(closed_idle(&e2), "{e2:?}");
     assert!(ingress.stats().idle_closed >= 2);
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_per_address_are_limited() {
     let c = committee();
-    let dir = temp_dir("perip");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let mut cfg = config(&dir);
     cfg.max_connections_per_ip = 2;
     let ingress = start(cfg, &c.pks).await;
@@ -362,13 +354,13 @@ async fn connections_per_address_are_limited() {
     assert!(ok);
     b.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_pin_is_refused() {
     let c = committee();
-    let dir = temp_dir("pin");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let ingress = start(config(&dir), &c.pks).await;
     let cfg =
         ClientConfig::new(ingress.local_addr(), Pin::Fingerprint(tls::CertFingerprint([0; 32])));
@@ -379,7 +371,6 @@ async fn wrong_pin_is_refused() {
     client.ping().await.unwrap();
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// After a restart the pool is rebuilt from storage (expired rows pruned) and the certificate
@@ -387,7 +378,8 @@ async fn wrong_pin_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_rebuilds_pool_and_keeps_certificate() {
     let c = committee();
-    let dir = temp_dir("restart");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let ingress = start(config(&dir), &c.pks).await;
     let fp = ingress.fingerprint();
     let client = connect(&ingress).await;
@@ -411,26 +403,27 @@ async fn restart_rebuilds_pool_and_keeps_certificate() {
     assert!(client.submit(bytes(&keep)).await.unwrap().duplicate);
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The real validator, slowed down: the request's deadline passes during the check.
 struct SlowValidator(CommitteeValidator, Duration);
 
-impl veil_mempool::ingress::Validator for SlowValidator {
+impl Validator for SlowValidator {
     fn validate(
         &self,
         cts: &[Bytes],
+        rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Vec<Result<veil_mempool::pool::Candidate, veil_mempool::error::Rejection>> {
         std::thread::sleep(self.1);
-        self.0.validate(cts)
+        self.0.validate(cts, rng)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_is_enforced() {
     let c = committee();
-    let dir = temp_dir("deadline");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let validator =
         SlowValidator(CommitteeValidator::new(vec![c.pks.clone()]), Duration::from_millis(300));
     let ingress = Ingress::start(config(&dir), Arc::new(validator)).await.unwrap();
@@ -438,11 +431,10 @@ async fn deadline_is_enforced() {
     cfg.deadline_ms = 50;
     let client = IngressClient::connect(cfg).await.unwrap();
     let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
-    assert_eq!(rejected(client.submit(bytes(&ct)).await).await.0, RejectCode::DeadlineExceeded);
+    assert_eq!(rejected(client.submit(bytes(&ct)).await).await.0, ErrorCode::DeadlineExceeded);
     assert!(ingress.with_pool(|p| p.is_empty()));
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A client that writes without reading its answers is stopped by QUIC flow control: the
@@ -451,7 +443,8 @@ async fn deadline_is_enforced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_that_never_reads_is_backpressured() {
     let c = committee();
-    let dir = temp_dir("backpressure");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let mut cfg = config(&dir);
     cfg.max_in_flight_per_connection = 16;
     let ingress = start(cfg, &c.pks).await;
@@ -475,7 +468,6 @@ async fn client_that_never_reads_is_backpressured() {
     conn.close(0u32.into(), b"");
     writer.abort();
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A feed subscriber sees admitted ciphertexts in admission order, waits when caught up, and
@@ -483,7 +475,8 @@ async fn client_that_never_reads_is_backpressured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_subscriber_follows_admission_order() {
     let c = committee();
-    let dir = temp_dir("feed");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let ingress = start(config(&dir), &c.pks).await;
     let client = connect(&ingress).await;
     let mut sub = ingress.subscribe(FeedCursor(0));
@@ -516,5 +509,4 @@ async fn feed_subscriber_follows_admission_order() {
     }
     client.close().await;
     ingress.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }

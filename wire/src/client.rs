@@ -14,10 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::ClientError;
-use crate::tls::{self, Pin};
-use crate::wire::{
-    Ack, ClientFrame, FrameDecoder, Ping, ServerFrame, Submit, SubmitBundle, DEFAULT_MAX_FRAME_SIZE,
+use crate::ingress::{
+    Ack, ClientFrame, FrameDecoder, Ping, ServerFrame, Submit, SubmitBundle, ALPN,
+    DEFAULT_MAX_FRAME_SIZE,
 };
+use crate::tls::{self, Pin};
 
 /// Default time to wait for an answer.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,7 +82,7 @@ impl IngressClient {
             SocketAddr::from(([0u16; 8], 0))
         };
         let mut endpoint = Endpoint::client(bind).map_err(ClientError::Endpoint)?;
-        let mut client = quinn::ClientConfig::new(tls::client_crypto(&config.pin)?);
+        let mut client = quinn::ClientConfig::new(tls::client_crypto(&config.pin, ALPN)?);
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(config.keep_alive);
         if let Ok(idle) = quinn::IdleTimeout::try_from(config.idle_timeout) {

@@ -1,0 +1,88 @@
+//! Argument types shared by the commands, each parsed by clap through `FromStr` into a typed
+//! value (fingerprints, keys, payloads, bundle parts), never by hand from strings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use veil_crypto::PublicKeySet;
+use veil_primitives::hexbytes::HexBytes;
+use veil_primitives::RollupId;
+use veil_wire::client::ClientConfig;
+use veil_wire::tls::{CertFingerprint, Pin};
+
+/// How a client finds and recognises the ingress.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The ingress's UDP address.
+    #[arg(long, default_value = "127.0.0.1:4433")]
+    pub server: SocketAddr,
+    /// The ingress certificate's fingerprint (0x-hex sha3-256 of its DER).
+    #[arg(long, conflicts_with = "cert")]
+    pub fingerprint: Option<CertFingerprint>,
+    /// The ingress certificate file (DER), instead of a fingerprint.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The committee's public key set (JSON) to encrypt to.
+    #[arg(long)]
+    pub committee: PathBuf,
+}
+
+impl ServerArgs {
+    /// The client configuration pinning the ingress certificate.
+    ///
+    /// # Errors
+    /// Neither a fingerprint nor a certificate given, or an unreadable certificate file.
+    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
+        let pin = match (self.fingerprint, &self.cert) {
+            (Some(f), _) => Pin::Fingerprint(f),
+            (None, Some(path)) => Pin::from_cert_file(path)?,
+            (None, None) => bail!("pass --fingerprint or --cert to pin the ingress certificate"),
+        };
+        Ok(ClientConfig::new(self.server, pin))
+    }
+}
+
+/// A bundle part on the command line: `ROLLUP:0xPAYLOAD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundlePartArg {
+    /// The rollup the part is for.
+    pub rollup: RollupId,
+    /// Its plaintext payload.
+    pub payload: HexBytes,
+}
+
+impl std::str::FromStr for BundlePartArg {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (rollup, payload) = s.split_once(':').context("a part is ROLLUP:0xPAYLOAD")?;
+        let rollup = rollup.parse::<u32>().context("the rollup id is a decimal number")?;
+        let payload = payload.parse::<HexBytes>().context("the payload is 0x-hex")?;
+        Ok(BundlePartArg { rollup: RollupId(rollup), payload })
+    }
+}
+
+/// Reads a committee's public key set (JSON, validated).
+///
+/// # Errors
+/// An unreadable or invalid file.
+pub fn load_committee(path: &Path) -> anyhow::Result<PublicKeySet> {
+    let json = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    PublicKeySet::from_json(&json).with_context(|| format!("parse {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_parts_parse_strictly() {
+        let p: BundlePartArg = "7:0xaabb".parse().unwrap();
+        assert_eq!(p, BundlePartArg { rollup: RollupId(7), payload: HexBytes(vec![0xaa, 0xbb]) });
+        for bad in ["7", "x:0xaa", "7:aa", "7:0xzz", ":0xaa", "-1:0xaa"] {
+            assert!(bad.parse::<BundlePartArg>().is_err(), "{bad} accepted");
+        }
+    }
+}

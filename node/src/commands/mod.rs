@@ -1,0 +1,8 @@
+//! The `veil` commands, one file each: argument types and thin drivers over the services and
+//! the SDK.
+
+pub mod args;
+pub mod dev_committee;
+pub mod ingress;
+pub mod loadgen;
+pub mod submit;

@@ -1,0 +1,220 @@
+//! Connection tasks: accept with per-address limits, read frames, hold permits, write answers.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use quinn::{Endpoint, VarInt};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use veil_primitives::ErrorCode;
+use veil_wire::ingress::{ClientFrame, FrameDecoder, ServerFrame};
+
+use super::{Shared, CLOSE_IDLE};
+use crate::metrics::IngressStats;
+
+/// A frame to write, holding the connection permit of its request until it is written.
+pub(super) struct Outgoing {
+    pub(super) frame: ServerFrame,
+    pub(super) _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A submission that passed the frame-level checks, on its way to the admission task.
+pub(super) struct Request {
+    pub(super) request_id: u64,
+    pub(super) received: Instant,
+    pub(super) parts: Vec<Bytes>,
+    pub(super) bundle: bool,
+    pub(super) deadline: Instant,
+    pub(super) reply: mpsc::Sender<Outgoing>,
+    pub(super) permit: OwnedSemaphorePermit,
+}
+
+impl Request {
+    /// Queues the answer on the request's connection (moot if the connection is gone).
+    pub(super) fn answer(self, frame: ServerFrame) {
+        let out = Outgoing { frame, _permit: Some(self.permit) };
+        let _ = self.reply.try_send(out);
+    }
+}
+
+pub(super) async fn accept_loop(
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    admission: mpsc::Sender<Request>,
+) {
+    while let Some(incoming) = endpoint.accept().await {
+        let ip = incoming.remote_address().ip();
+        let admitted = {
+            let mut conns = shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+            let total: usize = conns.values().sum();
+            let here = conns.entry(ip).or_default();
+            if *here >= shared.config.max_connections_per_ip
+                || total >= shared.config.max_connections
+            {
+                false
+            } else {
+                *here += 1;
+                true
+            }
+        };
+        if !admitted {
+            IngressStats::inc(&shared.stats.connections_refused);
+            incoming.refuse();
+            continue;
+        }
+        IngressStats::inc(&shared.stats.connections_accepted);
+        let shared = shared.clone();
+        let admission = admission.clone();
+        tokio::spawn(async move {
+            let guard = ConnectionSlot { shared: shared.clone(), ip };
+            if let Err(e) = serve_connection(&shared, incoming, admission).await {
+                tracing::debug!(error = %e, %ip, "connection ended");
+            }
+            drop(guard);
+        });
+    }
+}
+
+struct ConnectionSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut conns = self.shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = conns.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                conns.remove(&self.ip);
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    shared: &Arc<Shared>,
+    incoming: quinn::Incoming,
+    admission: mpsc::Sender<Request>,
+) -> Result<(), quinn::ConnectionError> {
+    let conn = incoming.await?;
+    let idle = shared.config.stream_idle_timeout;
+    let (send, mut recv) = match tokio::time::timeout(idle, conn.accept_bi()).await {
+        Ok(stream) => stream?,
+        Err(_) => {
+            IngressStats::inc(&shared.stats.idle_closed);
+            conn.close(VarInt::from_u32(CLOSE_IDLE), b"no stream opened");
+            return Ok(());
+        }
+    };
+    let in_flight = shared.config.max_in_flight_per_connection.max(1);
+    // Every frame sent holds a permit until written, so the channel never overflows.
+    let (out_tx, out_rx) = mpsc::channel::<Outgoing>(in_flight);
+    let writer = tokio::spawn(write_loop(send, out_rx, shared.clone()));
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let mut bucket = shared.config.admission.connection_bucket();
+    let mut decoder = FrameDecoder::new(shared.config.max_frame_size);
+    'read: loop {
+        let chunk = match tokio::time::timeout(idle, recv.read_chunk(64 * 1024, true)).await {
+            Err(_) => {
+                IngressStats::inc(&shared.stats.idle_closed);
+                conn.close(VarInt::from_u32(CLOSE_IDLE), b"no frame within the idle timeout");
+                break;
+            }
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) | Ok(Err(_)) => break,
+        };
+        decoder.push(&chunk.bytes);
+        while let Some(frame) = decoder.poll_frame() {
+            IngressStats::inc(&shared.stats.frames_in);
+            let decoded = frame.and_then(|raw| ClientFrame::decode(&raw));
+            let Ok(permit) = permits.clone().acquire_owned().await else { break 'read };
+            let (request_id, parts, bundle, deadline_ms) = match decoded {
+                Err(e) => {
+                    IngressStats::inc(&shared.stats.bad_frames);
+                    let f = ServerFrame::reject(0, e.code(), None, e.to_string());
+                    if out_tx.send(Outgoing { frame: f, _permit: Some(permit) }).await.is_err() {
+                        break 'read;
+                    }
+                    continue;
+                }
+                Ok(ClientFrame::Ping(p)) => {
+                    let pong = Outgoing { frame: ServerFrame::Pong(p), _permit: Some(permit) };
+                    if out_tx.send(pong).await.is_err() {
+                        break 'read;
+                    }
+                    continue;
+                }
+                Ok(ClientFrame::Submit(s)) => {
+                    (s.request_id, vec![s.ciphertext], false, s.deadline_ms)
+                }
+                Ok(ClientFrame::SubmitBundle(b)) => (b.request_id, b.parts, true, b.deadline_ms),
+            };
+            let received = Instant::now();
+            let early = match bucket.admit(received, parts.len()) {
+                Err(r) => {
+                    IngressStats::inc(&shared.stats.quota_rejects);
+                    shared.pool().count_rejection(r.code);
+                    Err(r)
+                }
+                Ok(()) => shared.pool().precheck(&parts, bundle),
+            };
+            if let Err(r) = early {
+                let f = ServerFrame::reject(request_id, r.code, r.part, r.detail);
+                if out_tx.send(Outgoing { frame: f, _permit: Some(permit) }).await.is_err() {
+                    break 'read;
+                }
+                continue;
+            }
+            let request = Request {
+                request_id,
+                received,
+                parts,
+                bundle,
+                deadline: shared.config.admission.deadline(received, deadline_ms),
+                reply: out_tx.clone(),
+                permit,
+            };
+            if let Err(mpsc::error::SendError(r)) = admission.send(request).await {
+                let id = r.request_id;
+                r.answer(ServerFrame::reject(id, ErrorCode::ShuttingDown, None, ""));
+                break 'read;
+            }
+        }
+    }
+    // Let answers in flight drain before closing the stream.
+    drop(out_tx);
+    let _ = writer.await;
+    Ok(())
+}
+
+async fn write_loop(
+    mut send: quinn::SendStream,
+    mut rx: mpsc::Receiver<Outgoing>,
+    shared: Arc<Shared>,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut held = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(out) = next.take() {
+            match &out.frame {
+                ServerFrame::Ack(_) => IngressStats::inc(&shared.stats.acks),
+                ServerFrame::Reject(_) => IngressStats::inc(&shared.stats.rejects),
+                ServerFrame::Pong(_) => {}
+            }
+            out.frame.encode(&mut buf);
+            held.push(out);
+            if buf.len() < 256 * 1024 {
+                next = rx.try_recv().ok();
+            }
+        }
+        if send.write_all(&buf).await.is_err() {
+            return;
+        }
+        buf.clear();
+        held.clear();
+    }
+    let _ = send.finish();
+}

@@ -1,0 +1,116 @@
+//! Tests of the `veil` binary as a real process on 127.0.0.1.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use veil_builder_api::loadgen::{self, LoadConfig};
+use veil_crypto::{Ciphertext, PublicKeySet};
+use veil_primitives::TxId;
+use veil_storage::sqlite::SqliteTxStore;
+use veil_wire::client::{ClientConfig, IngressClient};
+use veil_wire::tls::{CertFingerprint, Pin};
+
+const VEIL: &str = env!("CARGO_BIN_EXE_veil");
+
+fn committee(dir: &Path) -> (PathBuf, PublicKeySet) {
+    let path = dir.join("committee.json");
+    let ok = Command::new(VEIL)
+        .args(["dev-committee", "--seed", "3", "--out"])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let pks = PublicKeySet::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    (path, pks)
+}
+
+/// Starts `veil ingress` and reads its "listening ADDR fingerprint FP" line.
+fn spawn_ingress(data: &Path, committee: &Path) -> (Child, SocketAddr, CertFingerprint) {
+    let mut child = Command::new(VEIL)
+        .args(["ingress", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--committee")
+        .arg(committee)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"listening"), "{line}");
+    (child, words[1].parse().unwrap(), words[3].parse().unwrap())
+}
+
+#[test]
+fn devnet_still_says_it_is_missing() {
+    let out = Command::new(VEIL).arg("devnet").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// kill -9 of the ingress under load; after restart every acknowledged id is present.
+#[test]
+fn kill_9_under_load_loses_no_acknowledged_transaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let (committee_path, pks) = committee(&dir);
+    let data = dir.join("data");
+    let txs = veil_builder_api::loadgen::prepare_transactions(&pks, 2000, 512, 4, 7);
+    let (mut child, addr, fp) = spawn_ingress(&data, &committee_path);
+
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut client = ClientConfig::new(addr, Pin::Fingerprint(fp));
+    client.request_timeout = Duration::from_secs(5);
+    client.idle_timeout = Duration::from_secs(2);
+    client.keep_alive = Some(Duration::from_millis(300));
+    let config = LoadConfig { client: client.clone(), connections: 2, rate: None, window: 64 };
+    let progress = Arc::new(AtomicU64::new(0));
+    let load = rt.spawn(loadgen::run(config, txs.clone(), progress.clone()));
+    // Kill while the load is running.
+    while progress.load(Ordering::Relaxed) < 300 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let report = rt.block_on(load).unwrap().unwrap();
+    assert!(report.acked >= 300, "{report:?}");
+    assert!(report.failed > 0, "the kill happened under load: {} acked of 2000", report.acked);
+
+    // Every acknowledged id is in the database the killed process left behind.
+    let (store, rows) = SqliteTxStore::open(&data).unwrap();
+    let stored: HashSet<TxId> = rows.iter().map(|r| r.candidate.id).collect();
+    drop(store);
+    let missing = report.acked_ids.iter().filter(|id| !stored.contains(id)).count();
+    assert_eq!(missing, 0, "{missing} acknowledged transactions lost of {}", report.acked);
+
+    // A restarted ingress rebuilt its pool: resubmitting acknowledged ones is a duplicate.
+    let (mut child, addr, fp2) = spawn_ingress(&data, &committee_path);
+    assert_eq!(fp, fp2);
+    let acked: HashSet<TxId> = report.acked_ids.iter().copied().collect();
+    let sample: Vec<Bytes> = txs
+        .iter()
+        .filter(|b| acked.contains(&Ciphertext::from_bytes(b).unwrap().id()))
+        .take(20)
+        .cloned()
+        .collect();
+    rt.block_on(async {
+        let c =
+            IngressClient::connect(ClientConfig::new(addr, Pin::Fingerprint(fp2))).await.unwrap();
+        for b in sample {
+            assert!(c.submit(b).await.unwrap().duplicate);
+        }
+        c.close().await;
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

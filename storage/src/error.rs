@@ -1,0 +1,34 @@
+//! Errors of the storage crate. Callers branch on variants, never on message text.
+
+use std::path::PathBuf;
+
+/// Durable storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored row could not be decoded (the file is corrupt or from another version).
+    #[error("stored row {seq} is corrupt: {reason}")]
+    CorruptRow {
+        /// The row's sequence number.
+        seq: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An earlier write failed; the store refuses further writes until reopened, so that
+    /// nothing is acknowledged after a gap.
+    #[error("the store failed earlier and is read-only until reopened")]
+    Poisoned,
+    /// The storage thread is gone (the store was shut down).
+    #[error("the storage thread has stopped")]
+    Stopped,
+    /// A filesystem operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}

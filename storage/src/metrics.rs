@@ -1,0 +1,18 @@
+//! Plain counters of the stores; the node exports them.
+
+/// A store's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Group commits (SQLite transactions, each one fsync of the WAL).
+    pub commits: u64,
+    /// Rows inserted.
+    pub rows_written: u64,
+    /// Rows deleted.
+    pub rows_deleted: u64,
+    /// Largest number of write requests merged into one commit.
+    pub max_group: u64,
+    /// Time spent writing and committing (fsync included), summed over commits, in µs.
+    pub commit_us_total: u64,
+    /// The longest single group commit, in µs.
+    pub commit_us_max: u64,
+}

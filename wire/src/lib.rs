@@ -1,0 +1,49 @@
+//! Veil's binary wire formats and the QUIC plumbing both ends of a link share.
+//!
+//! Every Veil QUIC protocol runs one long-lived bidirectional stream per peer carrying
+//! length-prefixed, typed, versioned frames ([`frame`]). This crate holds those formats and
+//! the client-side and server-side helpers that need nothing of the server: a client (the SDK,
+//! the CLI, a load generator) links this crate, never the node's storage or pool.
+//!
+//! | module | what | I/O |
+//! |---|---|---|
+//! | [`frame`] | the framing and the sans-IO [`frame::FrameDecoder`] | none |
+//! | [`ingress`] | the ingress protocol's frames (submit, bundle, ping, ack, reject); normative spec in `PROTOCOL.md` | none |
+//! | [`tls`] | the persisted self-signed server certificate and clients' certificate pinning | disk |
+//! | [`client`] | a pipelined ingress client over quinn | network |
+//! | [`error`] | typed errors | none |
+//!
+//! # Design decisions
+//!
+//! - **One codec for every protocol.** A protocol is a table of frame kinds and body structs;
+//!   the framing, the size limit and the decoder's guarantees (never panics, bounded buffer,
+//!   stays in sync after a bad frame) are shared.
+//! - **Errors on the wire are [`veil_primitives::ErrorCode`] values**, so the ingress, the
+//!   HTTP API and the keyper protocol answer with one table of codes.
+//! - **No CA.** Servers present a self-signed certificate; clients pin its fingerprint. The
+//!   TLS handshake signature is still checked against the pinned key.
+//!
+//! # Example: a frame through the decoder
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use veil_wire::ingress::{ClientFrame, FrameDecoder, Submit, DEFAULT_MAX_FRAME_SIZE};
+//!
+//! let frame = ClientFrame::Submit(Submit {
+//!     request_id: 1,
+//!     deadline_ms: 0,
+//!     ciphertext: Bytes::from_static(b"ciphertext bytes"),
+//! });
+//! let mut out = BytesMut::new();
+//! frame.encode(&mut out);
+//! let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+//! decoder.push(&out);
+//! let raw = decoder.poll_frame().unwrap().unwrap();
+//! assert_eq!(ClientFrame::decode(&raw).unwrap(), frame);
+//! ```
+
+pub mod client;
+pub mod error;
+pub mod frame;
+pub mod ingress;
+pub mod tls;
