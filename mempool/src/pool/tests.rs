@@ -359,3 +359,60 @@ fn the_auction_sees_only_durable_transactions_with_their_metadata() {
     assert_eq!(leg.bundle.map(|r| (r.index, r.count)), Some((1, 2)));
     assert_eq!(p.lookup(&veil_primitives::TxId([0xee; 32])), None);
 }
+
+#[test]
+fn precheck_refuses_sizes_and_part_counts_before_any_check() {
+    let mut p = pool();
+    let max = p.config().max_ciphertext_size.get();
+    let ok = Bytes::from(vec![0u8; max]);
+    let big = Bytes::from(vec![0u8; max + 1]);
+    assert!(p.precheck(std::slice::from_ref(&ok), false).is_ok());
+    assert_eq!(
+        p.precheck(std::slice::from_ref(&big), false).unwrap_err().code,
+        ErrorCode::CiphertextTooLarge
+    );
+    let r = p.precheck(&[ok.clone(), big], true).unwrap_err();
+    assert_eq!((r.code, r.part), (ErrorCode::CiphertextTooLarge, Some(1)));
+    assert_eq!(p.precheck(&[], true).unwrap_err().code, ErrorCode::BadBundle);
+    let too_many = vec![ok; p.config().max_bundle_parts.get() + 1];
+    assert_eq!(p.precheck(&too_many, true).unwrap_err().code, ErrorCode::BadBundle);
+    assert_eq!(p.stats().rejected(ErrorCode::CiphertextTooLarge), 2);
+    assert_eq!(p.stats().rejected(ErrorCode::BadBundle), 2);
+}
+
+#[test]
+fn admit_checked_applies_the_deadline_then_the_verdicts_then_the_rules() {
+    use std::time::{Duration, Instant};
+    let mut p = pool();
+    let t0 = Instant::now();
+    let later = t0 + Duration::from_millis(5);
+    let c = cand(1, meta(1, 10, 1, 20));
+    // Past its deadline: refused, even though it is valid, and nothing is admitted.
+    let r = p.admit_checked(vec![Ok(c.clone())], false, t0, later).unwrap_err();
+    assert_eq!(r.code, ErrorCode::DeadlineExceeded);
+    assert!(p.is_empty());
+    // A bundle with a part the check refused: the part is named.
+    let parts = bundle(10, &[1, 2], 5, 0xb2);
+    let verdicts = vec![Ok(parts[0].clone()), Err(Rejection::new(ErrorCode::BadProof, "x"))];
+    let r = p.admit_checked(verdicts, true, later, t0).unwrap_err();
+    assert_eq!((r.code, r.part), (ErrorCode::BadProof, Some(1)));
+    // Within the deadline: the pool's rules admit it, and the resubmission is recognised.
+    let a = p.admit_checked(vec![Ok(c.clone())], false, later, t0).unwrap();
+    assert_eq!(a.ids, vec![c.id]);
+    assert_eq!(p.stats().rejected(ErrorCode::DeadlineExceeded), 1);
+    assert_eq!(p.stats().rejected(ErrorCode::BadProof), 1);
+}
+
+#[test]
+fn resubmissions_are_recognised_by_their_bytes() {
+    use sha3::{Digest, Sha3_256};
+    let mut p = pool();
+    let body = Bytes::from_static(b"canonical ciphertext bytes");
+    let mut c = cand(1, meta(1, 10, 1, 20));
+    c.id = TxId(Sha3_256::digest(&body).into());
+    c.body = body.clone();
+    assert!(p.resubmission(&body).is_none());
+    p.admit_tx(c.clone()).unwrap();
+    assert_eq!(p.resubmission(&body), Some(c));
+    assert!(p.resubmission(b"other bytes").is_none());
+}

@@ -3,14 +3,14 @@
 //! that decodes to the same value.
 //!
 //! ```text
-//! cd mempool && cargo fuzz run -s none frame_decoder   (stable toolchain, no sanitizer)
+//! cd wire && cargo fuzz run -s none frame_decoder   (stable toolchain, no sanitizer)
 //! ```
 
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use veil_mempool::wire::{ClientFrame, FrameDecoder, ServerFrame};
+use veil_wire::ingress::{ClientFrame, FrameDecoder, ServerFrame};
 
 const MAX: usize = 4096;
 
