@@ -6,63 +6,28 @@
 //! encoding canonical. The builder signs [`Bid::signing_bytes`]: the domain tag `veil/bid/v1`,
 //! the chain id, then every field in order. The [`BidId`] is the sha3-256 of those bytes.
 //!
-//! The mempool is reached only through [`CiphertextIndex`], which it implements.
+//! The mempool is reached only through [`CiphertextIndex`] (in veil-primitives), which its
+//! pool implements.
 
 use std::collections::{BTreeMap, HashSet};
 
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
-use veil_primitives::{hexbytes, Amount, BundleId, ChainId, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_primitives::encoding::{sha3_256, Encoder};
+use veil_primitives::signed::{Signed, SignedMessage};
+use veil_primitives::{
+    hexbytes, Amount, BundleId, ChainId, CiphertextIndex, PublicKeyBytes, RollupId, Slot, TxId,
+};
 
 use crate::config::AuctionConfig;
-use crate::encoding::{sha3_256, Encoder};
 use crate::registry::RollupTerms;
-use crate::signing::{self, SignatureBytes};
 use crate::AuctionError;
-
-/// Domain tag of bids.
-pub const BID_DOMAIN: &[u8] = b"veil/bid/v1";
 
 /// The largest amount anywhere in the auction (2^113, about 1.04e34): with at most 64 rollups
 /// per slot and the solver's scaling by 128, every sum the auction forms fits in a `u128`.
 pub const MAX_AMOUNT: Amount = Amount(1 << 113);
 
 pub use veil_primitives::BundleRef;
-
-/// The public metadata of an admitted ciphertext, as the mempool knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct CiphertextMeta {
-    /// The rollup it was encrypted for.
-    pub rollup: RollupId,
-    /// Its gas limit.
-    pub gas_limit: u64,
-    /// The most its fee payer pays.
-    pub max_fee: Amount,
-    /// The last slot it may be included in.
-    pub expiry_slot: Slot,
-    /// Its bundle, if it is part of one.
-    pub bundle: Option<BundleRef>,
-}
-
-/// Read access to the mempool's admitted ciphertexts; the mempool implements it.
-pub trait CiphertextIndex {
-    /// The metadata of `id`, or `None` if it is not (or no longer) in the pool.
-    fn lookup(&self, id: &TxId) -> Option<CiphertextMeta>;
-}
-
-impl<S: std::hash::BuildHasher> CiphertextIndex
-    for std::collections::HashMap<TxId, CiphertextMeta, S>
-{
-    fn lookup(&self, id: &TxId) -> Option<CiphertextMeta> {
-        self.get(id).copied()
-    }
-}
-
-impl CiphertextIndex for BTreeMap<TxId, CiphertextMeta> {
-    fn lookup(&self, id: &TxId) -> Option<CiphertextMeta> {
-        self.get(id).copied()
-    }
-}
 
 /// A transaction the builder adds in the clear (for example its own arbitrage).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,32 +67,22 @@ pub struct Bid {
     pub blocks: Vec<RollupBlock>,
 }
 
-/// The id of a bid: sha3-256 of its signing bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BidId(pub [u8; 32]);
+veil_primitives::byte_id!(
+    /// The id of a bid: sha3-256 of its signing bytes.
+    BidId,
+    32
+);
 
-impl Serialize for BidId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        hexbytes::serialize_fixed(&self.0, serializer)
-    }
-}
+impl SignedMessage for Bid {
+    const DOMAIN: &'static str = "veil/bid/v1";
 
-impl<'de> Deserialize<'de> for BidId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        hexbytes::deserialize_fixed::<D, 32>(deserializer).map(BidId)
-    }
-}
-
-impl Bid {
-    /// The domain-separated canonical bytes the builder signs.
-    #[must_use]
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut e = Encoder::with_domain(BID_DOMAIN, self.chain_id);
-        self.encode_body(&mut e);
-        e.into_bytes()
+    fn chain_id(&self) -> ChainId {
+        self.chain_id
     }
 
-    pub(crate) fn encode_body(&self, e: &mut Encoder) {
+    /// Slot, builder, sequence, amount, then each block: rollup, ciphertext ids, plaintext
+    /// transactions (gas limit and bytes).
+    fn encode_body(&self, e: &mut Encoder) {
         e.u64(self.slot.0);
         e.fixed(&self.builder.0);
         e.u64(self.sequence);
@@ -146,7 +101,9 @@ impl Bid {
             }
         }
     }
+}
 
+impl Bid {
     /// The rollups named, in block order.
     pub fn rollups(&self) -> impl Iterator<Item = RollupId> + '_ {
         self.blocks.iter().map(|b| b.rollup)
@@ -155,19 +112,12 @@ impl Bid {
     /// Signs the bid.
     #[must_use]
     pub fn sign(self, key: &SigningKey) -> SignedBid {
-        let signature = signing::sign(key, &self.signing_bytes());
-        SignedBid { bid: self, signature }
+        Signed::sign(self, key)
     }
 }
 
-/// A bid with the builder's signature over [`Bid::signing_bytes`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SignedBid {
-    /// The bid.
-    pub bid: Bid,
-    /// The signature.
-    pub signature: SignatureBytes,
-}
+/// A bid with the builder's signature over its signing bytes (domain `veil/bid/v1`).
+pub type SignedBid = Signed<Bid>;
 
 /// A bid that passed every check that needs no book state, with its signing bytes and id.
 #[derive(Debug, Clone)]
@@ -207,7 +157,7 @@ pub fn check_bid(
     ctx: &BidContext<'_>,
     index: &impl CiphertextIndex,
 ) -> Result<CheckedBid, AuctionError> {
-    let bid = &signed.bid;
+    let bid = &signed.message;
     let config = ctx.config;
     if bid.chain_id != config.chain_id {
         return Err(AuctionError::WrongChain { expected: config.chain_id, got: bid.chain_id });
@@ -315,7 +265,7 @@ pub fn check_bid(
             return Err(AuctionError::PartialBundle(id));
         }
     }
-    let message = signed.bid.signing_bytes();
+    let message = signed.message.signing_bytes();
     let id = BidId(sha3_256(&message));
     Ok(CheckedBid { signed, id, message, reserve })
 }
@@ -346,7 +296,8 @@ mod tests {
                 plaintext: vec![PlaintextTx { gas_limit: 21_000, data: vec![0xde, 0xad] }],
             }],
         };
-        let signed = SignedBid { bid, signature: SignatureBytes([7; 64]) };
+        let signed =
+            SignedBid { message: bid, signature: veil_primitives::SignatureBytes([7; 64]) };
         let json = serde_json::to_string(&signed).unwrap();
         assert!(json.contains("\"amount\":\"1000000000000000000000\""));
         assert!(json.contains("\"data\":\"0xdead\""));

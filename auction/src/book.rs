@@ -84,14 +84,14 @@ impl SlotBook {
 
     /// Checks the sequence number and the cap, then holds the bid.
     pub fn insert(&mut self, checked: CheckedBid, cap: u32) -> Result<BidReceipt, AuctionError> {
-        let bid = &checked.signed.bid;
+        let bid = &checked.signed.message;
         let key = (bid.builder, bid.rollups().collect::<Vec<_>>());
         let stored = StoredBid { id: checked.id, signed: checked.signed, reserve: checked.reserve };
         if let Some(held) = self.bids.get_mut(&key) {
-            let current = held.signed.bid.sequence;
-            if stored.signed.bid.sequence <= current {
+            let current = held.signed.message.sequence;
+            if stored.signed.message.sequence <= current {
                 return Err(AuctionError::StaleSequence {
-                    got: stored.signed.bid.sequence,
+                    got: stored.signed.message.sequence,
                     current,
                 });
             }

@@ -1,10 +1,11 @@
 //! Every way the auction refuses an input or fails an operation.
 //!
-//! Callers branch on the variant (and on [`AuctionError::code`], a stable string for the HTTP
-//! layer), never on the message text. A rejected input never changes any state: a builder's
+//! Callers branch on the variant (and on [`AuctionError::code`], the typed
+//! [`ErrorCode`] every Veil interface answers with), never on the message text. A rejected input never changes any state: a builder's
 //! other bids, balances and the registries are untouched.
 
-use veil_primitives::{Amount, BundleId, ChainId, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_primitives::signed::SignatureError;
+use veil_primitives::{Amount, BundleId, ChainId, ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
 
 /// Why the auction refused an input or could not complete an operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -204,46 +205,55 @@ pub enum AuctionError {
 }
 
 impl AuctionError {
-    /// A stable, upper-case code for wire protocols (for example `BAD_SIGNATURE`).
+    /// The typed code for wire protocols, from the workspace's one table.
     #[must_use]
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuctionError::WrongChain { .. } => "WRONG_CHAIN",
-            AuctionError::SlotNotOpen(_) => "SLOT_NOT_OPEN",
-            AuctionError::SlotClosed { .. } => "SLOT_CLOSED",
-            AuctionError::SlotOutOfOrder { .. } => "SLOT_OUT_OF_ORDER",
-            AuctionError::DeadlineNotReached { .. } => "DEADLINE_NOT_REACHED",
-            AuctionError::NothingToSettle(_) => "NOTHING_TO_SETTLE",
-            AuctionError::UnknownBuilder(_) => "UNKNOWN_BUILDER",
-            AuctionError::InvalidPublicKey(_) => "INVALID_PUBLIC_KEY",
-            AuctionError::BadSignature => "BAD_SIGNATURE",
-            AuctionError::InsufficientCollateral { .. } => "INSUFFICIENT_COLLATERAL",
-            AuctionError::EmptyRollupSet => "EMPTY_ROLLUP_SET",
-            AuctionError::RollupSetNotCanonical => "ROLLUP_SET_NOT_CANONICAL",
-            AuctionError::BidTooLarge { .. } => "BID_TOO_LARGE",
-            AuctionError::UnknownRollup(_) => "UNKNOWN_ROLLUP",
-            AuctionError::InactiveRollup(_) => "INACTIVE_ROLLUP",
-            AuctionError::BelowReserve { .. } => "BELOW_RESERVE",
-            AuctionError::AmountTooLarge(_) => "AMOUNT_TOO_LARGE",
-            AuctionError::UnknownCiphertext(_) => "UNKNOWN_CIPHERTEXT",
-            AuctionError::ExpiredCiphertext { .. } => "EXPIRED_CIPHERTEXT",
-            AuctionError::CiphertextRollupMismatch { .. } => "CIPHERTEXT_ROLLUP_MISMATCH",
-            AuctionError::DuplicateCiphertext(_) => "DUPLICATE_CIPHERTEXT",
-            AuctionError::GasLimitExceeded { .. } => "GAS_LIMIT_EXCEEDED",
-            AuctionError::PartialBundle(_) => "PARTIAL_BUNDLE",
-            AuctionError::InconsistentBundle(_) => "INCONSISTENT_BUNDLE",
-            AuctionError::StaleSequence { .. } => "STALE_SEQUENCE",
-            AuctionError::TooManyBids { .. } => "TOO_MANY_BIDS",
-            AuctionError::TooManyRollups { .. } => "TOO_MANY_ROLLUPS",
-            AuctionError::PolicyNotWhole(_) => "POLICY_NOT_WHOLE",
-            AuctionError::BadBucketName(_) => "BAD_BUCKET_NAME",
-            AuctionError::MissingBucket(_) => "MISSING_BUCKET",
-            AuctionError::ZeroGasLimit => "ZERO_GAS_LIMIT",
-            AuctionError::RollupExists(_) => "ROLLUP_EXISTS",
-            AuctionError::StaleNonce { .. } => "STALE_NONCE",
-            AuctionError::EffectiveSlotTooEarly { .. } => "EFFECTIVE_SLOT_TOO_EARLY",
-            AuctionError::ZeroAmount => "ZERO_AMOUNT",
-            AuctionError::Overflow(_) => "OVERFLOW",
+            AuctionError::WrongChain { .. } => ErrorCode::WrongChain,
+            AuctionError::SlotNotOpen(_) => ErrorCode::SlotNotOpen,
+            AuctionError::SlotClosed { .. } => ErrorCode::SlotClosed,
+            AuctionError::SlotOutOfOrder { .. } => ErrorCode::SlotOutOfOrder,
+            AuctionError::DeadlineNotReached { .. } => ErrorCode::DeadlineNotReached,
+            AuctionError::NothingToSettle(_) => ErrorCode::NothingToSettle,
+            AuctionError::UnknownBuilder(_) => ErrorCode::UnknownBuilder,
+            AuctionError::InvalidPublicKey(_) => ErrorCode::InvalidPublicKey,
+            AuctionError::BadSignature => ErrorCode::BadSignature,
+            AuctionError::InsufficientCollateral { .. } => ErrorCode::InsufficientCollateral,
+            AuctionError::EmptyRollupSet => ErrorCode::EmptyRollupSet,
+            AuctionError::RollupSetNotCanonical => ErrorCode::RollupSetNotCanonical,
+            AuctionError::BidTooLarge { .. } => ErrorCode::BidTooLarge,
+            AuctionError::UnknownRollup(_) => ErrorCode::UnknownRollup,
+            AuctionError::InactiveRollup(_) => ErrorCode::InactiveRollup,
+            AuctionError::BelowReserve { .. } => ErrorCode::BelowReserve,
+            AuctionError::AmountTooLarge(_) => ErrorCode::AmountTooLarge,
+            AuctionError::UnknownCiphertext(_) => ErrorCode::UnknownCiphertext,
+            AuctionError::ExpiredCiphertext { .. } => ErrorCode::ExpiredCiphertext,
+            AuctionError::CiphertextRollupMismatch { .. } => ErrorCode::CiphertextRollupMismatch,
+            AuctionError::DuplicateCiphertext(_) => ErrorCode::DuplicateCiphertext,
+            AuctionError::GasLimitExceeded { .. } => ErrorCode::GasLimitExceeded,
+            AuctionError::PartialBundle(_) => ErrorCode::PartialBundle,
+            AuctionError::InconsistentBundle(_) => ErrorCode::InconsistentBundle,
+            AuctionError::StaleSequence { .. } => ErrorCode::StaleSequence,
+            AuctionError::TooManyBids { .. } => ErrorCode::TooManyBids,
+            AuctionError::TooManyRollups { .. } => ErrorCode::TooManyRollups,
+            AuctionError::PolicyNotWhole(_) => ErrorCode::PolicyNotWhole,
+            AuctionError::BadBucketName(_) => ErrorCode::BadBucketName,
+            AuctionError::MissingBucket(_) => ErrorCode::MissingBucket,
+            AuctionError::ZeroGasLimit => ErrorCode::ZeroGasLimit,
+            AuctionError::RollupExists(_) => ErrorCode::RollupExists,
+            AuctionError::StaleNonce { .. } => ErrorCode::StaleNonce,
+            AuctionError::EffectiveSlotTooEarly { .. } => ErrorCode::EffectiveSlotTooEarly,
+            AuctionError::ZeroAmount => ErrorCode::ZeroAmount,
+            AuctionError::Overflow(_) => ErrorCode::Overflow,
+        }
+    }
+}
+
+impl From<SignatureError> for AuctionError {
+    fn from(e: SignatureError) -> AuctionError {
+        match e {
+            SignatureError::InvalidPublicKey(key) => AuctionError::InvalidPublicKey(key),
+            SignatureError::BadSignature => AuctionError::BadSignature,
         }
     }
 }

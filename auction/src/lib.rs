@@ -12,7 +12,7 @@
 //! | module | role |
 //! |---|---|
 //! | [`registry`] | rollups (admin-signed terms, scheduled at slot boundaries) and builders (collateral, unsettled payments, delayed withdrawals) |
-//! | [`bid`] | the signed bid, its canonical encoding, the stateless checks, the [`CiphertextIndex`] the mempool implements |
+//! | [`bid`] | the signed bid ([`veil_primitives::Signed`], domain `veil/bid/v1`), its canonical encoding, the stateless checks against the [`CiphertextIndex`] the mempool implements |
 //! | [`book`] | one slot's live bids: replacement by sequence number, the per-builder cap |
 //! | [`wdp`] | winner determination (weighted set packing) |
 //! | [`payment`] | closing a slot: allocation, payment rule, split, fallback blocks, ledger |
@@ -113,7 +113,7 @@
 //! use std::collections::HashMap;
 //! use ed25519_dalek::SigningKey;
 //! use veil_auction::*;
-//! use veil_primitives::{Amount, ChainId, RollupId, Slot, TxId};
+//! use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
 //!
 //! let chain = ChainId(1);
 //! let mut auction = Auction::new(AuctionConfig { chain_id: chain, ..AuctionConfig::default() });
@@ -137,10 +137,11 @@
 //! auction.deposit(public_key(&builder), Amount(10_000)).unwrap();
 //! auction.open_slot(Slot(1), 1_000).unwrap();
 //!
-//! let mut pool: HashMap<TxId, CiphertextMeta> = HashMap::new();
+//! let mut pool: HashMap<TxId, TxMeta> = HashMap::new();
 //! let tx = TxId([9; 32]);
-//! pool.insert(tx, CiphertextMeta {
-//!     rollup: RollupId(7), gas_limit: 50_000, max_fee: Amount(5), expiry_slot: Slot(10), bundle: None,
+//! pool.insert(tx, TxMeta {
+//!     chain_id: chain, eon: Eon(1), rollup: RollupId(7), fee_payer: PublicKeyBytes([3; 32]),
+//!     gas_limit: 50_000, max_fee: Amount(5), expiry_slot: Slot(10), bundle: None,
 //! });
 //! let bid = Bid {
 //!     chain_id: chain,
@@ -162,20 +163,18 @@
 pub mod bid;
 pub mod book;
 pub mod config;
-pub mod encoding;
 mod error;
 pub mod market;
 pub mod metrics;
 pub mod outcome;
 pub mod payment;
 pub mod registry;
-pub mod signing;
 pub mod split;
 pub mod wdp;
 
 pub use bid::{
-    check_bid, Bid, BidContext, BidId, BundleRef, CheckedBid, CiphertextIndex, CiphertextMeta,
-    PlaintextTx, RollupBlock, SignedBid, MAX_AMOUNT,
+    check_bid, Bid, BidContext, BidId, BundleRef, CheckedBid, PlaintextTx, RollupBlock, SignedBid,
+    MAX_AMOUNT,
 };
 pub use book::{BidReceipt, SlotBook, StoredBid};
 pub use config::{AuctionConfig, PaymentRule};
@@ -190,4 +189,7 @@ pub use registry::{
     Bucket, BuilderAccount, RevenuePolicy, RollupChange, RollupConfig, RollupTerms, RollupUpdate,
     SignedRollupUpdate, SignedWithdrawal, WithdrawalRequest,
 };
-pub use signing::{public_key, SignatureBytes};
+/// Shared with every crate: the metadata bids are checked against and the index that serves
+/// it (the mempool's pool implements it), signatures and keys.
+pub use veil_primitives::signed::{public_key, SignatureBytes};
+pub use veil_primitives::{CiphertextIndex, TxMeta};

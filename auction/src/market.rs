@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use tracing::{debug, info_span};
 use veil_primitives::{Amount, PublicKeyBytes, Slot, TxId};
 
-use crate::bid::{check_bid, BidContext, CheckedBid, CiphertextIndex, CiphertextMeta, SignedBid};
+use crate::bid::{check_bid, BidContext, CheckedBid, SignedBid};
 use crate::book::{BidReceipt, SlotBook};
 use crate::config::AuctionConfig;
 use crate::metrics::AuctionStats;
@@ -19,9 +19,10 @@ use crate::payment::{close, CloseInput};
 use crate::registry::{
     BuilderAccount, BuilderRegistry, RollupRegistry, SignedRollupUpdate, SignedWithdrawal,
 };
-use crate::signing::{self, SignedItem};
 use crate::wdp::MAX_ROLLUPS;
 use crate::AuctionError;
+use veil_primitives::signed::{self, SignedItem};
+use veil_primitives::{CiphertextIndex, TxMeta};
 
 /// The slot auction of one Veil network.
 #[derive(Debug)]
@@ -140,14 +141,15 @@ impl Auction {
     }
 
     fn context(&self, bid: &SignedBid, now_ms: u64) -> Result<BidContext<'_>, AuctionError> {
-        let book = self.open.get(&bid.bid.slot).ok_or(AuctionError::SlotNotOpen(bid.bid.slot))?;
+        let book =
+            self.open.get(&bid.message.slot).ok_or(AuctionError::SlotNotOpen(bid.message.slot))?;
         Ok(BidContext {
             config: &self.config,
             slot: book.slot(),
             deadline_ms: book.deadline_ms(),
             now_ms,
             terms: book.terms(),
-            available: self.builders.get(&bid.bid.builder).map(BuilderAccount::available),
+            available: self.builders.get(&bid.message.builder).map(BuilderAccount::available),
         })
     }
 
@@ -166,7 +168,7 @@ impl Auction {
         checked: Result<CheckedBid, AuctionError>,
     ) -> Result<BidReceipt, AuctionError> {
         let result = checked.and_then(|c| {
-            let slot = c.signed.bid.slot;
+            let slot = c.signed.message.slot;
             let book = self.open.get_mut(&slot).ok_or(AuctionError::SlotNotOpen(slot))?;
             book.insert(c, self.config.max_bids_per_builder_per_slot)
         });
@@ -193,9 +195,9 @@ impl Auction {
         let checked = self.check(signed, index, now_ms).and_then(|c| {
             let account = self
                 .builders
-                .get(&c.signed.bid.builder)
-                .ok_or(AuctionError::UnknownBuilder(c.signed.bid.builder))?;
-            signing::verify(account.key(), &c.message, &c.signed.signature)?;
+                .get(&c.signed.message.builder)
+                .ok_or(AuctionError::UnknownBuilder(c.signed.message.builder))?;
+            signed::verify(account.key(), &c.message, &c.signed.signature)?;
             Ok(c)
         });
         self.admit(checked)
@@ -221,7 +223,7 @@ impl Auction {
             .enumerate()
             .filter_map(|(i, c)| {
                 let c = c.as_ref().ok()?;
-                let account = this.builders.get(&c.signed.bid.builder)?;
+                let account = this.builders.get(&c.signed.message.builder)?;
                 Some((
                     i,
                     SignedItem {
@@ -232,7 +234,7 @@ impl Auction {
                 ))
             })
             .unzip();
-        let verdicts = signing::verify_many(&items, this.config.signature_batch_size);
+        let verdicts = signed::verify_many(&items, this.config.signature_batch_size);
         drop(items);
         self.stats.signatures_batched += verdicts.len() as u64;
         for (i, ok) in positions.into_iter().zip(verdicts) {
@@ -250,7 +252,7 @@ impl Auction {
         &mut self,
         slot: Slot,
         now_ms: u64,
-        pending: &[(TxId, CiphertextMeta)],
+        pending: &[(TxId, TxMeta)],
     ) -> Result<Outcome, AuctionError> {
         let span = info_span!("auction_close", slot = slot.0);
         let _guard = span.enter();
@@ -266,7 +268,7 @@ impl Auction {
         let available: HashMap<PublicKeyBytes, Amount> = bids
             .iter()
             .filter_map(|b| {
-                let key = b.signed.bid.builder;
+                let key = b.signed.message.builder;
                 self.builders.get(&key).map(|a| (key, a.available()))
             })
             .collect();

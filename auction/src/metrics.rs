@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use veil_primitives::Slot;
+use veil_primitives::{ErrorCode, Slot};
 
 pub use crate::payment::CloseStats;
 
@@ -17,7 +17,7 @@ pub struct AuctionStats {
     /// Accepted bids that replaced an earlier one.
     pub bids_replaced: u64,
     /// Rejected bids, by [`crate::AuctionError::code`].
-    pub bids_rejected: BTreeMap<&'static str, u64>,
+    pub bids_rejected: BTreeMap<ErrorCode, u64>,
     /// Signatures checked in batches.
     pub signatures_batched: u64,
     /// Slots opened.
@@ -33,7 +33,7 @@ pub struct AuctionStats {
 }
 
 impl AuctionStats {
-    pub(crate) fn reject(&mut self, code: &'static str) {
+    pub(crate) fn reject(&mut self, code: ErrorCode) {
         *self.bids_rejected.entry(code).or_insert(0) += 1;
     }
 }

@@ -11,8 +11,9 @@ use veil_primitives::{hexbytes, Amount, ChainId, PublicKeyBytes, RollupId, Slot,
 
 use crate::bid::{BidId, SignedBid};
 use crate::config::PaymentRule;
-use crate::encoding::Encoder;
 use crate::registry::RollupConfig;
+use veil_primitives::encoding::Encoder;
+use veil_primitives::signed::SignedMessage;
 
 /// Domain tag of outcome hashes.
 pub const OUTCOME_DOMAIN: &[u8] = b"veil/outcome/v1";
@@ -252,7 +253,7 @@ impl Outcome {
             e.len(w.bids.len());
             for b in &w.bids {
                 e.fixed(&b.id.0);
-                b.signed.bid.encode_body(&mut e);
+                b.signed.message.encode_body(&mut e);
                 e.fixed(&b.signed.signature.0);
             }
             e.amount(w.value);
@@ -304,7 +305,7 @@ impl Outcome {
     /// sha3-256 of [`Outcome::canonical_bytes`].
     #[must_use]
     pub fn hash(&self) -> [u8; 32] {
-        crate::encoding::sha3_256(&self.canonical_bytes())
+        veil_primitives::encoding::sha3_256(&self.canonical_bytes())
     }
 
     /// Total payments of the winners.
@@ -328,7 +329,7 @@ impl Outcome {
     #[must_use]
     pub fn winning_bid_for(&self, rollup: RollupId) -> Option<(&Winner, &WinningBid)> {
         self.winners.iter().find_map(|w| {
-            w.bids.iter().find(|b| b.signed.bid.rollups().any(|r| r == rollup)).map(|b| (w, b))
+            w.bids.iter().find(|b| b.signed.message.rollups().any(|r| r == rollup)).map(|b| (w, b))
         })
     }
 }

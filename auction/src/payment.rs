@@ -34,12 +34,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rayon::prelude::*;
-use veil_primitives::{Amount, ChainId, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_primitives::{Amount, ChainId, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
 
-use crate::bid::CiphertextMeta;
 use crate::book::StoredBid;
 use crate::config::PaymentRule;
-use crate::encoding::Encoder;
 use crate::outcome::{
     BucketPayout, Contribution, FallbackBlock, LedgerEntry, Outcome, RollupPayout,
     RollupTermsRecord, Winner, WinningBid,
@@ -48,6 +46,7 @@ use crate::registry::RollupTerms;
 use crate::split::split_payment;
 use crate::wdp::{Candidate, Solver, MAX_ROLLUPS};
 use crate::AuctionError;
+use veil_primitives::encoding::Encoder;
 
 /// Weights are `objective * SCALE + rollups in the bid`; `SCALE` exceeds [`MAX_ROLLUPS`].
 pub const SCALE: u128 = 128;
@@ -72,7 +71,7 @@ pub struct CloseInput<'a> {
     /// Each builder's available collateral now (missing means zero).
     pub available: &'a HashMap<PublicKeyBytes, Amount>,
     /// The pool's pending ciphertexts (any rollup), for fallback blocks.
-    pub pending: &'a [(TxId, CiphertextMeta)],
+    pub pending: &'a [(TxId, TxMeta)],
 }
 
 /// Figures about one close, for metrics.
@@ -96,7 +95,7 @@ pub struct CloseStats {
 /// `k`-th of them.
 pub fn rollups_in_play<'a>(bids: impl IntoIterator<Item = &'a StoredBid>) -> Vec<RollupId> {
     bids.into_iter()
-        .flat_map(|b| b.signed.bid.rollups())
+        .flat_map(|b| b.signed.message.rollups())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
@@ -117,7 +116,7 @@ pub fn close(input: &CloseInput<'_>) -> Result<(Outcome, CloseStats), AuctionErr
     let builders: Vec<PublicKeyBytes> = input
         .bids
         .iter()
-        .map(|b| b.signed.bid.builder)
+        .map(|b| b.signed.message.builder)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -125,7 +124,7 @@ pub fn close(input: &CloseInput<'_>) -> Result<(Outcome, CloseStats), AuctionErr
 
     let mut candidates = Vec::with_capacity(input.bids.len());
     for b in input.bids {
-        let bid = &b.signed.bid;
+        let bid = &b.signed.message;
         // Intake guarantees this for books; `close` is public, so check rather than panic.
         if let Some(r) = bid.rollups().find(|r| !input.terms.contains_key(r)) {
             return Err(AuctionError::UnknownRollup(r));
@@ -155,8 +154,9 @@ pub fn close(input: &CloseInput<'_>) -> Result<(Outcome, CloseStats), AuctionErr
         stats.search_nodes += allocation.nodes;
         let mut over: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (bidder, won) in group_by_bidder(&allocation.chosen, &candidates) {
-            let total =
-                won.iter().fold(0u128, |a, &i| a.saturating_add(input.bids[i].signed.bid.amount.0));
+            let total = won
+                .iter()
+                .fold(0u128, |a, &i| a.saturating_add(input.bids[i].signed.message.amount.0));
             let available =
                 input.available.get(&builders[bidder as usize]).copied().unwrap_or_default();
             if total > available.0 {
@@ -212,7 +212,7 @@ pub fn close(input: &CloseInput<'_>) -> Result<(Outcome, CloseStats), AuctionErr
     for ((bidder, won), counterfactual) in per_winner.iter().zip(counterfactuals) {
         let builder = builders[*bidder as usize];
         let value = won.iter().try_fold(Amount::ZERO, |a, &i| {
-            a.checked_add(input.bids[i].signed.bid.amount)
+            a.checked_add(input.bids[i].signed.message.amount)
                 .ok_or(AuctionError::Overflow("winner value"))
         })?;
         let reserves = won.iter().try_fold(Amount::ZERO, |a, &i| {
@@ -356,7 +356,7 @@ fn contributions(
         .filter(|(_, c)| c.bidder == bidder && c.weight > 0 && c.mask & !union == 0)
         .map(|(i, c)| {
             let bid = &bids[i];
-            let surplus = bid.signed.bid.amount.0.saturating_sub(bid.reserve.0);
+            let surplus = bid.signed.message.amount.0.saturating_sub(bid.reserve.0);
             Candidate { mask: compress(c.mask), weight: surplus, bidder: 0 }
         })
         .collect();
@@ -384,9 +384,9 @@ fn fallback_blocks(
     slot: Slot,
     terms: &RollupTerms,
     sold: &BTreeSet<RollupId>,
-    pending: &[(TxId, CiphertextMeta)],
+    pending: &[(TxId, TxMeta)],
 ) -> Vec<FallbackBlock> {
-    let mut by_rollup: BTreeMap<RollupId, Vec<(TxId, CiphertextMeta)>> = BTreeMap::new();
+    let mut by_rollup: BTreeMap<RollupId, Vec<(TxId, TxMeta)>> = BTreeMap::new();
     for (id, meta) in pending {
         if meta.bundle.is_none() && meta.expiry_slot >= slot && !sold.contains(&meta.rollup) {
             by_rollup.entry(meta.rollup).or_default().push((*id, *meta));

@@ -23,9 +23,10 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use veil_primitives::{Amount, ChainId, PublicKeyBytes, RollupId, Slot};
 
-use crate::encoding::Encoder;
+use veil_primitives::encoding::Encoder;
+use veil_primitives::signed::{self, Signed, SignedMessage};
+
 use crate::outcome::LedgerEntry;
-use crate::signing::{self, SignatureBytes};
 use crate::AuctionError;
 
 /// Basis points in a whole revenue policy.
@@ -38,10 +39,6 @@ pub const BUCKET_USER_REBATES: &str = "user_rebates";
 pub const BUCKET_PROTOCOL_FEE: &str = "protocol_fee";
 /// The longest bucket name.
 pub const MAX_BUCKET_NAME_LEN: usize = 32;
-/// Domain tag of rollup admin messages.
-pub const ROLLUP_UPDATE_DOMAIN: &[u8] = b"veil/rollup-update/v1";
-/// Domain tag of withdrawal requests.
-pub const WITHDRAWAL_DOMAIN: &[u8] = b"veil/withdraw/v1";
 
 /// One named share of a rollup's revenue and the account it is paid to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -202,11 +199,16 @@ pub struct RollupUpdate {
     pub change: RollupChange,
 }
 
-impl RollupUpdate {
-    /// The domain-separated canonical bytes that the admin signs.
-    #[must_use]
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut e = Encoder::with_domain(ROLLUP_UPDATE_DOMAIN, self.chain_id);
+impl SignedMessage for RollupUpdate {
+    const DOMAIN: &'static str = "veil/rollup-update/v1";
+
+    fn chain_id(&self) -> ChainId {
+        self.chain_id
+    }
+
+    /// Rollup, nonce, effective slot, then the change: a tag byte (0 register, 1 configure,
+    /// 2 rotate admin) and its fields.
+    fn encode_body(&self, e: &mut Encoder) {
         e.u32(self.rollup.0);
         e.u64(self.nonce);
         e.u64(self.effective.0);
@@ -214,36 +216,30 @@ impl RollupUpdate {
             RollupChange::Register { admin, config } => {
                 e.u8(0);
                 e.fixed(&admin.0);
-                config.encode(&mut e);
+                config.encode(e);
             }
             RollupChange::Configure(config) => {
                 e.u8(1);
-                config.encode(&mut e);
+                config.encode(e);
             }
             RollupChange::RotateAdmin { new_admin } => {
                 e.u8(2);
                 e.fixed(&new_admin.0);
             }
         }
-        e.into_bytes()
     }
+}
 
+impl RollupUpdate {
     /// Signs the update with `key`.
     #[must_use]
     pub fn sign(self, key: &SigningKey) -> SignedRollupUpdate {
-        let signature = signing::sign(key, &self.signing_bytes());
-        SignedRollupUpdate { update: self, signature }
+        Signed::sign(self, key)
     }
 }
 
-/// A rollup admin message with its signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedRollupUpdate {
-    /// The message.
-    pub update: RollupUpdate,
-    /// The admin's signature over [`RollupUpdate::signing_bytes`].
-    pub signature: SignatureBytes,
-}
+/// A rollup admin message with its admin's signature (domain `veil/rollup-update/v1`).
+pub type SignedRollupUpdate = Signed<RollupUpdate>;
 
 #[derive(Debug, Clone)]
 struct RollupRecord {
@@ -271,19 +267,18 @@ impl RollupRegistry {
         signed: &SignedRollupUpdate,
         earliest: Slot,
     ) -> Result<(), AuctionError> {
-        let u = &signed.update;
+        let u = &signed.message;
         if u.chain_id != chain_id {
             return Err(AuctionError::WrongChain { expected: chain_id, got: u.chain_id });
         }
         if u.effective < earliest {
             return Err(AuctionError::EffectiveSlotTooEarly { effective: u.effective, earliest });
         }
-        let message = u.signing_bytes();
         match (&u.change, self.rollups.get(&u.rollup)) {
             (RollupChange::Register { .. }, Some(_)) => Err(AuctionError::RollupExists(u.rollup)),
             (RollupChange::Register { admin, config }, None) => {
                 config.validate()?;
-                signing::verify(&signing::verifying_key(admin)?, &message, &signed.signature)?;
+                signed.verify(admin)?;
                 let mut scheduled = BTreeMap::new();
                 scheduled.insert(u.effective, config.clone());
                 self.rollups.insert(
@@ -299,7 +294,7 @@ impl RollupRegistry {
                 }
                 let new_admin = match change {
                     RollupChange::RotateAdmin { new_admin } => {
-                        signing::verifying_key(new_admin)?;
+                        signed::verifying_key(new_admin)?;
                         Some(*new_admin)
                     }
                     RollupChange::Configure(config) => {
@@ -308,8 +303,7 @@ impl RollupRegistry {
                     }
                     RollupChange::Register { .. } => None,
                 };
-                let admin = signing::verifying_key(&record.admin)?;
-                signing::verify(&admin, &message, &signed.signature)?;
+                signed.verify(&record.admin)?;
                 let record =
                     self.rollups.get_mut(&u.rollup).ok_or(AuctionError::UnknownRollup(u.rollup))?;
                 record.last_nonce = u.nonce;
@@ -407,33 +401,31 @@ pub struct WithdrawalRequest {
     pub nonce: u64,
 }
 
-impl WithdrawalRequest {
-    /// The domain-separated canonical bytes the builder signs.
-    #[must_use]
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut e = Encoder::with_domain(WITHDRAWAL_DOMAIN, self.chain_id);
+impl SignedMessage for WithdrawalRequest {
+    const DOMAIN: &'static str = "veil/withdraw/v1";
+
+    fn chain_id(&self) -> ChainId {
+        self.chain_id
+    }
+
+    /// Builder, amount, nonce.
+    fn encode_body(&self, e: &mut Encoder) {
         e.fixed(&self.builder.0);
         e.amount(self.amount);
         e.u64(self.nonce);
-        e.into_bytes()
     }
+}
 
+impl WithdrawalRequest {
     /// Signs the request.
     #[must_use]
     pub fn sign(self, key: &SigningKey) -> SignedWithdrawal {
-        let signature = signing::sign(key, &self.signing_bytes());
-        SignedWithdrawal { request: self, signature }
+        Signed::sign(self, key)
     }
 }
 
-/// A withdrawal request with the builder's signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedWithdrawal {
-    /// The request.
-    pub request: WithdrawalRequest,
-    /// The builder's signature over [`WithdrawalRequest::signing_bytes`].
-    pub signature: SignatureBytes,
-}
+/// A withdrawal request with the builder's signature (domain `veil/withdraw/v1`).
+pub type SignedWithdrawal = Signed<WithdrawalRequest>;
 
 /// Builder collateral accounts.
 #[derive(Debug, Clone, Default)]
@@ -461,7 +453,7 @@ impl BuilderRegistry {
             account.balance =
                 account.balance.checked_add(amount).ok_or(AuctionError::Overflow("deposit"))?;
         } else {
-            let key = signing::verifying_key(&builder)?;
+            let key = signed::verifying_key(&builder)?;
             self.accounts.insert(
                 builder,
                 BuilderAccount {
@@ -484,7 +476,7 @@ impl BuilderRegistry {
         now: Slot,
         delay: u64,
     ) -> Result<LedgerEntry, AuctionError> {
-        let r = &signed.request;
+        let r = &signed.message;
         if r.chain_id != chain_id {
             return Err(AuctionError::WrongChain { expected: chain_id, got: r.chain_id });
         }
@@ -496,7 +488,7 @@ impl BuilderRegistry {
         if r.nonce <= account.withdraw_nonce {
             return Err(AuctionError::StaleNonce { got: r.nonce, last: account.withdraw_nonce });
         }
-        signing::verify(&account.key, &r.signing_bytes(), &signed.signature)?;
+        signed.verify_with(&account.key)?;
         let available = account.available();
         if r.amount > available {
             return Err(AuctionError::InsufficientCollateral { available, required: r.amount });
@@ -599,7 +591,7 @@ mod tests {
             nonce: 1,
             effective: Slot(5),
             change: RollupChange::Register {
-                admin: signing::public_key(&admin),
+                admin: signed::public_key(&admin),
                 config: config(10),
             },
         };
@@ -635,7 +627,7 @@ mod tests {
         let rotate = RollupUpdate {
             nonce: 3,
             effective: Slot(9),
-            change: RollupChange::RotateAdmin { new_admin: signing::public_key(&key(4)) },
+            change: RollupChange::RotateAdmin { new_admin: signed::public_key(&key(4)) },
             ..register.clone()
         };
         reg.apply(chain, &rotate.sign(&admin), Slot(9)).unwrap();
@@ -657,7 +649,7 @@ mod tests {
     fn withdrawals_wait_and_reserve_collateral() {
         let chain = ChainId(1);
         let b = key(3);
-        let pk = signing::public_key(&b);
+        let pk = signed::public_key(&b);
         let mut reg = BuilderRegistry::default();
         reg.deposit(pk, Amount(100)).unwrap();
         let w = WithdrawalRequest { chain_id: chain, builder: pk, amount: Amount(60), nonce: 1 };

@@ -18,15 +18,16 @@ use ed25519_dalek::SigningKey;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use veil_auction::encoding::sha3_256;
 use veil_auction::payment::{close, CloseInput};
 use veil_auction::wdp::{brute_force, Candidate, Solver};
 use veil_auction::{
-    public_key, Auction, AuctionConfig, Bid, BidId, CiphertextMeta, PaymentRule, RevenuePolicy,
-    RollupBlock, RollupChange, RollupConfig, RollupTerms, RollupUpdate, SignatureBytes, SignedBid,
-    StoredBid,
+    public_key, Auction, AuctionConfig, Bid, BidId, PaymentRule, RevenuePolicy, RollupBlock,
+    RollupChange, RollupConfig, RollupTerms, RollupUpdate, SignatureBytes, SignedBid, StoredBid,
+    TxMeta,
 };
-use veil_primitives::{Amount, ChainId, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_primitives::encoding::sha3_256;
+use veil_primitives::SignedMessage;
+use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
 
 use crate::report::{Better, Figure, Goal, Reporter};
 
@@ -46,7 +47,7 @@ pub struct CloseWorkload {
     /// Every builder's available collateral.
     pub available: HashMap<PublicKeyBytes, Amount>,
     /// The pending pool (for fallback blocks).
-    pub pending: Vec<(TxId, CiphertextMeta)>,
+    pub pending: Vec<(TxId, TxMeta)>,
 }
 
 impl CloseWorkload {
@@ -92,13 +93,16 @@ pub fn terms(rollups: u32, rng: &mut ChaCha20Rng) -> RollupTerms {
 
 /// A pool of `per_rollup` pending ciphertexts per rollup, 100k gas each.
 #[must_use]
-pub fn pool(rollups: u32, per_rollup: u32, rng: &mut ChaCha20Rng) -> HashMap<TxId, CiphertextMeta> {
+pub fn pool(rollups: u32, per_rollup: u32, rng: &mut ChaCha20Rng) -> HashMap<TxId, TxMeta> {
     let mut pool = HashMap::new();
     for r in 0..rollups {
         for k in 0..per_rollup {
             pool.insert(
                 tx_id(r, k),
-                CiphertextMeta {
+                TxMeta {
+                    chain_id: ChainId(1),
+                    eon: Eon(1),
+                    fee_payer: PublicKeyBytes([0; 32]),
                     rollup: RollupId(r),
                     gas_limit: 100_000,
                     max_fee: Amount(rng.gen_range(1..1_000)),
@@ -210,7 +214,7 @@ pub fn close_workload(rollups: u32, bid_count: usize, seed: u64) -> CloseWorkloa
             key,
             StoredBid {
                 id,
-                signed: SignedBid { bid, signature: SignatureBytes([0; 64]) },
+                signed: SignedBid { message: bid, signature: SignatureBytes([0; 64]) },
                 reserve,
             },
         );
@@ -218,7 +222,7 @@ pub fn close_workload(rollups: u32, bid_count: usize, seed: u64) -> CloseWorkloa
     let mut bids: Vec<StoredBid> = book.into_values().collect();
     bids.sort_by_key(|b| b.id);
     let available = builders.iter().map(|b| (*b, Amount(u128::from(u64::MAX)))).collect();
-    let mut pending: Vec<(TxId, CiphertextMeta)> = pool.into_iter().collect();
+    let mut pending: Vec<(TxId, TxMeta)> = pool.into_iter().collect();
     pending.sort_by_key(|p| p.0);
     CloseWorkload { terms, bids, available, pending }
 }
@@ -261,25 +265,30 @@ fn candidates_of(
     rule: PaymentRule,
 ) -> (usize, Vec<Candidate>, Vec<PublicKeyBytes>) {
     let in_play: Vec<RollupId> = veil_auction::payment::rollups_in_play(&w.bids);
-    let builders: Vec<PublicKeyBytes> =
-        w.bids.iter().map(|b| b.signed.bid.builder).collect::<BTreeSet<_>>().into_iter().collect();
+    let builders: Vec<PublicKeyBytes> = w
+        .bids
+        .iter()
+        .map(|b| b.signed.message.builder)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let cands = w
         .bids
         .iter()
         .map(|b| {
             let mask = b
                 .signed
-                .bid
+                .message
                 .rollups()
                 .fold(0u64, |m, r| m | 1 << in_play.binary_search(&r).unwrap_or(0));
             let primary = match rule {
-                PaymentRule::FirstPrice => b.signed.bid.amount.0,
-                PaymentRule::Vcg => b.signed.bid.amount.0 - b.reserve.0,
+                PaymentRule::FirstPrice => b.signed.message.amount.0,
+                PaymentRule::Vcg => b.signed.message.amount.0 - b.reserve.0,
             };
             Candidate {
                 mask,
                 weight: primary * 128 + u128::from(mask.count_ones()),
-                bidder: builders.binary_search(&b.signed.bid.builder).unwrap_or(0) as u32,
+                bidder: builders.binary_search(&b.signed.message.builder).unwrap_or(0) as u32,
             }
         })
         .collect();
@@ -375,7 +384,7 @@ fn close_case(
 fn intake_setup(
     bid_count: usize,
     seed: u64,
-) -> anyhow::Result<(Auction, HashMap<TxId, CiphertextMeta>, Vec<SignedBid>)> {
+) -> anyhow::Result<(Auction, HashMap<TxId, TxMeta>, Vec<SignedBid>)> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let rollups = 16;
     let terms = terms(rollups, &mut rng);

@@ -1,10 +1,10 @@
 //! Bid intake against DESIGN.md's "Bad input" table, replacement, caps, close and settle.
 
 use veil_auction::{
-    AuctionError, BundleRef, CiphertextMeta, PaymentRule, PlaintextTx, RollupChange, RollupUpdate,
-    SignedBid, WithdrawalRequest,
+    AuctionError, BundleRef, PaymentRule, PlaintextTx, RollupChange, RollupUpdate, SignedBid,
+    TxMeta, WithdrawalRequest,
 };
-use veil_primitives::{Amount, BundleId, ChainId, RollupId, Slot};
+use veil_primitives::{Amount, BundleId, ChainId, Eon, PublicKeyBytes, RollupId, Slot};
 
 use crate::{bid, key, rollup_config, tx, world, CHAIN};
 
@@ -33,7 +33,10 @@ fn every_bad_input_gets_its_typed_rejection_and_leaves_other_bids_alone() {
     let expired_id = tx(3, 100);
     pool.insert(
         expired_id,
-        CiphertextMeta {
+        TxMeta {
+            chain_id: ChainId(1),
+            eon: Eon(1),
+            fee_payer: PublicKeyBytes([0; 32]),
             rollup: RollupId(3),
             gas_limit: 1,
             max_fee: Amount(1),
@@ -48,7 +51,10 @@ fn every_bad_input_gets_its_typed_rejection_and_leaves_other_bids_alone() {
     for (index, r) in [(0u16, 1u32), (1, 2)] {
         pool.insert(
             tx(r, 500),
-            CiphertextMeta {
+            TxMeta {
+                chain_id: ChainId(1),
+                eon: Eon(1),
+                fee_payer: PublicKeyBytes([0; 32]),
                 rollup: RollupId(r),
                 gas_limit: 1,
                 max_fee: Amount(1),
@@ -84,12 +90,12 @@ fn every_bad_input_gets_its_typed_rejection_and_leaves_other_bids_alone() {
     ];
     for (signed, code) in cases.clone() {
         let err = a.submit_bid(signed, &pool, 10).unwrap_err();
-        assert_eq!(err.code(), code, "{err}");
+        assert_eq!(err.code().name(), code, "{err}");
     }
     // The batched path gives the same verdicts.
     let (signed, codes): (Vec<SignedBid>, Vec<&str>) = cases.into_iter().unzip();
     for (r, code) in a.submit_bids(signed, &pool, 10).into_iter().zip(codes) {
-        assert_eq!(r.unwrap_err().code(), code);
+        assert_eq!(r.unwrap_err().code().name(), code);
     }
     // A complete bundle is fine; the first bid is still held.
     a.submit_bid(whole.sign(&key(10)), &pool, 10).unwrap();

@@ -7,12 +7,13 @@ mod properties;
 use std::collections::HashMap;
 
 use ed25519_dalek::SigningKey;
-use veil_auction::encoding::sha3_256;
 use veil_auction::{
-    public_key, Auction, AuctionConfig, Bid, BidId, CiphertextMeta, PaymentRule, RevenuePolicy,
-    RollupBlock, RollupChange, RollupConfig, RollupUpdate, SignatureBytes, SignedBid, StoredBid,
+    public_key, Auction, AuctionConfig, Bid, BidId, PaymentRule, RevenuePolicy, RollupBlock,
+    RollupChange, RollupConfig, RollupUpdate, SignatureBytes, SignedBid, StoredBid, TxMeta,
 };
-use veil_primitives::{Amount, ChainId, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_primitives::encoding::sha3_256;
+use veil_primitives::SignedMessage;
+use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
 
 pub(crate) const CHAIN: ChainId = ChainId(5);
 
@@ -38,7 +39,7 @@ pub(crate) fn rollup_config(reserve: u128, gas_limit: u64) -> RollupConfig {
 
 /// An auction with rollups 0..4 (reserve 100, gas 1,000,000), builders 10..14 with 10,000
 /// collateral each, slot 1 open until 1,000 ms, and a pool of 20 ciphertexts per rollup.
-pub(crate) fn world(rule: PaymentRule) -> (Auction, HashMap<TxId, CiphertextMeta>) {
+pub(crate) fn world(rule: PaymentRule) -> (Auction, HashMap<TxId, TxMeta>) {
     let mut auction = Auction::new(AuctionConfig {
         chain_id: CHAIN,
         payment_rule: rule,
@@ -68,7 +69,10 @@ pub(crate) fn world(rule: PaymentRule) -> (Auction, HashMap<TxId, CiphertextMeta
         for k in 0..20u32 {
             pool.insert(
                 tx(r, k),
-                CiphertextMeta {
+                TxMeta {
+                    chain_id: ChainId(1),
+                    eon: Eon(1),
+                    fee_payer: PublicKeyBytes([0; 32]),
                     rollup: RollupId(r),
                     gas_limit: 100_000,
                     max_fee: Amount(u128::from(k) + 1),
@@ -115,7 +119,7 @@ pub(crate) fn stored(builder: u8, rollups: &[u32], amount: u128, reserve: u128) 
     };
     StoredBid {
         id: BidId(sha3_256(&bid.signing_bytes())),
-        signed: SignedBid { bid, signature: SignatureBytes([0; 64]) },
+        signed: SignedBid { message: bid, signature: SignatureBytes([0; 64]) },
         reserve: Amount(reserve),
     }
 }

@@ -86,7 +86,7 @@ impl Market {
 fn run(terms: &RollupTerms, bids: &[StoredBid], rule: PaymentRule) -> Outcome {
     let refs: Vec<&StoredBid> = bids.iter().collect();
     let available: HashMap<PublicKeyBytes, Amount> =
-        bids.iter().map(|b| (b.signed.bid.builder, Amount(1 << 100))).collect();
+        bids.iter().map(|b| (b.signed.message.builder, Amount(1 << 100))).collect();
     let input = CloseInput {
         chain_id: CHAIN,
         slot: Slot(1),
@@ -104,12 +104,12 @@ fn run(terms: &RollupTerms, bids: &[StoredBid], rule: PaymentRule) -> Outcome {
 fn brute(bids: &[StoredBid], rule: PaymentRule, excluded: Option<PublicKeyBytes>) -> u128 {
     let cands: Vec<Candidate> = bids
         .iter()
-        .filter(|b| Some(b.signed.bid.builder) != excluded)
+        .filter(|b| Some(b.signed.message.builder) != excluded)
         .map(|b| {
-            let mask = b.signed.bid.rollups().fold(0u64, |m, r| m | 1 << r.0);
+            let mask = b.signed.message.rollups().fold(0u64, |m, r| m | 1 << r.0);
             let w = match rule {
-                PaymentRule::FirstPrice => b.signed.bid.amount.0,
-                PaymentRule::Vcg => b.signed.bid.amount.0 - b.reserve.0,
+                PaymentRule::FirstPrice => b.signed.message.amount.0,
+                PaymentRule::Vcg => b.signed.message.amount.0 - b.reserve.0,
             };
             Candidate { mask, weight: w, bidder: 0 }
         })
@@ -125,14 +125,18 @@ fn check_invariants(terms: &RollupTerms, bids: &[StoredBid], o: &Outcome, rule: 
     let mut covered = 0u64;
     for w in &o.winners {
         for b in &w.bids {
-            let mask = b.signed.bid.rollups().fold(0u64, |m, r| m | 1 << r.0);
+            let mask = b.signed.message.rollups().fold(0u64, |m, r| m | 1 << r.0);
             assert_eq!(covered & mask, 0, "winning bids overlap");
             covered |= mask;
-            let reserve: u128 = b.signed.bid.rollups().map(|r| terms[&r].reserve.0).sum();
-            assert!(b.signed.bid.amount.0 >= reserve);
+            let reserve: u128 = b.signed.message.rollups().map(|r| terms[&r].reserve.0).sum();
+            assert!(b.signed.message.amount.0 >= reserve);
         }
-        let reserves: u128 =
-            w.bids.iter().flat_map(|b| b.signed.bid.rollups()).map(|r| terms[&r].reserve.0).sum();
+        let reserves: u128 = w
+            .bids
+            .iter()
+            .flat_map(|b| b.signed.message.rollups())
+            .map(|r| terms[&r].reserve.0)
+            .sum();
         match rule {
             PaymentRule::FirstPrice => assert_eq!(w.payment, w.value, "first-price pays the bid"),
             PaymentRule::Vcg => {
@@ -194,12 +198,12 @@ proptest! {
         let builder0 = PublicKeyBytes([0; 32]);
         let true_value: HashMap<Vec<RollupId>, u128> = truth
             .iter()
-            .filter(|b| b.signed.bid.builder == builder0)
-            .map(|b| (b.signed.bid.rollups().collect(), b.signed.bid.amount.0))
+            .filter(|b| b.signed.message.builder == builder0)
+            .map(|b| (b.signed.message.rollups().collect(), b.signed.message.amount.0))
             .collect();
         let utility = |o: &Outcome| -> i128 {
             o.winners.iter().filter(|w| w.builder == builder0).map(|w| {
-                let v: u128 = w.bids.iter().map(|b| true_value[&b.signed.bid.rollups().collect::<Vec<_>>()]).sum();
+                let v: u128 = w.bids.iter().map(|b| true_value[&b.signed.message.rollups().collect::<Vec<_>>()]).sum();
                 v as i128 - w.payment.0 as i128
             }).sum()
         };
@@ -207,7 +211,7 @@ proptest! {
         let mut k = 0;
         let mut lie: Vec<StoredBid> = Vec::new();
         for b in &truth {
-            if b.signed.bid.builder != builder0 {
+            if b.signed.message.builder != builder0 {
                 lie.push(b.clone());
                 continue;
             }
@@ -216,8 +220,8 @@ proptest! {
             if f == 0 {
                 continue;
             }
-            let rollups: Vec<u32> = b.signed.bid.rollups().map(|r| r.0).collect();
-            let amount = (b.signed.bid.amount.0 * f / 100).max(b.reserve.0);
+            let rollups: Vec<u32> = b.signed.message.rollups().map(|r| r.0).collect();
+            let amount = (b.signed.message.amount.0 * f / 100).max(b.reserve.0);
             lie.push(stored(0, &rollups, amount, b.reserve.0));
         }
         lie.sort_by_key(|s| s.id);
