@@ -188,3 +188,95 @@ fn close_under<R: PricingRule>(
 fn sold(splits: &[WinnerSplit]) -> BTreeSet<RollupId> {
     splits.iter().flat_map(|s| &s.payouts).map(|p| p.rollup).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bid::{Bid, BidId, RollupBlock, SignedBid};
+    use crate::encoding::sha3_256;
+    use crate::registry::{RevenuePolicy, RollupConfig};
+    use crate::signing::SignatureBytes;
+
+    fn stored(builder: u8, rollups: &[u32], amount: u128) -> StoredBid {
+        let bid = Bid {
+            chain_id: ChainId(5),
+            slot: Slot(1),
+            builder: PublicKeyBytes([builder; 32]),
+            sequence: 1,
+            amount: Amount(amount),
+            blocks: rollups
+                .iter()
+                .map(|&r| RollupBlock {
+                    rollup: RollupId(r),
+                    ciphertexts: vec![],
+                    plaintext: vec![],
+                })
+                .collect(),
+        };
+        StoredBid {
+            id: BidId(sha3_256(&bid.signing_bytes())),
+            signed: SignedBid { bid, signature: SignatureBytes([0; 64]) },
+            reserve: Amount::ZERO,
+        }
+    }
+
+    fn close_book(bids: &mut [StoredBid], rule: PaymentRule) -> Outcome {
+        let terms: RollupTerms = [2, 26, 38]
+            .into_iter()
+            .map(|r| {
+                let policy =
+                    RevenuePolicy::standard(10_000, 0, 0, PublicKeyBytes([9; 32])).unwrap();
+                let config =
+                    RollupConfig { reserve: Amount::ZERO, gas_limit: 1, policy, active: true };
+                (RollupId(r), config)
+            })
+            .collect();
+        bids.sort_by_key(|b| b.id);
+        let refs: Vec<&StoredBid> = bids.iter().collect();
+        let available = bids.iter().map(|b| (b.signed.bid.builder, Amount(1_000))).collect();
+        let input = CloseInput {
+            chain_id: ChainId(5),
+            slot: Slot(1),
+            rule,
+            node_budget: 1_000,
+            terms: &terms,
+            bids: &refs,
+            available: &available,
+            pending: &[],
+        };
+        close(&input).unwrap().0
+    }
+
+    fn winning_ids(o: &Outcome) -> Vec<BidId> {
+        let mut ids: Vec<BidId> =
+            o.winners.iter().flat_map(|w| w.bids.iter().map(|b| b.id)).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Builder 0 bids 9 on {2, 26, 38}; builders 1 and 2 bid 4 on {26} and 5 on {2, 38}. Both
+    /// allocations are worth 9 and sell three rollups. A losing sock-puppet bid of 3 on {38}
+    /// used to flip the choice (and rollup 38's share between 2 and 3); the smallest sorted
+    /// list of winning ids does not depend on it.
+    #[test]
+    fn a_losing_bid_does_not_move_a_tie() {
+        let book = vec![stored(1, &[26], 4), stored(0, &[2, 26, 38], 9), stored(2, &[2, 38], 5)];
+        let alone = [book[1].id];
+        let mut pair = [book[0].id, book[2].id];
+        pair.sort_unstable();
+        let least = alone.to_vec().min(pair.to_vec());
+        for rule in [PaymentRule::FirstPrice, PaymentRule::Vcg] {
+            let before = close_book(&mut book.clone(), rule);
+            let mut with_puppet = book.clone();
+            with_puppet.push(stored(3, &[38], 3));
+            let after = close_book(&mut with_puppet, rule);
+            assert_eq!(before.welfare, Amount(9));
+            assert_eq!(winning_ids(&before), least);
+            assert_eq!(winning_ids(&after), least);
+            let share =
+                |o: &Outcome| o.payouts.iter().find(|p| p.rollup == RollupId(38)).map(|p| p.share);
+            assert_eq!(share(&before), share(&after));
+            assert_eq!(before.payouts, after.payouts);
+        }
+    }
+}
