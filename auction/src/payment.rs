@@ -1,5 +1,20 @@
 //! Closing a slot: winners, payments, the revenue split, fallback blocks and ledger entries.
 //!
+//! # The pipeline
+//!
+//! [`close`] runs six steps, each in its own module with its contract:
+//!
+//! 1. **book** (`allocation::ClosingBook`): the rollups in play, one bidder per signer, one
+//!    solver candidate per bid weighted by the payment rule's objective;
+//! 2. **allocate** (`allocation::allocate`): winner determination, re-solved while a winner's
+//!    winnings exceed its collateral;
+//! 3. **price** (`pricing::PricingRule`, one type per rule: `FirstPrice`, `Vcg`): what each
+//!    winner pays;
+//! 4. **split** (`revenue::split_revenue`): each payment over the won rollups by clipped
+//!    marginal contribution, then over each rollup's buckets ([`crate::split`]);
+//! 5. **fallback** (`fallback::fallback_blocks`): fee-ordered blocks for the unsold rollups;
+//! 6. **record** (`record::record`): the [`Outcome`] with its ledger entries and bid digest.
+//!
 //! # Objectives
 //!
 //! Both rules call the same solver ([`crate::wdp`]) with different weights:
@@ -15,21 +30,52 @@
 //! (a bid exactly at its reserves wins over leaving the rollups unsold). The objective itself
 //! is `value / SCALE`.
 //!
+//! # Ties
+//!
+//! Among allocations of equal objective that sell as many rollups, the winners are those
+//! with the **lexicographically smallest sorted list of winning bid ids** ([`crate::BidId`],
+//! compared as bytes). The solver returns the least optimum by candidate index, and
+//! candidates are in bid id order. A bid that loses cannot change which optimum this is (see
+//! [`crate::wdp`]). The rule is the same in every solve: the allocation, each collateral
+//! round and the VCG counterfactuals (where only the value is used).
+//!
 //! # Payments
 //!
 //! All bids of one signer are one bidder. Under first-price a winning builder pays the sum of
 //! its winning amounts. Under VCG it pays `v_i - (W - W_{-i})`, where `v_i` is the sum of its
 //! winning amounts, `W` the optimal surplus and `W_{-i}` the optimal surplus without any of
-//! its bids. Exact solutions give `reserves_i <= payment <= v_i`; the payment is clamped to that
-//! interval when the bounded search was not exact.
+//! its bids (both over the bids left after the collateral rounds). The payment is then always
+//! clamped to `[reserves_i, v_i]`. With exact solves the clamp never binds (`W >= W_{-i}`,
+//! and `W - W_{-i}` is at most the surplus `v_i - reserves_i` of the winner's own bids); only
+//! an inexact bounded search can make it bind.
+//!
+//! # Split
+//!
+//! A winner's payment is split over the union `U` of the rollups it won. `W(T)`, for
+//! `T ⊆ U`, is the best total surplus (`amount - reserves`, unscaled, under both rules) of
+//! pairwise disjoint bids *of the winning signer* whose rollups all lie in `T`. The bids that
+//! count are all of its bids in the book, winning or losing, except those excluded for
+//! collateral. Rollup `r`'s contribution is `W(U) - W(U \ {r})`, clipped at zero. The clip
+//! never binds when the solves are exact, because `W(T)` cannot fall as `T` grows (a packing
+//! inside `U \ {r}` is one inside `U`). It can only bind after an inexact bounded search,
+//! which needs a union of more than 16 rollups. The outcome records `W(U)` as `own_value` and
+//! each `W(U \ {r})` as `value_without`.
+//!
+//! # Ledger
+//!
+//! One [`crate::LedgerEntry::Debit`] per winner, in builder key order, even when the payment
+//! is zero. Then one [`crate::LedgerEntry::Payout`] per bucket of positive amount, in rollup id
+//! then bucket name order. Buckets of amount zero are listed in the outcome's
+//! [`crate::RollupPayout::buckets`] but write no ledger entry.
 //!
 //! # Collateral
 //!
 //! Each bid is checked against the builder's available collateral at intake, but a builder may
-//! win several disjoint bids. If its winnings exceed its available collateral at close, its
-//! winning bid of least weight is excluded and the allocation recomputed; after
-//! [`MAX_COLLATERAL_ROUNDS`] rounds every bid of a builder still over its collateral is
-//! excluded. Excluded bids are listed in the outcome.
+//! win several disjoint bids. If its winning amounts exceed its available collateral at close,
+//! its winning bid of least weight (ties to the higher bid id) is excluded and the allocation
+//! recomputed. From round [`MAX_COLLATERAL_ROUNDS`] on, every bid of a builder still over its
+//! collateral is excluded. Excluded bids are listed in the outcome, and every later step
+//! ignores them.
 
 use std::collections::{BTreeSet, HashMap};
 
