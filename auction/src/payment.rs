@@ -119,7 +119,9 @@ pub struct CloseInput<'a> {
     pub node_budget: u64,
     /// The rollup terms frozen for the slot.
     pub terms: &'a RollupTerms,
-    /// The live bids, sorted by id.
+    /// The live bids, sorted by id (strictly): ties between optimal allocations go to the
+    /// smallest sorted list of winning positions in this slice, which is the smallest list of
+    /// winning bid ids only in this order. [`close`] checks it in debug builds.
     pub bids: &'a [&'a StoredBid],
     /// Each builder's available collateral now (missing means zero).
     pub available: &'a HashMap<PublicKeyBytes, Amount>,
@@ -196,6 +198,10 @@ pub fn rollups_in_play<'a>(bids: impl IntoIterator<Item = &'a StoredBid>) -> Vec
 /// [`AuctionError::BelowReserve`] for a bid below its reserves (VCG) or a payment below the
 /// reserves it must cover, and [`AuctionError::Overflow`] when an amount does not fit.
 pub fn close(input: &CloseInput<'_>) -> Result<(Outcome, CloseStats), AuctionError> {
+    debug_assert!(
+        input.bids.windows(2).all(|w| w[0].id < w[1].id),
+        "close needs the bids sorted by id"
+    );
     match input.rule {
         PaymentRule::FirstPrice => close_under(input, &FirstPrice),
         PaymentRule::Vcg => close_under(input, &Vcg),
