@@ -15,7 +15,7 @@
 //! | [`bid`] | the signed bid ([`veil_primitives::Signed`], domain `veil/bid/v1`), its canonical encoding, the stateless checks against the [`CiphertextIndex`] the mempool implements |
 //! | [`book`] | one slot's live bids: replacement by sequence number, the per-builder cap |
 //! | [`wdp`] | winner determination (weighted set packing) |
-//! | [`payment`] | closing a slot: allocation, payment rule, split, fallback blocks, ledger |
+//! | [`payment`] | closing a slot, as a pipeline: book, allocate, price (one type per rule), split, fallback blocks, record |
 //! | [`split`] | exact integer division of payments over rollups and buckets |
 //! | [`outcome`] | the outcome record, ledger entries, the stable hash |
 //! | [`market`] | [`Auction`], the state machine tying it together |
@@ -48,12 +48,18 @@
 //! - **up to 64**: branch and bound with a per-rollup bound and a node budget; the outcome says
 //!   `exact: false` if the budget ran out.
 //!
+//! Among optimal allocations the one selling more rollups wins, then the one with the
+//! lexicographically smallest sorted list of winning bid ids. Both solvers implement this
+//! exactly. The table reads the least optimum off its values in one pass over the bids in id
+//! order. The search compares tied leaves and settles nodes whose bound only meets the
+//! incumbent as an exact-cover problem. A losing bid cannot change the choice.
+//!
 //! ## Payment rules (configuration: [`PaymentRule`])
 //!
 //! - **First-price** (default): maximise the total of winning amounts; winners pay their bids.
 //! - **VCG**, with each reserve as the rollup's own bid for itself: maximise the surplus over
-//!   reserves; a winning builder `i` pays `v_i - (W - W_{-i})`, which lies between the
-//!   reserves of its bids and its bid. Truthful bidding is a dominant strategy for a builder
+//!   reserves; a winning builder `i` pays `v_i - (W - W_{-i})`, clamped to lie between the
+//!   reserves of its bids and its bid (with exact solves the clamp never binds). Truthful bidding is a dominant strategy for a builder
 //!   whose value is additive over its bids, and no builder pays below the reserves.
 //!
 //! ## Revenue split
@@ -64,9 +70,12 @@
 //! 1. Each rollup `r ∈ U` gets its reserve first.
 //! 2. The surplus `P - Σ reserves` is split in proportion to the clipped marginal contribution
 //!    `m_r = max(0, W(U) - W(U \ {r}))`, where `W(T)` is the best surplus over reserves of
-//!    disjoint bids *of the winning signer* within `T`. When every `m_r` is zero the surplus is
-//!    split equally.
+//!    disjoint bids *of the winning signer* within `T`. Those bids are all of its bids in the
+//!    book, losing ones included, except bids excluded for collateral. When every `m_r` is
+//!    zero the surplus is split equally.
 //! 3. Each rollup's share is split over its policy's buckets (basis points summing to 10,000).
+//!    Every bucket appears in the outcome's payouts, zero amounts included; only buckets of
+//!    positive amount become ledger entries.
 //!
 //! Arithmetic is integer, with 256-bit intermediate products, largest-remainder rounding and
 //! ties to the lower rollup id or bucket name: payouts sum to the payment exactly, and no
@@ -81,14 +90,32 @@
 //! shrinking their contributions and growing its own share at no cost, since the shill never
 //! wins. Here contributions are measured on the *winner's own bids*, merged into one bidder:
 //!
-//! - a losing bid from any other key (a shill) changes neither the allocation nor the
-//!   winner's bids, so it changes no contribution and no share (a property test checks this
-//!   under first-price);
+//! - a losing bid from any other key (a shill) changes neither the allocation, ties included,
+//!   nor the winner's bids, so under first-price it changes no contribution and no share (a
+//!   property test checks this, on books full of ties too). A bid that wins an intermediate
+//!   collateral round can still change which bids that round excludes;
 //! - a shill from the winner's own key is the winner's own statement of value and costs it the
 //!   chance of paying for it; splitting one builder's bids over several of its own sets is
 //!   merged back, so the builder cannot tilt the split by how it partitions its bids;
 //! - clipping at zero means complementary bids never produce negative shares, and reserves
 //!   come first, so no rollup can be pushed below its reserve.
+//!
+//! ## What an independent re-implementation must match
+//!
+//! Beyond DESIGN.md, these choices decide outcome bytes ([`payment`] has the details):
+//!
+//! - **Ties**: the objective first, then more rollups sold, then the smallest sorted list of
+//!   winning bid ids. The same rule holds in every solve (allocation, collateral rounds, VCG
+//!   counterfactuals).
+//! - **Which bids feed `W(T)`**: every bid of the winning signer whose rollups lie in `T`,
+//!   winning or losing, valued at its surplus `amount - reserves` under both rules. Bids
+//!   excluded for collateral do not count.
+//! - **Zero-amount buckets** are listed in [`RollupPayout::buckets`] and absent from the
+//!   ledger. A winner's debit is written even when its payment is zero.
+//! - **The clip at zero** in `m_r` never binds with exact solves: `W(T)` cannot fall as `T`
+//!   grows.
+//! - **The VCG clamp** to `[reserves_i, v_i]` is applied to every payment, not only after an
+//!   inexact search. With exact solves it never binds.
 //!
 //! ## Known limits
 //!
@@ -100,8 +127,8 @@
 //!   take money from reserves, and the payment itself is unchanged.
 //! - **Collateral across several winning bids** is enforced at close by dropping the builder's
 //!   lightest winning bid and re-solving (bounded rounds), not inside the optimisation.
-//! - **Beyond 16 rollups** optimality is only as good as the node budget; the outcome flags it.
-//!   More than 64 active rollups per slot are refused.
+//! - **Beyond 16 rollups** optimality, and the tie-break, are only as good as the node budget;
+//!   the outcome flags it. More than 64 active rollups per slot are refused.
 //! - **Fallback blocks** leave bundle parts out: only a builder bid can guarantee all parts.
 //! - **Batch signature verification** uses the same verification equation family as single
 //!   verification in ed25519-dalek, but ed25519 implementations may disagree on crafted edge

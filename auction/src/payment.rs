@@ -1,5 +1,20 @@
 //! Closing a slot: winners, payments, the revenue split, fallback blocks and ledger entries.
 //!
+//! # The pipeline
+//!
+//! [`close`] runs six steps, each in its own module with its contract:
+//!
+//! 1. **book** (`allocation::ClosingBook`): the rollups in play, one bidder per signer, one
+//!    solver candidate per bid weighted by the payment rule's objective;
+//! 2. **allocate** (`allocation::allocate`): winner determination, re-solved while a winner's
+//!    winnings exceed its collateral;
+//! 3. **price** (`pricing::PricingRule`, one type per rule: `FirstPrice`, `Vcg`): what each
+//!    winner pays;
+//! 4. **split** (`revenue::split_revenue`): each payment over the won rollups by clipped
+//!    marginal contribution, then over each rollup's buckets ([`crate::split`]);
+//! 5. **fallback** (`fallback::fallback_blocks`): fee-ordered blocks for the unsold rollups;
+//! 6. **record** (`record::record`): the [`Outcome`] with its ledger entries and bid digest.
+//!
 //! # Objectives
 //!
 //! Both rules call the same solver ([`crate::wdp`]) with different weights:
@@ -15,40 +30,77 @@
 //! (a bid exactly at its reserves wins over leaving the rollups unsold). The objective itself
 //! is `value / SCALE`.
 //!
+//! # Ties
+//!
+//! Among allocations of equal objective that sell as many rollups, the winners are those
+//! with the **lexicographically smallest sorted list of winning bid ids** ([`crate::BidId`],
+//! compared as bytes). The solver returns the least optimum by candidate index, and
+//! candidates are in bid id order. A bid that loses cannot change which optimum this is (see
+//! [`crate::wdp`]). The rule is the same in every solve: the allocation, each collateral
+//! round and the VCG counterfactuals (where only the value is used).
+//!
 //! # Payments
 //!
 //! All bids of one signer are one bidder. Under first-price a winning builder pays the sum of
 //! its winning amounts. Under VCG it pays `v_i - (W - W_{-i})`, where `v_i` is the sum of its
 //! winning amounts, `W` the optimal surplus and `W_{-i}` the optimal surplus without any of
-//! its bids. Exact solutions give `reserves_i <= payment <= v_i`; the payment is clamped to that
-//! interval when the bounded search was not exact.
+//! its bids (both over the bids left after the collateral rounds). The payment is then always
+//! clamped to `[reserves_i, v_i]`. With exact solves the clamp never binds (`W >= W_{-i}`,
+//! and `W - W_{-i}` is at most the surplus `v_i - reserves_i` of the winner's own bids); only
+//! an inexact bounded search can make it bind.
+//!
+//! # Split
+//!
+//! A winner's payment is split over the union `U` of the rollups it won. `W(T)`, for
+//! `T ⊆ U`, is the best total surplus (`amount - reserves`, unscaled, under both rules) of
+//! pairwise disjoint bids *of the winning signer* whose rollups all lie in `T`. The bids that
+//! count are all of its bids in the book, winning or losing, except those excluded for
+//! collateral. Rollup `r`'s contribution is `W(U) - W(U \ {r})`, clipped at zero. The clip
+//! never binds when the solves are exact, because `W(T)` cannot fall as `T` grows (a packing
+//! inside `U \ {r}` is one inside `U`). It can only bind after an inexact bounded search,
+//! which needs a union of more than 16 rollups. The outcome records `W(U)` as `own_value` and
+//! each `W(U \ {r})` as `value_without`.
+//!
+//! # Ledger
+//!
+//! One [`crate::LedgerEntry::Debit`] per winner, in builder key order, even when the payment
+//! is zero. Then one [`crate::LedgerEntry::Payout`] per bucket of positive amount, in rollup id
+//! then bucket name order. Buckets of amount zero are listed in the outcome's
+//! [`crate::RollupPayout::buckets`] but write no ledger entry.
 //!
 //! # Collateral
 //!
 //! Each bid is checked against the builder's available collateral at intake, but a builder may
-//! win several disjoint bids. If its winnings exceed its available collateral at close, its
-//! winning bid of least weight is excluded and the allocation recomputed; after
-//! [`MAX_COLLATERAL_ROUNDS`] rounds every bid of a builder still over its collateral is
-//! excluded. Excluded bids are listed in the outcome.
+//! win several disjoint bids. If its winning amounts exceed its available collateral at close,
+//! its winning bid of least weight (ties to the higher bid id) is excluded and the allocation
+//! recomputed. From round [`MAX_COLLATERAL_ROUNDS`] on, every bid of a builder still over its
+//! collateral is excluded. Excluded bids are listed in the outcome, and every later step
+//! ignores them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use rayon::prelude::*;
 use veil_primitives::{Amount, ChainId, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
 
 use crate::book::StoredBid;
 use crate::config::PaymentRule;
-use crate::outcome::{
-    BucketPayout, Contribution, FallbackBlock, LedgerEntry, Outcome, RollupPayout,
-    RollupTermsRecord, Winner, WinningBid,
-};
+use crate::outcome::Outcome;
 use crate::registry::RollupTerms;
-use crate::split::split_payment;
-use crate::wdp::{Candidate, Solver, MAX_ROLLUPS};
+use crate::wdp::Allocation;
 use crate::AuctionError;
-use veil_primitives::encoding::Encoder;
 
-/// Weights are `objective * SCALE + rollups in the bid`; `SCALE` exceeds [`MAX_ROLLUPS`].
+mod allocation;
+mod fallback;
+mod pricing;
+mod record;
+mod revenue;
+
+use allocation::{allocate, ClosingBook};
+use fallback::fallback_blocks;
+use pricing::{FirstPrice, PricingRule, Vcg};
+use record::{record, Decided};
+use revenue::{split_revenue, WinnerSplit};
+
+/// Weights are `objective * SCALE + rollups in the bid`; `SCALE` exceeds [`crate::wdp::MAX_ROLLUPS`].
 pub const SCALE: u128 = 128;
 /// Re-solves allowed to honour builders' collateral before their bids are dropped wholesale.
 pub const MAX_COLLATERAL_ROUNDS: usize = 8;
@@ -66,7 +118,9 @@ pub struct CloseInput<'a> {
     pub node_budget: u64,
     /// The rollup terms frozen for the slot.
     pub terms: &'a RollupTerms,
-    /// The live bids, sorted by id.
+    /// The live bids, sorted by id (strictly): ties between optimal allocations go to the
+    /// smallest sorted list of winning positions in this slice, which is the smallest list of
+    /// winning bid ids only in this order. [`close`] checks it in debug builds.
     pub bids: &'a [&'a StoredBid],
     /// Each builder's available collateral now (missing means zero).
     pub available: &'a HashMap<PublicKeyBytes, Amount>,
@@ -91,6 +145,40 @@ pub struct CloseStats {
     pub exact: bool,
 }
 
+impl CloseStats {
+    fn absorb(&mut self, effort: SolveEffort) {
+        self.solves += effort.solves;
+        self.search_nodes += effort.search_nodes;
+        self.exact &= effort.exact;
+    }
+}
+
+/// Solver work done by one step of a close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SolveEffort {
+    /// Solver runs.
+    pub(crate) solves: usize,
+    /// Search nodes counted for them.
+    pub(crate) search_nodes: u64,
+    /// Whether every run was exact.
+    pub(crate) exact: bool,
+}
+
+impl Default for SolveEffort {
+    fn default() -> Self {
+        SolveEffort { solves: 0, search_nodes: 0, exact: true }
+    }
+}
+
+impl SolveEffort {
+    /// Counts one solver run.
+    pub(crate) fn add(&mut self, allocation: &Allocation) {
+        self.solves += 1;
+        self.search_nodes += allocation.nodes;
+        self.exact &= allocation.exact;
+    }
+}
+
 /// The rollups named by any of `bids`, in id order: bit `k` of a solver mask stands for the
 /// `k`-th of them.
 pub fn rollups_in_play<'a>(bids: impl IntoIterator<Item = &'a StoredBid>) -> Vec<RollupId> {
@@ -102,314 +190,145 @@ pub fn rollups_in_play<'a>(bids: impl IntoIterator<Item = &'a StoredBid>) -> Vec
 }
 
 /// Closes a slot: allocation, payments, split, fallback blocks and ledger entries.
+///
+/// Deterministic: the same input gives the same outcome, byte for byte. Fails with
+/// [`AuctionError::TooManyRollups`] beyond [`crate::wdp::MAX_ROLLUPS`] rollups in play,
+/// [`AuctionError::UnknownRollup`] for a bid on a rollup without terms,
+/// [`AuctionError::BelowReserve`] for a bid below its reserves (VCG) or a payment below the
+/// reserves it must cover, and [`AuctionError::Overflow`] when an amount does not fit.
 pub fn close(input: &CloseInput<'_>) -> Result<(Outcome, CloseStats), AuctionError> {
+    debug_assert!(
+        input.bids.windows(2).all(|w| w[0].id < w[1].id),
+        "close needs the bids sorted by id"
+    );
+    match input.rule {
+        PaymentRule::FirstPrice => close_under(input, &FirstPrice),
+        PaymentRule::Vcg => close_under(input, &Vcg),
+    }
+}
+
+/// [`close`] under one payment rule: the pipeline.
+fn close_under<R: PricingRule>(
+    input: &CloseInput<'_>,
+    rule: &R,
+) -> Result<(Outcome, CloseStats), AuctionError> {
     let mut stats = CloseStats { bids: input.bids.len(), exact: true, ..CloseStats::default() };
-    // Rollups in play, in id order; bit k of a mask is `in_play[k]`.
-    let in_play = rollups_in_play(input.bids.iter().copied());
-    let n = in_play.len();
-    if n > MAX_ROLLUPS {
-        return Err(AuctionError::TooManyRollups { count: n, max: MAX_ROLLUPS });
-    }
-    stats.rollups_in_play = n;
-    let bit: HashMap<RollupId, u32> =
-        in_play.iter().enumerate().map(|(k, r)| (*r, k as u32)).collect();
-    let builders: Vec<PublicKeyBytes> = input
-        .bids
-        .iter()
-        .map(|b| b.signed.message.builder)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let bidder_of = |key: &PublicKeyBytes| builders.binary_search(key).unwrap_or(0) as u32;
+    // 1. The book as the solver sees it: rollups in play, bidders, weights under the rule.
+    let mut book = ClosingBook::new(input.bids, input.terms, rule)?;
+    stats.rollups_in_play = book.rollups();
+    // 2. Winners, honouring collateral.
+    let allocated = allocate(&mut book, input.available, input.node_budget);
+    stats.absorb(allocated.effort);
+    stats.winners = allocated.winners.len();
+    // 3. What each winner pays.
+    let (prices, effort) = rule.prices(&book, &allocated, input.node_budget)?;
+    stats.absorb(effort);
+    // 4. How each payment is split over rollups and buckets.
+    let (splits, effort) =
+        split_revenue(&book, &allocated, &prices, input.terms, input.node_budget)?;
+    stats.absorb(effort);
+    // 5. Blocks for the rollups nobody bought.
+    let fallback = fallback_blocks(input.slot, input.terms, &sold(&splits), input.pending);
+    // 6. The record: winners, payouts, ledger, digest.
+    let decided =
+        Decided { rule: R::RULE, exact: stats.exact, allocated, prices, splits, fallback };
+    Ok((record(input, &book, decided), stats))
+}
 
-    let mut candidates = Vec::with_capacity(input.bids.len());
-    for b in input.bids {
-        let bid = &b.signed.message;
-        // Intake guarantees this for books; `close` is public, so check rather than panic.
-        if let Some(r) = bid.rollups().find(|r| !input.terms.contains_key(r)) {
-            return Err(AuctionError::UnknownRollup(r));
-        }
-        let mask = bid.rollups().fold(0u64, |m, r| m | 1u64 << bit[&r]);
-        let primary = match input.rule {
-            PaymentRule::FirstPrice => bid.amount,
-            PaymentRule::Vcg => bid
-                .amount
-                .checked_sub(b.reserve)
-                .ok_or(AuctionError::BelowReserve { reserve: b.reserve, amount: bid.amount })?,
-        };
-        candidates.push(Candidate {
-            mask,
-            weight: scaled(primary.0, mask)?,
-            bidder: bidder_of(&bid.builder),
-        });
-    }
+/// The rollups some winner bought.
+fn sold(splits: &[WinnerSplit]) -> BTreeSet<RollupId> {
+    splits.iter().flat_map(|s| &s.payouts).map(|p| p.rollup).collect()
+}
 
-    // Allocation, honouring collateral.
-    let mut excluded_for_collateral = Vec::new();
-    let mut round = 0;
-    let allocation = loop {
-        let solver = Solver::new(n, &candidates, input.node_budget);
-        let allocation = solver.solve();
-        stats.solves += 1;
-        stats.search_nodes += allocation.nodes;
-        let mut over: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (bidder, won) in group_by_bidder(&allocation.chosen, &candidates) {
-            let total = won
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bid::{Bid, BidId, RollupBlock, SignedBid};
+    use veil_primitives::encoding::sha3_256;
+    use veil_primitives::signed::{SignatureBytes, SignedMessage};
+
+    use crate::registry::{RevenuePolicy, RollupConfig};
+
+    fn stored(builder: u8, rollups: &[u32], amount: u128) -> StoredBid {
+        let bid = Bid {
+            chain_id: ChainId(5),
+            slot: Slot(1),
+            builder: PublicKeyBytes([builder; 32]),
+            sequence: 1,
+            amount: Amount(amount),
+            blocks: rollups
                 .iter()
-                .fold(0u128, |a, &i| a.saturating_add(input.bids[i].signed.message.amount.0));
-            let available =
-                input.available.get(&builders[bidder as usize]).copied().unwrap_or_default();
-            if total > available.0 {
-                over.insert(bidder, won);
-            }
-        }
-        if over.is_empty() {
-            break allocation;
-        }
-        round += 1;
-        for (bidder, won) in over {
-            let drop: Vec<usize> = if round >= MAX_COLLATERAL_ROUNDS {
-                (0..candidates.len())
-                    .filter(|&i| candidates[i].bidder == bidder && candidates[i].weight > 0)
-                    .collect()
-            } else {
-                won.iter()
-                    .copied()
-                    .min_by_key(|&i| (candidates[i].weight, std::cmp::Reverse(i)))
-                    .into_iter()
-                    .collect()
-            };
-            for i in drop {
-                candidates[i].weight = 0;
-                excluded_for_collateral.push(input.bids[i].id);
-            }
-        }
-    };
-    excluded_for_collateral.sort_unstable();
-    stats.exact &= allocation.exact;
-    let welfare = allocation.value / SCALE;
-    let winners_by_bidder = group_by_bidder(&allocation.chosen, &candidates);
-    stats.winners = winners_by_bidder.len();
-
-    // Payments (VCG counterfactuals in parallel).
-    let solver = Solver::new(n, &candidates, input.node_budget);
-    let per_winner: Vec<(u32, Vec<usize>)> = winners_by_bidder.into_iter().collect();
-    let counterfactuals: Vec<Option<(u128, bool, u64)>> = match input.rule {
-        PaymentRule::FirstPrice => vec![None; per_winner.len()],
-        PaymentRule::Vcg => per_winner
-            .par_iter()
-            .map(|(bidder, _)| {
-                let a = solver.solve_without(Some(*bidder));
-                Some((a.value / SCALE, a.exact, a.nodes))
-            })
-            .collect(),
-    };
-
-    let mut winners = Vec::with_capacity(per_winner.len());
-    let mut payouts = Vec::new();
-    let mut ledger = Vec::new();
-    let mut sold: BTreeSet<RollupId> = BTreeSet::new();
-    for ((bidder, won), counterfactual) in per_winner.iter().zip(counterfactuals) {
-        let builder = builders[*bidder as usize];
-        let value = won.iter().try_fold(Amount::ZERO, |a, &i| {
-            a.checked_add(input.bids[i].signed.message.amount)
-                .ok_or(AuctionError::Overflow("winner value"))
-        })?;
-        let reserves = won.iter().try_fold(Amount::ZERO, |a, &i| {
-            a.checked_add(input.bids[i].reserve).ok_or(AuctionError::Overflow("winner reserves"))
-        })?;
-        let (payment, welfare_without) = match counterfactual {
-            None => (value, None),
-            Some((without, exact, nodes)) => {
-                stats.solves += 1;
-                stats.search_nodes += nodes;
-                stats.exact &= exact;
-                let harm = welfare.saturating_sub(without);
-                let p = Amount(value.0.saturating_sub(harm)).max(reserves).min(value);
-                (p, Some(Amount(without)))
-            }
-        };
-        let union = won.iter().fold(0u64, |m, &i| m | candidates[i].mask);
-        let (own_value, contributions, exact) =
-            contributions(n, union, *bidder, &candidates, input.bids, input.node_budget, &in_play);
-        stats.solves += 1 + contributions.len();
-        stats.exact &= exact;
-        let rollups: Vec<(RollupId, &crate::registry::RollupConfig, Amount)> = contributions
-            .iter()
-            .map(|c| (c.rollup, &input.terms[&c.rollup], c.contribution))
-            .collect();
-        for share in split_payment(payment, &rollups)? {
-            sold.insert(share.rollup);
-            let policy = &input.terms[&share.rollup].policy;
-            let buckets: Vec<BucketPayout> = policy
-                .buckets()
-                .iter()
-                .zip(&share.buckets)
-                .map(|(b, amount)| BucketPayout {
-                    bucket: b.name.clone(),
-                    account: b.account,
-                    amount: *amount,
+                .map(|&r| RollupBlock {
+                    rollup: RollupId(r),
+                    ciphertexts: vec![],
+                    plaintext: vec![],
                 })
-                .collect();
-            payouts.push(RollupPayout {
-                rollup: share.rollup,
-                builder,
-                reserve: share.reserve,
-                share: share.share,
-                buckets,
-            });
+                .collect(),
+        };
+        StoredBid {
+            id: BidId(sha3_256(&bid.signing_bytes())),
+            signed: SignedBid { message: bid, signature: SignatureBytes([0; 64]) },
+            reserve: Amount::ZERO,
         }
-        ledger.push(LedgerEntry::Debit { slot: input.slot, builder, amount: payment });
-        let mut bids: Vec<WinningBid> = won
-            .iter()
-            .map(|&i| WinningBid { id: input.bids[i].id, signed: input.bids[i].signed.clone() })
+    }
+
+    fn close_book(bids: &mut [StoredBid], rule: PaymentRule) -> Outcome {
+        let terms: RollupTerms = [2, 26, 38]
+            .into_iter()
+            .map(|r| {
+                let policy =
+                    RevenuePolicy::standard(10_000, 0, 0, PublicKeyBytes([9; 32])).unwrap();
+                let config =
+                    RollupConfig { reserve: Amount::ZERO, gas_limit: 1, policy, active: true };
+                (RollupId(r), config)
+            })
             .collect();
         bids.sort_by_key(|b| b.id);
-        winners.push(Winner {
-            builder,
-            bids,
-            value,
-            payment,
-            welfare_without,
-            own_value: Amount(own_value),
-            contributions,
-        });
+        let refs: Vec<&StoredBid> = bids.iter().collect();
+        let available = bids.iter().map(|b| (b.signed.message.builder, Amount(1_000))).collect();
+        let input = CloseInput {
+            chain_id: ChainId(5),
+            slot: Slot(1),
+            rule,
+            node_budget: 1_000,
+            terms: &terms,
+            bids: &refs,
+            available: &available,
+            pending: &[],
+        };
+        close(&input).unwrap().0
     }
-    payouts.sort_by_key(|p| p.rollup);
-    for p in &payouts {
-        for b in &p.buckets {
-            if b.amount.0 > 0 {
-                ledger.push(LedgerEntry::Payout {
-                    slot: input.slot,
-                    rollup: p.rollup,
-                    bucket: b.bucket.clone(),
-                    account: b.account,
-                    amount: b.amount,
-                });
-            }
+
+    fn winning_ids(o: &Outcome) -> Vec<BidId> {
+        let mut ids: Vec<BidId> =
+            o.winners.iter().flat_map(|w| w.bids.iter().map(|b| b.id)).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Builder 0 bids 9 on {2, 26, 38}; builders 1 and 2 bid 4 on {26} and 5 on {2, 38}. Both
+    /// allocations are worth 9 and sell three rollups. A losing sock-puppet bid of 3 on {38}
+    /// used to flip the choice (and rollup 38's share between 2 and 3); the smallest sorted
+    /// list of winning ids does not depend on it.
+    #[test]
+    fn a_losing_bid_does_not_move_a_tie() {
+        let book = vec![stored(1, &[26], 4), stored(0, &[2, 26, 38], 9), stored(2, &[2, 38], 5)];
+        let alone = [book[1].id];
+        let mut pair = [book[0].id, book[2].id];
+        pair.sort_unstable();
+        let least = alone.to_vec().min(pair.to_vec());
+        for rule in [PaymentRule::FirstPrice, PaymentRule::Vcg] {
+            let before = close_book(&mut book.clone(), rule);
+            let mut with_puppet = book.clone();
+            with_puppet.push(stored(3, &[38], 3));
+            let after = close_book(&mut with_puppet, rule);
+            assert_eq!(before.welfare, Amount(9));
+            assert_eq!(winning_ids(&before), least);
+            assert_eq!(winning_ids(&after), least);
+            let share =
+                |o: &Outcome| o.payouts.iter().find(|p| p.rollup == RollupId(38)).map(|p| p.share);
+            assert_eq!(share(&before), share(&after));
+            assert_eq!(before.payouts, after.payouts);
         }
     }
-
-    let fallback = fallback_blocks(input.slot, input.terms, &sold, input.pending);
-    let mut digest = Encoder::default();
-    for b in input.bids {
-        digest.fixed(&b.id.0);
-    }
-    let outcome = Outcome {
-        chain_id: input.chain_id,
-        slot: input.slot,
-        rule: input.rule,
-        exact: stats.exact,
-        bids_considered: u32::try_from(input.bids.len()).unwrap_or(u32::MAX),
-        bids_digest: digest.digest(),
-        terms: input
-            .terms
-            .iter()
-            .filter(|(_, c)| c.active)
-            .map(|(r, c)| RollupTermsRecord { rollup: *r, config: c.clone() })
-            .collect(),
-        welfare: Amount(welfare),
-        excluded_for_collateral,
-        winners,
-        payouts,
-        fallback,
-        ledger,
-    };
-    Ok((outcome, stats))
-}
-
-/// `primary * SCALE + popcount(mask)`, or an overflow error.
-fn scaled(primary: u128, mask: u64) -> Result<u128, AuctionError> {
-    primary
-        .checked_mul(SCALE)
-        .and_then(|w| w.checked_add(u128::from(mask.count_ones())))
-        .ok_or(AuctionError::Overflow("bid weight"))
-}
-
-fn group_by_bidder(chosen: &[usize], candidates: &[Candidate]) -> BTreeMap<u32, Vec<usize>> {
-    let mut out: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for &i in chosen {
-        out.entry(candidates[i].bidder).or_default().push(i);
-    }
-    out
-}
-
-/// The winner's own value over its won rollups `union`, and each rollup's clipped marginal
-/// contribution to it, from the bidder's own live bids inside `union` (surplus weights).
-fn contributions(
-    n: usize,
-    union: u64,
-    bidder: u32,
-    candidates: &[Candidate],
-    bids: &[&StoredBid],
-    node_budget: u64,
-    in_play: &[RollupId],
-) -> (u128, Vec<Contribution>, bool) {
-    // Compress the union's bits to 0..k.
-    let bits: Vec<usize> = (0..n).filter(|&b| union >> b & 1 == 1).collect();
-    let compress = |mask: u64| -> u64 {
-        bits.iter().enumerate().fold(0u64, |m, (k, &b)| m | (mask >> b & 1) << k)
-    };
-    let own: Vec<Candidate> = candidates
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.bidder == bidder && c.weight > 0 && c.mask & !union == 0)
-        .map(|(i, c)| {
-            let bid = &bids[i];
-            let surplus = bid.signed.message.amount.0.saturating_sub(bid.reserve.0);
-            Candidate { mask: compress(c.mask), weight: surplus, bidder: 0 }
-        })
-        .collect();
-    let k = bits.len();
-    let all = Solver::new(k, &own, node_budget).solve();
-    let mut exact = all.exact;
-    let mut out = Vec::with_capacity(k);
-    for (j, &b) in bits.iter().enumerate() {
-        let without: Vec<Candidate> =
-            own.iter().copied().filter(|c| c.mask >> j & 1 == 0).collect();
-        let a = Solver::new(k, &without, node_budget).solve();
-        exact &= a.exact;
-        out.push(Contribution {
-            rollup: in_play[b],
-            value_without: Amount(a.value),
-            contribution: Amount(all.value.saturating_sub(a.value)),
-        });
-    }
-    (all.value, out, exact)
-}
-
-/// Fee-ordered blocks for active rollups that were not sold. Bundle parts are left out (a
-/// bundle needs every part, which only a builder's bid can guarantee).
-fn fallback_blocks(
-    slot: Slot,
-    terms: &RollupTerms,
-    sold: &BTreeSet<RollupId>,
-    pending: &[(TxId, TxMeta)],
-) -> Vec<FallbackBlock> {
-    let mut by_rollup: BTreeMap<RollupId, Vec<(TxId, TxMeta)>> = BTreeMap::new();
-    for (id, meta) in pending {
-        if meta.bundle.is_none() && meta.expiry_slot >= slot && !sold.contains(&meta.rollup) {
-            by_rollup.entry(meta.rollup).or_default().push((*id, *meta));
-        }
-    }
-    terms
-        .iter()
-        .filter(|(r, c)| c.active && !sold.contains(r))
-        .map(|(rollup, config)| {
-            let mut txs = by_rollup.remove(rollup).unwrap_or_default();
-            txs.sort_by(|a, b| b.1.max_fee.cmp(&a.1.max_fee).then(a.0.cmp(&b.0)));
-            txs.dedup_by_key(|t| t.0);
-            let mut gas_used = 0u64;
-            let mut ciphertexts = Vec::new();
-            for (id, meta) in txs {
-                if let Some(g) = gas_used.checked_add(meta.gas_limit) {
-                    if g <= config.gas_limit {
-                        gas_used = g;
-                        ciphertexts.push(id);
-                    }
-                }
-            }
-            FallbackBlock { rollup: *rollup, ciphertexts, gas_used }
-        })
-        .collect()
 }
