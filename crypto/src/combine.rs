@@ -109,7 +109,7 @@ pub struct DecryptedBlock {
 /// Decrypts the committed block `cts` of `slot` from the keypers' verified share batches.
 ///
 /// The ciphertexts must be ones admitted under `pks` (their proofs checked); the batches must
-/// have passed [`crate::ShareBatch::verify`]. Randomness (for the batch check coefficients)
+/// have passed [`crate::PublicKeySet::verify_share_batch`]. Randomness (for the batch check coefficients)
 /// comes from `rng`. See the module docs for the checks and the blame path.
 ///
 /// Errors: [`CryptoError::NotEnoughShares`] when fewer than `t + 1` keypers remain with

@@ -3,7 +3,7 @@
 //!
 //! # Group commit
 //!
-//! Writers send [`StoreOp`]s over a channel and get a receipt back. The storage thread takes
+//! Writers send operations over a channel and get a receipt back. The storage thread takes
 //! every operation that is queued, writes all of them in one SQLite transaction and commits
 //! once, which is one fsync of the WAL for the whole group; then it answers every receipt of
 //! the group. While one fsync is in progress the next group accumulates, so the number of

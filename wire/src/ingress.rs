@@ -32,7 +32,7 @@ pub mod kind {
     pub const PING: u8 = 0x03;
     /// The request was admitted and is durably stored.
     pub const ACK: u8 = 0x81;
-    /// The request was refused, with a [`ErrorCode`].
+    /// The request was refused, with a [`veil_primitives::ErrorCode`].
     pub const REJECT: u8 = 0x82;
     /// Answer to [`PING`].
     pub const PONG: u8 = 0x83;
