@@ -446,8 +446,14 @@ fn intake_case(reporter: &mut Reporter, quick: bool) -> anyhow::Result<()> {
     let base = count as f64 / t.elapsed().as_secs_f64();
     anyhow::ensure!(accepted == accepted_baseline, "batched and one-by-one intake disagree");
     reporter.note(&format!(
-        "bid_intake: {count} bids, {accepted} accepted (others are stale replacements), rejections {:?}",
-        auction.stats().bids_rejected
+        "bid_intake: {count} bids, {accepted} accepted (others are stale replacements), rejections {{{}}}",
+        auction
+            .stats()
+            .bids_rejected
+            .iter()
+            .map(|(code, n)| format!("{code}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     reporter.record(Figure {
         suite: SUITE,

@@ -5,7 +5,8 @@
 //! must accept numbers they do not know ([`ErrorCode::from_u16`] returns `None` for them).
 //!
 //! Ranges: 1–9 framing, 10–19 the ciphertext and its metadata, 20–29 quotas, 30–39 request
-//! shape and timing, 40–49 the service, 100–199 the auction (bids, registries, collateral).
+//! shape and timing, 40–49 the service, 100–199 the auction (bids, registries, collateral),
+//! 200–299 commitments and the keyper protocol.
 
 use std::fmt;
 
@@ -173,6 +174,12 @@ error_codes! {
     ZeroAmount = 133, "ZERO_AMOUNT", false;
     /// An amount computation would overflow.
     Overflow = 134, "OVERFLOW", false;
+    /// A second, different commitment for a slot that already has one (refused, reported).
+    Equivocation = 200, "EQUIVOCATION", false;
+    /// Shares were asked for a slot whose commitment this keyper has not released.
+    NotReleased = 201, "NOT_RELEASED", true;
+    /// A responder set that is not valid for the committee or does not name the keyper.
+    InvalidResponders = 202, "INVALID_RESPONDERS", false;
 }
 
 impl ErrorCode {
