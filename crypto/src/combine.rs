@@ -169,6 +169,7 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
             return Err(CryptoError::NotEnoughShares {
                 needed: pks.shares_needed(),
                 available: usable.len(),
+                blamed,
             });
         }
         let (set, fast_path) = choose_responders(pks, &usable);

@@ -112,6 +112,8 @@ pub enum CryptoError {
         needed: usize,
         /// Keypers whose shares are present and not blamed.
         available: usize,
+        /// The keypers blamed on the way (so that the caller can ask others for shares).
+        blamed: Vec<crate::combine::Blame>,
     },
     /// A JSON document (committee file, key share file) could not be parsed.
     #[error("malformed key file: {0}")]

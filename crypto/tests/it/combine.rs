@@ -140,15 +140,32 @@ fn too_few_shares_is_a_typed_error_that_reveals_nothing() {
     let bs = batches(&c, &[1, 2], SLOT, &refs, None);
     assert_eq!(
         decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(9)),
-        Err(CryptoError::NotEnoughShares { needed: 3, available: 2 })
+        Err(CryptoError::NotEnoughShares { needed: 3, available: 2, blamed: vec![] })
     );
     // Three batches, one of them wrong: after blame only two remain.
     let mut bs = batches(&c, &[1, 2, 3], SLOT, &refs, None);
     bs[2] = batches(&c, &[3], Slot(78), &refs, None).remove(0);
+    // The replayed batch of another slot is ignored, not blamed: nobody is to blame.
     assert_eq!(
         decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(10)),
-        Err(CryptoError::NotEnoughShares { needed: 3, available: 2 })
+        Err(CryptoError::NotEnoughShares { needed: 3, available: 2, blamed: vec![] })
     );
+    // Three batches, one with wrong shares: it is blamed, and the error names it.
+    let mut bs = batches(&c, &[1, 2, 3], SLOT, &refs, None);
+    let mut raw = ShareBatch::create(&c.shares[2], &c.identities[2], SLOT, &refs, None).unwrap();
+    raw.message.entries[0].share = {
+        let other = ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, None).unwrap();
+        other.message.entries[0].share
+    };
+    let raw = Signed::sign(raw.message, &c.identities[2]);
+    bs[2] = c.pks.verify_share_batch(&raw).unwrap();
+    match decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(11)) {
+        Err(CryptoError::NotEnoughShares { available: 2, blamed, .. }) => {
+            assert_eq!(blamed.len(), 1);
+            assert_eq!(blamed[0].keyper.get(), 3);
+        }
+        other => panic!("expected NotEnoughShares with one blame, got {other:?}"),
+    }
 }
 
 #[test]
