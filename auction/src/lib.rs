@@ -129,7 +129,8 @@
 //!   lightest winning bid and re-solving (bounded rounds), not inside the optimisation.
 //! - **Beyond 16 rollups** optimality, and the tie-break, are only as good as the node budget;
 //!   the outcome flags it. More than 64 active rollups per slot are refused.
-//! - **Fallback blocks** leave bundle parts out: only a builder bid can guarantee all parts.
+//! - **Fallback blocks** keep bundles whole: a bundle goes in only with every part, each in
+//!   its own rollup's block (all its rollups unsold, active and with room), or not at all.
 //! - **Batch signature verification** uses the same verification equation family as single
 //!   verification in ed25519-dalek, but ed25519 implementations may disagree on crafted edge
 //!   cases (small-order components); a bid accepted in a batch is final.

@@ -306,4 +306,19 @@ impl Auction {
         self.stats.slots_settled += 1;
         Ok(outcome.ledger)
     }
+
+    /// Abandons a closed slot that will never be settled (its block could not be decrypted):
+    /// every winner's locked payment is released, nothing is debited or paid out. Returns the
+    /// abandoned outcome.
+    ///
+    /// # Errors
+    /// [`AuctionError::NothingToSettle`] if the slot has no unsettled outcome.
+    pub fn abandon(&mut self, slot: Slot) -> Result<Outcome, AuctionError> {
+        let outcome = self.unsettled.remove(&slot).ok_or(AuctionError::NothingToSettle(slot))?;
+        for w in &outcome.winners {
+            self.builders.unlock(&w.builder, w.payment)?;
+        }
+        self.stats.slots_abandoned += 1;
+        Ok(outcome)
+    }
 }

@@ -28,6 +28,8 @@ pub struct AuctionStats {
     pub slots_inexact: u64,
     /// Slots settled.
     pub slots_settled: u64,
+    /// Slots abandoned (undecryptable: payments released, nothing settled).
+    pub slots_abandoned: u64,
     /// The last close, with its slot.
     pub last_close: Option<(Slot, CloseStats)>,
 }

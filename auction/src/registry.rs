@@ -532,6 +532,19 @@ impl BuilderRegistry {
         Ok(())
     }
 
+    /// Releases a locked payment that will never be settled: `unsettled` drops by `amount`,
+    /// the balance stays.
+    pub(crate) fn unlock(
+        &mut self,
+        builder: &PublicKeyBytes,
+        amount: Amount,
+    ) -> Result<(), AuctionError> {
+        let account =
+            self.accounts.get_mut(builder).ok_or(AuctionError::UnknownBuilder(*builder))?;
+        account.unsettled = account.unsettled.saturating_sub(amount);
+        Ok(())
+    }
+
     /// Debits a settled payment: balance and unsettled both drop by `amount`.
     pub(crate) fn settle(
         &mut self,

@@ -48,6 +48,9 @@ pub enum SequencerError {
     /// The crypto core refused an input.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The auction refused an input.
+    #[error(transparent)]
+    Auction(veil_auction::AuctionError),
 }
 
 impl SequencerError {
@@ -65,6 +68,7 @@ impl SequencerError {
                 ErrorCode::InvalidResponders
             }
             SequencerError::Crypto(_) => ErrorCode::InvalidCiphertext,
+            SequencerError::Auction(e) => e.code(),
         }
     }
 }

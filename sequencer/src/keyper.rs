@@ -198,6 +198,12 @@ impl KeyperMachine {
         }
     }
 
+    /// This keyper's index in the committee.
+    #[must_use]
+    pub fn index(&self) -> veil_crypto::KeyperIndex {
+        self.share.index()
+    }
+
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> &KeyperStats {

@@ -9,10 +9,8 @@
 //! |---|---|
 //! | [`commitment`] | [`Commitment`] (slot, eon, per rollup the winner, payment and ordered ids, the outcome hash), [`SignedCommitment`], the [`Finalizer`] seam and the keypers' [`CommitmentVerifier`] |
 //! | [`keyper`] | [`KeyperMachine`]: validated set (bounded) with precomputed shares, the release rule, persisted release records, equivocation evidence, the fallback round |
+//! | [`slot`] | [`SlotMachine`]: the slot clock, pipelined slots `Open → Closed → Committed → Decrypted → Settled` or `Undecryptable`, persist-then-sign, in-flight ciphertexts, decryption with blame and the fallback round, publication per rollup, settlement |
 //! | [`error`] | [`SequencerError`] with its [`veil_primitives::ErrorCode`] |
-//!
-//! The slot machine (`Open → Closed → Committed → Released → Decrypted → Settled`, or
-//! `Undecryptable`) joins this crate next, over the same commitment type.
 //!
 //! # The shape
 //!
@@ -72,9 +70,14 @@
 pub mod commitment;
 pub mod error;
 pub mod keyper;
+pub mod slot;
 
 pub use commitment::{
     Commitment, CommitmentVerifier, CommittedBlock, Finalizer, KeyFinalizer, SignedCommitment,
 };
 pub use error::SequencerError;
 pub use keyper::{KeyperConfig, KeyperEvent, KeyperMachine, KeyperRecord, KeyperStats};
+pub use slot::{
+    KeyperRequest, PoolView, Publication, PublishedSlot, SlotClock, SlotEvent, SlotMachine,
+    SlotRecord, SlotState, TxResult,
+};

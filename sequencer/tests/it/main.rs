@@ -2,6 +2,8 @@
 //! release, decryption; equivocation (also across a restart), unvalidated ids, forged
 //! commitments and the fallback round.
 
+mod slot;
+
 use ed25519_dalek::SigningKey;
 use veil_crypto::testing::{rng, TestCommittee};
 use veil_crypto::{
@@ -16,6 +18,11 @@ use veil_sequencer::{
 
 fn committee() -> TestCommittee {
     TestCommittee::new(4, 1, 11)
+}
+
+/// A keyper's identity key (to re-sign a batch a byzantine keyper tampered with).
+fn identity_of(identities: &[SigningKey], k: &KeyperMachine) -> SigningKey {
+    identities[usize::from(k.index().get()) - 1].clone()
 }
 
 fn sequencer() -> KeyFinalizer {

@@ -1,0 +1,831 @@
+//! The slot machine: one slot's way from bids to settled payouts, sans-IO.
+//!
+//! ```text
+//!  Open ──deadline──▶ Closed ──persisted──▶ (Sign) ──signed+persisted──▶ Committed
+//!   bids                 auction close,                                   │ share batches
+//!                        commitment decided                               ▼
+//!  Settled ◀──persisted── Decrypted ◀──t+1 good batches── Released ◀──────┘
+//!                                              └── release timeout ──▶ Undecryptable
+//! ```
+//!
+//! [`SlotMachine`] runs every slot of a chain. Slots are pipelined: slot `s + 1` opens for
+//! bids at its start time while `s` is still being released and decrypted. Time comes in as
+//! `now_ms` on every input, randomness as an RNG argument, and the pool as a [`PoolView`].
+//!
+//! # The rules
+//!
+//! - **Persist, then sign; persist, then publish.** The decided commitment is persisted before
+//!   the machine asks for its signature ([`SlotEvent::Sign`]); the signed commitment is
+//!   persisted before it goes to the keypers. **One commitment per slot, ever:** a restart
+//!   restores the persisted commitment rather than deciding again ([`SlotMachine::restore`]).
+//! - **Committed ciphertexts are in flight.** From the moment a slot closes until it is
+//!   decrypted or abandoned, its ciphertexts cannot be named by a bid for a later slot nor
+//!   fill a later fallback block.
+//! - **Decryption.** Batches are verified on arrival; when every member of the target
+//!   responder set has sent one, the block is combined. A blamed keyper is excluded and the
+//!   `t + 1` lowest-indexed others are asked for batches scaled for that new set (the fallback
+//!   round, [`KeyperRequest::Rescale`]), rather than recombining slowly.
+//! - **Undecryptable.** With fewer than `t + 1` good batches by the release deadline, the
+//!   slot is abandoned: nothing is revealed, the winners' locked payments are released, and
+//!   the ciphertexts are free again for a later slot.
+//! - **Publication** per rollup in committed order: a ciphertext that does not decrypt is
+//!   marked failed and keeps its place; an atomic bundle with a failed part is dropped whole,
+//!   in every rollup it touches.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::num::NonZeroU64;
+
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+use veil_auction::{Auction, AuctionError, LedgerEntry, SignedBid};
+use veil_crypto::{
+    decrypt_block, Blame, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, PublicKeySet,
+    ResponderSet, SignedShareBatch, VerifiedShareBatch,
+};
+use veil_primitives::{hexbytes, BundleId, CiphertextIndex, RollupId, Slot, TxId, TxMeta};
+
+use crate::commitment::{Commitment, SignedCommitment};
+use crate::error::SequencerError;
+use crate::keyper::PersistToken;
+
+/// Default slot length.
+pub const DEFAULT_SLOT_MS: u64 = 2_000;
+/// Default bidding window from the slot's start.
+pub const DEFAULT_BID_WINDOW_MS: u64 = 1_000;
+/// Default time after the commitment within which `t + 1` good batches must arrive.
+pub const DEFAULT_RELEASE_TIMEOUT_MS: u64 = 2_000;
+
+/// The slot clock: when each slot opens, closes and must be released by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotClock {
+    /// The start of slot 0, in the caller's millisecond clock.
+    pub genesis_ms: u64,
+    /// Slot length.
+    pub slot_ms: NonZeroU64,
+    /// Bidding window from a slot's start (its deadline); at most the slot length.
+    pub bid_window_ms: u64,
+    /// Time after the close within which `t + 1` good batches must arrive.
+    pub release_timeout_ms: u64,
+}
+
+impl SlotClock {
+    /// The default timings from `genesis_ms`.
+    #[must_use]
+    pub fn new(genesis_ms: u64) -> SlotClock {
+        SlotClock {
+            genesis_ms,
+            slot_ms: NonZeroU64::new(DEFAULT_SLOT_MS).expect("non-zero"),
+            bid_window_ms: DEFAULT_BID_WINDOW_MS,
+            release_timeout_ms: DEFAULT_RELEASE_TIMEOUT_MS,
+        }
+    }
+
+    /// When `slot` opens for bids.
+    #[must_use]
+    pub fn start_ms(&self, slot: Slot) -> u64 {
+        self.genesis_ms.saturating_add(slot.0.saturating_mul(self.slot_ms.get()))
+    }
+
+    /// When bidding for `slot` closes.
+    #[must_use]
+    pub fn deadline_ms(&self, slot: Slot) -> u64 {
+        self.start_ms(slot).saturating_add(self.bid_window_ms.min(self.slot_ms.get()))
+    }
+
+    /// When `slot` becomes undecryptable if it is not decrypted.
+    #[must_use]
+    pub fn release_deadline_ms(&self, slot: Slot) -> u64 {
+        self.deadline_ms(slot).saturating_add(self.release_timeout_ms)
+    }
+
+    /// The slot in progress at `now_ms` (slot 0 before genesis).
+    #[must_use]
+    pub fn slot_at(&self, now_ms: u64) -> Slot {
+        Slot(now_ms.saturating_sub(self.genesis_ms) / self.slot_ms.get())
+    }
+}
+
+/// What the slot machine reads from the mempool.
+pub trait PoolView: CiphertextIndex {
+    /// Every pending, durable ciphertext with its metadata (for fallback blocks).
+    fn pending(&self) -> Vec<(TxId, TxMeta)>;
+    /// The canonical bytes of a pending ciphertext.
+    fn body(&self, id: &TxId) -> Option<Vec<u8>>;
+}
+
+/// Where a slot is. See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SlotState {
+    /// Taking bids.
+    Open,
+    /// Closed; the commitment is decided and being persisted and signed.
+    Closed,
+    /// The signed commitment is out; waiting for share batches.
+    Committed,
+    /// Decrypted; the plaintext block is being persisted.
+    Decrypted,
+    /// Published and settled: done.
+    Settled,
+    /// Not decrypted in time: abandoned, nothing revealed.
+    Undecryptable,
+}
+
+/// One ciphertext's fate in a published block.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TxResult {
+    /// It decrypted; the payload.
+    Included(#[serde(with = "hexbytes::serde_vec")] Vec<u8>),
+    /// It did not decrypt: the sender's fault, its fee is charged, it keeps its place.
+    Failed,
+    /// It is part of an atomic bundle of which a part failed: dropped, in every rollup.
+    DroppedWithBundle(BundleId),
+}
+
+/// One published transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PublishedTx {
+    /// The ciphertext.
+    pub id: TxId,
+    /// What became of it.
+    pub result: TxResult,
+}
+
+/// One rollup's published block, in committed order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PublishedBlock {
+    /// The rollup.
+    pub rollup: RollupId,
+    /// Every committed ciphertext, in order.
+    pub txs: Vec<PublishedTx>,
+}
+
+/// A decrypted slot, as published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedSlot {
+    /// The slot.
+    pub slot: Slot,
+    /// One block per committed rollup, sorted by rollup.
+    pub blocks: Vec<PublishedBlock>,
+    /// Keypers blamed while decrypting.
+    pub blamed: Vec<Blame>,
+}
+
+/// What the machine persists before it acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotRecord {
+    /// The decided (unsigned) commitment: restoring it means never deciding again.
+    Decided(Commitment),
+    /// The signed commitment.
+    Signed(SignedCommitment),
+    /// The published plaintext block.
+    Decrypted(PublishedSlot),
+    /// The settlement's ledger entries.
+    Settled {
+        /// The slot.
+        slot: Slot,
+        /// Debits and payouts.
+        ledger: Vec<LedgerEntry>,
+    },
+    /// The slot was abandoned.
+    Undecryptable(Slot),
+}
+
+/// A message for the keypers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyperRequest {
+    /// Release your shares for this commitment.
+    Commitment(SignedCommitment),
+    /// Send batches for `slot` scaled for `responders` (the fallback round).
+    Rescale {
+        /// The slot.
+        slot: Slot,
+        /// The new responder set (the keypers to ask are its members).
+        responders: ResponderSet,
+    },
+}
+
+/// Something to make public.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publication {
+    /// A slot's commitment is final (inclusion receipts go out here).
+    Committed(SignedCommitment),
+    /// A slot's plaintext blocks.
+    Decrypted(PublishedSlot),
+    /// A slot's ledger entries are durable.
+    Settled {
+        /// The slot.
+        slot: Slot,
+        /// Debits and payouts.
+        ledger: Vec<LedgerEntry>,
+    },
+    /// A slot could not be decrypted in time; its ciphertexts are free again.
+    Undecryptable {
+        /// The slot.
+        slot: Slot,
+        /// The committed ids, back to the pool.
+        ids: Vec<TxId>,
+    },
+}
+
+/// What the machine asks its shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotEvent {
+    /// Write `record` durably, then call [`SlotMachine::handle_persisted`] with `token`.
+    Persist {
+        /// Names this write.
+        token: PersistToken,
+        /// What to write.
+        record: SlotRecord,
+    },
+    /// Finalize this commitment (the [`crate::Finalizer`]) and hand the result to
+    /// [`SlotMachine::handle_signed`].
+    Sign(Commitment),
+    /// Send to the keypers.
+    SendToKeypers(KeyperRequest),
+    /// Publish.
+    Publish(Publication),
+}
+
+/// Counters and timings for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotStats {
+    /// Slots opened.
+    pub opened: u64,
+    /// Slots committed (signed commitment out).
+    pub committed: u64,
+    /// Slots decrypted.
+    pub decrypted: u64,
+    /// Slots settled.
+    pub settled: u64,
+    /// Slots abandoned as undecryptable.
+    pub undecryptable: u64,
+    /// Share batches refused at verification.
+    pub bad_batches: u64,
+    /// Keypers blamed.
+    pub blamed: u64,
+    /// Fallback rounds requested.
+    pub rescales: u64,
+    /// The last slot's time from commitment out to plaintext decided, in ms.
+    pub last_commit_to_plaintext_ms: Option<u64>,
+}
+
+struct SlotRun {
+    state: SlotState,
+    commitment: Option<Commitment>,
+    signed: Option<SignedCommitment>,
+    cts: Vec<Ciphertext>,
+    batches: BTreeMap<KeyperIndex, Vec<VerifiedShareBatch>>,
+    excluded: BTreeSet<KeyperIndex>,
+    target: Option<ResponderSet>,
+    blamed: Vec<Blame>,
+    committed_at_ms: u64,
+}
+
+impl SlotRun {
+    fn new(state: SlotState) -> SlotRun {
+        SlotRun {
+            state,
+            commitment: None,
+            signed: None,
+            cts: Vec::new(),
+            batches: BTreeMap::new(),
+            excluded: BTreeSet::new(),
+            target: None,
+            blamed: Vec::new(),
+            committed_at_ms: 0,
+        }
+    }
+}
+
+/// The slot machine of one chain. See the module docs.
+pub struct SlotMachine {
+    clock: SlotClock,
+    pks: PublicKeySet,
+    auction: Auction,
+    next_open: Slot,
+    slots: BTreeMap<Slot, SlotRun>,
+    in_flight: HashSet<TxId>,
+    pending: BTreeMap<PersistToken, SlotRecord>,
+    next_token: u64,
+    events: VecDeque<SlotEvent>,
+    stats: SlotStats,
+}
+
+impl std::fmt::Debug for SlotMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotMachine")
+            .field("next_open", &self.next_open)
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pool without the ciphertexts of slots in flight.
+struct Unclaimed<'a, P: PoolView> {
+    pool: &'a P,
+    in_flight: &'a HashSet<TxId>,
+}
+
+impl<P: PoolView> CiphertextIndex for Unclaimed<'_, P> {
+    fn lookup(&self, id: &TxId) -> Option<TxMeta> {
+        if self.in_flight.contains(id) {
+            None
+        } else {
+            self.pool.lookup(id)
+        }
+    }
+}
+
+impl SlotMachine {
+    /// A machine for the committee `pks` running `auction` on `clock`, whose first slot to
+    /// open is `first`.
+    #[must_use]
+    pub fn new(clock: SlotClock, pks: PublicKeySet, auction: Auction, first: Slot) -> SlotMachine {
+        SlotMachine {
+            clock,
+            pks,
+            auction,
+            next_open: first,
+            slots: BTreeMap::new(),
+            in_flight: HashSet::new(),
+            pending: BTreeMap::new(),
+            next_token: 0,
+            events: VecDeque::new(),
+            stats: SlotStats::default(),
+        }
+    }
+
+    /// Rebuilds the slots from the records persisted before a restart, in the order they were
+    /// written, and resumes each where it stopped: a decided commitment is signed again (the
+    /// same commitment: never decided twice), a signed one is sent to the keypers again, a
+    /// decrypted one is published again. Slots up to the last restored one are not reopened.
+    ///
+    /// The auction's own state (registries, collateral, unsettled outcomes) is the caller's
+    /// to restore; a restored decrypted slot whose outcome the auction no longer holds settles
+    /// with an empty ledger.
+    pub fn restore<P: PoolView>(&mut self, records: Vec<SlotRecord>, pool: &P) {
+        let mut latest: BTreeMap<Slot, SlotRecord> = BTreeMap::new();
+        let mut decided: BTreeMap<Slot, Commitment> = BTreeMap::new();
+        for r in records {
+            let slot = match &r {
+                SlotRecord::Decided(c) => {
+                    decided.insert(c.slot, c.clone());
+                    c.slot
+                }
+                SlotRecord::Signed(c) => c.message.slot,
+                SlotRecord::Decrypted(p) => p.slot,
+                SlotRecord::Settled { slot, .. } | SlotRecord::Undecryptable(slot) => *slot,
+            };
+            latest.insert(slot, r);
+        }
+        for (slot, record) in latest {
+            self.next_open = self.next_open.max(slot.next());
+            let mut run = SlotRun::new(SlotState::Closed);
+            run.commitment = decided.get(&slot).cloned();
+            if let Some(c) = &run.commitment {
+                run.cts = c
+                    .ordered_ids()
+                    .filter_map(|id| pool.body(id))
+                    .filter_map(|b| Ciphertext::from_bytes(&b).ok())
+                    .collect();
+            }
+            match record {
+                SlotRecord::Decided(c) => {
+                    self.in_flight.extend(c.ordered_ids().copied());
+                    self.events.push_back(SlotEvent::Sign(c));
+                }
+                SlotRecord::Signed(signed) => {
+                    self.in_flight.extend(signed.message.ordered_ids().copied());
+                    run.state = SlotState::Committed;
+                    run.target = Some(self.pks.default_responders());
+                    run.signed = Some(signed.clone());
+                    self.events
+                        .push_back(SlotEvent::SendToKeypers(KeyperRequest::Commitment(signed)));
+                }
+                SlotRecord::Decrypted(published) => {
+                    run.state = SlotState::Decrypted;
+                    let token = PersistToken(self.next_token);
+                    self.next_token += 1;
+                    self.pending.insert(token, SlotRecord::Decrypted(published));
+                    // Already durable: take the next step at once.
+                    self.slots.insert(slot, run);
+                    self.handle_persisted(token, 0);
+                    continue;
+                }
+                SlotRecord::Settled { .. } => run.state = SlotState::Settled,
+                SlotRecord::Undecryptable(_) => run.state = SlotState::Undecryptable,
+            }
+            self.slots.insert(slot, run);
+        }
+    }
+
+    /// The auction (registries, books, stats).
+    #[must_use]
+    pub fn auction(&self) -> &Auction {
+        &self.auction
+    }
+
+    /// The auction, to apply registry changes (deposits, rollup updates).
+    pub fn auction_mut(&mut self) -> &mut Auction {
+        &mut self.auction
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> &SlotClock {
+        &self.clock
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> &SlotStats {
+        &self.stats
+    }
+
+    /// Where `slot` is, if the machine knows it.
+    #[must_use]
+    pub fn state(&self, slot: Slot) -> Option<SlotState> {
+        self.slots.get(&slot).map(|s| s.state)
+    }
+
+    /// Whether `id` is committed in a slot not yet decrypted or abandoned.
+    #[must_use]
+    pub fn is_in_flight(&self, id: &TxId) -> bool {
+        self.in_flight.contains(id)
+    }
+
+    /// When the machine next needs [`SlotMachine::handle_timeout`].
+    #[must_use]
+    pub fn poll_timeout(&self) -> u64 {
+        let mut next = self.clock.start_ms(self.next_open);
+        for (slot, run) in &self.slots {
+            let t = match run.state {
+                SlotState::Open => self.clock.deadline_ms(*slot),
+                SlotState::Committed => self.clock.release_deadline_ms(*slot),
+                _ => continue,
+            };
+            next = next.min(t);
+        }
+        next
+    }
+
+    /// A bid for an open slot.
+    ///
+    /// # Errors
+    /// The auction's typed refusal (naming a ciphertext in flight is
+    /// [`AuctionError::UnknownCiphertext`]).
+    pub fn handle_bid<P: PoolView>(
+        &mut self,
+        bid: SignedBid,
+        pool: &P,
+        now_ms: u64,
+    ) -> Result<(), AuctionError> {
+        let view = Unclaimed { pool, in_flight: &self.in_flight };
+        self.auction.submit_bid(bid, &view, now_ms).map(|_| ())
+    }
+
+    /// Advances time: opens slots that started, closes those whose bidding deadline passed
+    /// (deciding their commitments), and abandons committed slots past their release deadline.
+    ///
+    /// # Errors
+    /// The auction's refusal to open or close (for a clock that runs backwards).
+    pub fn handle_timeout<P: PoolView>(
+        &mut self,
+        now_ms: u64,
+        pool: &P,
+    ) -> Result<(), SequencerError> {
+        // Open every slot whose start has come, one at a time (a slow shell skips none).
+        while self.clock.start_ms(self.next_open) <= now_ms {
+            let slot = self.next_open;
+            if self.clock.deadline_ms(slot) > now_ms {
+                self.auction
+                    .open_slot(slot, self.clock.deadline_ms(slot))
+                    .map_err(SequencerError::Auction)?;
+                self.slots.insert(slot, SlotRun::new(SlotState::Open));
+                self.stats.opened += 1;
+            }
+            self.next_open = slot.next();
+        }
+        let due: Vec<Slot> = self
+            .slots
+            .iter()
+            .filter(|(s, r)| r.state == SlotState::Open && self.clock.deadline_ms(**s) <= now_ms)
+            .map(|(s, _)| *s)
+            .collect();
+        for slot in due {
+            self.close(slot, now_ms, pool)?;
+        }
+        let late: Vec<Slot> = self
+            .slots
+            .iter()
+            .filter(|(s, r)| {
+                r.state == SlotState::Committed && self.clock.release_deadline_ms(**s) <= now_ms
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for slot in late {
+            self.abandon(slot);
+        }
+        Ok(())
+    }
+
+    fn close<P: PoolView>(
+        &mut self,
+        slot: Slot,
+        now_ms: u64,
+        pool: &P,
+    ) -> Result<(), SequencerError> {
+        let pending: Vec<(TxId, TxMeta)> = pool
+            .pending()
+            .into_iter()
+            .filter(|(id, m)| !self.in_flight.contains(id) && m.eon == self.pks.eon())
+            .collect();
+        let outcome =
+            self.auction.close_slot(slot, now_ms, &pending).map_err(SequencerError::Auction)?;
+        let mut commitment = Commitment::from_outcome(&outcome, self.pks.eon());
+        // Bodies of the committed ids, decoded now (before the commitment: off the
+        // commit-to-plaintext path). An id whose body left the pool since the bid cannot be
+        // released by keypers either; it is left out of the commitment.
+        let mut cts = Vec::new();
+        for block in &mut commitment.blocks {
+            block.ciphertexts.retain(|id| {
+                match pool.body(id).map(|b| Ciphertext::from_bytes(&b)) {
+                    Some(Ok(ct)) => {
+                        cts.push(ct);
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        }
+        for ct in &cts {
+            self.in_flight.insert(ct.id());
+        }
+        let run = self.slots.get_mut(&slot).expect("closing an open slot");
+        run.state = SlotState::Closed;
+        run.cts = cts;
+        run.commitment = Some(commitment.clone());
+        self.persist(SlotRecord::Decided(commitment));
+        Ok(())
+    }
+
+    /// The finalizer's answer to [`SlotEvent::Sign`].
+    ///
+    /// # Errors
+    /// [`SequencerError::BadSignature`] if it is not the decided commitment of a closed slot.
+    pub fn handle_signed(&mut self, signed: SignedCommitment) -> Result<(), SequencerError> {
+        let slot = signed.message.slot;
+        let run = self.slots.get(&slot).ok_or(SequencerError::NotReleased(slot))?;
+        if run.state != SlotState::Closed || run.commitment.as_ref() != Some(&signed.message) {
+            return Err(SequencerError::BadSignature);
+        }
+        self.persist(SlotRecord::Signed(signed));
+        Ok(())
+    }
+
+    /// The shell reports `token`'s record durable; the machine takes the next step.
+    pub fn handle_persisted(&mut self, token: PersistToken, now_ms: u64) {
+        let Some(record) = self.pending.remove(&token) else { return };
+        match record {
+            SlotRecord::Decided(c) => self.events.push_back(SlotEvent::Sign(c)),
+            SlotRecord::Signed(signed) => {
+                let slot = signed.message.slot;
+                if let Some(run) = self.slots.get_mut(&slot) {
+                    run.state = SlotState::Committed;
+                    run.signed = Some(signed.clone());
+                    run.committed_at_ms = now_ms;
+                    run.target = Some(self.pks.default_responders());
+                }
+                self.stats.committed += 1;
+                self.events.push_back(SlotEvent::Publish(Publication::Committed(signed.clone())));
+                if signed.message.is_empty() {
+                    self.finish_decryption(signed.message.slot, Vec::new(), Vec::new(), now_ms);
+                } else {
+                    self.events
+                        .push_back(SlotEvent::SendToKeypers(KeyperRequest::Commitment(signed)));
+                }
+            }
+            SlotRecord::Decrypted(published) => {
+                let slot = published.slot;
+                self.events.push_back(SlotEvent::Publish(Publication::Decrypted(published)));
+                // A slot with no winner has nothing to settle.
+                let ledger = self.auction.settle(slot).unwrap_or_default();
+                self.persist(SlotRecord::Settled { slot, ledger });
+            }
+            SlotRecord::Settled { slot, ledger } => {
+                if let Some(run) = self.slots.get_mut(&slot) {
+                    run.state = SlotState::Settled;
+                }
+                self.stats.settled += 1;
+                self.events.push_back(SlotEvent::Publish(Publication::Settled { slot, ledger }));
+                self.prune();
+            }
+            SlotRecord::Undecryptable(slot) => {
+                let ids: Vec<TxId> = self
+                    .slots
+                    .get(&slot)
+                    .and_then(|r| r.commitment.as_ref())
+                    .map(|c| c.ordered_ids().copied().collect())
+                    .unwrap_or_default();
+                for id in &ids {
+                    self.in_flight.remove(id);
+                }
+                self.events.push_back(SlotEvent::Publish(Publication::Undecryptable { slot, ids }));
+                self.prune();
+            }
+        }
+    }
+
+    /// A keyper's share batch. Verified on arrival; when every member of the target responder
+    /// set has one, the block is combined (randomness from `rng`).
+    ///
+    /// # Errors
+    /// [`SequencerError::Crypto`] for a batch that does not verify (counted, otherwise
+    /// ignored), [`SequencerError::NotReleased`] for a slot not awaiting shares.
+    pub fn handle_share_batch(
+        &mut self,
+        batch: &SignedShareBatch,
+        now_ms: u64,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), SequencerError> {
+        let slot = batch.message.slot;
+        let verified = match self.pks.verify_share_batch(batch) {
+            Ok(v) => v,
+            Err(e) => {
+                self.stats.bad_batches += 1;
+                return Err(SequencerError::Crypto(e));
+            }
+        };
+        let run = self.slots.get_mut(&slot).ok_or(SequencerError::NotReleased(slot))?;
+        if run.state != SlotState::Committed {
+            return Err(SequencerError::NotReleased(slot));
+        }
+        if run.excluded.contains(&verified.keyper()) {
+            return Ok(());
+        }
+        let held = run.batches.entry(verified.keyper()).or_default();
+        if held.iter().any(|b| b.scaled_for() == verified.scaled_for()) {
+            return Ok(());
+        }
+        held.push(verified);
+        let Some(target) = run.target.clone() else { return Ok(()) };
+        let ready = target.members().iter().all(|m| {
+            run.batches.get(m).is_some_and(|bs| bs.iter().any(|b| b.scaled_for() == Some(&target)))
+        });
+        if ready {
+            self.try_decrypt(slot, now_ms, rng);
+        }
+        Ok(())
+    }
+
+    fn try_decrypt(&mut self, slot: Slot, now_ms: u64, rng: &mut dyn CryptoRngCore) {
+        let Some(run) = self.slots.get_mut(&slot) else { return };
+        let target = run.target.clone();
+        // The target set's batches first, so that the fast path is taken.
+        let mut batches: Vec<VerifiedShareBatch> = Vec::new();
+        for bs in run.batches.values() {
+            let pick = bs.iter().find(|b| b.scaled_for() == target.as_ref()).unwrap_or(&bs[0]);
+            batches.push(pick.clone());
+        }
+        let refs: Vec<&Ciphertext> = run.cts.iter().collect();
+        let mut rng = rng;
+        match decrypt_block(&self.pks, slot, &refs, &batches, &mut rng) {
+            Ok(block) => {
+                let blamed = block.blamed.clone();
+                self.stats.blamed += blamed.len() as u64;
+                let run = self.slots.get_mut(&slot).expect("present");
+                run.blamed.extend(blamed);
+                let outcomes = block.outcomes;
+                let blamed = run.blamed.clone();
+                self.finish_decryption(slot, outcomes, blamed, now_ms);
+            }
+            Err(CryptoError::NotEnoughShares { blamed, .. }) => {
+                self.stats.blamed += blamed.len() as u64;
+                let run = self.slots.get_mut(&slot).expect("present");
+                for b in &blamed {
+                    run.excluded.insert(b.keyper);
+                    run.batches.remove(&b.keyper);
+                }
+                run.blamed.extend(blamed);
+                // The fallback round: the t + 1 lowest-indexed keypers not excluded.
+                let members: Vec<KeyperIndex> = self
+                    .pks
+                    .keypers()
+                    .iter()
+                    .map(|k| k.index)
+                    .filter(|i| !run.excluded.contains(i))
+                    .take(self.pks.shares_needed())
+                    .collect();
+                if let Ok(set) = ResponderSet::new(&self.pks, members) {
+                    if run.target.as_ref() != Some(&set) {
+                        run.target = Some(set.clone());
+                        self.stats.rescales += 1;
+                        self.events.push_back(SlotEvent::SendToKeypers(KeyperRequest::Rescale {
+                            slot,
+                            responders: set,
+                        }));
+                    }
+                }
+            }
+            // Every committed ciphertext was decoded and is of this eon: not reachable.
+            Err(_) => {}
+        }
+    }
+
+    fn finish_decryption(
+        &mut self,
+        slot: Slot,
+        outcomes: Vec<DecryptOutcome>,
+        blamed: Vec<Blame>,
+        now_ms: u64,
+    ) {
+        let Some(run) = self.slots.get_mut(&slot) else { return };
+        let Some(commitment) = run.commitment.clone() else { return };
+        let mut results: HashMap<TxId, TxResult> = HashMap::new();
+        let mut failed_bundles: HashSet<BundleId> = HashSet::new();
+        for (ct, outcome) in run.cts.iter().zip(outcomes) {
+            let result = match outcome {
+                DecryptOutcome::Plaintext(p) => TxResult::Included(p),
+                DecryptOutcome::Undecryptable => {
+                    if let Some(b) = ct.ad().bundle {
+                        failed_bundles.insert(b.id);
+                    }
+                    TxResult::Failed
+                }
+            };
+            results.insert(ct.id(), result);
+        }
+        for ct in &run.cts {
+            if let Some(b) = ct.ad().bundle {
+                if failed_bundles.contains(&b.id) {
+                    if let Some(r) = results.get_mut(&ct.id()) {
+                        if matches!(r, TxResult::Included(_)) {
+                            *r = TxResult::DroppedWithBundle(b.id);
+                        }
+                    }
+                }
+            }
+        }
+        let blocks = commitment
+            .blocks
+            .iter()
+            .map(|b| PublishedBlock {
+                rollup: b.rollup,
+                txs: b
+                    .ciphertexts
+                    .iter()
+                    .map(|id| PublishedTx {
+                        id: *id,
+                        result: results.remove(id).unwrap_or(TxResult::Failed),
+                    })
+                    .collect(),
+            })
+            .collect();
+        run.state = SlotState::Decrypted;
+        self.stats.decrypted += 1;
+        self.stats.last_commit_to_plaintext_ms = Some(now_ms.saturating_sub(run.committed_at_ms));
+        for id in commitment.ordered_ids() {
+            self.in_flight.remove(id);
+        }
+        self.persist(SlotRecord::Decrypted(PublishedSlot { slot, blocks, blamed }));
+    }
+
+    fn abandon(&mut self, slot: Slot) {
+        if let Some(run) = self.slots.get_mut(&slot) {
+            run.state = SlotState::Undecryptable;
+        }
+        // A slot without winners has nothing locked.
+        let _ = self.auction.abandon(slot);
+        self.stats.undecryptable += 1;
+        self.persist(SlotRecord::Undecryptable(slot));
+    }
+
+    /// Forgets finished slots, keeping the last few for queries.
+    fn prune(&mut self) {
+        const KEEP: usize = 64;
+        let finished: Vec<Slot> = self
+            .slots
+            .iter()
+            .filter(|(_, r)| matches!(r.state, SlotState::Settled | SlotState::Undecryptable))
+            .map(|(s, _)| *s)
+            .collect();
+        if finished.len() > KEEP {
+            for s in &finished[..finished.len() - KEEP] {
+                self.slots.remove(s);
+            }
+        }
+    }
+
+    fn persist(&mut self, record: SlotRecord) {
+        let token = PersistToken(self.next_token);
+        self.next_token += 1;
+        self.pending.insert(token, record.clone());
+        self.events.push_back(SlotEvent::Persist { token, record });
+    }
+
+    /// The next thing for the shell to do.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SlotEvent> {
+        self.events.pop_front()
+    }
+}
