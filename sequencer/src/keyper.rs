@@ -62,12 +62,19 @@ impl Default for KeyperConfig {
 pub struct PersistToken(pub u64);
 
 /// What a keyper persists before it acts on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KeyperRecord {
     /// The first final commitment seen for its slot.
-    FirstCommitment(SignedCommitment),
+    FirstCommitment {
+        /// The commitment.
+        signed: SignedCommitment,
+    },
     /// "Released for slot s": shares for this slot's commitment may be (and are) sent.
-    Released(Slot),
+    Released {
+        /// The slot.
+        slot: Slot,
+    },
 }
 
 /// What the machine asks its shell to do.
@@ -183,12 +190,12 @@ impl KeyperMachine {
         let mut released = Vec::new();
         for r in records {
             match r {
-                KeyperRecord::FirstCommitment(c) => {
+                KeyperRecord::FirstCommitment { signed: c } => {
                     self.slots
                         .entry(c.message.slot)
                         .or_insert(SlotRelease { commitment: c, released: false });
                 }
-                KeyperRecord::Released(slot) => released.push(slot),
+                KeyperRecord::Released { slot } => released.push(slot),
             }
         }
         for slot in released {
@@ -341,14 +348,14 @@ impl KeyperMachine {
             None => {
                 self.slots
                     .insert(slot, SlotRelease { commitment: signed.clone(), released: false });
-                self.persist(KeyperRecord::FirstCommitment(signed.clone()));
+                self.persist(KeyperRecord::FirstCommitment { signed: signed.clone() });
             }
         }
         if let Some(missing) = signed.message.ordered_ids().find(|id| !self.held.contains_key(id)) {
             return Err(SequencerError::UnvalidatedCiphertext(*missing));
         }
-        if !self.pending.values().any(|r| *r == KeyperRecord::Released(slot)) {
-            self.persist(KeyperRecord::Released(slot));
+        if !self.pending.values().any(|r| *r == KeyperRecord::Released { slot }) {
+            self.persist(KeyperRecord::Released { slot });
         }
         Ok(())
     }
@@ -356,7 +363,7 @@ impl KeyperMachine {
     /// The shell reports `token`'s record durable. A release record's batch is emitted now.
     pub fn handle_persisted(&mut self, token: PersistToken) {
         let Some(record) = self.pending.remove(&token) else { return };
-        if let KeyperRecord::Released(slot) = record {
+        if let KeyperRecord::Released { slot } = record {
             if let Some(s) = self.slots.get_mut(&slot) {
                 s.released = true;
             }

@@ -171,14 +171,24 @@ pub struct PublishedSlot {
 }
 
 /// What the machine persists before it acts on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SlotRecord {
     /// The decided (unsigned) commitment: restoring it means never deciding again.
-    Decided(Commitment),
+    Decided {
+        /// The commitment.
+        commitment: Commitment,
+    },
     /// The signed commitment.
-    Signed(SignedCommitment),
+    Signed {
+        /// The commitment with its signature.
+        signed: SignedCommitment,
+    },
     /// The published plaintext block.
-    Decrypted(PublishedSlot),
+    Decrypted {
+        /// The block.
+        published: PublishedSlot,
+    },
     /// The settlement's ledger entries.
     Settled {
         /// The slot.
@@ -187,7 +197,23 @@ pub enum SlotRecord {
         ledger: Vec<LedgerEntry>,
     },
     /// The slot was abandoned.
-    Undecryptable(Slot),
+    Undecryptable {
+        /// The slot.
+        slot: Slot,
+    },
+}
+
+impl SlotRecord {
+    /// The slot the record is about.
+    #[must_use]
+    pub fn slot(&self) -> Slot {
+        match self {
+            SlotRecord::Decided { commitment } => commitment.slot,
+            SlotRecord::Signed { signed } => signed.message.slot,
+            SlotRecord::Decrypted { published } => published.slot,
+            SlotRecord::Settled { slot, .. } | SlotRecord::Undecryptable { slot } => *slot,
+        }
+    }
 }
 
 /// A message for the keypers.
@@ -368,13 +394,13 @@ impl SlotMachine {
         let mut decided: BTreeMap<Slot, Commitment> = BTreeMap::new();
         for r in records {
             let slot = match &r {
-                SlotRecord::Decided(c) => {
+                SlotRecord::Decided { commitment: c } => {
                     decided.insert(c.slot, c.clone());
                     c.slot
                 }
-                SlotRecord::Signed(c) => c.message.slot,
-                SlotRecord::Decrypted(p) => p.slot,
-                SlotRecord::Settled { slot, .. } | SlotRecord::Undecryptable(slot) => *slot,
+                SlotRecord::Signed { signed: c } => c.message.slot,
+                SlotRecord::Decrypted { published: p } => p.slot,
+                SlotRecord::Settled { slot, .. } | SlotRecord::Undecryptable { slot } => *slot,
             };
             latest.insert(slot, r);
         }
@@ -390,11 +416,11 @@ impl SlotMachine {
                     .collect();
             }
             match record {
-                SlotRecord::Decided(c) => {
+                SlotRecord::Decided { commitment: c } => {
                     self.in_flight.extend(c.ordered_ids().copied());
                     self.events.push_back(SlotEvent::Sign(c));
                 }
-                SlotRecord::Signed(signed) => {
+                SlotRecord::Signed { signed } => {
                     self.in_flight.extend(signed.message.ordered_ids().copied());
                     run.state = SlotState::Committed;
                     run.target = Some(self.pks.default_responders());
@@ -402,18 +428,18 @@ impl SlotMachine {
                     self.events
                         .push_back(SlotEvent::SendToKeypers(KeyperRequest::Commitment(signed)));
                 }
-                SlotRecord::Decrypted(published) => {
+                SlotRecord::Decrypted { published } => {
                     run.state = SlotState::Decrypted;
                     let token = PersistToken(self.next_token);
                     self.next_token += 1;
-                    self.pending.insert(token, SlotRecord::Decrypted(published));
+                    self.pending.insert(token, SlotRecord::Decrypted { published });
                     // Already durable: take the next step at once.
                     self.slots.insert(slot, run);
                     self.handle_persisted(token, 0);
                     continue;
                 }
                 SlotRecord::Settled { .. } => run.state = SlotState::Settled,
-                SlotRecord::Undecryptable(_) => run.state = SlotState::Undecryptable,
+                SlotRecord::Undecryptable { .. } => run.state = SlotState::Undecryptable,
             }
             self.slots.insert(slot, run);
         }
@@ -565,7 +591,7 @@ impl SlotMachine {
         run.state = SlotState::Closed;
         run.cts = cts;
         run.commitment = Some(commitment.clone());
-        self.persist(SlotRecord::Decided(commitment));
+        self.persist(SlotRecord::Decided { commitment });
         Ok(())
     }
 
@@ -579,7 +605,7 @@ impl SlotMachine {
         if run.state != SlotState::Closed || run.commitment.as_ref() != Some(&signed.message) {
             return Err(SequencerError::BadSignature);
         }
-        self.persist(SlotRecord::Signed(signed));
+        self.persist(SlotRecord::Signed { signed });
         Ok(())
     }
 
@@ -587,8 +613,8 @@ impl SlotMachine {
     pub fn handle_persisted(&mut self, token: PersistToken, now_ms: u64) {
         let Some(record) = self.pending.remove(&token) else { return };
         match record {
-            SlotRecord::Decided(c) => self.events.push_back(SlotEvent::Sign(c)),
-            SlotRecord::Signed(signed) => {
+            SlotRecord::Decided { commitment: c } => self.events.push_back(SlotEvent::Sign(c)),
+            SlotRecord::Signed { signed } => {
                 let slot = signed.message.slot;
                 if let Some(run) = self.slots.get_mut(&slot) {
                     run.state = SlotState::Committed;
@@ -605,7 +631,7 @@ impl SlotMachine {
                         .push_back(SlotEvent::SendToKeypers(KeyperRequest::Commitment(signed)));
                 }
             }
-            SlotRecord::Decrypted(published) => {
+            SlotRecord::Decrypted { published } => {
                 let slot = published.slot;
                 self.events.push_back(SlotEvent::Publish(Publication::Decrypted(published)));
                 // A slot with no winner has nothing to settle.
@@ -620,7 +646,7 @@ impl SlotMachine {
                 self.events.push_back(SlotEvent::Publish(Publication::Settled { slot, ledger }));
                 self.prune();
             }
-            SlotRecord::Undecryptable(slot) => {
+            SlotRecord::Undecryptable { slot } => {
                 let ids: Vec<TxId> = self
                     .slots
                     .get(&slot)
@@ -787,7 +813,7 @@ impl SlotMachine {
         for id in commitment.ordered_ids() {
             self.in_flight.remove(id);
         }
-        self.persist(SlotRecord::Decrypted(PublishedSlot { slot, blocks, blamed }));
+        self.persist(SlotRecord::Decrypted { published: PublishedSlot { slot, blocks, blamed } });
     }
 
     fn abandon(&mut self, slot: Slot) {
@@ -797,7 +823,7 @@ impl SlotMachine {
         // A slot without winners has nothing locked.
         let _ = self.auction.abandon(slot);
         self.stats.undecryptable += 1;
-        self.persist(SlotRecord::Undecryptable(slot));
+        self.persist(SlotRecord::Undecryptable { slot });
     }
 
     /// Forgets finished slots, keeping the last few for queries.

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// The storage thread is gone (the store was shut down).
     #[error("the storage thread has stopped")]
     Stopped,
+    /// A second, different decision for a slot: refused, the first one stands.
+    #[error("slot {0} already has a different decision")]
+    Conflict(u64),
     /// A filesystem operation failed.
     #[error("{path}: {source}")]
     Io {

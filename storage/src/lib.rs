@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`PendingTxStore`] | admitted, still-pending ciphertexts (the mempool's durable half) |
 //! | [`sqlite::SqliteTxStore`] | its SQLite backend: WAL, `synchronous=FULL`, group commit, checkpoints off the commit path |
+//! | [`records::RecordLog`] | the fsync'd record log of a state machine's persist events (slot records, keyper release records), one decision per slot enforced by a unique key |
 //! | [`StoreStats`] | commit counters for metrics |
 //!
 //! The stores for bids, commitments, releases, the ledger and fee accounts join this crate
@@ -48,6 +49,7 @@
 
 pub mod error;
 pub mod metrics;
+pub mod records;
 pub mod sqlite;
 
 use tokio::sync::oneshot;

@@ -120,10 +120,12 @@ fn release_after_persist_then_decrypt() {
         let first = k.poll_event().unwrap();
         assert!(matches!(
             first,
-            KeyperEvent::Persist { record: KeyperRecord::FirstCommitment(_), .. }
+            KeyperEvent::Persist { record: KeyperRecord::FirstCommitment { .. }, .. }
         ));
         let second = k.poll_event().unwrap();
-        let KeyperEvent::Persist { token, record: KeyperRecord::Released(Slot(7)) } = second else {
+        let KeyperEvent::Persist { token, record: KeyperRecord::Released { slot: Slot(7) } } =
+            second
+        else {
             panic!("expected the release record, got {second:?}");
         };
         assert!(k.poll_event().is_none(), "no batch before the release is durable");

@@ -369,7 +369,7 @@ fn a_restart_after_signing_sends_the_same_commitment_and_never_decides_again() {
         .disk
         .iter()
         .find_map(|r| match r {
-            SlotRecord::Signed(s) => Some(s.clone()),
+            SlotRecord::Signed { signed } => Some(signed.clone()),
             _ => None,
         })
         .unwrap();
