@@ -8,14 +8,6 @@
 //! pretending to run.
 
 pub mod commands;
+pub mod devnet;
 pub mod metrics;
 pub mod services;
-
-/// What the `veil devnet` command needs that does not exist yet, printed by the binary.
-pub const DEVNET_MISSING: &str = "\
-veil devnet is not available yet: it needs the sequencer service (slot clock, auction \
-intake and close, commitment signing, share collection and combination, settlement), keyper \
-processes and simulated users and builders, and those services are not wired yet. What runs \
-today: the transaction ingress (`veil ingress`, `veil submit`, `veil loadgen`, \
-`veil dev-committee`) and the performance suites (`cargo run --release -p veil-benches --bin \
-veil-perf -- crypto|auction|ingest`); the crypto and auction cores are libraries.";

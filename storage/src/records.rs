@@ -91,7 +91,9 @@ impl RecordLog {
         let slot_i = i64::try_from(slot.0).map_err(|_| StoreError::Conflict(slot.0))?;
         if kind == Self::DECIDED {
             let existing: Option<Vec<u8>> = tx
-                .query_row("SELECT body FROM decided WHERE slot = ?1", params![slot_i], |r| r.get(0))
+                .query_row("SELECT body FROM decided WHERE slot = ?1", params![slot_i], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             match existing {
                 Some(b) if b != body => return Err(StoreError::Conflict(slot.0)),

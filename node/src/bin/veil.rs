@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a local devnet: sequencer, keypers, simulated users and builders (embedded defaults).
-    Devnet,
+    Devnet(commands::devnet::DevnetArgs),
     /// Serve the QUIC transaction ingress and the encrypted mempool (durable, SQLite).
     Ingress(commands::ingress::IngressArgs),
     /// Encrypt and submit one transaction or an atomic bundle; prints the acknowledged ids.
@@ -34,10 +34,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Devnet => {
-            eprintln!("error: {}", veil_node::DEVNET_MISSING);
-            return ExitCode::from(2);
-        }
+        Command::Devnet(args) => runtime().and_then(|rt| rt.block_on(commands::devnet::run(args))),
         Command::DevCommittee(args) => commands::dev_committee::run(&args),
         Command::Ingress(args) => {
             runtime().and_then(|rt| rt.block_on(commands::ingress::run(args)))

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod dev_committee;
+pub mod devnet;
 pub mod ingress;
 pub mod loadgen;
 pub mod submit;

@@ -1,5 +1,6 @@
-//! The node's services: async shells that move bytes, timers and permits around the sans-IO
-//! cores. Each is started with a `start`/`spawn` function and returns a handle with a graceful
-//! `shutdown`.
+//! The node's services: shells that move bytes, timers and permits around the sans-IO cores.
+//! Each is started with a `start`/`spawn` function and returns a handle that stops it.
 
 pub mod ingress;
+pub mod keyper;
+pub mod sequencer;

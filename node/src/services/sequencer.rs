@@ -1,0 +1,284 @@
+//! The sequencer service: the slot machine on its own thread, persisting through a
+//! [`RecordLog`], reading the ingress's pool, signing with a [`Finalizer`], talking to the
+//! keypers through channels, and reporting every finished slot.
+//!
+//! The shell follows the one rule of every Veil shell: a `Persist` event is durable before the
+//! machine gets its next input (the record log's write returns after the fsync).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use veil_auction::{AuctionError, LedgerEntry, SignedBid};
+use veil_crypto::SignedShareBatch;
+use veil_mempool::pool::FeedCursor;
+use veil_primitives::{CiphertextIndex, Slot, TxId, TxMeta};
+use veil_sequencer::slot::{PoolView, Publication, SlotEvent, SlotRecord};
+use veil_sequencer::{Finalizer, PublishedSlot, SignedCommitment, SlotMachine};
+use veil_storage::records::RecordLog;
+use veil_storage::StoreError;
+
+use super::ingress::Ingress;
+use super::keyper::KeyperInput;
+
+/// The wall clock in milliseconds since the Unix epoch: the only clock the shells read.
+#[must_use]
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An input for the sequencer thread.
+pub enum SequencerInput {
+    /// A builder's bid, with where to send the verdict.
+    Bid(Box<SignedBid>, mpsc::Sender<Result<(), AuctionError>>),
+    /// A keyper's share batch.
+    Batch(Box<SignedShareBatch>),
+    /// Stop after the current step.
+    Stop,
+}
+
+/// A finished slot, for the devnet's report and the data API.
+#[derive(Debug, Clone)]
+pub struct SlotReport {
+    /// The slot.
+    pub slot: Slot,
+    /// Its signed commitment.
+    pub commitment: Option<SignedCommitment>,
+    /// The published plaintext blocks, or `None` if the slot was undecryptable.
+    pub published: Option<PublishedSlot>,
+    /// The settlement's ledger entries.
+    pub ledger: Vec<LedgerEntry>,
+    /// From the commitment out to the plaintext decided, in ms.
+    pub commit_to_plaintext_ms: Option<u64>,
+}
+
+/// The pool view over the running ingress.
+struct IngressPool<'a>(&'a Ingress);
+
+impl CiphertextIndex for IngressPool<'_> {
+    fn lookup(&self, id: &TxId) -> Option<TxMeta> {
+        self.0.with_pool(|p| p.lookup(id))
+    }
+}
+
+impl PoolView for IngressPool<'_> {
+    fn pending(&self) -> Vec<(TxId, TxMeta)> {
+        self.0.with_pool(|p| {
+            p.feed(FeedCursor(0), usize::MAX).items.into_iter().map(|i| (i.id, i.meta)).collect()
+        })
+    }
+
+    fn body(&self, id: &TxId) -> Option<Vec<u8>> {
+        self.0.with_pool(|p| p.get(id).map(|v| v.body.to_vec()))
+    }
+}
+
+/// A running sequencer. Dropping the handle does not stop it; call [`SequencerService::stop`].
+pub struct SequencerService {
+    input: mpsc::Sender<SequencerInput>,
+    in_flight: Arc<Mutex<HashSet<TxId>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SequencerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequencerService").finish_non_exhaustive()
+    }
+}
+
+impl SequencerService {
+    /// Starts the sequencer thread: restores the slot records from `log_path`, then runs,
+    /// reading its inputs from `channel` (whose sender the keypers and builders hold).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the record log cannot be opened.
+    pub fn spawn(
+        mut machine: SlotMachine,
+        log_path: &Path,
+        finalizer: Box<dyn Finalizer + Send>,
+        ingress: Arc<Ingress>,
+        keypers: Vec<mpsc::Sender<KeyperInput>>,
+        channel: (mpsc::Sender<SequencerInput>, mpsc::Receiver<SequencerInput>),
+        reports: mpsc::Sender<SlotReport>,
+    ) -> Result<SequencerService, StoreError> {
+        let (log, stored) = RecordLog::open(log_path)?;
+        let records: Vec<SlotRecord> =
+            stored.iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect();
+        machine.restore(records, &IngressPool(&ingress));
+        let (input, rx) = channel;
+        let in_flight = Arc::new(Mutex::new(HashSet::new()));
+        let shell = Shell {
+            machine,
+            log,
+            finalizer,
+            ingress,
+            keypers,
+            reports,
+            in_flight: in_flight.clone(),
+            open_reports: BTreeMap::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("veil-sequencer".into())
+            .spawn(move || shell.run(&rx))
+            .expect("spawn the sequencer thread");
+        Ok(SequencerService { input, in_flight, thread: Some(thread) })
+    }
+
+    /// A sender for bids and share batches.
+    #[must_use]
+    pub fn input(&self) -> mpsc::Sender<SequencerInput> {
+        self.input.clone()
+    }
+
+    /// The ciphertexts committed in slots not yet decrypted or abandoned (public: they are in
+    /// the signed commitments); builders leave them out of their bids.
+    #[must_use]
+    pub fn in_flight(&self) -> Arc<Mutex<HashSet<TxId>>> {
+        self.in_flight.clone()
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(mut self) {
+        let _ = self.input.send(SequencerInput::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Shell {
+    machine: SlotMachine,
+    log: RecordLog,
+    finalizer: Box<dyn Finalizer + Send>,
+    ingress: Arc<Ingress>,
+    keypers: Vec<mpsc::Sender<KeyperInput>>,
+    reports: mpsc::Sender<SlotReport>,
+    in_flight: Arc<Mutex<HashSet<TxId>>>,
+    open_reports: BTreeMap<Slot, SlotReport>,
+}
+
+impl Shell {
+    fn run(mut self, rx: &mpsc::Receiver<SequencerInput>) {
+        let mut rng = rand_core::OsRng;
+        loop {
+            let now = now_ms();
+            let wait = self.machine.poll_timeout().saturating_sub(now).clamp(1, 50);
+            match rx.recv_timeout(Duration::from_millis(wait)) {
+                Ok(SequencerInput::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Ok(SequencerInput::Bid(bid, reply)) => {
+                    let verdict =
+                        self.machine.handle_bid(*bid, &IngressPool(&self.ingress), now_ms());
+                    let _ = reply.send(verdict);
+                }
+                Ok(SequencerInput::Batch(batch)) => {
+                    let _ = self.machine.handle_share_batch(&batch, now_ms(), &mut rng);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            let now = now_ms();
+            let slot = self.machine.clock().slot_at(now);
+            let _ = self.ingress.on_slot(slot);
+            if let Err(e) = self.machine.handle_timeout(now, &IngressPool(&self.ingress)) {
+                tracing::error!(error = %e, "slot machine refused the clock");
+            }
+            if !self.drain() {
+                return;
+            }
+        }
+    }
+
+    /// Carries out the machine's events; false if the shell must stop (storage failed).
+    fn drain(&mut self) -> bool {
+        while let Some(event) = self.machine.poll_event() {
+            match event {
+                SlotEvent::Persist { token, record } => {
+                    let kind = match &record {
+                        SlotRecord::Decided { .. } => RecordLog::DECIDED,
+                        SlotRecord::Signed { .. } => "signed",
+                        SlotRecord::Decrypted { .. } => "decrypted",
+                        SlotRecord::Settled { .. } => "settled",
+                        SlotRecord::Undecryptable { .. } => "undecryptable",
+                    };
+                    let body = serde_json::to_vec(&record).expect("records serialise");
+                    if let Err(e) = self.log.append(kind, record.slot(), &body) {
+                        // Nothing may proceed past a record that is not durable.
+                        tracing::error!(error = %e, slot = %record.slot(), "slot record not durable; stopping");
+                        return false;
+                    }
+                    self.machine.handle_persisted(token, now_ms());
+                }
+                SlotEvent::Sign(commitment) => match self.finalizer.finalize(commitment) {
+                    Ok(signed) => {
+                        if let Err(e) = self.machine.handle_signed(signed) {
+                            tracing::error!(error = %e, "finalized commitment refused");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "finalizer failed"),
+                },
+                SlotEvent::SendToKeypers(request) => {
+                    for k in &self.keypers {
+                        let _ = k.send(KeyperInput::Request(request.clone()));
+                    }
+                }
+                SlotEvent::Publish(p) => self.publish(p),
+            }
+        }
+        true
+    }
+
+    fn publish(&mut self, p: Publication) {
+        let mut in_flight =
+            self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match p {
+            Publication::Committed(signed) => {
+                in_flight.extend(signed.message.ordered_ids().copied());
+                drop(in_flight);
+                tracing::info!(slot = %signed.message.slot, txs = signed.message.len(), "committed");
+                let slot = signed.message.slot;
+                self.report_for(slot).commitment = Some(signed);
+            }
+            Publication::Decrypted(published) => {
+                let ids: Vec<TxId> =
+                    published.blocks.iter().flat_map(|b| b.txs.iter().map(|t| t.id)).collect();
+                for id in &ids {
+                    in_flight.remove(id);
+                }
+                drop(in_flight);
+                self.ingress.remove_committed(&ids);
+                let took = self.machine.stats().last_commit_to_plaintext_ms;
+                let report = self.report_for(published.slot);
+                report.published = Some(published);
+                report.commit_to_plaintext_ms = took;
+            }
+            Publication::Settled { slot, ledger } => {
+                drop(in_flight);
+                let mut report = self.report_for(slot).clone();
+                self.open_reports.remove(&slot);
+                report.ledger = ledger;
+                let _ = self.reports.send(report);
+            }
+            Publication::Undecryptable { slot, ids } => {
+                for id in &ids {
+                    in_flight.remove(id);
+                }
+                drop(in_flight);
+                let report = self.report_for(slot).clone();
+                self.open_reports.remove(&slot);
+                let _ = self.reports.send(report);
+            }
+        }
+    }
+
+    fn report_for(&mut self, slot: Slot) -> &mut SlotReport {
+        self.open_reports.entry(slot).or_insert_with(|| SlotReport {
+            slot,
+            commitment: None,
+            published: None,
+            ledger: Vec::new(),
+            commit_to_plaintext_ms: None,
+        })
+    }
+}
