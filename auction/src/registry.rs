@@ -551,9 +551,8 @@ impl BuilderRegistry {
         builder: &PublicKeyBytes,
         amount: Amount,
     ) -> Result<(), AuctionError> {
-        let account =
-            self.accounts.get_mut(builder).ok_or(AuctionError::UnknownBuilder(*builder))?;
-        account.unsettled = account.unsettled.saturating_sub(amount);
+        self.unlock(builder, amount)?;
+        let account = self.accounts.get_mut(builder).expect("unlock found the account");
         account.balance = account.balance.saturating_sub(amount);
         Ok(())
     }

@@ -306,32 +306,13 @@ fn commitment_json_and_signing_bytes_are_stable() {
 #[test]
 fn the_commitment_follows_the_auction_outcome() {
     use std::collections::HashMap;
-    use veil_auction::{
-        public_key, Auction, AuctionConfig, Bid, RevenuePolicy, RollupBlock, RollupChange,
-        RollupConfig, RollupUpdate,
-    };
+    use veil_auction::{public_key, Auction, AuctionConfig, Bid, RollupBlock};
     use veil_primitives::{TxId, TxMeta};
 
     let c = committee();
     let chain = c.pks.chain_id();
     let mut auction = Auction::new(AuctionConfig { chain_id: chain, ..AuctionConfig::default() });
-    let admin = SigningKey::from_bytes(&[1; 32]);
-    for (rollup, reserve) in [(0u32, 10u128), (1, 100), (2, 50)] {
-        let config = RollupConfig {
-            reserve: Amount(reserve),
-            gas_limit: 1_000_000,
-            policy: RevenuePolicy::standard(8_000, 1_500, 500, public_key(&admin)).unwrap(),
-            active: true,
-        };
-        let update = RollupUpdate {
-            chain_id: chain,
-            rollup: RollupId(rollup),
-            nonce: 1,
-            effective: Slot(1),
-            change: RollupChange::Register { admin: public_key(&admin), config },
-        };
-        auction.apply_rollup_update(&update.sign(&admin)).unwrap();
-    }
+    register_rollups(&mut auction, &[(0, 10), (1, 100), (2, 50)], Slot(1));
     let builder = SigningKey::from_bytes(&[2; 32]);
     auction.deposit(public_key(&builder), Amount(10_000)).unwrap();
     auction.open_slot(Slot(1), 1_000).unwrap();
@@ -368,4 +349,26 @@ fn the_commitment_follows_the_auction_outcome() {
     assert_eq!((fallback.winner, fallback.payment), (None, Amount::ZERO));
     assert_eq!(fallback.ciphertexts.len(), 2);
     assert_eq!(commitment.len(), 4);
+}
+
+/// Registers rollups `(id, reserve)` with a standard policy, effective from `effective`.
+fn register_rollups(auction: &mut veil_auction::Auction, rollups: &[(u32, u128)], effective: Slot) {
+    use veil_auction::{public_key, RevenuePolicy, RollupChange, RollupConfig, RollupUpdate};
+    let admin = SigningKey::from_bytes(&[1; 32]);
+    for &(rollup, reserve) in rollups {
+        let config = RollupConfig {
+            reserve: Amount(reserve),
+            gas_limit: 1_000_000,
+            policy: RevenuePolicy::standard(8_000, 1_500, 500, public_key(&admin)).unwrap(),
+            active: true,
+        };
+        let update = RollupUpdate {
+            chain_id: auction.config().chain_id,
+            rollup: RollupId(rollup),
+            nonce: 1,
+            effective,
+            change: RollupChange::Register { admin: public_key(&admin), config },
+        };
+        auction.apply_rollup_update(&update.sign(&admin)).unwrap();
+    }
 }

@@ -7,10 +7,7 @@ use std::collections::HashMap;
 use blstrs::G1Projective;
 use ed25519_dalek::SigningKey;
 use group::Group;
-use veil_auction::{
-    public_key, Auction, AuctionConfig, Bid, LedgerEntry, RevenuePolicy, RollupBlock, RollupChange,
-    RollupConfig, RollupUpdate,
-};
+use veil_auction::{public_key, Auction, AuctionConfig, Bid, LedgerEntry, RollupBlock};
 use veil_crypto::testing::{prove_arbitrary, rng, TestCommittee};
 use veil_crypto::{Ciphertext, SignedShareBatch};
 use veil_primitives::{
@@ -74,23 +71,7 @@ fn builder() -> SigningKey {
 fn net(c: &TestCommittee, behaviours: [Behaviour; 4]) -> Net {
     let chain = c.pks.chain_id();
     let mut auction = Auction::new(AuctionConfig { chain_id: chain, ..AuctionConfig::default() });
-    let admin = SigningKey::from_bytes(&[1; 32]);
-    for rollup in 0..3u32 {
-        let config = RollupConfig {
-            reserve: Amount(10),
-            gas_limit: 1_000_000,
-            policy: RevenuePolicy::standard(8_000, 1_500, 500, public_key(&admin)).unwrap(),
-            active: true,
-        };
-        let update = RollupUpdate {
-            chain_id: chain,
-            rollup: RollupId(rollup),
-            nonce: 1,
-            effective: Slot(0),
-            change: RollupChange::Register { admin: public_key(&admin), config },
-        };
-        auction.apply_rollup_update(&update.sign(&admin)).unwrap();
-    }
+    crate::register_rollups(&mut auction, &[(0, 10), (1, 10), (2, 10)], Slot(0));
     auction.deposit(public_key(&builder()), Amount(10_000)).unwrap();
     let clock = SlotClock::new(0);
     let machine = SlotMachine::new(clock, c.pks.clone(), auction, Slot(0));
