@@ -305,6 +305,8 @@ struct SlotRun {
     target: Option<ResponderSet>,
     blamed: Vec<Blame>,
     committed_at_ms: u64,
+    /// How many keypers had batches at the last failed combination attempt.
+    tried_with: Option<usize>,
 }
 
 impl SlotRun {
@@ -319,6 +321,7 @@ impl SlotRun {
             target: None,
             blamed: Vec::new(),
             committed_at_ms: 0,
+            tried_with: None,
         }
     }
 }
@@ -343,6 +346,16 @@ impl std::fmt::Debug for SlotMachine {
             .field("next_open", &self.next_open)
             .field("slots", &self.slots.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// After a failed late attempt the next one waits for new batches, so the half-timeout mark
+/// is not a deadline any more: poll again at the release deadline.
+fn now_floor(run: &SlotRun) -> u64 {
+    if run.tried_with.is_some() {
+        u64::MAX
+    } else {
+        0
     }
 }
 
@@ -487,7 +500,12 @@ impl SlotMachine {
         for (slot, run) in &self.slots {
             let t = match run.state {
                 SlotState::Open => self.clock.deadline_ms(*slot),
-                SlotState::Committed => self.clock.release_deadline_ms(*slot),
+                SlotState::Committed => self
+                    .clock
+                    .deadline_ms(*slot)
+                    .saturating_add(self.clock.release_timeout_ms / 2)
+                    .max(now_floor(run))
+                    .min(self.clock.release_deadline_ms(*slot)),
                 _ => continue,
             };
             next = next.min(t);
@@ -511,7 +529,9 @@ impl SlotMachine {
     }
 
     /// Advances time: opens slots that started, closes those whose bidding deadline passed
-    /// (deciding their commitments), and abandons committed slots past their release deadline.
+    /// (deciding their commitments), combines late slots from whatever keypers answered (past
+    /// half the release timeout, randomness from `rng`), and abandons committed slots past
+    /// their release deadline.
     ///
     /// # Errors
     /// The auction's refusal to open or close (for a clock that runs backwards).
@@ -519,6 +539,7 @@ impl SlotMachine {
         &mut self,
         now_ms: u64,
         pool: &P,
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<(), SequencerError> {
         // Open every slot whose start has come, one at a time (a slow shell skips none).
         while self.clock.start_ms(self.next_open) <= now_ms {
@@ -541,6 +562,7 @@ impl SlotMachine {
         for slot in due {
             self.close(slot, now_ms, pool)?;
         }
+        self.try_late(now_ms, rng);
         let late: Vec<Slot> = self
             .slots
             .iter()
@@ -698,10 +720,33 @@ impl SlotMachine {
         let ready = target.members().iter().all(|m| {
             run.batches.get(m).is_some_and(|bs| bs.iter().any(|b| b.scaled_for() == Some(&target)))
         });
-        if ready {
+        // Every keyper that is not excluded has answered: nothing more to wait for.
+        let everyone = run.batches.len() + run.excluded.len() >= self.pks.committee_size();
+        if ready || (everyone && run.tried_with != Some(run.batches.len())) {
             self.try_decrypt(slot, now_ms, rng);
         }
         Ok(())
+    }
+
+    /// Past half the release timeout, combine from whatever `t + 1` or more keypers sent
+    /// (the slow path, shares rescaled by the combiner) rather than wait for a target
+    /// responder that may be silent. Tried again only when new batches have arrived.
+    fn try_late(&mut self, now_ms: u64, rng: &mut dyn CryptoRngCore) {
+        let half = self.clock.release_timeout_ms / 2;
+        let due: Vec<Slot> = self
+            .slots
+            .iter()
+            .filter(|(s, r)| {
+                r.state == SlotState::Committed
+                    && now_ms >= self.clock.deadline_ms(**s).saturating_add(half)
+                    && r.batches.len() >= self.pks.shares_needed()
+                    && r.tried_with != Some(r.batches.len())
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for slot in due {
+            self.try_decrypt(slot, now_ms, rng);
+        }
     }
 
     fn try_decrypt(&mut self, slot: Slot, now_ms: u64, rng: &mut dyn CryptoRngCore) {
@@ -732,6 +777,7 @@ impl SlotMachine {
                     run.excluded.insert(b.keyper);
                     run.batches.remove(&b.keyper);
                 }
+                run.tried_with = Some(run.batches.len());
                 run.blamed.extend(blamed);
                 // The fallback round: the t + 1 lowest-indexed keypers not excluded.
                 let members: Vec<KeyperIndex> = self

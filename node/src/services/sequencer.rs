@@ -181,7 +181,8 @@ impl Shell {
             let now = now_ms();
             let slot = self.machine.clock().slot_at(now);
             let _ = self.ingress.on_slot(slot);
-            if let Err(e) = self.machine.handle_timeout(now, &IngressPool(&self.ingress)) {
+            if let Err(e) = self.machine.handle_timeout(now, &IngressPool(&self.ingress), &mut rng)
+            {
                 tracing::error!(error = %e, "slot machine refused the clock");
             }
             if !self.drain() {

@@ -154,7 +154,7 @@ impl Net {
     }
 
     fn tick(&mut self, now_ms: u64, pool: &TestPool) {
-        self.machine.handle_timeout(now_ms, pool).unwrap();
+        self.machine.handle_timeout(now_ms, pool, &mut rng(4)).unwrap();
         self.run(now_ms);
     }
 
@@ -369,6 +369,28 @@ fn a_restart_after_signing_sends_the_same_commitment_and_never_decides_again() {
     }
     assert_eq!(resent, Some(signed));
     // Slot 0 is not reopened.
-    machine.handle_timeout(1_500, &pool).unwrap();
+    machine.handle_timeout(1_500, &pool, &mut rng(5)).unwrap();
     assert_eq!(machine.state(Slot(0)), Some(SlotState::Committed));
+}
+
+#[test]
+fn a_silent_keyper_in_the_responder_set_does_not_stall_the_slot() {
+    let c = committee();
+    // Keyper 2 is in the default responder set {1, 2} and never answers; 1, 3 and 4 do.
+    let mut net =
+        net(&c, [Behaviour::Honest, Behaviour::Silent, Behaviour::Honest, Behaviour::Honest]);
+    let mut pool = TestPool::default();
+    let cts: Vec<Ciphertext> = (1..=3).map(|n| encrypt(&c, 0, n)).collect();
+    for ct in &cts {
+        pool.add(ct);
+    }
+    net.validate(&cts.iter().collect::<Vec<_>>());
+    net.tick(0, &pool);
+    net.tick(1_000, &pool);
+    assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Committed), "waits for the target set");
+    // Half the release timeout later it combines from the keypers that did answer.
+    net.tick(1_000 + 1_000, &pool);
+    assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Settled));
+    let slot = net.decrypted()[0];
+    assert!(slot.blocks[0].txs.iter().all(|t| matches!(t.result, TxResult::Included(_))));
 }
