@@ -133,6 +133,15 @@ struct BidPlan {
     amount: u128,
 }
 
+/// One rollup's committed block: whose it is (builder index and bid kind; `None` for a
+/// fallback block), its ciphertexts in order, and whether an arbitrage leg follows them.
+struct CommittedBlock {
+    rollup: u32,
+    winner: Option<(usize, BidKind)>,
+    txs: Vec<TxId>,
+    arb: bool,
+}
+
 /// A builder agent.
 #[derive(Debug)]
 struct Builder {
@@ -858,7 +867,7 @@ impl Market {
 
         // Blocks in rollup order: the winner's, or the fallback.
         let mut committed: Vec<TxId> = Vec::new();
-        let mut blocks: Vec<(u32, Option<(usize, BidKind)>, Vec<TxId>, bool)> = Vec::new();
+        let mut blocks: Vec<CommittedBlock> = Vec::new();
         for r in 0..sc.rollups {
             if let Some((w, bid)) = outcome.winning_bid_for(RollupId(r)) {
                 let rollups: Vec<u32> = bid.signed.message.rollups().map(|x| x.0).collect();
@@ -875,12 +884,12 @@ impl Market {
                     .ok_or_else(|| anyhow!("winning bid has no plan"))?;
                 let block =
                     bid.signed.message.blocks.iter().find(|b| b.rollup.0 == r).expect("covers r");
-                blocks.push((
-                    r,
-                    Some((plan.builder, plan.kind)),
-                    block.ciphertexts.clone(),
-                    !block.plaintext.is_empty(),
-                ));
+                blocks.push(CommittedBlock {
+                    rollup: r,
+                    winner: Some((plan.builder, plan.kind)),
+                    txs: block.ciphertexts.clone(),
+                    arb: !block.plaintext.is_empty(),
+                });
                 rec.winners[r as usize] = if plan.builder < self.builders.len() {
                     self.builders[plan.builder].name.clone()
                 } else {
@@ -890,13 +899,18 @@ impl Market {
                     rec.shill_wins += 1;
                 }
             } else if let Some(f) = outcome.fallback.iter().find(|f| f.rollup.0 == r) {
-                blocks.push((r, None, f.ciphertexts.clone(), false));
+                blocks.push(CommittedBlock {
+                    rollup: r,
+                    winner: None,
+                    txs: f.ciphertexts.clone(),
+                    arb: false,
+                });
                 rec.winners[r as usize] = "fallback".into();
             }
         }
         let decrypted = match &mut self.crypto {
             Some(c) => {
-                let ids: Vec<TxId> = blocks.iter().flat_map(|b| b.2.iter().copied()).collect();
+                let ids: Vec<TxId> = blocks.iter().flat_map(|b| b.txs.iter().copied()).collect();
                 Some(c.decrypt(Slot(s), &ids)?)
             }
             None => None,
@@ -904,7 +918,7 @@ impl Market {
         // Each winning bid's arbitrage legs, netted for the hedge: (builder, bid rollups) -> Δbase.
         let mut arb_base: BTreeMap<(usize, u32), f64> = BTreeMap::new();
         let mut pre_front: BTreeMap<TxId, amm::Pool> = BTreeMap::new();
-        for (r, winner, txs, arb) in &blocks {
+        for CommittedBlock { rollup: r, winner, txs, arb } in &blocks {
             let pool = &mut self.pools[*r as usize];
             for id in txs {
                 let intent =
