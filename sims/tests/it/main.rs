@@ -155,3 +155,45 @@ fn real_encryption_gives_the_fast_path_outcomes() {
     let report = veil_sims::crypto_check::compare(&s).unwrap();
     assert!(report.contains("match the fast path"), "{report}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+    /// Conservation and clean intake on random small markets.
+    #[test]
+    fn random_markets_conserve_and_refuse_nothing(
+        seed in any::<u64>(),
+        rollups in 1u32..5,
+        slippage_max in 0.005f64..0.05,
+        bundles in 0.0f64..0.5,
+        plaintext in any::<bool>(),
+        vcg in any::<bool>(),
+        shill_on in any::<bool>(),
+    ) {
+        let adversaries = if shill_on {
+            Adversaries { shill: Some(ShillSpec { rollup: rollups - 1, aggression: 0.9 }), collusion: None }
+        } else {
+            Adversaries::default()
+        };
+        let s = RunSpec {
+            scenario: Scenario {
+                name: "prop".into(),
+                seed,
+                slots: 8,
+                rollups,
+                slippage_max,
+                bundle_probability: bundles,
+                ..Scenario::default()
+            },
+            mode: if plaintext { MempoolMode::Plaintext } else { MempoolMode::Encrypted },
+            rule: if vcg { PaymentRule::Vcg } else { PaymentRule::FirstPrice },
+            adversaries,
+        };
+        let r = run_one(&s, || {}).unwrap();
+        prop_assert!(r.metrics.bid_rejections.is_empty(), "{:?}", r.metrics.bid_rejections);
+        prop_assert!(r.metrics.admission_rejections.is_empty());
+        prop_assert_eq!(r.metrics.unconserved_slots, 0);
+        if !plaintext {
+            prop_assert_eq!(r.metrics.sandwiches, 0);
+        }
+    }
+}
