@@ -120,14 +120,33 @@ pub struct Scenario {
     pub swap_gas: u64,
     /// Gas limit per rollup per slot.
     pub gas_limit: u64,
-    /// Reserve price per rollup (quote units).
+    /// Reserve price of every rollup without an entry in `rollup_reserves` (quote units).
     pub reserve: f64,
+    /// Reserve price per rollup, by index (quote units); shorter than `rollups` is allowed.
+    pub rollup_reserves: Vec<f64>,
+    /// Revenue policy per rollup, by index: basis points of treasury, user rebates and
+    /// protocol fee (summing to 10,000). Rollups without an entry use 8,000 / 1,500 / 500.
+    pub rollup_policies: Vec<[u16; 3]>,
     /// Cost of hedging a lone arbitrage leg, as a fraction of its notional.
     pub hedge_cost: f64,
     /// First-price bids are this fraction of the builder's estimated value.
     pub first_price_shade: f64,
     /// Builders.
     pub builders: Vec<BuilderSpec>,
+}
+
+impl Scenario {
+    /// The reserve of rollup `r` (quote units).
+    #[must_use]
+    pub fn reserve_of(&self, r: u32) -> f64 {
+        self.rollup_reserves.get(r as usize).copied().unwrap_or(self.reserve)
+    }
+
+    /// The revenue policy of rollup `r` as treasury / user rebates / protocol fee bps.
+    #[must_use]
+    pub fn policy_of(&self, r: u32) -> [u16; 3] {
+        self.rollup_policies.get(r as usize).copied().unwrap_or([8_000, 1_500, 500])
+    }
 }
 
 impl Default for Scenario {
@@ -153,6 +172,8 @@ impl Default for Scenario {
             swap_gas: 100_000,
             gas_limit: 4_000_000,
             reserve: 1.0,
+            rollup_reserves: Vec::new(),
+            rollup_policies: Vec::new(),
             hedge_cost: 0.001,
             first_price_shade: 0.9,
             builders: vec![

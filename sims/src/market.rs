@@ -197,10 +197,11 @@ impl Market {
         let admin = derive_key(sc.seed, "rollup-admin", 0);
         for r in 0..sc.rollups {
             let account = public_key(&derive_key(sc.seed, "rollup-treasury", u64::from(r)));
+            let policy = sc.policy_of(r);
             let config = RollupConfig {
-                reserve: Amount(micro(sc.reserve)),
+                reserve: Amount(micro(sc.reserve_of(r))),
                 gas_limit: sc.gas_limit,
-                policy: RevenuePolicy::standard(8_000, 1_500, 500, account)
+                policy: RevenuePolicy::standard(policy[0], policy[1], policy[2], account)
                     .map_err(|e| anyhow!("{e}"))?,
                 active: true,
             };
@@ -278,6 +279,17 @@ impl Market {
     #[must_use]
     pub fn pools(&self) -> &[amm::Pool] {
         &self.pools
+    }
+
+    /// Each rollup's reserve in micro-units, by index.
+    fn reserves(&self) -> Vec<u128> {
+        (0..self.spec.scenario.rollups).map(|r| micro(self.spec.scenario.reserve_of(r))).collect()
+    }
+
+    /// The reserve total of a rollup set, in micro-units.
+    fn reserve_total(&self, set: &[u32]) -> u128 {
+        let reserves = self.reserves();
+        set.iter().map(|r| reserves[*r as usize]).sum()
     }
 
     /// Builder `index`, or the shill for the index just past the builders.

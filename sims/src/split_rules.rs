@@ -32,9 +32,12 @@ pub fn proportional(
     payment: Amount,
     rollups: &[u32],
     book: &[BookEntry],
-    reserve: u128,
+    reserves: &[u128],
 ) -> anyhow::Result<Vec<Amount>> {
-    let weights: Vec<u128> = rollups.iter().map(|r| standalone(book, *r, reserve)).collect();
+    let weights: Vec<u128> = rollups
+        .iter()
+        .map(|r| standalone(book, *r, reserves.get(*r as usize).copied().unwrap_or(0)))
+        .collect();
     largest_remainder(payment, &weights).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -46,19 +49,15 @@ pub fn equal(payment: Amount, rollups: &[u32]) -> anyhow::Result<Vec<Amount>> {
     largest_remainder(payment, &vec![0; rollups.len()]).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// What each of `n` rollups would have earned had it been sold on its own to the
+/// What each rollup (one per entry of `reserves`) would have earned had it been sold on its own to the
 /// single-rollup bids of the book: the best such bid under first-price; the second best (or
 /// the reserve) under VCG, which for one item is the second-price auction. Zero when nobody
 /// bid on it alone.
 #[must_use]
-pub fn standalone_revenue(
-    book: &[BookEntry],
-    n: usize,
-    reserve: u128,
-    rule: PaymentRule,
-) -> Vec<u128> {
-    (0..n as u32)
-        .map(|r| {
+pub fn standalone_revenue(book: &[BookEntry], reserves: &[u128], rule: PaymentRule) -> Vec<u128> {
+    (0u32..)
+        .zip(reserves)
+        .map(|(r, reserve)| {
             let mut singles: Vec<u128> = book
                 .iter()
                 .filter(|(_, set, _)| set.as_slice() == [r])
@@ -68,8 +67,8 @@ pub fn standalone_revenue(
             match (rule, singles.as_slice()) {
                 (_, []) => 0,
                 (PaymentRule::FirstPrice, [best, ..]) => *best,
-                (PaymentRule::Vcg, [_]) => reserve,
-                (PaymentRule::Vcg, [_, second, ..]) => (*second).max(reserve),
+                (PaymentRule::Vcg, [_]) => *reserve,
+                (PaymentRule::Vcg, [_, second, ..]) => (*second).max(*reserve),
             }
         })
         .collect()
@@ -87,10 +86,10 @@ mod tests {
     fn proportional_follows_standalone_bids_and_a_shill_moves_it() {
         let mut book =
             vec![(pk(1), vec![0], 300), (pk(1), vec![1], 100), (pk(2), vec![0, 1], 1000)];
-        let parts = proportional(Amount(1000), &[0, 1], &book, 10).unwrap();
+        let parts = proportional(Amount(1000), &[0, 1], &book, &[10, 10]).unwrap();
         assert_eq!(parts, vec![Amount(750), Amount(250)]);
         book.push((pk(9), vec![1], 700)); // A losing shill on rollup 1.
-        let parts = proportional(Amount(1000), &[0, 1], &book, 10).unwrap();
+        let parts = proportional(Amount(1000), &[0, 1], &book, &[10, 10]).unwrap();
         assert_eq!(parts, vec![Amount(300), Amount(700)]);
     }
 
@@ -102,8 +101,8 @@ mod tests {
     #[test]
     fn standalone_revenue_is_first_or_second_price() {
         let book = vec![(pk(1), vec![0], 300), (pk(2), vec![0], 200), (pk(1), vec![1], 50)];
-        assert_eq!(standalone_revenue(&book, 3, 10, PaymentRule::FirstPrice), vec![300, 50, 0]);
-        assert_eq!(standalone_revenue(&book, 3, 10, PaymentRule::Vcg), vec![200, 10, 0]);
+        assert_eq!(standalone_revenue(&book, &[10; 3], PaymentRule::FirstPrice), vec![300, 50, 0]);
+        assert_eq!(standalone_revenue(&book, &[10; 3], PaymentRule::Vcg), vec![200, 10, 0]);
     }
 
     proptest::proptest! {
@@ -114,7 +113,7 @@ mod tests {
         ) {
             let book: Vec<BookEntry> = bids.iter().map(|(r, a)| (pk(1), vec![*r], *a)).collect();
             let rollups = [0u32, 1, 2, 3];
-            let p = proportional(Amount(payment), &rollups, &book, 1).unwrap();
+            let p = proportional(Amount(payment), &rollups, &book, &[1; 4]).unwrap();
             let e = equal(Amount(payment), &rollups).unwrap();
             proptest::prop_assert_eq!(p.iter().map(|a| a.0).sum::<u128>(), payment);
             proptest::prop_assert_eq!(e.iter().map(|a| a.0).sum::<u128>(), payment);

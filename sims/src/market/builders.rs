@@ -174,14 +174,14 @@ impl Market {
         gross - sc.hedge_cost * net_base.abs() * self.price
     }
 
-    pub(super) fn amount_for(&self, value: f64, rollups: usize) -> Option<u128> {
+    pub(super) fn amount_for(&self, value: f64, rollups: &[u32]) -> Option<u128> {
         let sc = &self.spec.scenario;
         let bid = match self.spec.rule {
             PaymentRule::FirstPrice => value * sc.first_price_shade,
             PaymentRule::Vcg => value,
         };
         let amount = micro(bid);
-        (amount >= micro(sc.reserve) * rollups as u128 && amount > 0).then_some(amount)
+        (amount >= self.reserve_total(rollups) && amount > 0).then_some(amount)
     }
 
     pub(super) fn plan_bids(
@@ -205,7 +205,7 @@ impl Market {
                     blocks.push(self.plan_rollup(slot, b, *r, &set, pending, new_txs)?);
                 }
                 let value = self.bid_value(&blocks);
-                if let Some(amount) = self.amount_for(value, set.len()) {
+                if let Some(amount) = self.amount_for(value, &set) {
                     plans.push(BidPlan {
                         builder: b,
                         kind: BidKind::Normal,
@@ -238,7 +238,7 @@ impl Market {
     pub(super) fn collusion_bids(&mut self, plans: &mut Vec<BidPlan>) {
         let Some((c, q)) = self.colluder else { return };
         let n = self.spec.scenario.rollups;
-        let reserve = micro(self.spec.scenario.reserve);
+        let reserves = self.reserves();
         let Some(full) = plans
             .iter()
             .find(|p| p.builder == c && p.rollups.len() == n as usize && n > 1)
@@ -252,9 +252,11 @@ impl Market {
         let margin = (full.amount as f64 * TILT_MARGIN) as u128;
         for r in (0..n).filter(|r| *r != q) {
             let rest: Vec<u32> = (0..n).filter(|x| *x != r).collect();
-            let amount =
-                full.amount.saturating_sub(others[r as usize].max(reserve)).saturating_sub(margin);
-            if amount < reserve * rest.len() as u128 {
+            let amount = full
+                .amount
+                .saturating_sub(others[r as usize].max(reserves[r as usize]))
+                .saturating_sub(margin);
+            if amount < self.reserve_total(&rest) {
                 continue;
             }
             // Its blocks for the smaller set: the single-rollup blocks (no bundle parts).
@@ -278,7 +280,7 @@ impl Market {
             }
         }
         let rest_sum: u128 =
-            (0..n).filter(|x| *x != q).map(|x| others[x as usize].max(reserve)).sum();
+            (0..n).filter(|x| *x != q).map(|x| others[x as usize].max(reserves[x as usize])).sum();
         let lever = full.amount.saturating_sub(rest_sum).saturating_sub(margin);
         if let Some(p) = plans.iter_mut().find(|p| p.builder == c && p.rollups == [q]) {
             if lever > p.amount {
@@ -294,15 +296,15 @@ impl Market {
         let s = self.spec.adversaries.shill.as_ref()?;
         let n = self.spec.scenario.rollups as usize;
         let best_full = plans.iter().filter(|p| p.rollups.len() == n).map(|p| p.amount).max()?;
-        let reserve = micro(self.spec.scenario.reserve);
+        let reserves = self.reserves();
         let singles = self.best_singles(plans, None);
-        let floor: u128 = singles.iter().map(|a| (*a).max(reserve)).sum();
+        let floor: u128 = singles.iter().zip(&reserves).map(|(a, r)| (*a).max(*r)).sum();
         if best_full <= floor {
             return None; // Single-rollup bids win anyway: no bundle share to tilt.
         }
         let gap = (best_full - floor) as f64;
         let q = s.rollup as usize;
-        let amount = singles[q].max(reserve) + (gap * s.aggression.clamp(0.0, 0.999)) as u128;
+        let amount = singles[q].max(reserves[q]) + (gap * s.aggression.clamp(0.0, 0.999)) as u128;
         Some(BidPlan {
             builder: self.builders.len(),
             kind: BidKind::Shill,

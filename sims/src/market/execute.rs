@@ -9,7 +9,7 @@ use veil_auction::Outcome;
 use veil_primitives::{Amount, RollupId, Slot, TxId};
 
 use super::builders::{BidKind, BidPlan};
-use super::{micro, to_quote, Market};
+use super::{to_quote, Market};
 use crate::amm::{self, Side};
 use crate::config::Strategy;
 use crate::metrics::SlotRecord;
@@ -56,11 +56,11 @@ impl Market {
         }
         let book: Vec<split_rules::BookEntry> =
             plans.iter().map(|p| (self.agent(p.builder).pk, p.rollups.clone(), p.amount)).collect();
-        let reserve = micro(sc.reserve);
+        let reserves = self.reserves();
         for w in &outcome.winners {
             let rollups: Vec<u32> =
                 w.bids.iter().flat_map(|b| b.signed.message.rollups().map(|r| r.0)).collect();
-            let prop = split_rules::proportional(w.payment, &rollups, &book, reserve)?;
+            let prop = split_rules::proportional(w.payment, &rollups, &book, &reserves)?;
             let equal = split_rules::equal(w.payment, &rollups)?;
             for (i, r) in rollups.iter().enumerate() {
                 rec.revenue_prop[*r as usize] += to_quote(prop[i]);
@@ -74,7 +74,7 @@ impl Market {
             .filter(|(_, p)| p.kind != BidKind::Shill)
             .map(|(e, _)| e.clone())
             .collect();
-        rec.alone = split_rules::standalone_revenue(&real, n, reserve, self.spec.rule)
+        rec.alone = split_rules::standalone_revenue(&real, &reserves, self.spec.rule)
             .into_iter()
             .map(|a| to_quote(Amount(a)))
             .collect();

@@ -197,3 +197,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn rollups_with_their_own_reserves_and_policies_conserve_and_keep_their_reserves() {
+    for rule in [PaymentRule::FirstPrice, PaymentRule::Vcg] {
+        let mut s = spec(MempoolMode::Encrypted, rule, shill(), 30);
+        s.scenario.rollup_reserves = vec![0.5, 2.0, 5.0];
+        s.scenario.rollup_policies = vec![[10_000, 0, 0], [5_000, 5_000, 0], [8_000, 1_500, 500]];
+        let r = run_one(&s, || {}).unwrap();
+        assert!(r.metrics.bid_rejections.is_empty(), "{:?}", r.metrics.bid_rejections);
+        assert_eq!(r.metrics.unconserved_slots, 0);
+        for rec in &r.records {
+            for (i, w) in rec.winners.iter().enumerate() {
+                if w != "fallback" {
+                    let reserve = s.scenario.reserve_of(i as u32);
+                    assert!(rec.revenue_veil[i] >= reserve - 1e-9, "slot {} rollup {i}", rec.slot);
+                }
+            }
+        }
+    }
+}
