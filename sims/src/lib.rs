@@ -9,7 +9,7 @@
 //! | mempool | the real [`veil_mempool::pool::Pool`]: admission (`admit_tx`, `admit_bundle` with atomic bundles), the durable prefix, expiry on `on_slot`, `remove_committed`, the fee order builders read, and its [`veil_primitives::CiphertextIndex`] that the auction checks bids against |
 //! | auction | the real [`veil_auction::Auction`]: signed bids (ed25519, batch-verified by `submit_bids`), `open_slot`/`close_slot`/`settle`, winner determination, first-price and VCG ([`veil_auction::PaymentRule`]), Veil's marginal-contribution split, fallback blocks, the ledger and [`veil_auction::Outcome::hash`] |
 //! | encryption | the fast path keeps each intent beside a placeholder body; [`crypto_check`] repeats a run with real veil-crypto ciphertexts and real share-batch decryption and checks that nothing changes |
-//! | rollups | one constant-product pool each ([`amm`]), fee on input, no concentrated liquidity |
+//! | rollups | one constant-product pool each ([`amm`]), fee on input, no concentrated liquidity; each with its own reserve and revenue policy in the auction's registry (`rollup_reserves`, `rollup_policies`) |
 //! | prices | a reference price (the "CEX") that follows a log-normal random walk per slot |
 //! | users | Poisson arrivals per rollup; log-normal notional; a slippage limit against the published pool state; a random priority fee; sometimes an atomic two-rollup bundle (one leg each way) |
 //! | builders | [`config::Strategy`]: fee-priority honest; sandwicher; single-rollup back-runner; cross-rollup arbitrageur; plus a shill bidder and a colluding builder–rollup pair ([`config::Adversaries`]) |
