@@ -88,6 +88,16 @@ fn net(c: &TestCommittee, behaviours: [Behaviour; 4]) -> Net {
 }
 
 impl Net {
+    /// Admits `cts` to a fresh pool and has every keyper validate them.
+    fn admit(&mut self, cts: &[&Ciphertext]) -> TestPool {
+        let mut pool = TestPool::default();
+        for ct in cts {
+            pool.add(ct);
+        }
+        self.validate(cts);
+        pool
+    }
+
     fn validate(&mut self, cts: &[&Ciphertext]) {
         let bodies: Vec<&[u8]> = cts.iter().map(|c| c.as_bytes()).collect();
         for (k, _) in &mut self.keypers {
@@ -251,12 +261,8 @@ fn a_byzantine_keyper_is_blamed_and_the_slot_still_decrypts() {
     // Keyper 2 is in the default responder set {1, 2} and sends wrong shares.
     let mut net =
         net(&c, [Behaviour::Honest, Behaviour::WrongShares, Behaviour::Honest, Behaviour::Honest]);
-    let mut pool = TestPool::default();
     let cts: Vec<Ciphertext> = (1..=3).map(|n| encrypt(&c, 0, n)).collect();
-    for ct in &cts {
-        pool.add(ct);
-    }
-    net.validate(&cts.iter().collect::<Vec<_>>());
+    let pool = net.admit(&cts.iter().collect::<Vec<_>>());
     net.tick(0, &pool);
     net.tick(1_000, &pool);
     assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Settled));
@@ -272,12 +278,8 @@ fn below_the_threshold_nothing_is_revealed_and_everything_is_released() {
     let c = committee();
     let mut net =
         net(&c, [Behaviour::Honest, Behaviour::Silent, Behaviour::Silent, Behaviour::Silent]);
-    let mut pool = TestPool::default();
     let cts: Vec<Ciphertext> = (1..=2).map(|n| encrypt(&c, 1, n)).collect();
-    for ct in &cts {
-        pool.add(ct);
-    }
-    net.validate(&cts.iter().collect::<Vec<_>>());
+    let pool = net.admit(&cts.iter().collect::<Vec<_>>());
     net.tick(0, &pool);
     let ids: Vec<TxId> = cts.iter().map(Ciphertext::id).collect();
     let blocks =
@@ -379,12 +381,8 @@ fn a_silent_keyper_in_the_responder_set_does_not_stall_the_slot() {
     // Keyper 2 is in the default responder set {1, 2} and never answers; 1, 3 and 4 do.
     let mut net =
         net(&c, [Behaviour::Honest, Behaviour::Silent, Behaviour::Honest, Behaviour::Honest]);
-    let mut pool = TestPool::default();
     let cts: Vec<Ciphertext> = (1..=3).map(|n| encrypt(&c, 0, n)).collect();
-    for ct in &cts {
-        pool.add(ct);
-    }
-    net.validate(&cts.iter().collect::<Vec<_>>());
+    let pool = net.admit(&cts.iter().collect::<Vec<_>>());
     net.tick(0, &pool);
     net.tick(1_000, &pool);
     assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Committed), "waits for the target set");
