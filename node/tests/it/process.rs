@@ -55,7 +55,7 @@ fn spawn_ingress(data: &Path, committee: &Path) -> (Child, SocketAddr, CertFinge
 fn devnet(dir: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     let out = Command::new(VEIL)
         .args(["devnet", "--json", "--slots", "3", "--keypers", "4", "--threshold", "1"])
-        .args(["--slot-ms", "500", "--bid-window-ms", "250", "--release-timeout-ms", "500"])
+        .args(["--slot-ms", "1000", "--bid-window-ms", "400", "--release-timeout-ms", "2000"])
         .args(["--rate", "40", "--data-dir"])
         .arg(dir)
         .args(extra)
