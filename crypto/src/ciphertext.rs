@@ -374,7 +374,10 @@ impl<'de> Deserialize<'de> for Ciphertext {
     }
 }
 
-fn tx_id(bytes: &[u8]) -> TxId {
+/// The transaction id of a ciphertext's canonical encoding: sha3-256 of the bytes. Bytes that
+/// are not canonical have an id too, but no admitted ciphertext has it.
+#[must_use]
+pub fn tx_id(bytes: &[u8]) -> TxId {
     TxId(Sha3_256::digest(bytes).into())
 }
 

@@ -138,7 +138,7 @@ mod share;
 pub mod testing;
 
 pub use ciphertext::{
-    BundleRef, Ciphertext, TxMeta, CIPHERTEXT_VERSION, MAX_BUNDLE_PARTS, MAX_CIPHERTEXT_LEN,
+    tx_id, BundleRef, Ciphertext, TxMeta, CIPHERTEXT_VERSION, MAX_BUNDLE_PARTS, MAX_CIPHERTEXT_LEN,
     MAX_PAYLOAD, PADDING_BUCKETS,
 };
 pub use combine::{decrypt_block, Blame, BlameReason, DecryptOutcome, DecryptedBlock};

@@ -6,8 +6,8 @@
 //! 1. [`TokenBucket::try_take`]: the connection's submission rate ([`ErrorCode::ConnectionQuota`]).
 //! 2. [`Pool::precheck`]: the part count and every ciphertext's size, from the frame alone,
 //!    before any expensive work.
-//! 3. [`Pool::resubmission`]: bytes identical to a pending ciphertext are that ciphertext (the
-//!    id is the hash of the canonical bytes), answered without the expensive check.
+//! 3. [`Pool::resubmission`]: bytes identical to a pending ciphertext (same
+//!    [`veil_crypto::tx_id`]) are that ciphertext, answered without the expensive check.
 //! 4. The cryptographic check ([`crate::validate::Validator`]), off the reactor, with
 //!    randomness passed in.
 //! 5. [`Pool::admit_checked`]: the request's deadline against `now`, the validator's verdicts,
@@ -17,7 +17,6 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sha3::{Digest, Sha3_256};
 use veil_primitives::{ErrorCode, TxId};
 
 use crate::error::Rejection;
@@ -142,12 +141,13 @@ impl Pool {
         result
     }
 
-    /// The pending ciphertext whose canonical bytes are exactly `body`, if any: a resubmission
-    /// that needs no cryptographic check (stored bytes are canonical and the id is their hash).
+    /// The pending ciphertext whose id is `id`, if any. The shell computes `id` from the
+    /// submitted bytes with [`veil_crypto::tx_id`] outside the pool's lock: stored bytes are
+    /// canonical and the id is their hash, so a match is a resubmission of exactly those bytes
+    /// and needs no cryptographic check.
     #[must_use]
-    pub fn resubmission(&self, body: &[u8]) -> Option<Candidate> {
-        let id = TxId(Sha3_256::digest(body).into());
-        self.get(&id).map(|v| Candidate {
+    pub fn resubmission(&self, id: &TxId) -> Option<Candidate> {
+        self.get(id).map(|v| Candidate {
             id: *v.id,
             meta: *v.meta,
             ephemeral_key: *v.ephemeral_key,

@@ -405,14 +405,13 @@ fn admit_checked_applies_the_deadline_then_the_verdicts_then_the_rules() {
 
 #[test]
 fn resubmissions_are_recognised_by_their_bytes() {
-    use sha3::{Digest, Sha3_256};
     let mut p = pool();
     let body = Bytes::from_static(b"canonical ciphertext bytes");
     let mut c = cand(1, meta(1, 10, 1, 20));
-    c.id = TxId(Sha3_256::digest(&body).into());
+    c.id = veil_crypto::tx_id(&body);
     c.body = body.clone();
-    assert!(p.resubmission(&body).is_none());
+    assert!(p.resubmission(&veil_crypto::tx_id(&body)).is_none());
     p.admit_tx(c.clone()).unwrap();
-    assert_eq!(p.resubmission(&body), Some(c));
-    assert!(p.resubmission(b"other bytes").is_none());
+    assert_eq!(p.resubmission(&veil_crypto::tx_id(&body)), Some(c));
+    assert!(p.resubmission(&veil_crypto::tx_id(b"other bytes")).is_none());
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use veil_mempool::error::Rejection;
 use veil_mempool::pool::{Admitted, Candidate, FeedCursor};
-use veil_primitives::ErrorCode;
+use veil_primitives::{ErrorCode, TxId};
 use veil_storage::StoredTx;
 use veil_wire::ingress::{Ack, ServerFrame};
 
@@ -39,10 +39,12 @@ async fn check_batch(
     requests: Vec<Request>,
 ) -> Option<(Vec<Request>, Vec<Result<Candidate, Rejection>>)> {
     let flat: Vec<Bytes> = requests.iter().flat_map(|r| r.parts.iter().cloned()).collect();
-    // Resubmissions of pending bytes need no check: replaying valid ciphertexts costs a hash.
+    // Resubmissions of pending bytes need no check: replaying valid ciphertexts costs a hash,
+    // computed here, outside the pool's lock.
+    let ids: Vec<TxId> = flat.iter().map(|b| veil_crypto::tx_id(b)).collect();
     let known: Vec<Option<Candidate>> = {
         let pool = shared.pool();
-        flat.iter().map(|b| pool.resubmission(b)).collect()
+        ids.iter().map(|id| pool.resubmission(id)).collect()
     };
     let unknown: Vec<Bytes> =
         flat.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(b, _)| b.clone()).collect();
