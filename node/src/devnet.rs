@@ -6,10 +6,13 @@
 //! encrypt and submit transactions and cross-rollup bundles over QUIC, and competing builders
 //! with different strategies. One line per slot; a summary at the end.
 //!
-//! What is not there yet, and said so in the output: keypers run in-process and talk to the
-//! sequencer through channels (the QUIC keyper protocol and `--keyper-processes` come next);
-//! builders bid through the sequencer's intake channel (HTTP comes with the APIs issue); fee
-//! payers are not charged yet (fee accounts come with the ingress v2 issue).
+//! Keypers talk to the sequencer over the QUIC keyper protocol, each with its own link:
+//! in-process by default (a thread and a link each), or as `veil keyper` child processes with
+//! `--keyper-processes` (key files and logs in the data directory).
+//!
+//! What is not there yet, and said so in the output: builders bid through the sequencer's
+//! intake channel (HTTP comes with the APIs issue); fee payers are not charged yet (fee
+//! accounts come with the ingress v2 issue).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -28,18 +31,19 @@ use veil_auction::{
 };
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, Submitter};
 use veil_crypto::dev::DevCommittee;
-use veil_mempool::pool::{FeedCursor, PoolConfig};
+use veil_mempool::pool::PoolConfig;
 use veil_mempool::validate::CommitteeValidator;
 use veil_primitives::{
     Amount, BundleId, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId, TxMeta,
 };
 use veil_sequencer::slot::TxResult;
-use veil_sequencer::{KeyFinalizer, KeyperConfig, KeyperMachine, SlotClock, SlotMachine};
+use veil_sequencer::{KeyFinalizer, SlotClock, SlotMachine};
 use veil_wire::client::ClientConfig;
 use veil_wire::tls::Pin;
 
 use crate::services::ingress::{Ingress, IngressConfig};
-use crate::services::keyper::{Behaviour, KeyperInput, KeyperService};
+use crate::services::keyper::{Behaviour, KeyperKeyFile, KeyperSetup, RunningKeyper};
+use crate::services::keyper_server::{KeyperServer, KeyperServerConfig};
 use crate::services::sequencer::{now_ms, SequencerInput, SequencerService, SlotReport};
 
 /// The devnet's chain id.
@@ -72,6 +76,99 @@ pub struct DevnetConfig {
     pub json: bool,
     /// Seed of the dev committee (its secrets follow from it).
     pub seed: u64,
+    /// Run each keyper as a `veil keyper` process rather than in this process.
+    pub keyper_processes: bool,
+}
+
+/// The devnet's keypers: in this process (each a thread and a QUIC link) or child processes.
+enum Keypers {
+    InProcess(Vec<RunningKeyper>),
+    Processes(Vec<std::process::Child>),
+}
+
+impl Keypers {
+    async fn stop(self) {
+        match self {
+            Keypers::InProcess(ks) => {
+                for k in ks {
+                    k.stop().await;
+                }
+            }
+            Keypers::Processes(children) => {
+                for mut c in children {
+                    terminate(&mut c);
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM, a moment to finish, then SIGKILL.
+fn terminate(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // Through the `kill` command: the workspace has no libc binding of its own.
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
+        for _ in 0..50 {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Writes the committee and each keyper's key file to the data directory and starts one
+/// `veil keyper` per member, logging to `keyper-<i>.log`.
+fn spawn_keyper_processes(
+    config: &DevnetConfig,
+    committee: &DevCommittee,
+    behaviours: &[Behaviour],
+    sequencer: SocketAddr,
+    sequencer_key: PublicKeyBytes,
+) -> anyhow::Result<Vec<std::process::Child>> {
+    let exe = std::env::current_exe().context("the path of this executable")?;
+    let committee_path = config.data_dir.join("committee.json");
+    std::fs::write(&committee_path, committee.pks.to_json())?;
+    let mut children = Vec::new();
+    for (i, (share, identity)) in committee.shares.iter().zip(&committee.identities).enumerate() {
+        let dir = config.data_dir.join(format!("keyper-{}", i + 1));
+        std::fs::create_dir_all(&dir)?;
+        let key_file = dir.join("key.json");
+        KeyperKeyFile::new(share, identity).write(&key_file)?;
+        let log = std::fs::File::create(dir.join("keyper.log"))?;
+        let behaviour = match behaviours[i] {
+            Behaviour::Honest => "honest",
+            Behaviour::WrongShares => "wrong-shares",
+            Behaviour::Silent => "silent",
+        };
+        let child = std::process::Command::new(&exe)
+            .arg("keyper")
+            .arg("--committee")
+            .arg(&committee_path)
+            .arg("--key-file")
+            .arg(&key_file)
+            .arg("--sequencer")
+            .arg(sequencer.to_string())
+            .arg("--sequencer-key")
+            .arg(veil_primitives::hexbytes::encode(&sequencer_key.0))
+            .arg("--data-dir")
+            .arg(&dir)
+            .arg("--behaviour")
+            .arg(behaviour)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {} keyper", exe.display()))?;
+        children.push(child);
+    }
+    Ok(children)
 }
 
 struct Rollup {
@@ -210,68 +307,76 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         auction.deposit(public_key(key), Amount(1_000_000_000))?;
     }
 
-    // Keypers and the sequencer.
+    // The sequencer, its keyper endpoint, and the keypers.
     let (seq_tx, seq_rx) = mpsc::channel::<SequencerInput>();
-    let finalizer = KeyFinalizer::new(SigningKey::from_bytes(&[0x5e; 32]));
-    let verifier = veil_sequencer::Finalizer::verifier(&finalizer);
-    let mut keypers = Vec::new();
-    let n = usize::from(config.keypers);
-    for (i, (share, identity)) in
-        committee.shares.into_iter().zip(committee.identities.iter().cloned()).enumerate()
-    {
-        let behaviour = if i < usize::from(config.byzantine) {
-            Behaviour::WrongShares
-        } else if i >= n.saturating_sub(usize::from(config.silent)) {
-            Behaviour::Silent
-        } else {
-            Behaviour::Honest
-        };
-        let machine = KeyperMachine::new(
-            pks.clone(),
-            share,
-            identity.clone(),
-            verifier,
-            KeyperConfig::default(),
-        )?;
-        let log = config.data_dir.join(format!("keyper-{}.sqlite", i + 1));
-        keypers.push(KeyperService::spawn(machine, identity, behaviour, &log, seq_tx.clone())?);
-    }
-    let keyper_inputs: Vec<mpsc::Sender<KeyperInput>> =
-        keypers.iter().map(KeyperService::input).collect();
+    let sequencer_key = SigningKey::from_bytes(&[0x5e; 32]);
+    let sequencer_public = public_key(&sequencer_key);
+    let keyper_server = KeyperServer::start(
+        KeyperServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls_dir: config.data_dir.join("ingress"),
+            pks: pks.clone(),
+            sequencer_key: sequencer_key.clone(),
+        },
+        ingress.clone(),
+        seq_tx.clone(),
+    )?;
     let (report_tx, report_rx) = mpsc::channel::<SlotReport>();
     let machine = SlotMachine::new(clock, pks.clone(), auction, Slot(0));
     let sequencer = SequencerService::spawn(
         machine,
         &config.data_dir.join("sequencer.sqlite"),
-        Box::new(finalizer),
+        Box::new(KeyFinalizer::new(sequencer_key)),
         ingress.clone(),
-        keyper_inputs.clone(),
+        keyper_server.links(),
         (seq_tx.clone(), seq_rx),
         report_tx,
     )?;
-    say(format!(
-        "sequencer: {} keypers (t = {}, {} decrypt; {} byzantine, {} silent), {} rollups, slots of {} ms (bids close at +{} ms), ingress {} fingerprint {}",
-        config.keypers, config.threshold, config.threshold + 1, config.byzantine, config.silent,
-        rollups().len(), config.slot_ms, clock.bid_window_ms, ingress.local_addr(), ingress.fingerprint()
-    ));
-    say("keypers run in-process over channels (the QUIC keyper protocol is not wired yet); builders bid through the intake channel; fees are not charged yet".into());
-
-    // The feed to the keypers.
-    let feed = {
-        let mut sub = ingress.subscribe(FeedCursor(0));
-        let inputs = keyper_inputs.clone();
-        tokio::spawn(async move {
-            while let Some(batch) = sub.next(1024).await {
-                let bodies: Vec<bytes::Bytes> = batch.items.into_iter().map(|i| i.body).collect();
-                if bodies.is_empty() {
-                    continue;
-                }
-                for k in &inputs {
-                    let _ = k.send(KeyperInput::Feed(bodies.clone()));
-                }
+    let n = usize::from(config.keypers);
+    let behaviours: Vec<Behaviour> = (0..n)
+        .map(|i| {
+            if i < usize::from(config.byzantine) {
+                Behaviour::WrongShares
+            } else if i >= n.saturating_sub(usize::from(config.silent)) {
+                Behaviour::Silent
+            } else {
+                Behaviour::Honest
             }
         })
+        .collect();
+    let keypers = if config.keyper_processes {
+        Keypers::Processes(spawn_keyper_processes(
+            &config,
+            &committee,
+            &behaviours,
+            keyper_server.local_addr(),
+            sequencer_public,
+        )?)
+    } else {
+        let mut running = Vec::new();
+        for (i, (share, identity)) in
+            committee.shares.into_iter().zip(committee.identities).enumerate()
+        {
+            running.push(RunningKeyper::start(KeyperSetup {
+                pks: pks.clone(),
+                share,
+                identity,
+                sequencer: keyper_server.local_addr(),
+                sequencer_key: sequencer_public,
+                log_path: config.data_dir.join(format!("keyper-{}.sqlite", i + 1)),
+                behaviour: behaviours[i],
+            })?);
+        }
+        Keypers::InProcess(running)
     };
+    say(format!(
+        "sequencer: {} keypers (t = {}, {} decrypt; {} byzantine, {} silent) {} over QUIC at {}, {} rollups, slots of {} ms (bids close at +{} ms), ingress {} fingerprint {}",
+        config.keypers, config.threshold, config.threshold + 1, config.byzantine, config.silent,
+        if config.keyper_processes { "as separate processes" } else { "in-process" },
+        keyper_server.local_addr(),
+        rollups().len(), config.slot_ms, clock.bid_window_ms, ingress.local_addr(), ingress.fingerprint()
+    ));
+    say("builders bid through the sequencer's intake channel (HTTP comes with the APIs issue); fees are not charged yet (fee accounts come with ingress v2)".into());
 
     // Users.
     let sent: Arc<Mutex<HashMap<TxId, Vec<u8>>>> = Arc::new(Mutex::new(HashMap::new()));
@@ -331,14 +436,12 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     // Shut down in order: inputs first, then the services.
     stop.store(true, Ordering::Relaxed);
     users.abort();
-    feed.abort();
     for b in builders {
         let _ = b.join();
     }
     sequencer.stop();
-    for k in keypers {
-        k.stop();
-    }
+    keypers.stop().await;
+    keyper_server.shutdown().await;
     if let Ok(ingress) = Arc::try_unwrap(ingress) {
         ingress.shutdown().await;
     }

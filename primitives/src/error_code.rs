@@ -180,6 +180,15 @@ error_codes! {
     NotReleased = 201, "NOT_RELEASED", true;
     /// A responder set that is not valid for the committee or does not name the keyper.
     InvalidResponders = 202, "INVALID_RESPONDERS", false;
+    /// A keyper link whose hello was missing, late, badly signed, for another committee, or
+    /// not bound to this connection.
+    KeyperUnauthenticated = 203, "KEYPER_UNAUTHENTICATED", false;
+    /// A newer authenticated connection of the same keyper replaced this one.
+    KeyperReplaced = 204, "KEYPER_REPLACED", false;
+    /// A frame this side of the protocol does not accept at this point (or at all).
+    UnexpectedFrame = 205, "UNEXPECTED_FRAME", false;
+    /// A share batch for another keyper than the one this link authenticated.
+    WrongKeyper = 206, "WRONG_KEYPER", false;
 }
 
 impl ErrorCode {

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`frame`] | the framing and the sans-IO [`frame::FrameDecoder`] | none |
 //! | [`ingress`] | the ingress protocol's frames (submit, bundle, ping, ack, reject); normative spec in `PROTOCOL.md` | none |
+//! | `keyper` (feature `keyper`) | the keyper protocol's frames and channel binding; normative spec in `KEYPER.md` | none |
 //! | [`tls`] | the persisted self-signed server certificate and clients' certificate pinning | disk |
 //! | [`client`] | a pipelined ingress client over quinn | network |
 //! | [`error`] | typed errors | none |
@@ -46,4 +47,6 @@ pub mod client;
 pub mod error;
 pub mod frame;
 pub mod ingress;
+#[cfg(feature = "keyper")]
+pub mod keyper;
 pub mod tls;

@@ -235,6 +235,72 @@ pub fn client_crypto(
     Ok(Arc::new(quic))
 }
 
+/// Accepts any server certificate (still checking the handshake signature with its key), for
+/// protocols that authenticate the server at the application layer with a signature over the
+/// TLS exporter ([`crate::keyper`]). Never use it for a protocol that does not.
+#[derive(Debug)]
+struct ChannelBoundVerifier {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for ChannelBoundVerifier {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The quinn client crypto configuration for a protocol whose peers authenticate each other
+/// by signing the TLS session's keying-material exporter (the keyper protocol): TLS 1.3, any
+/// server certificate, ALPN `alpn`. The certificate is not trusted for anything; the
+/// application-layer signature over the exporter is what authenticates the server.
+///
+/// # Errors
+/// [`TlsError::Config`] or [`TlsError::Quic`] if the configuration is refused.
+pub fn client_crypto_channel_bound(
+    alpn: &[u8],
+) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(ChannelBoundVerifier { provider: provider.clone() });
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    Ok(Arc::new(quic))
+}
+
 /// The paths of the identity files in `dir`.
 #[must_use]
 pub fn identity_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {

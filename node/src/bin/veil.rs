@@ -19,6 +19,8 @@ enum Command {
     Devnet(commands::devnet::DevnetArgs),
     /// Serve the QUIC transaction ingress and the encrypted mempool (durable, SQLite).
     Ingress(commands::ingress::IngressArgs),
+    /// Run one keyper: hold a key share, validate the feed, release shares for commitments.
+    Keyper(commands::keyper::KeyperArgs),
     /// Encrypt and submit one transaction or an atomic bundle; prints the acknowledged ids.
     Submit(commands::submit::SubmitArgs),
     /// Generate load against an ingress and print rate and latency percentiles.
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Devnet(args) => runtime().and_then(|rt| rt.block_on(commands::devnet::run(args))),
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Ingress(args) => {
             runtime().and_then(|rt| rt.block_on(commands::ingress::run(args)))
         }
+        Command::Keyper(args) => runtime().and_then(|rt| rt.block_on(commands::keyper::run(args))),
         Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit::run(args))),
         Command::Loadgen(args) => {
             runtime().and_then(|rt| rt.block_on(commands::loadgen::run(args)))

@@ -43,7 +43,8 @@ pub struct DevnetArgs {
     /// Print one JSON object per line.
     #[arg(long)]
     pub json: bool,
-    /// Run keypers as separate OS processes (not available yet).
+    /// Run each keyper as a separate `veil keyper` process (key files and logs go to the data
+    /// directory); by default they run in this process, each over its own QUIC link.
     #[arg(long)]
     pub keyper_processes: bool,
     /// Seed of the development committee (its secrets follow from it).
@@ -56,9 +57,6 @@ pub struct DevnetArgs {
 /// # Errors
 /// Bad arguments or a service that cannot start.
 pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
-    if args.keyper_processes {
-        bail!("--keyper-processes is not available yet: keypers run in-process until the QUIC keyper protocol and `veil keyper` land");
-    }
     if args.threshold >= args.keypers {
         bail!("--threshold must be below --keypers (t + 1 of n decrypt)");
     }
@@ -81,6 +79,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         rate: args.rate,
         json: args.json,
         seed: args.seed,
+        keyper_processes: args.keyper_processes,
     })
     .await
 }

@@ -5,5 +5,6 @@ pub mod args;
 pub mod dev_committee;
 pub mod devnet;
 pub mod ingress;
+pub mod keyper;
 pub mod loadgen;
 pub mod submit;

@@ -1,12 +1,18 @@
-//! The in-process keyper service: one [`KeyperMachine`] on its own thread, fed by the
-//! ingress's admitted-ciphertext feed, persisting its release records through a
+//! The keyper service: one [`KeyperMachine`] on its own thread, fed by its link to the
+//! sequencer ([`super::keyper_client`]), persisting its release records through a
 //! [`RecordLog`] before it sends a batch.
 //!
-//! In the devnet a keyper can be made byzantine (it sends wrong shares, re-signed so that they
-//! pass the signature check) or silent (it never sends), to watch blame and the threshold.
-//! The QUIC keyper protocol and `veil keyper` as a separate process replace the channels
-//! here next; the machine and the record log stay as they are.
+//! The thread takes [`KeyperInput`]s (feed runs, fetched bodies, commitments, rescale
+//! requests) and emits [`KeyperOutput`]s (share batches, fetches of ciphertexts it lacks). A
+//! commitment naming ciphertexts the keyper has not validated is kept, the missing bodies are
+//! fetched from the sequencer's storage, and the commitment is offered again once they are
+//! validated: a keyper that connects late or restarts catches up this way.
+//!
+//! For devnets and tests a keyper can be made byzantine (it sends wrong shares, re-signed so
+//! that they pass the signature check) or silent (it never sends), to watch blame and the
+//! threshold.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -14,17 +20,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
-use veil_primitives::Signed;
+use veil_primitives::{Signed, Slot, TxId};
 use veil_sequencer::keyper::{KeyperEvent, KeyperMachine, KeyperRecord};
 use veil_sequencer::slot::KeyperRequest;
 use veil_sequencer::SignedCommitment;
 use veil_storage::records::RecordLog;
 use veil_storage::StoreError;
 
-use super::sequencer::SequencerInput;
+/// Inputs queued for a keyper thread before its link waits (each is a feed run of up to
+/// 1 MiB, a commitment or a request).
+pub const INPUT_QUEUE: usize = 32;
 
 /// How a devnet keyper behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Behaviour {
     /// Follows the protocol.
     Honest,
@@ -35,8 +43,9 @@ pub enum Behaviour {
 }
 
 /// An input for a keyper thread.
+#[derive(Debug)]
 pub enum KeyperInput {
-    /// Admitted ciphertexts from the feed.
+    /// Ciphertexts: a run of the feed, or bodies fetched for a commitment.
     Feed(Vec<Bytes>),
     /// A request from the sequencer.
     Request(KeyperRequest),
@@ -44,9 +53,18 @@ pub enum KeyperInput {
     Stop,
 }
 
+/// What a keyper thread sends to the sequencer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyperOutput {
+    /// A signed share batch.
+    Shares(Box<veil_crypto::SignedShareBatch>),
+    /// The bodies of these committed ciphertexts are needed.
+    Fetch(Vec<TxId>),
+}
+
 /// A running keyper.
 pub struct KeyperService {
-    input: mpsc::Sender<KeyperInput>,
+    input: mpsc::SyncSender<KeyperInput>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -66,23 +84,23 @@ impl KeyperService {
         identity: SigningKey,
         behaviour: Behaviour,
         log_path: &Path,
-        sequencer: mpsc::Sender<SequencerInput>,
+        output: tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
     ) -> Result<KeyperService, StoreError> {
         let (log, stored) = RecordLog::open(log_path)?;
         machine
             .restore(stored.iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect());
-        let (input, rx) = mpsc::channel::<KeyperInput>();
+        let (input, rx) = mpsc::sync_channel::<KeyperInput>(INPUT_QUEUE);
         let name = format!("veil-keyper-{}", machine.index());
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(machine, identity, behaviour, &log, &rx, &sequencer))
+            .spawn(move || run(machine, identity, behaviour, &log, &rx, &output))
             .expect("spawn a keyper thread");
         Ok(KeyperService { input, thread: Some(thread) })
     }
 
     /// A sender for feed items and requests.
     #[must_use]
-    pub fn input(&self) -> mpsc::Sender<KeyperInput> {
+    pub fn input(&self) -> mpsc::SyncSender<KeyperInput> {
         self.input.clone()
     }
 
@@ -101,22 +119,24 @@ fn run(
     behaviour: Behaviour,
     log: &RecordLog,
     rx: &mpsc::Receiver<KeyperInput>,
-    sequencer: &mpsc::Sender<SequencerInput>,
+    output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
 ) {
     let mut rng = rand_core::OsRng;
-    // Commitments that named ciphertexts not validated yet: offered again after each feed.
+    // Commitments that named ciphertexts not validated yet: offered again after each feed run.
     let mut waiting: Vec<SignedCommitment> = Vec::new();
+    // Slots whose missing bodies were fetched already (fetched once; the feed covers the rest).
+    let mut fetched: BTreeSet<Slot> = BTreeSet::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(KeyperInput::Feed(bodies)) => {
                 let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
                 let _ = machine.handle_ciphertexts(&refs, &mut rng);
                 for c in std::mem::take(&mut waiting) {
-                    offer(&mut machine, c, &mut waiting);
+                    offer(&mut machine, c, &mut waiting, &mut fetched, output);
                 }
             }
             Ok(KeyperInput::Request(KeyperRequest::Commitment(signed))) => {
-                offer(&mut machine, signed, &mut waiting);
+                offer(&mut machine, signed, &mut waiting, &mut fetched, output);
             }
             Ok(KeyperInput::Request(KeyperRequest::Rescale { slot, responders })) => {
                 if responders.contains(machine.index()) {
@@ -127,6 +147,9 @@ fn run(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Ok(KeyperInput::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while fetched.len() > 256 {
+            fetched.pop_first();
         }
         while let Some(event) = machine.poll_event() {
             match event {
@@ -148,7 +171,7 @@ fn run(
                         Behaviour::Honest => batch,
                         Behaviour::WrongShares => tamper(batch, &identity),
                     };
-                    let _ = sequencer.send(SequencerInput::Batch(Box::new(batch)));
+                    let _ = output.send(KeyperOutput::Shares(Box::new(batch)));
                 }
                 KeyperEvent::Equivocation { first, second } => {
                     tracing::error!(
@@ -167,10 +190,22 @@ fn offer(
     machine: &mut KeyperMachine,
     signed: SignedCommitment,
     waiting: &mut Vec<SignedCommitment>,
+    fetched: &mut BTreeSet<Slot>,
+    output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
 ) {
     match machine.handle_commitment(signed.clone()) {
         Ok(()) => {}
-        Err(veil_sequencer::SequencerError::UnvalidatedCiphertext(_)) => waiting.push(signed),
+        Err(veil_sequencer::SequencerError::UnvalidatedCiphertext(_)) => {
+            if fetched.insert(signed.message.slot) {
+                let missing: Vec<TxId> =
+                    signed.message.ordered_ids().filter(|id| !machine.holds(id)).copied().collect();
+                tracing::info!(slot = %signed.message.slot, missing = missing.len(), "fetching committed ciphertexts not seen on the feed");
+                let _ = output.send(KeyperOutput::Fetch(missing));
+            }
+            if waiting.len() < 64 && !waiting.contains(&signed) {
+                waiting.push(signed);
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "commitment refused"),
     }
 }
@@ -189,4 +224,147 @@ fn tamper(
         e.share[60] ^= 1;
     }
     Signed::sign(m, identity)
+}
+
+/// Everything one keyper needs to run: its keys, where the sequencer is, where its records go.
+pub struct KeyperSetup {
+    /// The committee.
+    pub pks: veil_crypto::PublicKeySet,
+    /// This keyper's secret share.
+    pub share: veil_crypto::SecretKeyShare,
+    /// This keyper's identity key (the committee's identity for its index).
+    pub identity: SigningKey,
+    /// The sequencer's keyper endpoint.
+    pub sequencer: std::net::SocketAddr,
+    /// The sequencer's key: commitments and the welcome are signed by it.
+    pub sequencer_key: veil_primitives::PublicKeyBytes,
+    /// The release-record log.
+    pub log_path: std::path::PathBuf,
+    /// Honest, or a fault for devnets and tests.
+    pub behaviour: Behaviour,
+}
+
+/// A keyper thread and its link to the sequencer.
+pub struct RunningKeyper {
+    service: Option<KeyperService>,
+    link: tokio::task::JoinHandle<()>,
+    status: std::sync::Arc<super::keyper_client::LinkStatus>,
+}
+
+impl std::fmt::Debug for RunningKeyper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningKeyper").field("status", &self.status).finish_non_exhaustive()
+    }
+}
+
+impl RunningKeyper {
+    /// Checks the keys against the committee, restores the records, starts the thread and the
+    /// link. Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// If the share or identity does not belong to the committee, or the log cannot be opened.
+    pub fn start(setup: KeyperSetup) -> anyhow::Result<RunningKeyper> {
+        let index = setup.share.index();
+        let member = setup.pks.keyper(index)?;
+        if member.identity != setup.identity.verifying_key() {
+            anyhow::bail!("the identity key is not keyper {}'s in the committee", index.get());
+        }
+        let machine = KeyperMachine::new(
+            setup.pks.clone(),
+            setup.share,
+            setup.identity.clone(),
+            veil_sequencer::CommitmentVerifier::Key(setup.sequencer_key),
+            veil_sequencer::KeyperConfig::default(),
+        )?;
+        let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+        let service = KeyperService::spawn(
+            machine,
+            setup.identity.clone(),
+            setup.behaviour,
+            &setup.log_path,
+            out_tx,
+        )?;
+        let status = std::sync::Arc::new(super::keyper_client::LinkStatus::default());
+        let link = tokio::spawn(super::keyper_client::run(
+            super::keyper_client::LinkConfig {
+                sequencer: setup.sequencer,
+                sequencer_key: setup.sequencer_key,
+                chain_id: setup.pks.chain_id(),
+                eon: setup.pks.eon(),
+                keyper: index,
+                identity: setup.identity,
+            },
+            service.input(),
+            out_rx,
+            status.clone(),
+        ));
+        Ok(RunningKeyper { service: Some(service), link, status })
+    }
+
+    /// The link's state.
+    #[must_use]
+    pub fn status(&self) -> &super::keyper_client::LinkStatus {
+        &self.status
+    }
+
+    /// Stops the link and the thread.
+    pub async fn stop(mut self) {
+        self.link.abort();
+        if let Some(service) = self.service.take() {
+            let _ = tokio::task::spawn_blocking(move || service.stop()).await;
+        }
+    }
+}
+
+/// A keyper's key file: its secret share and identity key, JSON, written mode 0600.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyperKeyFile {
+    /// The secret share file (`veil_crypto::SecretKeyShare::to_json`), embedded.
+    pub share: serde_json::Value,
+    /// The ed25519 identity secret key, `0x` hex.
+    pub identity: zeroize::Zeroizing<String>,
+}
+
+impl KeyperKeyFile {
+    /// The file for `share` and `identity`.
+    #[must_use]
+    pub fn new(share: &veil_crypto::SecretKeyShare, identity: &SigningKey) -> KeyperKeyFile {
+        KeyperKeyFile {
+            share: serde_json::from_str(&share.to_json()).expect("the share file is JSON"),
+            identity: zeroize::Zeroizing::new(veil_primitives::hexbytes::encode(
+                &identity.to_bytes(),
+            )),
+        }
+    }
+
+    /// Parses the file's keys.
+    ///
+    /// # Errors
+    /// If a field is malformed.
+    pub fn keys(&self) -> anyhow::Result<(veil_crypto::SecretKeyShare, SigningKey)> {
+        let share = veil_crypto::SecretKeyShare::from_json(&self.share.to_string())?;
+        let bytes = veil_primitives::hexbytes::decode_fixed::<32>(&self.identity)
+            .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
+        Ok((share, SigningKey::from_bytes(&bytes)))
+    }
+
+    /// Writes the file readable by its owner only.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        use std::io::Write;
+        #[cfg(unix)]
+        use std::os::unix::fs::OpenOptionsExt;
+        let json = zeroize::Zeroizing::new(serde_json::to_string_pretty(self)?);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        opts.mode(0o600);
+        let mut f = opts.open(path)?;
+        f.write_all(json.as_bytes())?;
+        f.sync_all()?;
+        Ok(())
+    }
 }

@@ -3,4 +3,6 @@
 
 pub mod ingress;
 pub mod keyper;
+pub mod keyper_client;
+pub mod keyper_server;
 pub mod sequencer;

@@ -1,6 +1,6 @@
 //! The sequencer service: the slot machine on its own thread, persisting through a
 //! [`RecordLog`], reading the ingress's pool, signing with a [`Finalizer`], talking to the
-//! keypers through channels, and reporting every finished slot.
+//! keypers through the keyper endpoint ([`KeyperLinks`]), and reporting every finished slot.
 //!
 //! The shell follows the one rule of every Veil shell: a `Persist` event is durable before the
 //! machine gets its next input (the record log's write returns after the fsync).
@@ -22,7 +22,7 @@ use veil_storage::records::RecordLog;
 use veil_storage::StoreError;
 
 use super::ingress::Ingress;
-use super::keyper::KeyperInput;
+use super::keyper_server::KeyperLinks;
 
 /// The wall clock in milliseconds since the Unix epoch: the only clock the shells read.
 #[must_use]
@@ -100,7 +100,7 @@ impl SequencerService {
         log_path: &Path,
         finalizer: Box<dyn Finalizer + Send>,
         ingress: Arc<Ingress>,
-        keypers: Vec<mpsc::Sender<KeyperInput>>,
+        keypers: KeyperLinks,
         channel: (mpsc::Sender<SequencerInput>, mpsc::Receiver<SequencerInput>),
         reports: mpsc::Sender<SlotReport>,
     ) -> Result<SequencerService, StoreError> {
@@ -154,7 +154,7 @@ struct Shell {
     log: RecordLog,
     finalizer: Box<dyn Finalizer + Send>,
     ingress: Arc<Ingress>,
-    keypers: Vec<mpsc::Sender<KeyperInput>>,
+    keypers: KeyperLinks,
     reports: mpsc::Sender<SlotReport>,
     in_flight: Arc<Mutex<HashSet<TxId>>>,
     open_reports: BTreeMap<Slot, SlotReport>,
@@ -219,11 +219,7 @@ impl Shell {
                     }
                     Err(e) => tracing::error!(error = %e, "finalizer failed"),
                 },
-                SlotEvent::SendToKeypers(request) => {
-                    for k in &self.keypers {
-                        let _ = k.send(KeyperInput::Request(request.clone()));
-                    }
-                }
+                SlotEvent::SendToKeypers(request) => self.keypers.send(request),
                 SlotEvent::Publish(p) => self.publish(p),
             }
         }
@@ -248,6 +244,7 @@ impl Shell {
                     in_flight.remove(id);
                 }
                 drop(in_flight);
+                self.keypers.finished(published.slot);
                 self.ingress.remove_committed(&ids);
                 let took = self.machine.stats().last_commit_to_plaintext_ms;
                 let report = self.report_for(published.slot);
@@ -266,6 +263,7 @@ impl Shell {
                     in_flight.remove(id);
                 }
                 drop(in_flight);
+                self.keypers.finished(slot);
                 let report = self.report_for(slot).clone();
                 self.open_reports.remove(&slot);
                 let _ = self.reports.send(report);

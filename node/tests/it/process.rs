@@ -86,15 +86,17 @@ fn devnet_runs_slots_end_to_end() {
         assert_eq!(slot["payments"], slot["payouts"], "{slot}");
     }
 
-    // A byzantine keyper in the default responder set: blamed, and the slots still decrypt.
-    let lines = devnet(&tmp.path().join("byzantine"), &["--byzantine", "1"]);
+    // Keypers as separate `veil keyper` processes, linked over QUIC. A byzantine keyper in
+    // the default responder set: blamed, and the slots still decrypt.
+    let lines = devnet(&tmp.path().join("byzantine"), &["--byzantine", "1", "--keyper-processes"]);
     let summary = lines.last().unwrap();
     assert_eq!(summary["undecryptable"], 0, "{summary}");
     assert!(summary["blamed"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(summary["plaintext_mismatches"], 0);
 
-    // Below the threshold: every slot undecryptable, nothing revealed.
-    let lines = devnet(&tmp.path().join("silent"), &["--silent", "3"]);
+    // Below the threshold (separate processes again): every slot undecryptable, nothing
+    // revealed.
+    let lines = devnet(&tmp.path().join("silent"), &["--silent", "3", "--keyper-processes"]);
     let summary = lines.last().unwrap();
     assert_eq!(summary["undecryptable"], 3, "{summary}");
     assert_eq!(summary["included"], 0);

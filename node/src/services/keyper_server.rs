@@ -1,0 +1,497 @@
+//! The sequencer's end of the keyper protocol (`veil-wire`'s `keyper` module, `KEYPER.md`):
+//! a QUIC endpoint keypers dial, one authenticated link per keyper.
+//!
+//! Each link runs two tasks. The reader authenticates the keyper's hello (its committee
+//! identity key over the connection's TLS exporter), then forwards its share batches to the
+//! sequencer thread and answers its fetches from the pool (the in-memory mirror of the
+//! sequencer's transaction store). The writer sends the welcome, then the admitted-ciphertext
+//! feed from the keyper's resume point, the outstanding commitments and rescale requests, and
+//! the fetch answers, in one ordered stream.
+//!
+//! The server keeps every request of the slots not finished yet ([`KeyperServer::send`],
+//! [`KeyperServer::finished`]) and replays them to a keyper that connects late, reconnects or
+//! lags the broadcast, so a keyper that was away still releases what it must. A newer link of
+//! the same keyper replaces the older one.
+//!
+//! Bounds: one stream per connection, frames up to `MAX_FRAME_SIZE`, a hello within
+//! [`HELLO_TIMEOUT`], at most [`MAX_BATCHES_PER_SLOT`] share batches per keyper and slot
+//! forwarded (the rest are counted and dropped), a bounded writer queue per link.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use quinn::{Endpoint, VarInt};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use veil_crypto::{KeyperIndex, PublicKeySet};
+use veil_mempool::pool::FeedCursor;
+use veil_primitives::signed::Signed;
+use veil_primitives::{ErrorCode, Slot, TxId};
+use veil_sequencer::slot::KeyperRequest;
+use veil_wire::frame::FrameDecoder;
+use veil_wire::keyper::{
+    binding, chunk_feed, Bodies, Goodbye, KeyperFrame, Rescale, SequencerFrame, SignedHello,
+    Welcome, ALPN, MAX_FETCH_IDS, MAX_FRAME_SIZE,
+};
+use veil_wire::tls;
+
+use super::ingress::Ingress;
+use super::sequencer::SequencerInput;
+
+/// How long a keyper has to open its stream and say hello.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Share batches forwarded per keyper and slot (a default batch and a few rescales).
+pub const MAX_BATCHES_PER_SLOT: u8 = 8;
+/// Feed items read from the pool per step.
+const FEED_BATCH: usize = 2_048;
+
+/// Counters, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct KeyperServerStats {
+    /// Links authenticated.
+    pub authenticated: AtomicU64,
+    /// Links refused at the hello.
+    pub refused: AtomicU64,
+    /// Share batches forwarded to the sequencer.
+    pub batches: AtomicU64,
+    /// Share batches dropped (wrong keyper, over the per-slot bound).
+    pub batches_dropped: AtomicU64,
+    /// Ciphertext bodies served to fetches.
+    pub fetched: AtomicU64,
+}
+
+/// What the server needs.
+pub struct KeyperServerConfig {
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the TLS identity (shared with the ingress: one certificate per node).
+    pub tls_dir: std::path::PathBuf,
+    /// The committee whose members may connect.
+    pub pks: PublicKeySet,
+    /// The sequencer key: it signs the welcome (and the commitments).
+    pub sequencer_key: SigningKey,
+}
+
+struct Shared {
+    pks: PublicKeySet,
+    key: SigningKey,
+    ingress: Arc<Ingress>,
+    to_sequencer: mpsc::Sender<SequencerInput>,
+    requests: broadcast::Sender<KeyperRequest>,
+    outstanding: Mutex<BTreeMap<Slot, Vec<KeyperRequest>>>,
+    links: Mutex<HashMap<KeyperIndex, (u64, quinn::Connection)>>,
+    next_link: AtomicU64,
+    stats: KeyperServerStats,
+}
+
+/// The running keyper endpoint of a sequencer.
+pub struct KeyperServer {
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    local_addr: SocketAddr,
+    accept: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for KeyperServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyperServer").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+impl KeyperServer {
+    /// Binds the endpoint and starts accepting keypers. Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// If the TLS identity cannot be loaded or the socket cannot be bound.
+    pub fn start(
+        config: KeyperServerConfig,
+        ingress: Arc<Ingress>,
+        to_sequencer: mpsc::Sender<SequencerInput>,
+    ) -> anyhow::Result<KeyperServer> {
+        let identity = tls::load_or_create(&config.tls_dir)?;
+        let mut server = quinn::ServerConfig::with_crypto(tls::server_crypto(&identity, ALPN)?);
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_concurrent_bidi_streams(VarInt::from_u32(1))
+            .max_concurrent_uni_streams(VarInt::from_u32(0))
+            .max_idle_timeout(Some(VarInt::from_u32(30_000).into()))
+            .keep_alive_interval(Some(Duration::from_secs(5)));
+        server.transport_config(Arc::new(transport));
+        let endpoint = Endpoint::server(server, config.listen)?;
+        let local_addr = endpoint.local_addr()?;
+        let (requests, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared {
+            pks: config.pks,
+            key: config.sequencer_key,
+            ingress,
+            to_sequencer,
+            requests,
+            outstanding: Mutex::new(BTreeMap::new()),
+            links: Mutex::new(HashMap::new()),
+            next_link: AtomicU64::new(1),
+            stats: KeyperServerStats::default(),
+        });
+        let accept = tokio::spawn(accept_loop(shared.clone(), endpoint.clone()));
+        tracing::info!(%local_addr, "keyper endpoint listening");
+        Ok(KeyperServer { shared, endpoint, local_addr, accept })
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A cloneable handle for the sequencer thread.
+    #[must_use]
+    pub fn links(&self) -> KeyperLinks {
+        KeyperLinks(self.shared.clone())
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> &KeyperServerStats {
+        &self.shared.stats
+    }
+
+    /// The keypers with a live link.
+    #[must_use]
+    pub fn connected(&self) -> Vec<KeyperIndex> {
+        let mut v: Vec<KeyperIndex> = lock(&self.shared.links).keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Closes every link and the endpoint.
+    pub async fn shutdown(self) {
+        self.accept.abort();
+        self.endpoint.close(VarInt::from_u32(0), b"sequencer shutting down");
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// The sequencer thread's handle on the keyper links: requests out, finished slots.
+#[derive(Clone)]
+pub struct KeyperLinks(Arc<Shared>);
+
+impl std::fmt::Debug for KeyperLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyperLinks").finish_non_exhaustive()
+    }
+}
+
+impl KeyperLinks {
+    /// Sends `request` to every keyper now, and to any keyper that connects before its slot
+    /// is [`KeyperLinks::finished`].
+    pub fn send(&self, request: KeyperRequest) {
+        let slot = match &request {
+            KeyperRequest::Commitment(c) => c.message.slot,
+            KeyperRequest::Rescale { slot, .. } => *slot,
+        };
+        lock(&self.0.outstanding).entry(slot).or_default().push(request.clone());
+        // No receiver (no keyper connected) is not an error: the request waits above.
+        let _ = self.0.requests.send(request);
+    }
+
+    /// `slot` is decrypted or abandoned: stop replaying its requests.
+    pub fn finished(&self, slot: Slot) {
+        lock(&self.0.outstanding).remove(&slot);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let Ok(conn) = incoming.await else { return };
+            serve(shared, conn).await;
+        });
+    }
+}
+
+/// Why a link ended, for the log.
+#[derive(Debug)]
+enum LinkEnd {
+    Closed,
+    Refused(ErrorCode, String),
+}
+
+async fn serve(shared: Arc<Shared>, conn: quinn::Connection) {
+    let remote = conn.remote_address();
+    let accepted = tokio::time::timeout(HELLO_TIMEOUT, async {
+        let (send, mut recv) = conn.accept_bi().await.ok()?;
+        let mut decoder = FrameDecoder::new(MAX_FRAME_SIZE);
+        let first = read_frame(&mut recv, &mut decoder).await?;
+        Some((send, recv, decoder, first))
+    })
+    .await;
+    let Ok(Some((mut send, recv, decoder, first))) = accepted else {
+        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+        conn.close(
+            VarInt::from_u32(u32::from(ErrorCode::KeyperUnauthenticated.as_u16())),
+            b"no hello",
+        );
+        return;
+    };
+    let hello = match authenticate(&shared, &conn, first) {
+        Ok(h) => h,
+        Err(detail) => {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%remote, %detail, "keyper link refused");
+            let bye =
+                SequencerFrame::Goodbye(Goodbye::new(ErrorCode::KeyperUnauthenticated, detail));
+            let _ = send.write_all(&bye.to_bytes()).await;
+            let _ = send.finish();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            conn.close(
+                VarInt::from_u32(u32::from(ErrorCode::KeyperUnauthenticated.as_u16())),
+                b"unauthenticated",
+            );
+            return;
+        }
+    };
+    let keyper = hello.message.keyper;
+    let link = shared.next_link.fetch_add(1, Ordering::Relaxed);
+    if let Some((_, old)) = lock(&shared.links).insert(keyper, (link, conn.clone())) {
+        old.close(
+            VarInt::from_u32(u32::from(ErrorCode::KeyperReplaced.as_u16())),
+            b"replaced by a newer link",
+        );
+    }
+    shared.stats.authenticated.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(%remote, keyper = keyper.get(), resume = ?hello.message.resume, "keyper linked");
+
+    let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let feed_start = hello.message.resume.unwrap_or(0);
+    let welcome = Signed::sign(
+        Welcome {
+            chain_id: shared.pks.chain_id(),
+            keyper,
+            binding: hello.message.binding,
+            feed_start,
+            slot: shared.ingress.with_pool(veil_mempool::pool::Pool::current_slot),
+        },
+        &shared.key,
+    );
+    let writer = tokio::spawn(write_loop(
+        shared.clone(),
+        send,
+        SequencerFrame::Welcome(Box::new(welcome)).to_bytes(),
+        feed_start,
+        out_rx,
+    ));
+    let end = read_loop(&shared, keyper, recv, decoder, &out_tx).await;
+    drop(out_tx);
+    writer.abort();
+    {
+        let mut links = lock(&shared.links);
+        if links.get(&keyper).is_some_and(|(l, _)| *l == link) {
+            links.remove(&keyper);
+        }
+    }
+    match end {
+        LinkEnd::Closed => tracing::info!(keyper = keyper.get(), "keyper link closed"),
+        LinkEnd::Refused(code, detail) => {
+            tracing::warn!(keyper = keyper.get(), %code, %detail, "keyper link dropped");
+            conn.close(VarInt::from_u32(u32::from(code.as_u16())), detail.as_bytes());
+        }
+    }
+}
+
+fn authenticate(
+    shared: &Shared,
+    conn: &quinn::Connection,
+    first: veil_wire::frame::RawFrame,
+) -> Result<SignedHello, String> {
+    let KeyperFrame::Hello(hello) = KeyperFrame::decode(&first).map_err(|e| e.to_string())? else {
+        return Err("the first frame must be HELLO".into());
+    };
+    let m = &hello.message;
+    if m.chain_id != shared.pks.chain_id() || m.eon != shared.pks.eon() {
+        return Err(format!("hello for chain {} eon {}, not this committee", m.chain_id, m.eon));
+    }
+    let member = shared.pks.keyper(m.keyper).map_err(|e| e.to_string())?;
+    let expected = binding(conn, m.chain_id).map_err(|e| e.to_string())?;
+    if m.binding != expected {
+        return Err("hello not bound to this connection".into());
+    }
+    hello.verify_with(&member.identity).map_err(|e| e.to_string())?;
+    Ok(*hello)
+}
+
+async fn read_frame(
+    recv: &mut quinn::RecvStream,
+    decoder: &mut FrameDecoder,
+) -> Option<veil_wire::frame::RawFrame> {
+    loop {
+        match decoder.poll_frame() {
+            Some(Ok(frame)) => return Some(frame),
+            Some(Err(_)) => return None,
+            None => {}
+        }
+        let chunk = recv.read_chunk(64 * 1024, true).await.ok()??;
+        decoder.push(&chunk.bytes);
+    }
+}
+
+async fn read_loop(
+    shared: &Shared,
+    keyper: KeyperIndex,
+    mut recv: quinn::RecvStream,
+    mut decoder: FrameDecoder,
+    out: &tokio::sync::mpsc::Sender<Bytes>,
+) -> LinkEnd {
+    let mut per_slot: BTreeMap<Slot, u8> = BTreeMap::new();
+    loop {
+        let raw = match decoder.poll_frame() {
+            Some(Ok(raw)) => raw,
+            Some(Err(e)) => return LinkEnd::Refused(e.code(), e.to_string()),
+            None => match recv.read_chunk(64 * 1024, true).await {
+                Ok(Some(chunk)) => {
+                    decoder.push(&chunk.bytes);
+                    continue;
+                }
+                Ok(None) | Err(_) => return LinkEnd::Closed,
+            },
+        };
+        let frame = match KeyperFrame::decode(&raw) {
+            Ok(f) => f,
+            Err(e) => return LinkEnd::Refused(e.code(), e.to_string()),
+        };
+        match frame {
+            KeyperFrame::Hello(_) => {
+                return LinkEnd::Refused(ErrorCode::UnexpectedFrame, "a second HELLO".into())
+            }
+            KeyperFrame::Shares(batch) => {
+                if batch.message.keyper != keyper {
+                    shared.stats.batches_dropped.fetch_add(1, Ordering::Relaxed);
+                    return LinkEnd::Refused(
+                        ErrorCode::WrongKeyper,
+                        format!(
+                            "batch of keyper {} on keyper {}'s link",
+                            batch.message.keyper.get(),
+                            keyper.get()
+                        ),
+                    );
+                }
+                let n = per_slot.entry(batch.message.slot).or_insert(0);
+                if *n >= MAX_BATCHES_PER_SLOT {
+                    shared.stats.batches_dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                *n += 1;
+                while per_slot.len() > 64 {
+                    per_slot.pop_first();
+                }
+                shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+                if shared.to_sequencer.send(SequencerInput::Batch(batch)).is_err() {
+                    return LinkEnd::Closed;
+                }
+            }
+            KeyperFrame::Fetch(fetch) => {
+                let ids: Vec<TxId> = fetch.ids.into_iter().take(MAX_FETCH_IDS).collect();
+                let (bodies, missing) = shared.ingress.with_pool(|p| {
+                    let mut bodies = Vec::new();
+                    let mut missing = Vec::new();
+                    for id in ids {
+                        match p.get(&id) {
+                            Some(v) => bodies.push(v.body.clone()),
+                            None => missing.push(id),
+                        }
+                    }
+                    (bodies, missing)
+                });
+                shared.stats.fetched.fetch_add(bodies.len() as u64, Ordering::Relaxed);
+                let answer = SequencerFrame::Bodies(Bodies {
+                    request_id: fetch.request_id,
+                    bodies,
+                    missing,
+                });
+                if out.send(answer.to_bytes()).await.is_err() {
+                    return LinkEnd::Closed;
+                }
+            }
+            KeyperFrame::Ping(p) => {
+                if out.send(SequencerFrame::Pong(p).to_bytes()).await.is_err() {
+                    return LinkEnd::Closed;
+                }
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut send: quinn::SendStream,
+    welcome: Bytes,
+    feed_start: u64,
+    mut replies: tokio::sync::mpsc::Receiver<Bytes>,
+) {
+    // Subscribe before replaying, so that nothing sent in between is missed (a request seen
+    // twice is harmless: the keyper re-sends the same batch).
+    let mut requests = shared.requests.subscribe();
+    if send.write_all(&welcome).await.is_err() {
+        return;
+    }
+    let mut feed = shared.ingress.subscribe(FeedCursor(feed_start));
+    let mut replay = true;
+    loop {
+        if replay {
+            replay = false;
+            let pending: Vec<KeyperRequest> =
+                lock(&shared.outstanding).values().flatten().cloned().collect();
+            for r in pending {
+                if send.write_all(&request_frame(r)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let feed_from = feed.cursor().0;
+        let bytes: Vec<Bytes> = tokio::select! {
+            biased;
+            reply = replies.recv() => match reply {
+                Some(b) => vec![b],
+                None => return,
+            },
+            request = requests.recv() => match request {
+                Ok(r) => vec![request_frame(r)],
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    replay = true;
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            batch = feed.next(FEED_BATCH) => {
+                let Some(batch) = batch else { return };
+                let bodies: Vec<Bytes> = batch.items.into_iter().map(|i| i.body).collect();
+                chunk_feed(bodies, feed_from, batch.next.0, batch.skipped)
+                    .into_iter()
+                    .map(|run| SequencerFrame::Ciphertexts(run).to_bytes())
+                    .collect()
+            }
+        };
+        for b in bytes {
+            if send.write_all(&b).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn request_frame(request: KeyperRequest) -> Bytes {
+    match request {
+        KeyperRequest::Commitment(c) => SequencerFrame::Commitment(Box::new(c)).to_bytes(),
+        KeyperRequest::Rescale { slot, responders } => {
+            SequencerFrame::Rescale(Rescale { slot, responders }).to_bytes()
+        }
+    }
+}
