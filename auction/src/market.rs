@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 use tracing::{debug, info_span};
-use veil_primitives::{Amount, PublicKeyBytes, Slot, TxId};
+use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot, TxId};
 
 use crate::bid::{check_bid, BidContext, CheckedBid, SignedBid};
 use crate::book::{BidReceipt, SlotBook};
@@ -17,7 +17,8 @@ use crate::metrics::AuctionStats;
 use crate::outcome::{LedgerEntry, Outcome};
 use crate::payment::{close, CloseInput};
 use crate::registry::{
-    BuilderAccount, BuilderRegistry, RollupRegistry, SignedRollupUpdate, SignedWithdrawal,
+    BuilderAccount, BuilderRegistry, RollupConfig, RollupRegistry, SignedRollupUpdate,
+    SignedWithdrawal,
 };
 use crate::wdp::MAX_ROLLUPS;
 use crate::AuctionError;
@@ -85,6 +86,27 @@ impl Auction {
     #[must_use]
     pub fn earliest_effective_slot(&self) -> Slot {
         self.last_opened.map_or(Slot(0), Slot::next)
+    }
+
+    /// Registers a rollup from the genesis configuration (no signature; before any slot
+    /// opens). See [`RollupRegistry::register_genesis`].
+    ///
+    /// # Errors
+    /// [`AuctionError::EffectiveSlotTooEarly`] once a slot has opened, or the registry's
+    /// errors.
+    pub fn register_genesis_rollup(
+        &mut self,
+        rollup: RollupId,
+        admin: PublicKeyBytes,
+        config: RollupConfig,
+    ) -> Result<(), AuctionError> {
+        if self.last_opened.is_some() {
+            return Err(AuctionError::EffectiveSlotTooEarly {
+                effective: Slot(0),
+                earliest: self.earliest_effective_slot(),
+            });
+        }
+        self.rollups.register_genesis(rollup, admin, config)
     }
 
     /// Registers or updates a rollup (admin-signed; effective at a future slot boundary).

@@ -259,6 +259,31 @@ pub struct RollupRegistry {
 }
 
 impl RollupRegistry {
+    /// Registers a rollup from the operator's genesis configuration: no admin signature (the
+    /// configuration is the authority at genesis), effective from slot 0. Later changes are
+    /// admin-signed updates as usual.
+    ///
+    /// # Errors
+    /// [`AuctionError::RollupExists`], an invalid configuration, or an admin key that is not
+    /// a valid ed25519 key.
+    pub fn register_genesis(
+        &mut self,
+        rollup: RollupId,
+        admin: PublicKeyBytes,
+        config: RollupConfig,
+    ) -> Result<(), AuctionError> {
+        if self.rollups.contains_key(&rollup) {
+            return Err(AuctionError::RollupExists(rollup));
+        }
+        config.validate()?;
+        signed::verifying_key(&admin)?;
+        let mut scheduled = BTreeMap::new();
+        scheduled.insert(Slot(0), config);
+        self.rollups
+            .insert(rollup, RollupRecord { admin, last_nonce: 0, current: None, scheduled });
+        Ok(())
+    }
+
     /// Checks and applies an admin message. `earliest` is the first slot a change may take
     /// effect in (the slot after the last one opened).
     pub fn apply(

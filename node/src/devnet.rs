@@ -26,25 +26,23 @@ use ed25519_dalek::SigningKey;
 use rand_core::RngCore;
 use serde_json::json;
 use veil_auction::{
-    public_key, Auction, AuctionConfig, Bid, LedgerEntry, RevenuePolicy, RollupBlock, RollupChange,
-    RollupConfig, RollupUpdate,
+    public_key, Auction, AuctionConfig, Bid, LedgerEntry, RevenuePolicy, RollupBlock, RollupConfig,
 };
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, Submitter};
 use veil_crypto::dev::DevCommittee;
 use veil_mempool::pool::PoolConfig;
-use veil_mempool::validate::CommitteeValidator;
 use veil_primitives::{
     Amount, BundleId, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId, TxMeta,
 };
 use veil_sequencer::slot::TxResult;
-use veil_sequencer::{KeyFinalizer, SlotClock, SlotMachine};
+use veil_sequencer::SlotClock;
 use veil_wire::client::ClientConfig;
 use veil_wire::tls::Pin;
 
-use crate::services::ingress::{Ingress, IngressConfig};
+use crate::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
+use crate::services::ingress::Ingress;
 use crate::services::keyper::{Behaviour, KeyperKeyFile, KeyperSetup, RunningKeyper};
-use crate::services::keyper_server::{KeyperServer, KeyperServerConfig};
-use crate::services::sequencer::{now_ms, SequencerInput, SequencerService, SlotReport};
+use crate::services::sequencer::{now_ms, SequencerInput, SlotReport};
 
 /// The devnet's chain id.
 pub const DEVNET_CHAIN: ChainId = ChainId(1337);
@@ -256,32 +254,12 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     };
     say(format!("veil devnet: data in {}", config.data_dir.display()));
 
-    // The clock starts a little ahead, so that everything is up for slot 0.
-    let clock = SlotClock {
-        genesis_ms: now_ms() + 500,
-        slot_ms: std::num::NonZeroU64::new(config.slot_ms.max(100)).context("slot length")?,
-        bid_window_ms: config.bid_window_ms.min(config.slot_ms),
-        release_timeout_ms: config.release_timeout_ms,
-    };
-
-    // Ingress and mempool.
-    let mut ingress_config = IngressConfig::new(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        config.data_dir.join("ingress"),
-        PoolConfig::new(DEVNET_CHAIN),
-    );
-    ingress_config.eons = vec![pks.eon()];
-    let ingress = Arc::new(
-        Ingress::start(ingress_config, Arc::new(CommitteeValidator::new(vec![pks.clone()])))
-            .await?,
-    );
-
-    // Rollups and builders.
+    // Rollups and builders, registered at genesis.
     let mut auction =
         Auction::new(AuctionConfig { chain_id: DEVNET_CHAIN, ..AuctionConfig::default() });
     let admin = SigningKey::from_bytes(&[0xad; 32]);
     for r in rollups() {
-        let config = RollupConfig {
+        let rollup_config = RollupConfig {
             reserve: r.reserve,
             gas_limit: 30_000_000,
             policy: RevenuePolicy::standard(
@@ -292,14 +270,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
             )?,
             active: true,
         };
-        let update = RollupUpdate {
-            chain_id: DEVNET_CHAIN,
-            rollup: r.id,
-            nonce: 1,
-            effective: Slot(0),
-            change: RollupChange::Register { admin: public_key(&admin), config },
-        };
-        auction.apply_rollup_update(&update.sign(&admin))?;
+        auction.register_genesis_rollup(r.id, public_key(&admin), rollup_config)?;
     }
     let builder_keys: Vec<SigningKey> =
         (0..strategies().len()).map(|i| SigningKey::from_bytes(&[0xb0 + i as u8; 32])).collect();
@@ -307,31 +278,31 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         auction.deposit(public_key(key), Amount(1_000_000_000))?;
     }
 
-    // The sequencer, its keyper endpoint, and the keypers.
-    let (seq_tx, seq_rx) = mpsc::channel::<SequencerInput>();
+    // The sequencer node: ingress, keyper endpoint, slot machine.
     let sequencer_key = SigningKey::from_bytes(&[0x5e; 32]);
     let sequencer_public = public_key(&sequencer_key);
-    let keyper_server = KeyperServer::start(
-        KeyperServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls_dir: config.data_dir.join("ingress"),
-            pks: pks.clone(),
-            sequencer_key: sequencer_key.clone(),
+    let mut node = SequencerNode::start(SequencerNodeConfig {
+        data_dir: config.data_dir.clone(),
+        pks: pks.clone(),
+        sequencer_key,
+        ingress_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        keyper_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        timing: SlotTiming {
+            slot_ms: config.slot_ms.max(100),
+            bid_window_ms: config.bid_window_ms.min(config.slot_ms),
+            release_timeout_ms: config.release_timeout_ms,
         },
-        ingress.clone(),
-        seq_tx.clone(),
-    )?;
-    let (report_tx, report_rx) = mpsc::channel::<SlotReport>();
-    let machine = SlotMachine::new(clock, pks.clone(), auction, Slot(0));
-    let sequencer = SequencerService::spawn(
-        machine,
-        &config.data_dir.join("sequencer.sqlite"),
-        Box::new(KeyFinalizer::new(sequencer_key)),
-        ingress.clone(),
-        keyper_server.links(),
-        (seq_tx.clone(), seq_rx),
-        report_tx,
-    )?;
+        genesis_ms: None,
+        auction,
+        pool: PoolConfig::new(DEVNET_CHAIN),
+    })
+    .await?;
+    let clock = node.genesis().clock()?;
+    let ingress = node.ingress().clone();
+    let keyper_addr = node.keyper_server().local_addr();
+    let seq_tx = node.intake();
+    let report_rx = node.take_reports().context("reports")?;
     let n = usize::from(config.keypers);
     let behaviours: Vec<Behaviour> = (0..n)
         .map(|i| {
@@ -349,7 +320,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
             &config,
             &committee,
             &behaviours,
-            keyper_server.local_addr(),
+            keyper_addr,
             sequencer_public,
         )?)
     } else {
@@ -361,7 +332,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
                 pks: pks.clone(),
                 share,
                 identity,
-                sequencer: keyper_server.local_addr(),
+                sequencer: keyper_addr,
                 sequencer_key: sequencer_public,
                 log_path: config.data_dir.join(format!("keyper-{}.sqlite", i + 1)),
                 behaviour: behaviours[i],
@@ -373,9 +344,12 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         "sequencer: {} keypers (t = {}, {} decrypt; {} byzantine, {} silent) {} over QUIC at {}, {} rollups, slots of {} ms (bids close at +{} ms), ingress {} fingerprint {}",
         config.keypers, config.threshold, config.threshold + 1, config.byzantine, config.silent,
         if config.keyper_processes { "as separate processes" } else { "in-process" },
-        keyper_server.local_addr(),
+        keyper_addr,
         rollups().len(), config.slot_ms, clock.bid_window_ms, ingress.local_addr(), ingress.fingerprint()
     ));
+    if let Some(addr) = node.http_addr() {
+        say(format!("metrics: http://{addr}/metrics"));
+    }
     say("builders bid through the sequencer's intake channel (HTTP comes with the APIs issue); fees are not charged yet (fee accounts come with ingress v2)".into());
 
     // Users.
@@ -398,7 +372,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         .zip(builder_keys)
         .map(|(strategy, key)| {
             let (ingress, input, in_flight, stop) =
-                (ingress.clone(), seq_tx.clone(), sequencer.in_flight(), stop.clone());
+                (ingress.clone(), seq_tx.clone(), node.in_flight(), stop.clone());
             std::thread::spawn(move || {
                 builder(strategy, key, clock, &ingress, &input, &in_flight, &stop)
             })
@@ -439,12 +413,9 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     for b in builders {
         let _ = b.join();
     }
-    sequencer.stop();
+    drop((ingress, seq_tx));
+    node.stop().await;
     keypers.stop().await;
-    keyper_server.shutdown().await;
-    if let Ok(ingress) = Arc::try_unwrap(ingress) {
-        ingress.shutdown().await;
-    }
     print_summary(&summary, submitted.load(Ordering::Relaxed), config.json);
     Ok(())
 }

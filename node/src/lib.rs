@@ -1,13 +1,23 @@
-//! The Veil node: the wiring of the sans-IO cores (crypto, mempool, auction) into running
-//! services: the sequencer, the keyper, the devnet, storage, configuration and metrics.
+//! The Veil node: the wiring of the sans-IO cores (crypto, mempool, auction, sequencer) into
+//! running services, and the `veil` commands.
 //!
-//! What runs today is the transaction ingress service ([`services::ingress`]: QUIC around the
-//! mempool core and the SQLite store; `veil ingress`) and the user-side commands that talk to
-//! it (`veil submit`, `veil loadgen`). Each command is one file in [`commands`]. The sequencer, keypers and the devnet are not built yet; the `veil`
-//! binary says so for each command that is not there, and exits non-zero rather than
-//! pretending to run.
+//! | module | what |
+//! |---|---|
+//! | [`services::ingress`] | QUIC ingress around the mempool core and the SQLite transaction store |
+//! | [`services::sequencer`] | the slot machine on its thread, its record log, the finalizer |
+//! | [`services::keyper_server`] | the sequencer's end of the QUIC keyper protocol |
+//! | [`services::keyper`], [`services::keyper_client`] | one keyper: the keyper machine on its thread, its record log, its link |
+//! | [`sequencer_node`] | ingress + keyper endpoint + sequencer over one data directory (`veil sequencer`) |
+//! | [`config`] | the sequencer's TOML configuration, with flags and environment on top |
+//! | [`devnet`] | a sequencer node with keypers, users and builders around it (`veil devnet`) |
+//! | [`commands`] | one file per `veil` command |
+//!
+//! Every shell follows one rule: a core's `Persist` event is durable (fsync'd) before the core
+//! gets its next input.
 
 pub mod commands;
+pub mod config;
 pub mod devnet;
 pub mod metrics;
+pub mod sequencer_node;
 pub mod services;

@@ -77,3 +77,165 @@ impl IngressStats {
         }
     }
 }
+
+/// The sequencer node's Prometheus metrics: histograms and counters the shells update, and a
+/// collector that reads the cores' and services' counters at each scrape.
+///
+/// | metric | type | labels |
+/// |---|---|---|
+/// | `veil_slot_stage_seconds` | histogram | `stage`: `close` (deadline → commitment decided and durable), `commit` (→ signed, durable, sent), `decrypt` (→ plaintext decided), `settle` (→ settled, durable) |
+/// | `veil_slots_total` | counter | `outcome`: `settled`, `undecryptable` |
+/// | `veil_bids_total` | counter | `result`: `accepted` or an error-code name |
+/// | `veil_payments_total` / `veil_payouts_total` | counter | — (settlement units) |
+/// | `veil_ingress_admitted_total`, `veil_ingress_duplicates_total`, `veil_ingress_evicted_total`, `veil_ingress_expired_total` | counter | — |
+/// | `veil_ingress_rejected_total` | counter | `code`: error-code name |
+/// | `veil_mempool_pending` | gauge | — |
+/// | `veil_share_batches_total` | counter | `result`: `forwarded`, `dropped`, `refused` (failed verification) |
+/// | `veil_keypers_blamed_total`, `veil_fallback_rounds_total` | counter | — |
+/// | `veil_keyper_links` | gauge | — (authenticated links now) |
+/// | `veil_keyper_fetched_total` | counter | — (bodies served to keypers catching up) |
+#[derive(Debug)]
+pub struct NodeMetrics {
+    registry: std::sync::Mutex<prometheus_client::registry::Registry>,
+    /// Per-stage slot timings.
+    pub stage: prometheus_client::metrics::family::Family<
+        Vec<(&'static str, &'static str)>,
+        prometheus_client::metrics::histogram::Histogram,
+    >,
+    /// Finished slots by outcome.
+    pub slots: prometheus_client::metrics::family::Family<
+        Vec<(&'static str, &'static str)>,
+        prometheus_client::metrics::counter::Counter,
+    >,
+    /// Bids by result.
+    pub bids: prometheus_client::metrics::family::Family<
+        Vec<(&'static str, &'static str)>,
+        prometheus_client::metrics::counter::Counter,
+    >,
+    /// Winning payments debited, in units.
+    pub payments: prometheus_client::metrics::counter::Counter,
+    /// Payouts credited, in units.
+    pub payouts: prometheus_client::metrics::counter::Counter,
+}
+
+/// What the collector reads at each scrape.
+pub trait Scraped: Send + Sync + std::fmt::Debug + 'static {
+    /// `(name, help, labels, value, is_counter)` rows.
+    fn rows(&self) -> Vec<Row>;
+}
+
+/// One scraped value.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The metric name.
+    pub name: &'static str,
+    /// Its help text.
+    pub help: &'static str,
+    /// One label, if any.
+    pub label: Option<(&'static str, String)>,
+    /// The value.
+    pub value: u64,
+    /// Counter (true) or gauge.
+    pub counter: bool,
+}
+
+#[derive(Debug)]
+struct ScrapeCollector(std::sync::Arc<dyn Scraped>);
+
+impl prometheus_client::collector::Collector for ScrapeCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let rows = self.0.rows();
+        let mut names: Vec<&'static str> = rows.iter().map(|r| r.name).collect();
+        names.dedup();
+        for name in names {
+            let family: Vec<&Row> = rows.iter().filter(|r| r.name == name).collect();
+            let first = family[0];
+            let metric_type = if first.counter {
+                ConstCounter::new(0u64).metric_type()
+            } else {
+                ConstGauge::new(0i64).metric_type()
+            };
+            let mut m = encoder.encode_descriptor(name, first.help, None, metric_type)?;
+            for row in family {
+                let labels: Vec<(&str, &str)> =
+                    row.label.as_ref().map(|(k, v)| vec![(*k, v.as_str())]).unwrap_or_default();
+                let target = m.encode_family(&labels)?;
+                if row.counter {
+                    ConstCounter::new(row.value).encode(target)?;
+                } else {
+                    ConstGauge::new(i64::try_from(row.value).unwrap_or(i64::MAX)).encode(target)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for NodeMetrics {
+    fn default() -> NodeMetrics {
+        NodeMetrics::new()
+    }
+}
+
+impl NodeMetrics {
+    /// A registry with the node's metrics.
+    #[must_use]
+    pub fn new() -> NodeMetrics {
+        use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+        let mut registry = prometheus_client::registry::Registry::default();
+        let stage =
+            prometheus_client::metrics::family::Family::<_, Histogram>::new_with_constructor(
+                || Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            );
+        registry.register(
+            "veil_slot_stage_seconds",
+            "Time per slot stage: close, commit, decrypt, settle",
+            stage.clone(),
+        );
+        let slots = prometheus_client::metrics::family::Family::default();
+        registry.register("veil_slots", "Finished slots by outcome", slots.clone());
+        let bids = prometheus_client::metrics::family::Family::default();
+        registry.register("veil_bids", "Bids by result (accepted or an error code)", bids.clone());
+        let payments = prometheus_client::metrics::counter::Counter::default();
+        registry.register("veil_payments", "Winning payments debited (units)", payments.clone());
+        let payouts = prometheus_client::metrics::counter::Counter::default();
+        registry.register("veil_payouts", "Payouts credited to rollups (units)", payouts.clone());
+        NodeMetrics {
+            registry: std::sync::Mutex::new(registry),
+            stage,
+            slots,
+            bids,
+            payments,
+            payouts,
+        }
+    }
+
+    /// Adds a source of values read at each scrape.
+    pub fn register_scraped(&self, source: std::sync::Arc<dyn Scraped>) {
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .register_collector(Box::new(ScrapeCollector(source)));
+    }
+
+    /// Records a stage's duration.
+    pub fn observe_stage(&self, stage: &'static str, ms: u64) {
+        self.stage.get_or_create(&vec![("stage", stage)]).observe(ms as f64 / 1000.0);
+    }
+
+    /// The OpenMetrics text of every metric.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}

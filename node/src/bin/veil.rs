@@ -19,6 +19,10 @@ enum Command {
     Devnet(commands::devnet::DevnetArgs),
     /// Serve the QUIC transaction ingress and the encrypted mempool (durable, SQLite).
     Ingress(commands::ingress::IngressArgs),
+    /// Run a sequencer node: ingress, keyper endpoint, auction, commit, decrypt, settle.
+    Sequencer(commands::sequencer::SequencerArgs),
+    /// Write a new ed25519 secret key file and print its public key.
+    Keygen(commands::keygen::KeygenArgs),
     /// Run one keyper: hold a key share, validate the feed, release shares for commitments.
     Keyper(commands::keyper::KeyperArgs),
     /// Encrypt and submit one transaction or an atomic bundle; prints the acknowledged ids.
@@ -42,6 +46,10 @@ fn main() -> ExitCode {
         Command::Ingress(args) => {
             runtime().and_then(|rt| rt.block_on(commands::ingress::run(args)))
         }
+        Command::Sequencer(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::sequencer::run(args)))
+        }
+        Command::Keygen(args) => commands::keygen::run(&args),
         Command::Keyper(args) => runtime().and_then(|rt| rt.block_on(commands::keyper::run(args))),
         Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit::run(args))),
         Command::Loadgen(args) => {

@@ -1,10 +1,14 @@
-//! `veil dev-committee`: writes a deterministic development committee's public key set.
+//! `veil dev-committee`: writes a deterministic development committee: its public key set
+//! and, on request, each keyper's key file.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use veil_crypto::dev::DevCommittee;
+use veil_primitives::{ChainId, Eon};
+
+use crate::services::keyper::KeyperKeyFile;
 
 /// `veil dev-committee` arguments.
 #[derive(Debug, Args)]
@@ -15,21 +19,51 @@ pub struct DevCommitteeArgs {
     /// Seed (the seed is the secret: these keys are for tests and local runs only).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Committee size.
+    #[arg(long, default_value_t = 4)]
+    pub keypers: u16,
+    /// Threshold t: any t + 1 keypers decrypt.
+    #[arg(long, default_value_t = 1)]
+    pub threshold: u16,
+    /// The Veil network's chain id.
+    #[arg(long, default_value_t = 1)]
+    pub chain_id: u64,
+    /// Also write each keyper's key file (`keyper-<i>.json`, mode 0600) into this directory,
+    /// for `veil keyper --key-file`.
+    #[arg(long)]
+    pub keyper_keys: Option<PathBuf>,
 }
 
 /// Runs `veil dev-committee`.
 ///
 /// # Errors
-/// If the file cannot be written.
+/// Invalid parameters, or a file that cannot be written.
 pub fn run(args: &DevCommitteeArgs) -> anyhow::Result<()> {
-    let c = DevCommittee::new(4, 1, args.seed);
+    let c = DevCommittee::from_seed(
+        ChainId(args.chain_id),
+        Eon(1),
+        args.keypers,
+        args.threshold,
+        args.seed,
+    )
+    .context("committee parameters")?;
     std::fs::write(&args.out, c.pks.to_json())
         .with_context(|| format!("write {}", args.out.display()))?;
+    if let Some(dir) = &args.keyper_keys {
+        std::fs::create_dir_all(dir)?;
+        for (share, identity) in c.shares.iter().zip(&c.identities) {
+            let path = dir.join(format!("keyper-{}.json", share.index().get()));
+            KeyperKeyFile::new(share, identity).write(&path)?;
+        }
+    }
     eprintln!(
-        "wrote a TEST committee (4 keypers, threshold 1, chain {}, eon {}) to {}; its secrets follow from the seed: never use it for anything real",
+        "wrote a TEST committee ({} keypers, threshold {}, chain {}, eon {}) to {}{}; its secrets follow from the seed: never use it for anything real",
+        args.keypers,
+        args.threshold,
         c.pks.chain_id(),
         c.pks.eon(),
-        args.out.display()
+        args.out.display(),
+        args.keyper_keys.as_ref().map_or(String::new(), |d| format!(" and key files to {}", d.display())),
     );
     Ok(())
 }

@@ -5,6 +5,8 @@ pub mod args;
 pub mod dev_committee;
 pub mod devnet;
 pub mod ingress;
+pub mod keygen;
 pub mod keyper;
 pub mod loadgen;
+pub mod sequencer;
 pub mod submit;

@@ -198,6 +198,18 @@ impl KeyperLinks {
         let _ = self.0.requests.send(request);
     }
 
+    /// The endpoint's counters.
+    #[must_use]
+    pub fn stats(&self) -> &KeyperServerStats {
+        &self.0.stats
+    }
+
+    /// Authenticated links now.
+    #[must_use]
+    pub fn connected_count(&self) -> u64 {
+        lock(&self.0.links).len() as u64
+    }
+
     /// `slot` is decrypted or abandoned: stop replaying its requests.
     pub fn finished(&self, slot: Slot) {
         lock(&self.0.outstanding).remove(&slot);

@@ -1,6 +1,7 @@
 //! The node's services: shells that move bytes, timers and permits around the sans-IO cores.
 //! Each is started with a `start`/`spawn` function and returns a handle that stops it.
 
+pub mod http;
 pub mod ingress;
 pub mod keyper;
 pub mod keyper_client;

@@ -16,10 +16,12 @@ use veil_auction::{AuctionError, LedgerEntry, SignedBid};
 use veil_crypto::SignedShareBatch;
 use veil_mempool::pool::FeedCursor;
 use veil_primitives::{CiphertextIndex, Slot, TxId, TxMeta};
-use veil_sequencer::slot::{PoolView, Publication, SlotEvent, SlotRecord};
+use veil_sequencer::slot::{PoolView, Publication, SlotEvent, SlotRecord, SlotStats};
 use veil_sequencer::{Finalizer, PublishedSlot, SignedCommitment, SlotMachine};
 use veil_storage::records::RecordLog;
 use veil_storage::StoreError;
+
+use crate::metrics::NodeMetrics;
 
 use super::ingress::Ingress;
 use super::keyper_server::KeyperLinks;
@@ -80,6 +82,7 @@ impl PoolView for IngressPool<'_> {
 pub struct SequencerService {
     input: mpsc::Sender<SequencerInput>,
     in_flight: Arc<Mutex<HashSet<TxId>>>,
+    stats: Arc<Mutex<SlotStats>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -89,28 +92,69 @@ impl std::fmt::Debug for SequencerService {
     }
 }
 
+/// What the sequencer thread is wired to.
+pub struct SequencerWiring {
+    /// Makes commitments final.
+    pub finalizer: Box<dyn Finalizer + Send>,
+    /// The mempool.
+    pub ingress: Arc<Ingress>,
+    /// The keyper endpoint.
+    pub keypers: KeyperLinks,
+    /// The thread's input channel (its sender is cloned for builders and keyper links).
+    pub channel: (mpsc::Sender<SequencerInput>, mpsc::Receiver<SequencerInput>),
+    /// Where finished slots are reported.
+    pub reports: mpsc::Sender<SlotReport>,
+    /// The node's metrics.
+    pub metrics: Arc<NodeMetrics>,
+}
+
+/// A crash point for recovery tests: `VEIL_FAILPOINT=after:<record kind>:<slot>` makes the
+/// process abort (as `kill -9` would stop it) right after that record is durable. Read once
+/// at start; unset in normal runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failpoint {
+    kind: String,
+    slot: u64,
+}
+
+impl Failpoint {
+    fn from_env() -> Option<Failpoint> {
+        let v = std::env::var("VEIL_FAILPOINT").ok()?;
+        let mut parts = v.split(':');
+        match (parts.next(), parts.next(), parts.next().and_then(|s| s.parse().ok())) {
+            (Some("after"), Some(kind), Some(slot)) => {
+                tracing::warn!(kind, slot, "failpoint armed: the process aborts after this record");
+                Some(Failpoint { kind: kind.to_string(), slot })
+            }
+            _ => None,
+        }
+    }
+}
+
 impl SequencerService {
     /// Starts the sequencer thread: restores the slot records from `log_path`, then runs,
-    /// reading its inputs from `channel` (whose sender the keypers and builders hold).
+    /// reading its inputs from the wiring's channel.
     ///
     /// # Errors
     /// [`StoreError`] if the record log cannot be opened.
     pub fn spawn(
         mut machine: SlotMachine,
         log_path: &Path,
-        finalizer: Box<dyn Finalizer + Send>,
-        ingress: Arc<Ingress>,
-        keypers: KeyperLinks,
-        channel: (mpsc::Sender<SequencerInput>, mpsc::Receiver<SequencerInput>),
-        reports: mpsc::Sender<SlotReport>,
+        wiring: SequencerWiring,
     ) -> Result<SequencerService, StoreError> {
+        let SequencerWiring { finalizer, ingress, keypers, channel, reports, metrics } = wiring;
         let (log, stored) = RecordLog::open(log_path)?;
         let records: Vec<SlotRecord> =
             stored.iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect();
         machine.restore(records, &IngressPool(&ingress));
         let (input, rx) = channel;
         let in_flight = Arc::new(Mutex::new(HashSet::new()));
+        let stats = Arc::new(Mutex::new(machine.stats().clone()));
         let shell = Shell {
+            failpoint: Failpoint::from_env(),
+            metrics,
+            stats: stats.clone(),
+            stage_marks: BTreeMap::new(),
             machine,
             log,
             finalizer,
@@ -124,7 +168,7 @@ impl SequencerService {
             .name("veil-sequencer".into())
             .spawn(move || shell.run(&rx))
             .expect("spawn the sequencer thread");
-        Ok(SequencerService { input, in_flight, thread: Some(thread) })
+        Ok(SequencerService { input, in_flight, stats, thread: Some(thread) })
     }
 
     /// A sender for bids and share batches.
@@ -140,6 +184,12 @@ impl SequencerService {
         self.in_flight.clone()
     }
 
+    /// The slot machine's counters, as of its last step.
+    #[must_use]
+    pub fn slot_stats(&self) -> Arc<Mutex<SlotStats>> {
+        self.stats.clone()
+    }
+
     /// Stops the thread and waits for it.
     pub fn stop(mut self) {
         let _ = self.input.send(SequencerInput::Stop);
@@ -149,7 +199,19 @@ impl SequencerService {
     }
 }
 
+/// When a slot passed each stage boundary, for the stage histograms.
+#[derive(Debug, Default, Clone, Copy)]
+struct StageMarks {
+    decided_ms: u64,
+    committed_ms: u64,
+    decrypted_ms: u64,
+}
+
 struct Shell {
+    failpoint: Option<Failpoint>,
+    metrics: Arc<NodeMetrics>,
+    stats: Arc<Mutex<SlotStats>>,
+    stage_marks: BTreeMap<Slot, StageMarks>,
     machine: SlotMachine,
     log: RecordLog,
     finalizer: Box<dyn Finalizer + Send>,
@@ -171,6 +233,8 @@ impl Shell {
                 Ok(SequencerInput::Bid(bid, reply)) => {
                     let verdict =
                         self.machine.handle_bid(*bid, &IngressPool(&self.ingress), now_ms());
+                    let result = verdict.as_ref().map_or_else(|e| e.code().name(), |()| "accepted");
+                    self.metrics.bids.get_or_create(&vec![("result", result)]).inc();
                     let _ = reply.send(verdict);
                 }
                 Ok(SequencerInput::Batch(batch)) => {
@@ -188,6 +252,8 @@ impl Shell {
             if !self.drain() {
                 return;
             }
+            *self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                self.machine.stats().clone();
         }
     }
 
@@ -196,6 +262,7 @@ impl Shell {
         while let Some(event) = self.machine.poll_event() {
             match event {
                 SlotEvent::Persist { token, record } => {
+                    let _span = tracing::info_span!("slot", slot = record.slot().0).entered();
                     let kind = match &record {
                         SlotRecord::Decided { .. } => RecordLog::DECIDED,
                         SlotRecord::Signed { .. } => "signed",
@@ -209,21 +276,62 @@ impl Shell {
                         tracing::error!(error = %e, slot = %record.slot(), "slot record not durable; stopping");
                         return false;
                     }
+                    if self
+                        .failpoint
+                        .as_ref()
+                        .is_some_and(|f| f.kind == kind && f.slot == record.slot().0)
+                    {
+                        tracing::warn!(kind, slot = %record.slot(), "failpoint: aborting");
+                        std::process::abort();
+                    }
                     self.machine.handle_persisted(token, now_ms());
                 }
-                SlotEvent::Sign(commitment) => match self.finalizer.finalize(commitment) {
-                    Ok(signed) => {
-                        if let Err(e) = self.machine.handle_signed(signed) {
-                            tracing::error!(error = %e, "finalized commitment refused");
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "finalizer failed"),
-                },
+                SlotEvent::Sign(commitment) => {
+                    let _span = tracing::info_span!("slot", slot = commitment.slot.0).entered();
+                    let now = now_ms();
+                    let deadline = self.machine.clock().deadline_ms(commitment.slot);
+                    self.metrics.observe_stage("close", now.saturating_sub(deadline));
+                    self.stage_marks.entry(commitment.slot).or_default().decided_ms = now;
+                    self.sign(commitment);
+                }
                 SlotEvent::SendToKeypers(request) => self.keypers.send(request),
                 SlotEvent::Publish(p) => self.publish(p),
             }
         }
         true
+    }
+
+    fn sign(&mut self, commitment: veil_sequencer::Commitment) {
+        match self.finalizer.finalize(commitment) {
+            Ok(signed) => {
+                if let Err(e) = self.machine.handle_signed(signed) {
+                    tracing::error!(error = %e, "finalized commitment refused");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "finalizer failed"),
+        }
+    }
+
+    /// Records the stage that ended now for `slot` and returns the time it took.
+    fn mark(&mut self, slot: Slot, stage: &'static str) {
+        let now = now_ms();
+        let marks = self.stage_marks.entry(slot).or_default();
+        let (from, set): (u64, fn(&mut StageMarks, u64)) = match stage {
+            "commit" => (marks.decided_ms, |m, t| m.committed_ms = t),
+            "decrypt" => (marks.committed_ms, |m, t| m.decrypted_ms = t),
+            _ => (marks.decrypted_ms, |_, _| {}),
+        };
+        set(marks, now);
+        // A stage whose start was before a restart has no start here: not observed.
+        if from > 0 {
+            self.metrics.observe_stage(stage, now.saturating_sub(from));
+        }
+        if stage == "settle" {
+            self.stage_marks.remove(&slot);
+        }
+        while self.stage_marks.len() > 256 {
+            self.stage_marks.pop_first();
+        }
     }
 
     fn publish(&mut self, p: Publication) {
@@ -235,6 +343,7 @@ impl Shell {
                 drop(in_flight);
                 tracing::info!(slot = %signed.message.slot, txs = signed.message.len(), "committed");
                 let slot = signed.message.slot;
+                self.mark(slot, "commit");
                 self.report_for(slot).commitment = Some(signed);
             }
             Publication::Decrypted(published) => {
@@ -245,6 +354,7 @@ impl Shell {
                 }
                 drop(in_flight);
                 self.keypers.finished(published.slot);
+                self.mark(published.slot, "decrypt");
                 self.ingress.remove_committed(&ids);
                 let took = self.machine.stats().last_commit_to_plaintext_ms;
                 let report = self.report_for(published.slot);
@@ -253,6 +363,16 @@ impl Shell {
             }
             Publication::Settled { slot, ledger } => {
                 drop(in_flight);
+                self.mark(slot, "settle");
+                self.metrics.slots.get_or_create(&vec![("outcome", "settled")]).inc();
+                for e in &ledger {
+                    let (counter, amount) = match e {
+                        LedgerEntry::Debit { amount, .. } => (&self.metrics.payments, amount),
+                        LedgerEntry::Payout { amount, .. } => (&self.metrics.payouts, amount),
+                        _ => continue,
+                    };
+                    counter.inc_by(u64::try_from(amount.0).unwrap_or(u64::MAX));
+                }
                 let mut report = self.report_for(slot).clone();
                 self.open_reports.remove(&slot);
                 report.ledger = ledger;
@@ -264,6 +384,8 @@ impl Shell {
                 }
                 drop(in_flight);
                 self.keypers.finished(slot);
+                self.stage_marks.remove(&slot);
+                self.metrics.slots.get_or_create(&vec![("outcome", "undecryptable")]).inc();
                 let report = self.report_for(slot).clone();
                 self.open_reports.remove(&slot);
                 let _ = self.reports.send(report);
