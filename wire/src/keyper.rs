@@ -484,7 +484,399 @@ mod tests {
         assert!(runs[..runs.len() - 1].iter().all(|r| r.next == 7 && r.skipped == 0));
     }
 
+    fn k(i: u16) -> KeyperIndex {
+        KeyperIndex::new(i).expect("non-zero")
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn decode_keyper(bytes: &[u8]) -> Result<KeyperFrame, FrameError> {
+        let mut d = FrameDecoder::new(MAX_FRAME_SIZE);
+        d.push(bytes);
+        KeyperFrame::decode(&d.poll_frame().expect("a frame")?)
+    }
+
+    fn decode_seq(bytes: &[u8]) -> Result<SequencerFrame, FrameError> {
+        let mut d = FrameDecoder::new(MAX_FRAME_SIZE);
+        d.push(bytes);
+        SequencerFrame::decode(&d.poll_frame().expect("a frame")?)
+    }
+
+    /// KEYPER.md, whose worked examples the tests below compute.
+    const KEYPER_MD: &str = include_str!("../KEYPER.md");
+
+    /// Asserts that `hex` appears in KEYPER.md (line breaks and spaces inside a hex block are
+    /// ignored, so the doc may wrap long strings).
+    fn assert_in_doc(name: &str, hex: &str) {
+        let doc: String = KEYPER_MD.chars().filter(|c| !c.is_whitespace()).collect();
+        assert!(doc.contains(hex), "KEYPER.md lacks the {name} example: {hex}");
+    }
+
+    /// Prints a worked example in KEYPER.md's layout (32 bytes a line), for updating the doc.
+    fn show(name: &str, bytes: &[u8]) {
+        println!("{name} ({} bytes):", bytes.len());
+        for line in bytes.chunks(32) {
+            println!("{}", hex(line));
+        }
+    }
+
+    fn example_hello() -> SignedHello {
+        let hello = Hello {
+            chain_id: ChainId(1337),
+            eon: Eon(1),
+            keyper: k(3),
+            binding: [0x09; 32],
+            resume: Some(42),
+        };
+        Signed::sign(hello, &SigningKey::from_bytes(&[0x01; 32]))
+    }
+
+    fn example_welcome() -> SignedWelcome {
+        let welcome = Welcome {
+            chain_id: ChainId(1337),
+            keyper: k(3),
+            binding: [0x09; 32],
+            feed_start: 42,
+            slot: Slot(7),
+        };
+        Signed::sign(welcome, &SigningKey::from_bytes(&[0x02; 32]))
+    }
+
+    fn example_commitment() -> SignedCommitment {
+        let commitment = veil_sequencer::Commitment {
+            chain_id: ChainId(1337),
+            slot: Slot(7),
+            eon: Eon(1),
+            blocks: vec![veil_sequencer::CommittedBlock {
+                rollup: veil_primitives::RollupId(2),
+                winner: Some(veil_primitives::PublicKeyBytes([0x33; 32])),
+                payment: veil_primitives::Amount(1000),
+                ciphertexts: vec![TxId([0x11; 32])],
+            }],
+            outcome_hash: [0x22; 32],
+        };
+        Signed::sign(commitment, &SigningKey::from_bytes(&[0x02; 32]))
+    }
+
+    fn example_shares() -> SignedShareBatch {
+        let batch = veil_crypto::ShareBatch {
+            chain_id: ChainId(1337),
+            eon: Eon(1),
+            slot: Slot(7),
+            keyper: k(3),
+            scaled_for: Some(ResponderSet::try_from(vec![k(1), k(2), k(3)]).expect("sorted")),
+            // Not a curve point: the example pins the layout, not the cryptography.
+            entries: vec![veil_crypto::ShareEntry { id: TxId([0x11; 32]), share: [0x44; 96] }],
+        };
+        Signed::sign(batch, &SigningKey::from_bytes(&[0x01; 32]))
+    }
+
+    const KEYPER_PUBLIC_KEY: &str =
+        "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+    const SEQUENCER_PUBLIC_KEY: &str =
+        "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394";
+    const HELLO_SIGNING_BYTES: &str = "\
+        000000147665696c2f6b65797065722d68656c6c6f2f76310000000000000539\
+        0000000000000001000309090909090909090909090909090909090909090909\
+        0909090909090909090901000000000000002a";
+    const HELLO_FRAME: &str = "\
+        000000680101b90a010309090909090909090909090909090909090909090909\
+        09090909090909090909012aeffe4d38c5d62727835dca270628e9f41bdf8800\
+        ab91662c0f0329ebf5859c5e5db23bc745b31e3c1c37dd9e85f8f43b864c0e44\
+        87758ac50dc6ecdb6da81f00";
+    const WELCOME_SIGNING_BYTES: &str = "\
+        000000167665696c2f6b65797065722d77656c636f6d652f7631000000000000\
+        0539000309090909090909090909090909090909090909090909090909090909\
+        09090909000000000000002a0000000000000007";
+    const WELCOME_FRAME: &str = "\
+        000000678101b90a030909090909090909090909090909090909090909090909\
+        0909090909090909092a07e2fc59e44728d8116ac066bbf496596f4fd6bed80f\
+        f1d18b11ef34d88c6a41f4829067494f3fd4f5f122811c6af1a5ec9f7fa25ee0\
+        215b9d901c94b0a370850e";
+    const COMMITMENT_SIGNING_BYTES: &str = "\
+        000000127665696c2f636f6d6d69746d656e742f763100000000000005390000\
+        0000000000070000000000000001000000010000000201333333333333333333\
+        3333333333333333333333333333333333333333333333000000000000000000\
+        000000000003e800000001111111111111111111111111111111111111111111\
+        1111111111111111111111222222222222222222222222222222222222222222\
+        2222222222222222222222";
+    const COMMITMENT_FRAME: &str = "\
+        000000ac8301b90a070101020133333333333333333333333333333333333333\
+        33333333333333333333333333e8070111111111111111111111111111111111\
+        1111111111111111111111111111111122222222222222222222222222222222\
+        222222222222222222222222222222223aa5e38955b3018ee722fe56139479dc\
+        579a6a4040f85819d58fc532837a083b06205d113802becfecfcf5c9a53299a8\
+        e0b67d032e6683180cf29332fad67f05";
+    const SHARES_SIGNING_BYTES: &str = "\
+        000000137665696c2f73686172652d62617463682f7631000000000000053900\
+        0000000000000100000000000000070003010000000300010002000300000001\
+        1111111111111111111111111111111111111111111111111111111111111111\
+        4444444444444444444444444444444444444444444444444444444444444444\
+        4444444444444444444444444444444444444444444444444444444444444444\
+        4444444444444444444444444444444444444444444444444444444444444444";
+    const SHARES_FRAME: &str = "\
+        000000cd0201b90a010703010301020301111111111111111111111111111111\
+        1111111111111111111111111111111111444444444444444444444444444444\
+        4444444444444444444444444444444444444444444444444444444444444444\
+        4444444444444444444444444444444444444444444444444444444444444444\
+        4444444444444444444444444444444444518c5a1f665663e111b80067e1dc6e\
+        c91d1c6c828a4046871431a6ee3ed3003995f6cf7cc9f95f05d14d9076327910\
+        3aa6ab2cbf434d777bf771907fe906af0b";
+    const CIPHERTEXTS_FRAME: &str = "0000000c8201ac02020203aabbcc01dd";
+    const FETCH_FRAME: &str = "\
+        0000002403010101111111111111111111111111111111111111111111111111\
+        1111111111111111";
+    const BODIES_FRAME: &str = "\
+        000000298501010103aabbcc0155555555555555555555555555555555555555\
+        55555555555555555555555555";
+    const RESCALE_FRAME: &str = "0000000784010703010204";
+    const GOODBYE_FRAME: &str = "000000078601cb01026e6f";
+    const PING_FRAME: &str = "00000003040101";
+    const PONG_FRAME: &str = "00000003870101";
+
+    /// Every worked example of KEYPER.md, computed here and compared with the constants, which
+    /// the doc must carry verbatim. Run with `--nocapture` to print them in the doc's layout.
+    #[test]
+    fn keyper_doc_examples() {
+        let hello = example_hello();
+        let welcome = example_welcome();
+        let commitment = example_commitment();
+        let shares = example_shares();
+        let keyper_key = public_key(&SigningKey::from_bytes(&[0x01; 32]));
+        let sequencer_key = public_key(&SigningKey::from_bytes(&[0x02; 32]));
+        assert!(hello.verify(&keyper_key).is_ok() && shares.verify(&keyper_key).is_ok());
+        assert!(
+            welcome.verify(&sequencer_key).is_ok() && commitment.verify(&sequencer_key).is_ok()
+        );
+        let frames: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("keyper public key", keyper_key.0.to_vec(), KEYPER_PUBLIC_KEY),
+            ("sequencer public key", sequencer_key.0.to_vec(), SEQUENCER_PUBLIC_KEY),
+            ("HELLO signing bytes", hello.signing_bytes(), HELLO_SIGNING_BYTES),
+            ("HELLO frame", KeyperFrame::Hello(Box::new(hello)).to_bytes().to_vec(), HELLO_FRAME),
+            ("WELCOME signing bytes", welcome.signing_bytes(), WELCOME_SIGNING_BYTES),
+            (
+                "WELCOME frame",
+                SequencerFrame::Welcome(Box::new(welcome)).to_bytes().to_vec(),
+                WELCOME_FRAME,
+            ),
+            ("COMMITMENT signing bytes", commitment.signing_bytes(), COMMITMENT_SIGNING_BYTES),
+            (
+                "COMMITMENT frame",
+                SequencerFrame::Commitment(Box::new(commitment)).to_bytes().to_vec(),
+                COMMITMENT_FRAME,
+            ),
+            ("SHARES signing bytes", shares.signing_bytes(), SHARES_SIGNING_BYTES),
+            (
+                "SHARES frame",
+                KeyperFrame::Shares(Box::new(shares)).to_bytes().to_vec(),
+                SHARES_FRAME,
+            ),
+            (
+                "CIPHERTEXTS frame",
+                SequencerFrame::Ciphertexts(Ciphertexts {
+                    next: 300,
+                    skipped: 2,
+                    bodies: vec![
+                        Bytes::from_static(&[0xaa, 0xbb, 0xcc]),
+                        Bytes::from_static(&[0xdd]),
+                    ],
+                })
+                .to_bytes()
+                .to_vec(),
+                CIPHERTEXTS_FRAME,
+            ),
+            (
+                "FETCH frame",
+                KeyperFrame::Fetch(Fetch { request_id: 1, ids: vec![TxId([0x11; 32])] })
+                    .to_bytes()
+                    .to_vec(),
+                FETCH_FRAME,
+            ),
+            (
+                "BODIES frame",
+                SequencerFrame::Bodies(Bodies {
+                    request_id: 1,
+                    bodies: vec![Bytes::from_static(&[0xaa, 0xbb, 0xcc])],
+                    missing: vec![TxId([0x55; 32])],
+                })
+                .to_bytes()
+                .to_vec(),
+                BODIES_FRAME,
+            ),
+            (
+                "RESCALE frame",
+                SequencerFrame::Rescale(Rescale {
+                    slot: Slot(7),
+                    responders: ResponderSet::try_from(vec![k(1), k(2), k(4)]).expect("sorted"),
+                })
+                .to_bytes()
+                .to_vec(),
+                RESCALE_FRAME,
+            ),
+            (
+                "GOODBYE frame",
+                SequencerFrame::Goodbye(Goodbye::new(ErrorCode::KeyperUnauthenticated, "no"))
+                    .to_bytes()
+                    .to_vec(),
+                GOODBYE_FRAME,
+            ),
+            ("PING frame", KeyperFrame::Ping(Ping { nonce: 1 }).to_bytes().to_vec(), PING_FRAME),
+            ("PONG frame", SequencerFrame::Pong(Ping { nonce: 1 }).to_bytes().to_vec(), PONG_FRAME),
+        ];
+        for (name, bytes, _) in &frames {
+            show(name, bytes);
+        }
+        for (name, bytes, want) in &frames {
+            assert_eq!(hex(bytes), *want, "{name}");
+            assert_in_doc(name, want);
+        }
+    }
+
+    /// The decoding rules of KEYPER.md section 4: fixed arrays without a length prefix, the
+    /// signature last, keyper index 0 refused, responder sets non-empty and ascending, option
+    /// tags 0 or 1, UTF-8 details, no trailing bytes, kinds per direction, version 1 only.
+    #[test]
+    fn bodies_decode_strictly() {
+        let hello = example_hello();
+        let frame = KeyperFrame::Hello(Box::new(hello.clone())).to_bytes().to_vec();
+        // Header 0..6, chain id b9 0a, eon 01, keyper 03 at 9, binding 10..42, option tag at 42,
+        // resume at 43, signature in the last 64 bytes.
+        assert_eq!(&frame[10..42], &[0x09; 32]);
+        assert_eq!(&frame[42..44], &[0x01, 0x2a]);
+        assert_eq!(&frame[44..], &hello.signature.0[..]);
+        assert_eq!(frame.len(), 44 + 64);
+        let mut zero_keyper = frame.clone();
+        zero_keyper[9] = 0;
+        assert!(matches!(decode_keyper(&zero_keyper), Err(FrameError::Malformed(_))));
+        let mut bad_tag = frame.clone();
+        bad_tag[42] = 2;
+        assert!(matches!(decode_keyper(&bad_tag), Err(FrameError::Malformed(_))));
+        let mut trailing = frame;
+        trailing.push(0);
+        trailing[3] += 1;
+        assert!(matches!(decode_keyper(&trailing), Err(FrameError::Malformed(_))));
+
+        // Responder sets: unsorted, repeated, empty, or naming index 0.
+        for members in [&[2u8, 1][..], &[1, 1], &[], &[0, 1]] {
+            let mut f = vec![0, 0, 0, 0, kind::RESCALE, VERSION_1, 7, members.len() as u8];
+            f.extend_from_slice(members);
+            f[3] = (f.len() - LEN_PREFIX) as u8;
+            assert!(matches!(decode_seq(&f), Err(FrameError::Malformed(_))), "{members:?}");
+        }
+
+        // A goodbye detail must be UTF-8; a code this version does not know still decodes.
+        let bad_utf8 = [0, 0, 0, 5, kind::GOODBYE, VERSION_1, 0x01, 0x01, 0xff];
+        assert!(matches!(decode_seq(&bad_utf8), Err(FrameError::Malformed(_))));
+        let unknown = SequencerFrame::Goodbye(Goodbye { code: 65_535, detail: String::new() });
+        assert_eq!(roundtrip_seq(&unknown), unknown);
+
+        // Each direction knows only its own kinds; only version 1 exists.
+        let ping = KeyperFrame::Ping(Ping { nonce: 1 }).to_bytes();
+        assert_eq!(decode_seq(&ping), Err(FrameError::UnknownKind(kind::PING)));
+        let pong = SequencerFrame::Pong(Ping { nonce: 1 }).to_bytes();
+        assert_eq!(decode_keyper(&pong), Err(FrameError::UnknownKind(kind::PONG)));
+        assert_eq!(
+            decode_keyper(&[0, 0, 0, 3, kind::PING, 2, 1]),
+            Err(FrameError::UnsupportedVersion { kind: kind::PING, version: 2 })
+        );
+    }
+
+    /// The limits of KEYPER.md agree with each other: the largest fetch and a full feed run
+    /// fit in a frame.
+    #[test]
+    fn limits_fit_the_frame_size() {
+        let fetch = KeyperFrame::Fetch(Fetch {
+            request_id: u64::MAX,
+            ids: vec![TxId([0; 32]); MAX_FETCH_IDS],
+        });
+        assert!(fetch.to_bytes().len() - LEN_PREFIX <= MAX_FRAME_SIZE);
+        let run = SequencerFrame::Ciphertexts(Ciphertexts {
+            next: u64::MAX,
+            skipped: u64::MAX,
+            bodies: vec![Bytes::from(vec![0; FEED_CHUNK_BYTES])],
+        });
+        assert!(run.to_bytes().len() - LEN_PREFIX <= MAX_FRAME_SIZE);
+    }
+
+    #[test]
+    fn feed_chunking_edge_cases() {
+        // Only skipped positions: one empty run that still carries `next` and `skipped`.
+        assert_eq!(
+            chunk_feed(vec![], 5, 9, 4),
+            vec![Ciphertexts { next: 9, skipped: 4, bodies: vec![] }]
+        );
+        // A body above the chunk size gets a run of its own; only the last run carries `next`.
+        let big = Bytes::from(vec![1; FEED_CHUNK_BYTES + 1]);
+        let small = Bytes::from_static(b"x");
+        let runs = chunk_feed(vec![small.clone(), big.clone(), small.clone()], 5, 8, 2);
+        let shape: Vec<(u64, u64, usize)> =
+            runs.iter().map(|r| (r.next, r.skipped, r.bodies.len())).collect();
+        assert_eq!(shape, vec![(5, 0, 1), (5, 0, 1), (8, 2, 1)]);
+        assert_eq!(runs[1].bodies, vec![big]);
+    }
+
+    /// KEYPER.md section 5 on a real QUIC connection: ALPN `veil-keyper/1`, a self-signed
+    /// certificate accepted by the keyper's configuration, the same binding on both ends, and
+    /// another binding on another connection or for another chain id.
+    #[tokio::test]
+    async fn binding_is_shared_by_both_ends_and_unique_per_connection() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let identity = crate::tls::load_or_create(dir.path()).expect("an identity");
+        let server_config = quinn::ServerConfig::with_crypto(
+            crate::tls::server_crypto(&identity, ALPN).expect("server crypto"),
+        );
+        let localhost = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = quinn::Endpoint::server(server_config, localhost).expect("bind the server");
+        let address = server.local_addr().expect("an address");
+        let mut client = quinn::Endpoint::client(localhost).expect("bind the client");
+        client.set_default_client_config(quinn::ClientConfig::new(
+            crate::tls::client_crypto_channel_bound(ALPN).expect("client crypto"),
+        ));
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let connecting = client.connect(address, "veil-sequencer").expect("connect");
+            let accepting = async { server.accept().await.expect("an incoming connection").await };
+            let (keyper, sequencer) = tokio::join!(connecting, accepting);
+            let (keyper, sequencer) = (keyper.expect("handshake"), sequencer.expect("handshake"));
+            let alpn = keyper
+                .handshake_data()
+                .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+                .and_then(|d| d.protocol);
+            assert_eq!(alpn.as_deref(), Some(ALPN));
+            let chain = ChainId(1337);
+            let ours = binding(&keyper, chain).expect("export");
+            assert_eq!(ours, binding(&sequencer, chain).expect("export"));
+            assert_ne!(ours, binding(&keyper, ChainId(1338)).expect("export"));
+            seen.push(ours);
+            keyper.close(0u32.into(), b"");
+        }
+        assert_ne!(seen[0], seen[1], "another connection, another binding");
+        client.wait_idle().await;
+    }
+
     proptest! {
+        /// What the fuzz target `keyper_frames` checks: a body that decodes re-encodes to a
+        /// frame that decodes to the same value.
+        #[test]
+        fn decoded_frames_reencode_to_the_same_value(
+            kind in prop::sample::select(vec![
+                kind::HELLO, kind::SHARES, kind::FETCH, kind::PING, kind::WELCOME,
+                kind::CIPHERTEXTS, kind::COMMITMENT, kind::RESCALE, kind::BODIES,
+                kind::GOODBYE, kind::PONG,
+            ]),
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let raw = RawFrame { kind, version: VERSION_1, body: Bytes::from(body) };
+            if let Ok(f) = KeyperFrame::decode(&raw) {
+                prop_assert_eq!(decode_keyper(&f.to_bytes()).expect("re-decodes"), f);
+            }
+            if let Ok(f) = SequencerFrame::decode(&raw) {
+                prop_assert_eq!(decode_seq(&f.to_bytes()).expect("re-decodes"), f);
+            }
+        }
+
         #[test]
         fn decoding_arbitrary_bodies_never_panics(kind in any::<u8>(), version in 0u8..3,
                                                   body in proptest::collection::vec(any::<u8>(), 0..300)) {
