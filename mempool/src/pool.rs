@@ -710,6 +710,13 @@ impl Pool {
         removed
     }
 
+    /// Numbers new transactions from at least `floor` (the store's high-water mark, see
+    /// `veil_storage`), so that no feed position is reused after a restart.
+    pub fn advance_seq(&mut self, floor: Seq) {
+        self.next_seq = self.next_seq.max(floor.0);
+        self.durable = self.durable.max(self.next_seq);
+    }
+
     /// Declares every sequence number below `end` durable: the feed may now deliver them.
     pub fn mark_durable(&mut self, end: Seq) {
         self.durable = self.durable.max(end.0);
@@ -728,9 +735,12 @@ impl Pool {
     }
 
     /// Reads up to `max` durable, still-pending transactions from `cursor` on, in admission
-    /// order.
+    /// order. A cursor at or past the durable end reads nothing (and never panics).
     #[must_use]
     pub fn feed(&self, cursor: FeedCursor, max: usize) -> FeedBatch {
+        if cursor.0 >= self.durable {
+            return FeedBatch { items: Vec::new(), next: cursor, skipped: 0 };
+        }
         let mut items = Vec::new();
         let mut next = cursor.0;
         let mut skipped = 0;

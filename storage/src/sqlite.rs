@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use veil_primitives::TxId;
@@ -87,6 +87,7 @@ enum StoreOp {
 /// the thread after the queued operations are written.
 #[derive(Debug)]
 pub struct SqliteTxStore {
+    next_seq_floor: Seq,
     tx: Option<mpsc::Sender<StoreOp>>,
     thread: Option<JoinHandle<()>>,
     checkpoint_stop: Option<mpsc::Sender<()>>,
@@ -110,6 +111,10 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             expiry_slot INTEGER NOT NULL,
             meta BLOB NOT NULL,
             body BLOB NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS feed (
+            k INTEGER PRIMARY KEY CHECK (k = 0),
+            next_seq INTEGER NOT NULL
         );",
     )?;
     Ok(conn)
@@ -127,6 +132,10 @@ impl SqliteTxStore {
             .map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         let conn = open_connection(&dir.join(DB_FILE))?;
         let rows = load(&conn)?;
+        let next_seq_floor: i64 = conn
+            .query_row("SELECT next_seq FROM feed WHERE k = 0", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(Mutex::new(StoreStats::default()));
         let thread_stats = stats.clone();
@@ -141,6 +150,7 @@ impl SqliteTxStore {
             .spawn(move || checkpoint_loop(&checkpoint_conn, &stop_rx))
             .map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         let store = SqliteTxStore {
+            next_seq_floor: Seq(u64::try_from(next_seq_floor).unwrap_or(0)),
             tx: Some(tx),
             thread: Some(thread),
             checkpoint_stop: Some(checkpoint_stop),
@@ -148,6 +158,14 @@ impl SqliteTxStore {
             stats,
         };
         Ok((store, rows))
+    }
+
+    /// One past the highest sequence number ever written, deleted rows included: a restarted
+    /// pool numbers new transactions from at least here, so that a feed position is never
+    /// given to two transactions (keypers and builders resume the feed by position).
+    #[must_use]
+    pub fn next_seq_floor(&self) -> Seq {
+        self.next_seq_floor
     }
 
     fn send(&self, op: StoreOp) {
@@ -298,6 +316,7 @@ fn commit_group(
             "INSERT OR REPLACE INTO tx (seq, expiry_slot, meta, body) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut del = tx.prepare_cached("DELETE FROM tx WHERE seq = ?1")?;
+        let mut high: Option<u64> = None;
         for op in group {
             let StoreOp::Write { insert, delete, done } = op;
             if let Some(d) = done {
@@ -317,11 +336,19 @@ fn commit_group(
                     meta,
                     &c.body[..]
                 ])?;
+                high = Some(high.map_or(row.seq.0, |h| h.max(row.seq.0)));
                 written += 1;
             }
             for seq in delete {
                 deleted += del.execute(params![seq.0 as i64])? as u64;
             }
+        }
+        if let Some(h) = high {
+            tx.prepare_cached(
+                "INSERT INTO feed (k, next_seq) VALUES (0, ?1)
+                 ON CONFLICT(k) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)",
+            )?
+            .execute(params![(h + 1) as i64])?;
         }
     }
     tx.commit()?;
@@ -342,6 +369,20 @@ mod tests {
     use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot};
 
     use super::*;
+
+    /// Deleting the newest rows does not make their positions reusable after a restart.
+    #[test]
+    fn the_feed_high_water_mark_survives_deletion() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, _) = SqliteTxStore::open(tmp.path()).unwrap();
+        assert_eq!(store.next_seq_floor(), Seq(0));
+        store.write(vec![row(1), row(2), row(7)], vec![]).blocking_recv().unwrap().unwrap();
+        store.write(vec![], vec![Seq(7), Seq(2)]).blocking_recv().unwrap().unwrap();
+        store.shutdown();
+        let (store, rows) = SqliteTxStore::open(tmp.path()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(store.next_seq_floor(), Seq(8));
+    }
 
     fn row(n: u64) -> StoredTx {
         StoredTx {

@@ -79,6 +79,12 @@ impl FrameDecoder {
         FrameDecoder { buf: BytesMut::new(), max_frame_size, skipping: 0 }
     }
 
+    /// Changes the maximum frame size for the frames not yet returned (for example, small
+    /// until the peer has authenticated, larger after).
+    pub fn set_max_frame_size(&mut self, max_frame_size: usize) {
+        self.max_frame_size = max_frame_size;
+    }
+
     /// Feeds received bytes. Bytes of an oversized frame's body are dropped at once.
     pub fn push(&mut self, mut data: &[u8]) {
         if self.skipping > 0 {

@@ -143,7 +143,9 @@ pub struct Welcome {
     pub keyper: KeyperIndex,
     /// [`binding`] of this connection.
     pub binding: [u8; 32],
-    /// Where the feed starts (the keyper's `resume`, or the oldest pending position).
+    /// Where the feed starts: the keyper's `resume`, or 0 (everything pending) when it has
+    /// none or it lies past the feed's end (a keyper that last linked to another data
+    /// directory).
     pub feed_start: u64,
     /// The slot in progress at the sequencer.
     pub slot: Slot,
@@ -189,7 +191,8 @@ pub struct Fetch {
     pub ids: Vec<TxId>,
 }
 
-/// Body of [`kind::BODIES`], version 1.
+/// Body of [`kind::BODIES`], version 1. An answer larger than [`FEED_CHUNK_BYTES`] comes as
+/// several BODIES frames with the same `request_id`; only the last carries `missing`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bodies {
     /// The [`Fetch`] this answers.

@@ -124,7 +124,9 @@ fn run(
     let mut rng = rand_core::OsRng;
     // Commitments that named ciphertexts not validated yet: offered again after each feed run.
     let mut waiting: Vec<SignedCommitment> = Vec::new();
-    // Slots whose missing bodies were fetched already (fetched once; the feed covers the rest).
+    // Slots whose missing bodies were fetched already: the retries after each feed run do not
+    // fetch again, but a commitment arriving from the link again (the sequencer replays them
+    // after a reconnect) does, in case the answer was lost with the old link.
     let mut fetched: BTreeSet<Slot> = BTreeSet::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -136,6 +138,7 @@ fn run(
                 }
             }
             Ok(KeyperInput::Request(KeyperRequest::Commitment(signed))) => {
+                fetched.remove(&signed.message.slot);
                 offer(&mut machine, signed, &mut waiting, &mut fetched, output);
             }
             Ok(KeyperInput::Request(KeyperRequest::Rescale { slot, responders })) => {

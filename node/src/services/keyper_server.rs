@@ -47,6 +47,18 @@ use super::sequencer::SequencerInput;
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Share batches forwarded per keyper and slot (a default batch and a few rescales).
 pub const MAX_BATCHES_PER_SLOT: u8 = 8;
+/// Connections allowed to be waiting for their hello at once; more are refused.
+pub const MAX_UNAUTHENTICATED: usize = 64;
+/// The largest hello frame accepted (a hello is about 130 bytes).
+const MAX_HELLO_FRAME: usize = 1024;
+
+/// One authenticated link, as the registry of links holds it.
+struct Link {
+    id: u64,
+    conn: quinn::Connection,
+    out: tokio::sync::mpsc::Sender<Bytes>,
+}
+
 /// Feed items read from the pool per step.
 const FEED_BATCH: usize = 2_048;
 
@@ -84,7 +96,9 @@ struct Shared {
     to_sequencer: mpsc::Sender<SequencerInput>,
     requests: broadcast::Sender<KeyperRequest>,
     outstanding: Mutex<BTreeMap<Slot, Vec<KeyperRequest>>>,
-    links: Mutex<HashMap<KeyperIndex, (u64, quinn::Connection)>>,
+    links: Mutex<HashMap<KeyperIndex, Link>>,
+    /// Connections that have not authenticated yet.
+    unauthenticated: Arc<tokio::sync::Semaphore>,
     next_link: AtomicU64,
     stats: KeyperServerStats,
 }
@@ -133,6 +147,7 @@ impl KeyperServer {
             requests,
             outstanding: Mutex::new(BTreeMap::new()),
             links: Mutex::new(HashMap::new()),
+            unauthenticated: Arc::new(tokio::sync::Semaphore::new(MAX_UNAUTHENTICATED)),
             next_link: AtomicU64::new(1),
             stats: KeyperServerStats::default(),
         });
@@ -224,8 +239,13 @@ async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
         let shared = shared.clone();
         tokio::spawn(async move {
+            // Bound the connections that have not said who they are yet.
+            let Ok(permit) = shared.unauthenticated.clone().try_acquire_owned() else {
+                incoming.refuse();
+                return;
+            };
             let Ok(conn) = incoming.await else { return };
-            serve(shared, conn).await;
+            serve(shared, conn, permit).await;
         });
     }
 }
@@ -237,11 +257,16 @@ enum LinkEnd {
     Refused(ErrorCode, String),
 }
 
-async fn serve(shared: Arc<Shared>, conn: quinn::Connection) {
+async fn serve(
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let remote = conn.remote_address();
     let accepted = tokio::time::timeout(HELLO_TIMEOUT, async {
         let (send, mut recv) = conn.accept_bi().await.ok()?;
-        let mut decoder = FrameDecoder::new(MAX_FRAME_SIZE);
+        // Small until authenticated: a stranger cannot make the decoder reserve 8 MiB.
+        let mut decoder = FrameDecoder::new(MAX_HELLO_FRAME);
         let first = read_frame(&mut recv, &mut decoder).await?;
         Some((send, recv, decoder, first))
     })
@@ -271,19 +296,26 @@ async fn serve(shared: Arc<Shared>, conn: quinn::Connection) {
             return;
         }
     };
+    drop(permit);
+    let mut decoder = decoder;
+    decoder.set_max_frame_size(MAX_FRAME_SIZE);
     let keyper = hello.message.keyper;
     let link = shared.next_link.fetch_add(1, Ordering::Relaxed);
-    if let Some((_, old)) = lock(&shared.links).insert(keyper, (link, conn.clone())) {
-        old.close(
-            VarInt::from_u32(u32::from(ErrorCode::KeyperReplaced.as_u16())),
-            b"replaced by a newer link",
-        );
+    let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let old = lock(&shared.links)
+        .insert(keyper, Link { id: link, conn: conn.clone(), out: out_tx.clone() });
+    if let Some(old) = old {
+        say_goodbye(old.conn, &old.out, ErrorCode::KeyperReplaced, "replaced by a newer link");
     }
     shared.stats.authenticated.fetch_add(1, Ordering::Relaxed);
     tracing::info!(%remote, keyper = keyper.get(), resume = ?hello.message.resume, "keyper linked");
 
-    let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    let feed_start = hello.message.resume.unwrap_or(0);
+    // A resume point past the feed's end comes from another data directory: start over.
+    let durable = shared.ingress.with_pool(|p| p.durable_end().0);
+    let feed_start = match hello.message.resume {
+        Some(r) if r <= durable => r,
+        _ => 0,
+    };
     let welcome = Signed::sign(
         Welcome {
             chain_id: shared.pks.chain_id(),
@@ -302,21 +334,43 @@ async fn serve(shared: Arc<Shared>, conn: quinn::Connection) {
         out_rx,
     ));
     let end = read_loop(&shared, keyper, recv, decoder, &out_tx).await;
-    drop(out_tx);
-    writer.abort();
     {
         let mut links = lock(&shared.links);
-        if links.get(&keyper).is_some_and(|(l, _)| *l == link) {
+        if links.get(&keyper).is_some_and(|l| l.id == link) {
             links.remove(&keyper);
         }
     }
     match end {
-        LinkEnd::Closed => tracing::info!(keyper = keyper.get(), "keyper link closed"),
+        LinkEnd::Closed => {
+            writer.abort();
+            tracing::info!(keyper = keyper.get(), "keyper link closed");
+        }
         LinkEnd::Refused(code, detail) => {
             tracing::warn!(keyper = keyper.get(), %code, %detail, "keyper link dropped");
-            conn.close(VarInt::from_u32(u32::from(code.as_u16())), detail.as_bytes());
+            say_goodbye(conn, &out_tx, code, &detail);
+            // The writer sends the goodbye (replies go first), then the connection closes.
+            tokio::time::sleep(GOODBYE_GRACE).await;
+            writer.abort();
         }
     }
+}
+
+/// How long a goodbye has to reach the keyper before the connection is closed.
+const GOODBYE_GRACE: Duration = Duration::from_millis(200);
+
+/// Queues a GOODBYE on a link's writer and closes the connection a moment later.
+fn say_goodbye(
+    conn: quinn::Connection,
+    out: &tokio::sync::mpsc::Sender<Bytes>,
+    code: ErrorCode,
+    detail: &str,
+) {
+    let _ = out.try_send(SequencerFrame::Goodbye(Goodbye::new(code, detail)).to_bytes());
+    let detail = detail.as_bytes().to_vec();
+    tokio::spawn(async move {
+        tokio::time::sleep(GOODBYE_GRACE).await;
+        conn.close(VarInt::from_u32(u32::from(code.as_u16())), &detail);
+    });
 }
 
 fn authenticate(
@@ -395,15 +449,17 @@ async fn read_loop(
                         ),
                     );
                 }
-                let n = per_slot.entry(batch.message.slot).or_insert(0);
-                if *n >= MAX_BATCHES_PER_SLOT {
+                // Only slots waiting for shares, and a few batches each: an authenticated
+                // keyper cannot flood the sequencer's queue with batches for other slots.
+                let slot = batch.message.slot;
+                let outstanding = lock(&shared.outstanding).contains_key(&slot);
+                let n = per_slot.entry(slot).or_insert(0);
+                if !outstanding || *n >= MAX_BATCHES_PER_SLOT {
                     shared.stats.batches_dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
                 *n += 1;
-                while per_slot.len() > 64 {
-                    per_slot.pop_first();
-                }
+                per_slot.retain(|s, _| s.0 >= slot.0.saturating_sub(256));
                 shared.stats.batches.fetch_add(1, Ordering::Relaxed);
                 if shared.to_sequencer.send(SequencerInput::Batch(batch)).is_err() {
                     return LinkEnd::Closed;
@@ -411,7 +467,7 @@ async fn read_loop(
             }
             KeyperFrame::Fetch(fetch) => {
                 let ids: Vec<TxId> = fetch.ids.into_iter().take(MAX_FETCH_IDS).collect();
-                let (bodies, missing) = shared.ingress.with_pool(|p| {
+                let (bodies, mut missing) = shared.ingress.with_pool(|p| {
                     let mut bodies = Vec::new();
                     let mut missing = Vec::new();
                     for id in ids {
@@ -423,13 +479,19 @@ async fn read_loop(
                     (bodies, missing)
                 });
                 shared.stats.fetched.fetch_add(bodies.len() as u64, Ordering::Relaxed);
-                let answer = SequencerFrame::Bodies(Bodies {
-                    request_id: fetch.request_id,
-                    bodies,
-                    missing,
-                });
-                if out.send(answer.to_bytes()).await.is_err() {
-                    return LinkEnd::Closed;
+                // Several frames when the bodies exceed a feed chunk; `missing` on the last.
+                let runs = chunk_feed(bodies, 0, 0, 0);
+                let last = runs.len() - 1;
+                for (i, run) in runs.into_iter().enumerate() {
+                    let missing = if i == last { std::mem::take(&mut missing) } else { Vec::new() };
+                    let answer = SequencerFrame::Bodies(Bodies {
+                        request_id: fetch.request_id,
+                        bodies: run.bodies,
+                        missing,
+                    });
+                    if out.send(answer.to_bytes()).await.is_err() {
+                        return LinkEnd::Closed;
+                    }
                 }
             }
             KeyperFrame::Ping(p) => {

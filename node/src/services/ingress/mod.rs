@@ -197,6 +197,7 @@ impl Ingress {
                 })
             })??;
         let mut pool = Pool::new(config.pool.clone(), config.current_slot, &config.eons);
+        pool.advance_seq(store.next_seq_floor());
         let restored = rows.len();
         let pruned = pool.restore(
             rows.into_iter().map(|StoredTx { seq, candidate }| (seq, candidate)).collect(),
