@@ -1,0 +1,351 @@
+//! `veil sequencer` and `veil keyper` as separate processes on 127.0.0.1: the slot lifecycle
+//! end to end, crashes of the sequencer at every stage, a keyper restarted mid-run, and a
+//! forged second commitment refused by every keyper.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use veil_builder_api::{encrypt, RetryPolicy, Submitter};
+use veil_crypto::PublicKeySet;
+use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
+use veil_sequencer::slot::{SlotRecord, TxResult};
+use veil_storage::records::RecordLog;
+use veil_wire::client::ClientConfig;
+use veil_wire::tls::{CertFingerprint, Pin};
+
+const VEIL: &str = env!("CARGO_BIN_EXE_veil");
+
+fn free_udp() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+fn free_tcp() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A sequencer's configuration directory: committee, keys, TOML with fixed ports.
+struct Setup {
+    dir: PathBuf,
+    pks: PublicKeySet,
+    keypers: u16,
+}
+
+impl Setup {
+    fn new(dir: &Path, keypers: u16, threshold: u16, slot_ms: u64) -> Setup {
+        let run = |args: &[&str]| {
+            let out = Command::new(VEIL).args(args).current_dir(dir).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        };
+        let (n, t) = (keypers.to_string(), threshold.to_string());
+        run(&[
+            "dev-committee",
+            "--out",
+            "committee.json",
+            "--keyper-keys",
+            "keys",
+            "--keypers",
+            &n,
+            "--threshold",
+            &t,
+            "--seed",
+            "9",
+        ]);
+        run(&["keygen", "--out", "sequencer.key"]);
+        let config = format!(
+            "data_dir = \"data\"\n\
+             [ingress]\nlisten = \"{}\"\n\
+             [keypers]\nlisten = \"{}\"\n\
+             [metrics]\nlisten = \"{}\"\n\
+             [slots]\nslot_ms = {slot_ms}\nbid_window_ms = {}\nrelease_timeout_ms = 2000\n",
+            free_udp(),
+            free_udp(),
+            free_tcp(),
+            slot_ms / 2
+        );
+        std::fs::write(dir.join("veil.toml"), config).unwrap();
+        let pks =
+            PublicKeySet::from_json(&std::fs::read_to_string(dir.join("committee.json")).unwrap())
+                .unwrap();
+        Setup { dir: dir.to_path_buf(), pks, keypers }
+    }
+}
+
+/// A running `veil sequencer` and the lines it printed.
+struct Sequencer {
+    child: Child,
+    ingress: SocketAddr,
+    fingerprint: CertFingerprint,
+    keyper_addr: SocketAddr,
+    key: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Sequencer {
+    fn start(setup: &Setup, failpoint: Option<&str>) -> Sequencer {
+        let mut cmd = Command::new(VEIL);
+        cmd.args(["sequencer", "--config", "veil.toml"])
+            .current_dir(&setup.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(f) = failpoint {
+            cmd.env("VEIL_FAILPOINT", f);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        out.read_line(&mut ready).unwrap();
+        let w: Vec<&str> = ready.split_whitespace().collect();
+        assert_eq!(w.first(), Some(&"ready"), "{ready}");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Sequencer {
+            child,
+            ingress: w[2].parse().unwrap(),
+            fingerprint: w[4].parse().unwrap(),
+            keyper_addr: w[6].parse().unwrap(),
+            key: w[8].to_string(),
+            lines,
+        }
+    }
+
+    /// Waits for the report of a slot at or after `slot`; returns the line.
+    fn wait_slot(&self, slot: u64, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let line = self.lines.recv_timeout(left).ok()?;
+            let n: Option<u64> = line
+                .strip_prefix("slot ")
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse().ok());
+            if n.is_some_and(|n| n >= slot) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
+    /// SIGTERM and wait.
+    fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_keyper(setup: &Setup, seq: &Sequencer, i: u16, behaviour: &str) -> Child {
+    let dir = setup.dir.join(format!("keyper-{i}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("log")).unwrap();
+    Command::new(VEIL)
+        .args(["keyper", "--committee", "committee.json", "--key-file"])
+        .arg(format!("keys/keyper-{i}.json"))
+        .args(["--sequencer", &seq.keyper_addr.to_string(), "--sequencer-key", &seq.key])
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--behaviour", behaviour])
+        .current_dir(&setup.dir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn kill(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// Users submitting in the background; what they sent and got acknowledged.
+struct Users {
+    sent: Arc<Mutex<HashMap<TxId, Vec<u8>>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Users {
+    fn start(setup: &Setup, seq: &Sequencer, per_second: u64) -> Users {
+        let pks = &setup.pks;
+        let (genesis_ms, slot_ms) = genesis(setup);
+        let sent: Arc<Mutex<HashMap<TxId, Vec<u8>>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (pks, addr, fp) = (pks.clone(), seq.ingress, seq.fingerprint);
+        let (sent2, stop2) = (sent.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let submitter = Submitter::new(
+                    ClientConfig::new(addr, Pin::Fingerprint(fp)),
+                    RetryPolicy::default(),
+                );
+                let mut n = 0u64;
+                while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    let meta = TxMeta {
+                        chain_id: pks.chain_id(),
+                        eon: pks.eon(),
+                        rollup: RollupId((n % 2) as u32),
+                        fee_payer: PublicKeyBytes(
+                            SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes(),
+                        ),
+                        max_fee: Amount(u128::from(1 + n % 50)),
+                        gas_limit: 21_000,
+                        expiry_slot: Slot((now_ms() - genesis_ms) / slot_ms + 60),
+                        bundle: None,
+                    };
+                    let payload = format!("cluster tx {n}").into_bytes();
+                    let ct = encrypt(&pks, &meta, &payload).unwrap();
+                    // Only acknowledged transactions count: a crash may refuse some.
+                    if let Ok(id) = submitter.submit(&ct).await {
+                        sent2.lock().unwrap().insert(id, payload);
+                    }
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(1000 / per_second.max(1))).await;
+                }
+            });
+        });
+        Users { sent, stop, thread }
+    }
+
+    fn stop(self) -> HashMap<TxId, Vec<u8>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.thread.join();
+        Arc::try_unwrap(self.sent).unwrap().into_inner().unwrap()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// The genesis time and slot length the sequencer pinned in its data directory.
+fn genesis(setup: &Setup) -> (u64, u64) {
+    let g: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(setup.dir.join("data/genesis.json")).unwrap(),
+    )
+    .unwrap();
+    (g["genesis_ms"].as_u64().unwrap(), g["timing"]["slot_ms"].as_u64().unwrap())
+}
+
+/// Every slot record the sequencer left in its log, by slot.
+fn records(setup: &Setup) -> BTreeMap<u64, Vec<SlotRecord>> {
+    let (_log, stored) = RecordLog::open(&setup.dir.join("data/sequencer.sqlite")).unwrap();
+    let mut by_slot: BTreeMap<u64, Vec<SlotRecord>> = BTreeMap::new();
+    for r in stored {
+        let record: SlotRecord = serde_json::from_slice(&r.body).unwrap();
+        by_slot.entry(r.slot.0).or_default().push(record);
+    }
+    by_slot
+}
+
+/// One signed commitment per slot, every published plaintext is what its user sent, and
+/// every acknowledged transaction is either published or still pending in the store.
+fn check_log(setup: &Setup, sent: &HashMap<TxId, Vec<u8>>) -> (usize, usize) {
+    let by_slot = records(setup);
+    let mut published: HashMap<TxId, TxResult> = HashMap::new();
+    for (slot, recs) in &by_slot {
+        let signed: HashSet<[u8; 32]> = recs
+            .iter()
+            .filter_map(|r| match r {
+                SlotRecord::Signed { signed } => Some(signed.message.id()),
+                _ => None,
+            })
+            .collect();
+        assert!(signed.len() <= 1, "slot {slot}: {} different signed commitments", signed.len());
+        for r in recs {
+            if let SlotRecord::Decrypted { published: p } = r {
+                for b in &p.blocks {
+                    for t in &b.txs {
+                        published.insert(t.id, t.result.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut included = 0;
+    for (id, result) in &published {
+        if let (TxResult::Included(plain), Some(expected)) = (result, sent.get(id)) {
+            assert_eq!(plain, expected, "the plaintext of {id} is what its user sent");
+            included += 1;
+        }
+    }
+    let (store, rows) =
+        veil_storage::sqlite::SqliteTxStore::open(&setup.dir.join("data/ingress")).unwrap();
+    drop(store);
+    let pending: HashSet<TxId> = rows.iter().map(|r| r.candidate.id).collect();
+    let lost: Vec<&TxId> =
+        sent.keys().filter(|id| !published.contains_key(id) && !pending.contains(id)).collect();
+    assert!(lost.is_empty(), "{} acknowledged transactions lost of {}", lost.len(), sent.len());
+    (included, published.len())
+}
+
+fn no_equivocation_reported(setup: &Setup) {
+    for i in 1..=setup.keypers {
+        let log =
+            std::fs::read_to_string(setup.dir.join(format!("keyper-{i}/log"))).unwrap_or_default();
+        assert!(!log.contains("EQUIVOCATION"), "keyper {i} saw two commitments for a slot");
+    }
+}
+
+/// The whole lifecycle over processes, then `kill -9` of the sequencer right after each
+/// kind of record is durable (a failpoint aborts the process there), and a restart: no slot
+/// ever gets a second commitment, nothing acknowledged is lost, every plaintext is right.
+#[test]
+fn sequencer_killed_at_every_stage_recovers_with_keyper_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let setup = Setup::new(tmp.path(), 4, 1, 500);
+    let seq = Sequencer::start(&setup, None);
+    let keypers: Vec<Child> = (1..=4).map(|i| spawn_keyper(&setup, &seq, i, "honest")).collect();
+    let users = Users::start(&setup, &seq, 40);
+    assert!(seq.wait_slot(3, Duration::from_secs(30)).is_some(), "slots run");
+    let mut seq = seq;
+    for kind in ["decided", "signed", "decrypted", "settled"] {
+        // Arm the failpoint two slots ahead, on a fresh process.
+        seq.stop();
+        let genesis: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(setup.dir.join("data/genesis.json")).unwrap(),
+        )
+        .unwrap();
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                as u64;
+        let slot = (now - genesis["genesis_ms"].as_u64().unwrap()) / 500 + 6;
+        let armed = Sequencer::start(&setup, Some(&format!("after:{kind}:{slot}")));
+        let status = {
+            let mut child = armed.child;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(s) = child.try_wait().unwrap() {
+                    break s;
+                }
+                assert!(Instant::now() < deadline, "the failpoint after {kind} never fired");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        assert!(!status.success(), "aborted after {kind}");
+        seq = Sequencer::start(&setup, None);
+        assert!(
+            seq.wait_slot(slot + 3, Duration::from_secs(30)).is_some(),
+            "slots continue after a crash after {kind}"
+        );
+    }
+    let sent = users.stop();
+    seq.stop();
+    for k in keypers {
+        kill(k);
+    }
+    let (included, published) = check_log(&setup, &sent);
+    assert!(included > 20, "{included} of {} sent were included", sent.len());
+    assert!(published >= included);
+    no_equivocation_reported(&setup);
+}
