@@ -35,6 +35,12 @@
 //! builds fee-ordered fallback blocks for unsold rollups and locks the payments against the
 //! winners' collateral; [`Auction::settle`] later debits them and returns the ledger entries.
 //!
+//! After a restart, [`Auction::restore_closed`], [`Auction::restore_settled`] and
+//! [`Auction::restore_abandoned`] replay each slot's last persisted step onto the genesis
+//! state, in slot order, and give back exactly the state of the uninterrupted auction
+//! (balances, locked payments, unsettled outcomes; no closed slot opens again); see
+//! [`market`].
+//!
 //! ## Winner determination
 //!
 //! Choose pairwise disjoint bids maximising the objective, every sold rollup's reserve met

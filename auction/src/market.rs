@@ -3,6 +3,25 @@
 //! Every input is a method call that carries the time (`now` as a slot and/or a millisecond
 //! timestamp chosen by the caller); every output is a return value the node persists. Nothing
 //! here reads a clock, draws randomness, or does I/O.
+//!
+//! # Restart
+//!
+//! The auction persists nothing itself. After a restart the node rebuilds it from its genesis
+//! state (registries, deposits, withdrawals), then replays each slot's last persisted step in
+//! slot order: [`Auction::restore_closed`] for a slot closed but not settled yet (its payments
+//! locked again, its outcome awaiting `settle` or `abandon`), [`Auction::restore_settled`] for
+//! a settled slot (its payments debited) and [`Auction::restore_abandoned`] for an abandoned
+//! one. The result is the state the auction would have had without the restart: the same
+//! balances, locked payments, available collateral and unsettled outcomes, and no slot up to
+//! the last restored one opens again (so no registry change can take effect in it).
+//!
+//! Each restored payment is checked against the builder's available collateral, as close
+//! checked it. Replaying in slot order never needs more than the original run had: a settled
+//! slot debits what it had locked (available collateral does not move), an abandoned one
+//! locks nothing, so a log that fits its genesis state always restores, and one that does not
+//! (a winner unknown to the genesis deposits, collateral short) is refused with a typed error
+//! instead of driving an account negative. Open books (bids of slots not closed before the
+//! restart) are not restored here.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -80,6 +99,12 @@ impl Auction {
     #[must_use]
     pub fn rollups(&self) -> &RollupRegistry {
         &self.rollups
+    }
+
+    /// The outcomes of closed slots awaiting [`Auction::settle`] or [`Auction::abandon`], in
+    /// slot order (restored ones included, see [`Auction::restore_closed`]).
+    pub fn unsettled_outcomes(&self) -> impl Iterator<Item = &Outcome> + '_ {
+        self.unsettled.values()
     }
 
     /// The earliest slot a registry change may take effect in: after every opened slot.
@@ -342,5 +367,98 @@ impl Auction {
         }
         self.stats.slots_abandoned += 1;
         Ok(outcome)
+    }
+
+    /// Restores a slot that was closed before a restart and is neither settled nor abandoned
+    /// yet: the winners' payments are locked again, exactly as [`Auction::close_slot`] locked
+    /// them, and `outcome` waits for [`Auction::settle`] or [`Auction::abandon`]. No slot up to
+    /// `outcome.slot` opens again and no registry change can take effect in it.
+    ///
+    /// Call the `restore_*` methods on an auction rebuilt from its genesis state (registries,
+    /// deposits and withdrawals restored first), before any slot opens, once per slot whose
+    /// latest record says how far it got, in slot order.
+    ///
+    /// # Errors
+    /// Nothing changes on error:
+    /// - [`AuctionError::WrongChain`] for an outcome of another network;
+    /// - [`AuctionError::SlotOutOfOrder`] unless the slot is after every slot opened or
+    ///   restored so far (a slot restored twice, or out of order);
+    /// - [`AuctionError::UnknownBuilder`] for a winner that never deposited;
+    /// - [`AuctionError::InsufficientCollateral`] for a winner whose payment exceeds its
+    ///   available collateral (close never makes such an outcome: the records do not fit this
+    ///   auction's deposits).
+    pub fn restore_closed(&mut self, outcome: Outcome) -> Result<(), AuctionError> {
+        self.check_restorable(&outcome)?;
+        for w in &outcome.winners {
+            self.builders.lock(&w.builder, w.payment)?;
+        }
+        debug!(slot = outcome.slot.0, winners = outcome.winners.len(), "restored closed slot");
+        self.last_opened = Some(outcome.slot);
+        self.unsettled.insert(outcome.slot, outcome);
+        Ok(())
+    }
+
+    /// Restores a slot that was settled before a restart: the winners' payments are debited
+    /// from their collateral exactly as [`Auction::close_slot`] then [`Auction::settle`] did
+    /// (the ledger entries were persisted then and are not returned again). No slot up to
+    /// `outcome.slot` opens again.
+    ///
+    /// # Errors
+    /// As [`Auction::restore_closed`]; nothing changes on error.
+    pub fn restore_settled(&mut self, outcome: &Outcome) -> Result<(), AuctionError> {
+        self.check_restorable(outcome)?;
+        for w in &outcome.winners {
+            self.builders.lock(&w.builder, w.payment)?;
+            self.builders.settle(&w.builder, w.payment)?;
+        }
+        debug!(slot = outcome.slot.0, winners = outcome.winners.len(), "restored settled slot");
+        self.last_opened = Some(outcome.slot);
+        Ok(())
+    }
+
+    /// Restores a slot that was abandoned before a restart ([`Auction::abandon`]: its block
+    /// could not be decrypted): its payments were released and nothing was debited, so only
+    /// the slot order is restored. No slot up to `slot` opens again.
+    ///
+    /// # Errors
+    /// [`AuctionError::SlotOutOfOrder`] unless `slot` is after every slot opened or restored
+    /// so far; nothing changes on error.
+    pub fn restore_abandoned(&mut self, slot: Slot) -> Result<(), AuctionError> {
+        self.check_restore_order(slot)?;
+        self.last_opened = Some(slot);
+        Ok(())
+    }
+
+    fn check_restore_order(&self, slot: Slot) -> Result<(), AuctionError> {
+        match self.last_opened {
+            Some(last) if slot <= last => Err(AuctionError::SlotOutOfOrder { slot, last }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The checks of `restore_closed` and `restore_settled`, all before anything changes.
+    fn check_restorable(&self, outcome: &Outcome) -> Result<(), AuctionError> {
+        if outcome.chain_id != self.config.chain_id {
+            return Err(AuctionError::WrongChain {
+                expected: self.config.chain_id,
+                got: outcome.chain_id,
+            });
+        }
+        self.check_restore_order(outcome.slot)?;
+        // Winners are distinct builders, but sum per builder anyway: one account, one check.
+        let mut owed: BTreeMap<PublicKeyBytes, Amount> = BTreeMap::new();
+        for w in &outcome.winners {
+            let total = owed.entry(w.builder).or_insert(Amount::ZERO);
+            *total = total.checked_add(w.payment).ok_or(AuctionError::Overflow("restore"))?;
+        }
+        for (builder, required) in owed {
+            let account =
+                self.builders.get(&builder).ok_or(AuctionError::UnknownBuilder(builder))?;
+            let available = account.available();
+            if required > available {
+                return Err(AuctionError::InsufficientCollateral { available, required });
+            }
+        }
+        Ok(())
     }
 }

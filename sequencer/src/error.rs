@@ -51,6 +51,32 @@ pub enum SequencerError {
     /// The auction refused an input.
     #[error(transparent)]
     Auction(veil_auction::AuctionError),
+    /// Restore: two persisted records of one slot contradict each other (the decided outcome
+    /// does not hash to its commitment's `outcome_hash`, the signed commitment is not the
+    /// decided one, the settled ledger is not the outcome's, two different decided records).
+    /// The log is corrupt or was written by an incompatible version; nothing is restored
+    /// from it.
+    #[error("slot {slot}: persisted records disagree: {what}")]
+    RecordMismatch {
+        /// The slot.
+        slot: Slot,
+        /// Which records disagree.
+        what: &'static str,
+    },
+    /// Restore: a slot has a signed, decrypted or settled record but no decided record, so
+    /// its auction outcome (what its winners owe) is unknown.
+    #[error("slot {0} has no decided record with its auction outcome")]
+    MissingOutcome(Slot),
+    /// Restore: the auction refused a slot's persisted outcome (a winner that the genesis
+    /// state does not know or whose collateral does not cover it, slots out of order): the
+    /// records do not fit the auction they are restored into.
+    #[error("slot {slot}: the auction refused the restored outcome: {error}")]
+    RestoreRefused {
+        /// The slot.
+        slot: Slot,
+        /// The auction's refusal.
+        error: veil_auction::AuctionError,
+    },
 }
 
 impl SequencerError {
@@ -68,7 +94,13 @@ impl SequencerError {
                 ErrorCode::InvalidResponders
             }
             SequencerError::Crypto(_) => ErrorCode::InvalidCiphertext,
-            SequencerError::Auction(e) => e.code(),
+            SequencerError::Auction(e) | SequencerError::RestoreRefused { error: e, .. } => {
+                e.code()
+            }
+            // Local start-up failures, never sent to a peer: the stored records are unusable.
+            SequencerError::RecordMismatch { .. } | SequencerError::MissingOutcome(_) => {
+                ErrorCode::StorageUnavailable
+            }
         }
     }
 }

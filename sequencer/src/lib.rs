@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`commitment`] | [`Commitment`] (slot, eon, per rollup the winner, payment and ordered ids, the outcome hash), [`SignedCommitment`], the [`Finalizer`] seam and the keypers' [`CommitmentVerifier`] |
 //! | [`keyper`] | [`KeyperMachine`]: validated set (bounded) with precomputed shares, the release rule, persisted release records, equivocation evidence, the fallback round |
-//! | [`slot`] | [`SlotMachine`]: the slot clock, pipelined slots `Open → Closed → Committed → Decrypted → Settled` or `Undecryptable`, persist-then-sign, in-flight ciphertexts, decryption with blame and the fallback round, publication per rollup, settlement |
+//! | [`slot`] | [`SlotMachine`]: the slot clock, pipelined slots `Open → Closed → Committed → Decrypted → Settled` or `Undecryptable`, persist-then-sign, in-flight ciphertexts, decryption with blame and the fallback round, publication per rollup, settlement, restore after a restart (the auction's state included) |
 //! | [`error`] | [`SequencerError`] with its [`veil_primitives::ErrorCode`] |
 //!
 //! # The shape

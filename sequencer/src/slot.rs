@@ -31,13 +31,40 @@
 //! - **Publication** per rollup in committed order: a ciphertext that does not decrypt is
 //!   marked failed and keeps its place; an atomic bundle with a failed part is dropped whole,
 //!   in every rollup it touches.
+//!
+//! # Restart
+//!
+//! Every step of a slot is persisted before the machine acts on it ([`SlotRecord`]), and
+//! [`SlotMachine::restore`] rebuilds a fresh machine from those records after a crash
+//! (`kill -9` included). Each slot resumes where its latest record left it, and the auction
+//! inside the machine gets back the state it would have had without the crash:
+//!
+//! - **The outcome is persisted with the commitment.** The `Decided` record carries the
+//!   auction's [`Outcome`] beside the commitment, whose `outcome_hash` binds it. Restore
+//!   checks the hash (and that the signed commitment is the decided one, and a settled ledger
+//!   the outcome's) and refuses the whole log on a mismatch: the outcome is the only record
+//!   of what the winners owe, so a log that contradicts itself is corrupt or from an
+//!   incompatible version, and skipping the slot would either lose its money or decide it a
+//!   second time.
+//! - **Money.** A closed, committed or decrypted slot has its winners' payments locked again
+//!   and its outcome waiting to be settled or abandoned; a settled slot has them debited; an
+//!   abandoned one neither. Balances, locked payments and available collateral are those of
+//!   the uninterrupted run, so payouts credited still equal payments debited, exactly.
+//! - **Slot order.** No slot up to the last restored one opens again, and no rollup change
+//!   can take effect in one.
+//! - **Not restored here:** the registries and deposits (the caller rebuilds the genesis
+//!   auction first), and the bids of a slot that was still open at the crash (it opens again
+//!   with an empty book if its deadline has not passed).
+//! - **Old logs.** Records written before the `Decided` record carried the outcome do not
+//!   decode as [`SlotRecord`]s; such logs are not supported (devnets start from a fresh data
+//!   directory).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::num::NonZeroU64;
 
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
-use veil_auction::{Auction, AuctionError, LedgerEntry, SignedBid};
+use veil_auction::{Auction, AuctionError, LedgerEntry, Outcome, SignedBid};
 use veil_crypto::{
     decrypt_block, Blame, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, PublicKeySet,
     ResponderSet, SignedShareBatch, VerifiedShareBatch,
@@ -174,10 +201,13 @@ pub struct PublishedSlot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SlotRecord {
-    /// The decided (unsigned) commitment: restoring it means never deciding again.
+    /// The decided (unsigned) commitment and the auction outcome it commits to: restoring it
+    /// means never deciding again, and gives the auction back what the slot's winners owe.
     Decided {
         /// The commitment.
         commitment: Commitment,
+        /// The auction's outcome of the close; `commitment.outcome_hash` is its hash.
+        outcome: Box<Outcome>,
     },
     /// The signed commitment.
     Signed {
@@ -208,7 +238,7 @@ impl SlotRecord {
     #[must_use]
     pub fn slot(&self) -> Slot {
         match self {
-            SlotRecord::Decided { commitment } => commitment.slot,
+            SlotRecord::Decided { commitment, .. } => commitment.slot,
             SlotRecord::Signed { signed } => signed.message.slot,
             SlotRecord::Decrypted { published } => published.slot,
             SlotRecord::Settled { slot, .. } | SlotRecord::Undecryptable { slot } => *slot,
@@ -375,6 +405,59 @@ impl<P: PoolView> CiphertextIndex for Unclaimed<'_, P> {
     }
 }
 
+/// One slot's persisted records, checked against each other by [`collate`].
+struct RestoredSlot {
+    /// The decided commitment and its outcome, if the slot got that far.
+    decided: Option<(Commitment, Box<Outcome>)>,
+    /// The last record written.
+    latest: SlotRecord,
+}
+
+/// Groups `records` by slot (in write order, the last one wins) and checks each record against
+/// the slot's decided one, which every later step of a slot follows. See
+/// [`SlotMachine::restore`].
+fn collate(records: Vec<SlotRecord>) -> Result<BTreeMap<Slot, RestoredSlot>, SequencerError> {
+    let mismatch = |slot, what| Err(SequencerError::RecordMismatch { slot, what });
+    let mut decided: BTreeMap<Slot, (Commitment, Box<Outcome>)> = BTreeMap::new();
+    let mut latest: BTreeMap<Slot, SlotRecord> = BTreeMap::new();
+    for r in records {
+        let slot = r.slot();
+        match (&r, decided.get(&slot)) {
+            (SlotRecord::Decided { commitment, outcome }, first) => {
+                if outcome.slot != slot || outcome.chain_id != commitment.chain_id {
+                    return mismatch(slot, "the outcome is for another slot or chain");
+                }
+                if commitment.outcome_hash != outcome.hash() {
+                    return mismatch(slot, "the outcome does not hash to the commitment's");
+                }
+                match first {
+                    Some((c, o)) if c != commitment || o != outcome => {
+                        return mismatch(slot, "two different decided records");
+                    }
+                    Some(_) => {}
+                    None => {
+                        decided.insert(slot, (commitment.clone(), outcome.clone()));
+                    }
+                }
+            }
+            (SlotRecord::Undecryptable { .. }, _) => {}
+            (_, None) => return Err(SequencerError::MissingOutcome(slot)),
+            (SlotRecord::Signed { signed }, Some((c, _))) if signed.message != *c => {
+                return mismatch(slot, "the signed commitment is not the decided one");
+            }
+            (SlotRecord::Settled { ledger, .. }, Some((_, o))) if *ledger != o.ledger => {
+                return mismatch(slot, "the settled ledger is not the outcome's");
+            }
+            _ => {}
+        }
+        latest.insert(slot, r);
+    }
+    Ok(latest
+        .into_iter()
+        .map(|(slot, latest)| (slot, RestoredSlot { decided: decided.remove(&slot), latest }))
+        .collect())
+}
+
 impl SlotMachine {
     /// A machine for the committee `pks` running `auction` on `clock`, whose first slot to
     /// open is `first`.
@@ -394,33 +477,58 @@ impl SlotMachine {
         }
     }
 
-    /// Rebuilds the slots from the records persisted before a restart, in the order they were
-    /// written, and resumes each where it stopped: a decided commitment is signed again (the
-    /// same commitment: never decided twice), a signed one is sent to the keypers again, a
-    /// decrypted one is published again. Slots up to the last restored one are not reopened.
+    /// Rebuilds the slots and the auction's part in them from the records persisted before a
+    /// restart (in the order they were written), and resumes each slot where it stopped.
     ///
-    /// The auction's own state (registries, collateral, unsettled outcomes) is the caller's
-    /// to restore; a restored decrypted slot whose outcome the auction no longer holds settles
-    /// with an empty ledger.
-    pub fn restore<P: PoolView>(&mut self, records: Vec<SlotRecord>, pool: &P) {
-        let mut latest: BTreeMap<Slot, SlotRecord> = BTreeMap::new();
-        let mut decided: BTreeMap<Slot, Commitment> = BTreeMap::new();
-        for r in records {
-            let slot = match &r {
-                SlotRecord::Decided { commitment: c } => {
-                    decided.insert(c.slot, c.clone());
-                    c.slot
+    /// Call it once, on a machine built like the one that wrote the records (same clock,
+    /// committee and genesis auction: registries, deposits and withdrawals already restored),
+    /// before any other input. Per slot, in slot order, the latest record decides:
+    ///
+    /// | latest record | the slot | the auction |
+    /// |---|---|---|
+    /// | `Decided` | closed: the same commitment is signed again ([`SlotEvent::Sign`]), never decided again | [`Auction::restore_closed`] |
+    /// | `Signed` | committed: the signed commitment is published and sent to the keypers again | [`Auction::restore_closed`] |
+    /// | `Decrypted` | published again, then settled (a `Settled` record follows) | [`Auction::restore_closed`], then settled |
+    /// | `Settled` | settled | [`Auction::restore_settled`] |
+    /// | `Undecryptable` | abandoned | [`Auction::restore_abandoned`] |
+    ///
+    /// So collateral, locked payments and unsettled outcomes are what they were, a restored
+    /// committed slot still settles (or is abandoned and releases its payments), and no slot
+    /// up to the last restored one opens again: the next slot to open is the one after it
+    /// (or `first`, if later).
+    ///
+    /// # Errors
+    /// The records are checked against each other before anything changes:
+    /// [`SequencerError::RecordMismatch`] if a decided outcome does not hash to its
+    /// commitment's `outcome_hash` (or the signed commitment is not the decided one, or the
+    /// settled ledger is not the outcome's), [`SequencerError::MissingOutcome`] for a signed,
+    /// decrypted or settled slot without its decided record. Then
+    /// [`SequencerError::RestoreRefused`] if the auction refuses an outcome (the records do
+    /// not fit its genesis state). On error no slot is rebuilt and no event is emitted, but
+    /// the auction may already hold some slots: drop the machine, and do not start the shell.
+    /// Skipping the slot instead would risk a wrong debit or a second commitment for it.
+    pub fn restore<P: PoolView>(
+        &mut self,
+        records: Vec<SlotRecord>,
+        pool: &P,
+    ) -> Result<(), SequencerError> {
+        let slots = collate(records)?;
+        // The auction first, in slot order: the machine's slots change only once it agrees.
+        for (slot, restored) in &slots {
+            let result = match (&restored.latest, &restored.decided) {
+                (SlotRecord::Undecryptable { .. }, _) => self.auction.restore_abandoned(*slot),
+                (SlotRecord::Settled { .. }, Some((_, outcome))) => {
+                    self.auction.restore_settled(outcome)
                 }
-                SlotRecord::Signed { signed: c } => c.message.slot,
-                SlotRecord::Decrypted { published: p } => p.slot,
-                SlotRecord::Settled { slot, .. } | SlotRecord::Undecryptable { slot } => *slot,
+                (_, Some((_, outcome))) => self.auction.restore_closed((**outcome).clone()),
+                (_, None) => return Err(SequencerError::MissingOutcome(*slot)),
             };
-            latest.insert(slot, r);
+            result.map_err(|error| SequencerError::RestoreRefused { slot: *slot, error })?;
         }
-        for (slot, record) in latest {
+        for (slot, restored) in slots {
             self.next_open = self.next_open.max(slot.next());
             let mut run = SlotRun::new(SlotState::Closed);
-            run.commitment = decided.get(&slot).cloned();
+            run.commitment = restored.decided.map(|(c, _)| c);
             if let Some(c) = &run.commitment {
                 run.cts = c
                     .ordered_ids()
@@ -428,8 +536,8 @@ impl SlotMachine {
                     .filter_map(|b| Ciphertext::from_bytes(&b).ok())
                     .collect();
             }
-            match record {
-                SlotRecord::Decided { commitment: c } => {
+            match restored.latest {
+                SlotRecord::Decided { commitment: c, .. } => {
                     self.in_flight.extend(c.ordered_ids().copied());
                     self.events.push_back(SlotEvent::Sign(c));
                 }
@@ -438,6 +546,10 @@ impl SlotMachine {
                     run.state = SlotState::Committed;
                     run.target = Some(self.pks.default_responders());
                     run.signed = Some(signed.clone());
+                    // Published again (receipts may have been cut off by the crash), then the
+                    // keypers asked again.
+                    self.events
+                        .push_back(SlotEvent::Publish(Publication::Committed(signed.clone())));
                     self.events
                         .push_back(SlotEvent::SendToKeypers(KeyperRequest::Commitment(signed)));
                 }
@@ -446,7 +558,7 @@ impl SlotMachine {
                     let token = PersistToken(self.next_token);
                     self.next_token += 1;
                     self.pending.insert(token, SlotRecord::Decrypted { published });
-                    // Already durable: take the next step at once.
+                    // Already durable: take the next step (settlement) at once.
                     self.slots.insert(slot, run);
                     self.handle_persisted(token, 0);
                     continue;
@@ -456,6 +568,8 @@ impl SlotMachine {
             }
             self.slots.insert(slot, run);
         }
+        self.prune();
+        Ok(())
     }
 
     /// The auction (registries, books, stats).
@@ -613,7 +727,7 @@ impl SlotMachine {
         run.state = SlotState::Closed;
         run.cts = cts;
         run.commitment = Some(commitment.clone());
-        self.persist(SlotRecord::Decided { commitment });
+        self.persist(SlotRecord::Decided { commitment, outcome: Box::new(outcome) });
         Ok(())
     }
 
@@ -635,7 +749,9 @@ impl SlotMachine {
     pub fn handle_persisted(&mut self, token: PersistToken, now_ms: u64) {
         let Some(record) = self.pending.remove(&token) else { return };
         match record {
-            SlotRecord::Decided { commitment: c } => self.events.push_back(SlotEvent::Sign(c)),
+            SlotRecord::Decided { commitment: c, .. } => {
+                self.events.push_back(SlotEvent::Sign(c));
+            }
             SlotRecord::Signed { signed } => {
                 let slot = signed.message.slot;
                 if let Some(run) = self.slots.get_mut(&slot) {
@@ -656,7 +772,8 @@ impl SlotMachine {
             SlotRecord::Decrypted { published } => {
                 let slot = published.slot;
                 self.events.push_back(SlotEvent::Publish(Publication::Decrypted(published)));
-                // A slot with no winner has nothing to settle.
+                // Every closed slot's outcome (a restored one too) waits in the auction until
+                // here, so this settles; a slot without winners settles with an empty ledger.
                 let ledger = self.auction.settle(slot).unwrap_or_default();
                 self.persist(SlotRecord::Settled { slot, ledger });
             }
@@ -866,7 +983,8 @@ impl SlotMachine {
         if let Some(run) = self.slots.get_mut(&slot) {
             run.state = SlotState::Undecryptable;
         }
-        // A slot without winners has nothing locked.
+        // Every closed slot's outcome (a restored one too) waits in the auction until here,
+        // so this releases the winners' locked payments.
         let _ = self.auction.abandon(slot);
         self.stats.undecryptable += 1;
         self.persist(SlotRecord::Undecryptable { slot });

@@ -1,8 +1,10 @@
 //! Integration and property tests of the auction: intake against the bad-input table,
-//! close properties against brute force, the split, determinism and shill resistance.
+//! close properties against brute force, the split, determinism, shill resistance, and
+//! restore after a restart against the uninterrupted auction.
 
 mod intake;
 mod properties;
+mod restore;
 
 use std::collections::HashMap;
 
@@ -40,6 +42,13 @@ pub(crate) fn rollup_config(reserve: u128, gas_limit: u64) -> RollupConfig {
 /// An auction with rollups 0..4 (reserve 100, gas 1,000,000), builders 10..14 with 10,000
 /// collateral each, slot 1 open until 1,000 ms, and a pool of 20 ciphertexts per rollup.
 pub(crate) fn world(rule: PaymentRule) -> (Auction, HashMap<TxId, TxMeta>) {
+    let (mut auction, pool) = genesis(rule);
+    auction.open_slot(Slot(1), 1_000).unwrap();
+    (auction, pool)
+}
+
+/// [`world`] before any slot opens: the state a restarted node rebuilds first.
+pub(crate) fn genesis(rule: PaymentRule) -> (Auction, HashMap<TxId, TxMeta>) {
     let mut auction = Auction::new(AuctionConfig {
         chain_id: CHAIN,
         payment_rule: rule,
@@ -63,7 +72,6 @@ pub(crate) fn world(rule: PaymentRule) -> (Auction, HashMap<TxId, TxMeta>) {
     for b in 10..14u8 {
         auction.deposit(public_key(&key(b)), Amount(10_000)).unwrap();
     }
-    auction.open_slot(Slot(1), 1_000).unwrap();
     let mut pool = HashMap::new();
     for r in 0..4u32 {
         for k in 0..20u32 {
