@@ -28,6 +28,10 @@ use veil_wire::tls;
 
 use super::keyper::{KeyperInput, KeyperOutput};
 
+/// The longest wait between two dials: well under the default release timeout, so that a
+/// restarted sequencer has its keypers back before a committed slot times out.
+pub const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
 /// Where and as whom a keyper connects.
 #[derive(Clone)]
 pub struct LinkConfig {
@@ -84,7 +88,7 @@ pub async fn run(
         }
         status.connected.store(false, Ordering::Relaxed);
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -108,9 +112,9 @@ async fn connect_once(
     let mut endpoint = Endpoint::client(bind)?;
     let mut client = quinn::ClientConfig::new(tls::client_crypto_channel_bound(ALPN)?);
     let mut transport = quinn::TransportConfig::default();
-    transport
-        .keep_alive_interval(Some(Duration::from_secs(5)))
-        .max_idle_timeout(Some(quinn::VarInt::from_u32(30_000).into()));
+    transport.keep_alive_interval(Some(Duration::from_millis(500))).max_idle_timeout(Some(
+        quinn::VarInt::from_u32(super::keyper_server::LINK_IDLE_TIMEOUT_MS).into(),
+    ));
     client.transport_config(Arc::new(transport));
     endpoint.set_default_client_config(client);
     let conn = endpoint.connect(config.sequencer, "veil-sequencer")?.await?;

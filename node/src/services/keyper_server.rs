@@ -45,6 +45,11 @@ use super::sequencer::SequencerInput;
 
 /// How long a keyper has to open its stream and say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// A link silent this long is dead (both ends send keep-alives every 500 ms), so a keyper
+/// notices a crashed sequencer within about this and is back before a slot committed after
+/// the restart times out. (Keep-alive packets are too small to draw a stateless reset, so a
+/// restarted sequencer does not cut the old links at once.)
+pub const LINK_IDLE_TIMEOUT_MS: u32 = 2_000;
 /// Share batches forwarded per keyper and slot (a default batch and a few rescales).
 pub const MAX_BATCHES_PER_SLOT: u8 = 8;
 /// Connections allowed to be waiting for their hello at once; more are refused.
@@ -133,10 +138,10 @@ impl KeyperServer {
         transport
             .max_concurrent_bidi_streams(VarInt::from_u32(1))
             .max_concurrent_uni_streams(VarInt::from_u32(0))
-            .max_idle_timeout(Some(VarInt::from_u32(30_000).into()))
-            .keep_alive_interval(Some(Duration::from_secs(5)));
+            .max_idle_timeout(Some(VarInt::from_u32(LINK_IDLE_TIMEOUT_MS).into()))
+            .keep_alive_interval(Some(Duration::from_millis(500)));
         server.transport_config(Arc::new(transport));
-        let endpoint = Endpoint::server(server, config.listen)?;
+        let endpoint = tls::bind_server(&identity, server, config.listen)?;
         let local_addr = endpoint.local_addr()?;
         let (requests, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {

@@ -19,7 +19,6 @@ use veil_primitives::{CiphertextIndex, Slot, TxId, TxMeta};
 use veil_sequencer::slot::{PoolView, Publication, SlotEvent, SlotRecord, SlotStats};
 use veil_sequencer::{Finalizer, PublishedSlot, SignedCommitment, SlotMachine};
 use veil_storage::records::RecordLog;
-use veil_storage::StoreError;
 
 use crate::metrics::NodeMetrics;
 
@@ -136,17 +135,33 @@ impl SequencerService {
     /// reading its inputs from the wiring's channel.
     ///
     /// # Errors
-    /// [`StoreError`] if the record log cannot be opened.
+    /// If the record log cannot be opened, a record does not parse, or the records contradict
+    /// each other or the genesis auction (the node refuses to start rather than guess).
     pub fn spawn(
         mut machine: SlotMachine,
         log_path: &Path,
         wiring: SequencerWiring,
-    ) -> Result<SequencerService, StoreError> {
+    ) -> anyhow::Result<SequencerService> {
         let SequencerWiring { finalizer, ingress, keypers, channel, reports, metrics } = wiring;
         let (log, stored) = RecordLog::open(log_path)?;
-        let records: Vec<SlotRecord> =
-            stored.iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect();
-        machine.restore(records, &IngressPool(&ingress));
+        // A record that does not parse is refused, never skipped: a skipped decision would be
+        // decided again, a skipped settlement would lose its money.
+        let records: Vec<SlotRecord> = stored
+            .iter()
+            .map(|r| {
+                serde_json::from_slice(&r.body).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: slot {} record {:?} does not parse: {e}",
+                        log_path.display(),
+                        r.slot,
+                        r.kind
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        machine.restore(records, &IngressPool(&ingress)).map_err(|e| {
+            anyhow::anyhow!("{}: the slot records do not restore: {e}", log_path.display())
+        })?;
         let (input, rx) = channel;
         let in_flight = Arc::new(Mutex::new(HashSet::new()));
         let stats = Arc::new(Mutex::new(machine.stats().clone()));

@@ -57,12 +57,27 @@ impl Setup {
             "9",
         ]);
         run(&["keygen", "--out", "sequencer.key"]);
+        let out = Command::new(VEIL)
+            .args(["keygen", "--out", "admin.key"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let rollups: String = (0..2)
+            .map(|id| {
+                format!(
+                    "[[rollups]]\nid = {id}\nreserve = \"0\"\ngas_limit = 30000000\nadmin = \"{admin}\"\n\
+                     treasury_bps = 8000\nuser_rebates_bps = 1500\nprotocol_fee_bps = 500\n"
+                )
+            })
+            .collect();
         let config = format!(
             "data_dir = \"data\"\n\
              [ingress]\nlisten = \"{}\"\n\
              [keypers]\nlisten = \"{}\"\n\
              [metrics]\nlisten = \"{}\"\n\
-             [slots]\nslot_ms = {slot_ms}\nbid_window_ms = {}\nrelease_timeout_ms = 2000\n",
+             [slots]\nslot_ms = {slot_ms}\nbid_window_ms = {}\nrelease_timeout_ms = 2000\n\
+             {rollups}",
             free_udp(),
             free_udp(),
             free_tcp(),
@@ -155,6 +170,7 @@ fn spawn_keyper(setup: &Setup, seq: &Sequencer, i: u16, behaviour: &str) -> Chil
         .arg("--data-dir")
         .arg(&dir)
         .args(["--behaviour", behaviour])
+        .env("RUST_LOG", "info")
         .current_dir(&setup.dir)
         .stdout(Stdio::null())
         .stderr(log)
@@ -200,7 +216,7 @@ impl Users {
                         ),
                         max_fee: Amount(u128::from(1 + n % 50)),
                         gas_limit: 21_000,
-                        expiry_slot: Slot((now_ms() - genesis_ms) / slot_ms + 60),
+                        expiry_slot: Slot(now_ms().saturating_sub(genesis_ms) / slot_ms + 60),
                         bundle: None,
                     };
                     let payload = format!("cluster tx {n}").into_bytes();
@@ -285,7 +301,37 @@ fn check_log(setup: &Setup, sent: &HashMap<TxId, Vec<u8>>) -> (usize, usize) {
     let pending: HashSet<TxId> = rows.iter().map(|r| r.candidate.id).collect();
     let lost: Vec<&TxId> =
         sent.keys().filter(|id| !published.contains_key(id) && !pending.contains(id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged transactions lost of {}", lost.len(), sent.len());
+    let summary: Vec<String> = by_slot
+        .iter()
+        .map(|(slot, recs)| {
+            let kinds: Vec<&str> = recs
+                .iter()
+                .map(|r| match r {
+                    SlotRecord::Decided { commitment, .. } => {
+                        if commitment.blocks.is_empty() {
+                            "decided(empty)"
+                        } else {
+                            "decided"
+                        }
+                    }
+                    SlotRecord::Signed { .. } => "signed",
+                    SlotRecord::Decrypted { .. } => "decrypted",
+                    SlotRecord::Settled { .. } => "settled",
+                    SlotRecord::Undecryptable { .. } => "undecryptable",
+                })
+                .collect();
+            format!("{slot}:{}", kinds.join("+"))
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged transactions lost of {} ({} published, {} pending); slots {}",
+        lost.len(),
+        sent.len(),
+        published.len(),
+        pending.len(),
+        summary.join(" ")
+    );
     (included, published.len())
 }
 
@@ -328,7 +374,13 @@ fn sequencer_killed_at_every_stage_recovers_with_keyper_processes() {
                 if let Some(s) = child.try_wait().unwrap() {
                     break s;
                 }
-                assert!(Instant::now() < deadline, "the failpoint after {kind} never fired");
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let lines: Vec<String> = armed.lines.try_iter().collect();
+                    let k1 = std::fs::read_to_string(setup.dir.join("keyper-1/log")).unwrap();
+                    let tail: Vec<&str> = k1.lines().rev().take(30).collect();
+                    panic!("the failpoint after {kind} at slot {slot} never fired: {lines:#?}\nkeyper 1: {tail:#?}");
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
         };

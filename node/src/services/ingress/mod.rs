@@ -217,7 +217,7 @@ impl Ingress {
                     .unwrap_or_else(|_| VarInt::from_u32(30_000).into()),
             ));
         server.transport_config(Arc::new(transport));
-        let endpoint = Endpoint::server(server, config.listen)
+        let endpoint = tls::bind_server(&identity, server, config.listen)
             .map_err(|source| IngressError::Bind { addr: config.listen, source })?;
         let local_addr = endpoint
             .local_addr()
