@@ -3,4 +3,5 @@
 
 pub mod ingress;
 pub mod keyper;
+pub mod receipts;
 pub mod sequencer;
