@@ -37,6 +37,6 @@ pub enum SdkError {
     ReceiptConnectionClosed,
     /// A receipt arrived but is not for the expected chain or not signed by the expected
     /// sequencer key.
-    #[error("bad receipt: {0}")]
+    #[error("bad receipt")]
     BadReceipt(#[from] veil_primitives::receipt::ReceiptError),
 }
