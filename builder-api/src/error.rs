@@ -27,4 +27,16 @@ pub enum SdkError {
     /// A bundle must have between 1 and the maximum number of parts, one per rollup.
     #[error("bad bundle: {0}")]
     BadBundle(&'static str),
+    /// No inclusion receipt arrived in time (the transaction may not be committed yet; the
+    /// node stores every receipt it signs).
+    #[error("no inclusion receipt within the timeout")]
+    ReceiptTimeout,
+    /// The connection the transaction was submitted on is gone (or there is none): its
+    /// receipt will not be pushed to this submitter.
+    #[error("the connection that submitted the transaction is closed")]
+    ReceiptConnectionClosed,
+    /// A receipt arrived but is not for the expected chain or not signed by the expected
+    /// sequencer key.
+    #[error("bad receipt")]
+    BadReceipt(#[from] veil_primitives::receipt::ReceiptError),
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 use veil_crypto::{BundleRef, Ciphertext, PublicKeySet};
-use veil_primitives::TxMeta;
-use veil_primitives::{BundleId, TxId};
+use veil_primitives::receipt::verify_receipt;
+use veil_primitives::{BundleId, ChainId, PublicKeyBytes, SignedReceipt, TxId, TxMeta};
 use veil_wire::client::{ClientConfig, IngressClient};
 use veil_wire::error::ClientError;
 use veil_wire::ingress::Ack;
@@ -142,6 +142,46 @@ impl Submitter {
             return Err(SdkError::WrongIds);
         }
         Ok(ids)
+    }
+
+    /// Waits up to `timeout` for the inclusion receipt of `tx`, which must have been submitted
+    /// through this submitter: the node pushes a receipt only to the connection that
+    /// submitted (or last resubmitted) the transaction, so a receipt is lost to this
+    /// submitter if that connection broke since. The signature is not checked; see
+    /// [`Submitter::wait_verified_receipt`].
+    ///
+    /// # Errors
+    /// [`SdkError::ReceiptTimeout`], or [`SdkError::ReceiptConnectionClosed`] if the
+    /// connection is gone.
+    pub async fn wait_receipt(
+        &self,
+        tx: &TxId,
+        timeout: Duration,
+    ) -> Result<SignedReceipt, SdkError> {
+        let client = self.client.lock().await.clone();
+        let Some(client) = client else { return Err(SdkError::ReceiptConnectionClosed) };
+        match client.wait_receipt(tx, timeout).await {
+            Ok(r) => Ok(r),
+            Err(ClientError::Timeout) => Err(SdkError::ReceiptTimeout),
+            Err(_) => Err(SdkError::ReceiptConnectionClosed),
+        }
+    }
+
+    /// [`Submitter::wait_receipt`], then checks that the receipt is for `chain_id` and signed
+    /// by the sequencer key `sequencer`.
+    ///
+    /// # Errors
+    /// As [`Submitter::wait_receipt`], and [`SdkError::BadReceipt`].
+    pub async fn wait_verified_receipt(
+        &self,
+        tx: &TxId,
+        timeout: Duration,
+        chain_id: ChainId,
+        sequencer: &PublicKeyBytes,
+    ) -> Result<SignedReceipt, SdkError> {
+        let receipt = self.wait_receipt(tx, timeout).await?;
+        verify_receipt(&receipt, chain_id, sequencer)?;
+        Ok(receipt)
     }
 
     async fn with_retry<F, Fut>(&self, mut op: F) -> Result<Ack, SdkError>

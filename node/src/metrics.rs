@@ -26,6 +26,13 @@ pub struct IngressStats {
     pub answer_us_total: AtomicU64,
     /// Requests counted in `answer_us_total`.
     pub answered: AtomicU64,
+    /// Inclusion receipts queued on their submitter's connection.
+    pub receipts_pushed: AtomicU64,
+    /// Inclusion receipts not pushed because the connection's receipt queue was full or the
+    /// connection was ending (they are still stored).
+    pub receipts_push_dropped: AtomicU64,
+    /// Inclusion receipts with no open connection to push to (stored only).
+    pub receipts_unrouted: AtomicU64,
 }
 
 /// A point-in-time copy of [`IngressStats`].
@@ -51,6 +58,12 @@ pub struct IngressStatsSnapshot {
     pub answer_us_total: u64,
     /// See [`IngressStats::answered`].
     pub answered: u64,
+    /// See [`IngressStats::receipts_pushed`].
+    pub receipts_pushed: u64,
+    /// See [`IngressStats::receipts_push_dropped`].
+    pub receipts_push_dropped: u64,
+    /// See [`IngressStats::receipts_unrouted`].
+    pub receipts_unrouted: u64,
 }
 
 impl IngressStats {
@@ -74,6 +87,9 @@ impl IngressStats {
             rejects: g(&self.rejects),
             answer_us_total: g(&self.answer_us_total),
             answered: g(&self.answered),
+            receipts_pushed: g(&self.receipts_pushed),
+            receipts_push_dropped: g(&self.receipts_push_dropped),
+            receipts_unrouted: g(&self.receipts_unrouted),
         }
     }
 }

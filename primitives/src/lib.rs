@@ -12,6 +12,7 @@
 //! | [`TxId`], [`BundleId`], [`PublicKeyBytes`], [`byte_id!`] | fixed-size byte ids with hex encodings |
 //! | [`TxMeta`], [`BundleRef`], [`CiphertextIndex`] | a ciphertext's public metadata and read access to admitted ones ([`meta`]) |
 //! | [`Signed`], [`SignedMessage`], [`SignatureBytes`] | ed25519 signatures with one domain-separation convention ([`signed`]) |
+//! | [`Receipt`], [`SignedReceipt`], [`CommitmentId`] | the sequencer's signed inclusion receipt, shared by the sequencer, the wire and clients ([`receipt`]) |
 //! | [`encoding::Encoder`] | the canonical byte encoding behind every signature and hash |
 //! | [`ErrorCode`] | the one table of typed, stable error codes ([`error_code`]) |
 //!
@@ -45,10 +46,12 @@ pub mod encoding;
 pub mod error_code;
 pub mod hexbytes;
 pub mod meta;
+pub mod receipt;
 pub mod signed;
 
 pub use error_code::ErrorCode;
 pub use meta::{CiphertextIndex, TxMeta};
+pub use receipt::{CommitmentId, Receipt, SignedReceipt};
 pub use signed::{SignatureBytes, Signed, SignedMessage};
 
 /// A slot number: the unit of time in which one block per rollup is sold and published.

@@ -22,6 +22,7 @@ use veil_primitives::signed::{self, Signed, SignedMessage};
 use veil_primitives::{hexbytes, Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
 
 use crate::error::SequencerError;
+use crate::receipt::ReceiptSigner;
 
 /// One rollup's committed block.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -169,6 +170,14 @@ pub trait Finalizer {
 
     /// The verifier keypers use for what this finalizer produces.
     fn verifier(&self) -> CommitmentVerifier;
+
+    /// The signer of inclusion receipts that goes with this node's identity, if it has one.
+    /// Receipt signing is its own seam ([`ReceiptSigner`], see [`crate::receipt`]): this only
+    /// hands the shell the signer, so that a finalizer without a key of its own (a consensus
+    /// certificate) need not sign receipts. `None` by default.
+    fn receipt_signer(&self) -> Option<Box<dyn ReceiptSigner>> {
+        None
+    }
 }
 
 /// One ed25519 sequencer key: today's [`Finalizer`].
@@ -183,6 +192,10 @@ impl KeyFinalizer {
     pub fn new(key: SigningKey) -> KeyFinalizer {
         KeyFinalizer { key }
     }
+
+    pub(crate) fn key(&self) -> &SigningKey {
+        &self.key
+    }
 }
 
 impl Finalizer for KeyFinalizer {
@@ -192,6 +205,12 @@ impl Finalizer for KeyFinalizer {
 
     fn verifier(&self) -> CommitmentVerifier {
         CommitmentVerifier::Key(signed::public_key(&self.key))
+    }
+
+    /// The same key signs receipts (domain `veil/receipt/v1`, so a receipt signature is never
+    /// a commitment signature).
+    fn receipt_signer(&self) -> Option<Box<dyn ReceiptSigner>> {
+        Some(Box::new(KeyFinalizer::new(self.key.clone())))
     }
 }
 

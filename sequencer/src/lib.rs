@@ -8,6 +8,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`commitment`] | [`Commitment`] (slot, eon, per rollup the winner, payment and ordered ids, the outcome hash), [`SignedCommitment`], the [`Finalizer`] seam and the keypers' [`CommitmentVerifier`] |
+//! | [`receipt`] | inclusion receipts from a commitment ([`receipts_for`], [`check_receipt`]) and the [`ReceiptSigner`] seam; the [`Receipt`] type itself is shared, in [`veil_primitives::receipt`] |
 //! | [`keyper`] | [`KeyperMachine`]: validated set (bounded) with precomputed shares, the release rule, persisted release records, equivocation evidence, the fallback round |
 //! | [`slot`] | [`SlotMachine`]: the slot clock, pipelined slots `Open → Closed → Committed → Decrypted → Settled` or `Undecryptable`, persist-then-sign, in-flight ciphertexts, decryption with blame and the fallback round, publication per rollup, settlement, restore after a restart (the auction's state included) |
 //! | [`error`] | [`SequencerError`] with its [`veil_primitives::ErrorCode`] |
@@ -27,7 +28,8 @@
 //! - Equivocation (two final commitments for one slot) is refused and reported with both
 //!   signed commitments, which is evidence anyone can check.
 //! - Commitments are domain-separated (`veil/commitment/v1`) and chain-bound, like every
-//!   signed message in Veil ([`veil_primitives::signed`]).
+//!   signed message in Veil ([`veil_primitives::signed`]); so are the inclusion receipts the
+//!   sequencer key signs for each committed transaction (`veil/receipt/v1`).
 //!
 //! # Example: one keyper releases after the commitment
 //!
@@ -70,6 +72,7 @@
 pub mod commitment;
 pub mod error;
 pub mod keyper;
+pub mod receipt;
 pub mod slot;
 
 pub use commitment::{
@@ -77,6 +80,9 @@ pub use commitment::{
 };
 pub use error::SequencerError;
 pub use keyper::{KeyperConfig, KeyperEvent, KeyperMachine, KeyperRecord, KeyperStats};
+pub use receipt::{
+    check_receipt, receipts_for, Receipt, ReceiptMismatch, ReceiptSigner, SignedReceipt,
+};
 pub use slot::{
     KeyperRequest, PoolView, Publication, PublishedSlot, SlotClock, SlotEvent, SlotMachine,
     SlotRecord, SlotState, TxResult,

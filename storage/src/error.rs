@@ -16,6 +16,14 @@ pub enum StoreError {
         /// What was wrong.
         reason: String,
     },
+    /// A stored inclusion receipt could not be decoded.
+    #[error("stored receipt of {tx} is corrupt: {reason}")]
+    CorruptReceipt {
+        /// The transaction it is for.
+        tx: veil_primitives::TxId,
+        /// What was wrong.
+        reason: String,
+    },
     /// An earlier write failed; the store refuses further writes until reopened, so that
     /// nothing is acknowledged after a gap.
     #[error("the store failed earlier and is read-only until reopened")]

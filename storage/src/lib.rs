@@ -4,13 +4,14 @@
 //! Every shell in Veil follows one rule: a persist event is durable before the core gets its
 //! next input. The stores here are how that is made cheap: writes are queued to one thread per
 //! database, which commits everything queued in one SQLite transaction (one fsync), then
-//! answers every receipt of the group. An ack, a signature or a release is given only after
-//! its receipt resolves.
+//! resolves every [`Durable`] handle of the group. An ack, a signature or a release is given
+//! only after its handle resolves.
 //!
 //! | item | what |
 //! |---|---|
 //! | [`PendingTxStore`] | admitted, still-pending ciphertexts (the mempool's durable half) |
-//! | [`sqlite::SqliteTxStore`] | its SQLite backend: WAL, `synchronous=FULL`, group commit, checkpoints off the commit path |
+//! | [`ReceiptStore`] | the sequencer's signed inclusion receipts, by transaction id, with a retention horizon |
+//! | [`sqlite::SqliteTxStore`] | the SQLite backend of both, in one database: WAL, `synchronous=FULL`, group commit, checkpoints off the commit path |
 //! | [`records::RecordLog`] | the fsync'd record log of a state machine's persist events (slot records, keyper release records), one decision per slot enforced by a unique key |
 //! | [`StoreStats`] | commit counters for metrics |
 //!
@@ -40,8 +41,8 @@
 //!         body: Bytes::from_static(b"ciphertext"),
 //!     },
 //! };
-//! let receipt = store.write(vec![row.clone()], vec![]);
-//! receipt.blocking_recv().unwrap().unwrap(); // durable now
+//! let durable = store.write(vec![row.clone()], vec![]);
+//! durable.blocking_recv().unwrap().unwrap(); // durable now
 //! drop(store);
 //! let (_store, rows) = SqliteTxStore::open(dir.path()).unwrap();
 //! assert_eq!(rows, vec![row]);
@@ -54,6 +55,7 @@ pub mod sqlite;
 
 use tokio::sync::oneshot;
 use veil_mempool::pool::{Candidate, Seq};
+use veil_primitives::{SignedReceipt, Slot, TxId};
 
 pub use error::StoreError;
 pub use metrics::StoreStats;
@@ -67,8 +69,9 @@ pub struct StoredTx {
     pub candidate: Candidate,
 }
 
-/// A receipt: resolves once the operation is durable (or failed).
-pub type Receipt = oneshot::Receiver<Result<(), StoreError>>;
+/// Resolves once a queued write is durable (or failed). (Not to be confused with an inclusion
+/// receipt, [`SignedReceipt`], which [`ReceiptStore`] stores.)
+pub type Durable = oneshot::Receiver<Result<(), StoreError>>;
 
 /// Durable storage of the pool's pending transactions, written with group commit.
 ///
@@ -76,11 +79,11 @@ pub type Receipt = oneshot::Receiver<Result<(), StoreError>>;
 /// operation sent before it is durable too. After a failed commit the store refuses further
 /// writes ([`StoreError::Poisoned`]) so that nothing is acknowledged past a gap.
 pub trait PendingTxStore: Send + Sync + std::fmt::Debug {
-    /// Queues rows to insert and rows to delete, applied atomically; the receipt resolves once
+    /// Queues rows to insert and rows to delete, applied atomically; the handle resolves once
     /// they are durable. An empty write is a barrier: it resolves once everything sent before
     /// it is durable.
-    #[must_use = "the receipt says when the write is durable"]
-    fn write(&self, insert: Vec<StoredTx>, delete: Vec<Seq>) -> Receipt;
+    #[must_use = "the handle says when the write is durable"]
+    fn write(&self, insert: Vec<StoredTx>, delete: Vec<Seq>) -> Durable;
 
     /// Queues deletions without waiting for them (expired or committed rows: losing the
     /// deletion in a crash only means pruning again at restart).
@@ -89,4 +92,31 @@ pub trait PendingTxStore: Send + Sync + std::fmt::Debug {
     /// A copy of the counters.
     #[must_use]
     fn stats(&self) -> StoreStats;
+}
+
+/// Durable storage of the sequencer's signed inclusion receipts, looked up by transaction id.
+///
+/// Writes share the ordering rule of [`PendingTxStore`] (applied in the order sent; a failed
+/// commit poisons the store). A receipt is keyed by its transaction and slot: writing the same
+/// one again replaces it (a restarted sequencer re-signing a slot produces the same bytes), and
+/// a transaction committed again in a later slot (after an undecryptable one) keeps both, the
+/// later one being what [`ReceiptStore::receipt`] returns. Receipts older than the retention
+/// horizon are deleted with [`ReceiptStore::prune_receipts`], so the table does not grow
+/// without bound.
+pub trait ReceiptStore: Send + Sync + std::fmt::Debug {
+    /// Queues receipts to store; the handle resolves once they are durable.
+    #[must_use = "the handle says when the write is durable"]
+    fn write_receipts(&self, receipts: Vec<SignedReceipt>) -> Durable;
+
+    /// The stored receipt of `tx` with the latest slot, if any. Reads what is committed: a
+    /// receipt whose write has not resolved yet may be missing. Blocks for one indexed read.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the read fails, [`StoreError::CorruptReceipt`] if the stored
+    /// bytes do not decode.
+    fn receipt(&self, tx: &TxId) -> Result<Option<SignedReceipt>, StoreError>;
+
+    /// Queues the deletion of every receipt for a slot before `before`, without waiting
+    /// (losing it in a crash only means pruning again later).
+    fn prune_receipts(&self, before: Slot);
 }

@@ -9,6 +9,10 @@ pub struct StoreStats {
     pub rows_written: u64,
     /// Rows deleted.
     pub rows_deleted: u64,
+    /// Inclusion receipts written (a rewrite of the same receipt counts again).
+    pub receipts_written: u64,
+    /// Inclusion receipts deleted by pruning.
+    pub receipts_deleted: u64,
     /// Largest number of write requests merged into one commit.
     pub max_group: u64,
     /// Time spent writing and committing (fsync included), summed over commits, in µs.

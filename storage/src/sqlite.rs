@@ -1,5 +1,7 @@
-//! The SQLite backend of [`crate::PendingTxStore`]: admitted ciphertexts in WAL mode, written
-//! by one dedicated thread with group commit.
+//! The SQLite backend of [`crate::PendingTxStore`] and [`crate::ReceiptStore`]: admitted
+//! ciphertexts and inclusion receipts in one database in WAL mode, written by one dedicated
+//! thread with group commit (a receipt write and an admission write queued together share one
+//! fsync).
 //!
 //! # Group commit
 //!
@@ -29,6 +31,13 @@
 //!
 //! The schema keeps the public metadata beside the ciphertext, so a restart rebuilds the pool
 //! without decoding a single ciphertext again.
+//!
+//! # Receipts
+//!
+//! Table `receipt` holds one row per (transaction, slot): the signed receipt as JSON (the
+//! workspace's human-readable encoding, `0x` hex bytes), indexed by slot for pruning. Lookups
+//! run on their own read connection, so they never wait for a commit in progress (WAL readers
+//! see the last committed state).
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -40,14 +49,12 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
-use veil_primitives::TxId;
-
 use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Seq};
-use veil_primitives::TxMeta;
+use veil_primitives::{SignedReceipt, Slot, TxId, TxMeta};
 
 use crate::error::StoreError;
 use crate::metrics::StoreStats;
-use crate::{PendingTxStore, Receipt, StoredTx};
+use crate::{Durable, PendingTxStore, ReceiptStore, StoredTx};
 
 /// Pages after which the writer itself checkpoints the WAL into the database (about
 /// 256 MiB). Only a backstop: the checkpointer thread normally keeps the WAL far smaller.
@@ -81,6 +88,26 @@ enum StoreOp {
         /// Answered after the group's commit.
         done: Option<oneshot::Sender<Result<(), StoreError>>>,
     },
+    /// Store inclusion receipts; `done` fires once durable.
+    Receipts {
+        /// The receipts.
+        insert: Vec<SignedReceipt>,
+        /// Answered after the group's commit.
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Delete receipts of slots before this one.
+    PruneReceipts(Slot),
+}
+
+impl StoreOp {
+    /// Rows the operation inserts (what bounds a group).
+    fn rows(&self) -> usize {
+        match self {
+            StoreOp::Write { insert, .. } => insert.len(),
+            StoreOp::Receipts { insert, .. } => insert.len(),
+            StoreOp::PruneReceipts(_) => 0,
+        }
+    }
 }
 
 /// Handle to the storage thread. Dropping it (or calling [`SqliteTxStore::shutdown`]) stops
@@ -92,6 +119,7 @@ pub struct SqliteTxStore {
     thread: Option<JoinHandle<()>>,
     checkpoint_stop: Option<mpsc::Sender<()>>,
     checkpointer: Option<JoinHandle<()>>,
+    reader: Mutex<Connection>,
     stats: Arc<Mutex<StoreStats>>,
 }
 
@@ -115,9 +143,22 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         CREATE TABLE IF NOT EXISTS feed (
             k INTEGER PRIMARY KEY CHECK (k = 0),
             next_seq INTEGER NOT NULL
-        );",
+        );
+
+        CREATE TABLE IF NOT EXISTS receipt (
+            tx BLOB NOT NULL,
+            slot INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (tx, slot)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS receipt_by_slot ON receipt (slot);",
     )?;
     Ok(conn)
+}
+
+/// A slot as an SQLite integer (slots beyond `i64::MAX` clamp; none is ever that large).
+fn slot_key(slot: Slot) -> i64 {
+    i64::try_from(slot.0).unwrap_or(i64::MAX)
 }
 
 impl SqliteTxStore {
@@ -143,6 +184,7 @@ impl SqliteTxStore {
             .name("veil-mempool-store".into())
             .spawn(move || run(conn, rx, &thread_stats))
             .map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        let reader = Mutex::new(open_connection(&dir.join(DB_FILE))?);
         let checkpoint_conn = open_connection(&dir.join(DB_FILE))?;
         let (checkpoint_stop, stop_rx) = mpsc::channel();
         let checkpointer = std::thread::Builder::new()
@@ -155,6 +197,7 @@ impl SqliteTxStore {
             thread: Some(thread),
             checkpoint_stop: Some(checkpoint_stop),
             checkpointer: Some(checkpointer),
+            reader,
             stats,
         };
         Ok((store, rows))
@@ -170,7 +213,10 @@ impl SqliteTxStore {
 
     fn send(&self, op: StoreOp) {
         if let Some(tx) = &self.tx {
-            if let Err(mpsc::SendError(StoreOp::Write { done: Some(done), .. })) = tx.send(op) {
+            if let Err(mpsc::SendError(
+                StoreOp::Write { done: Some(done), .. } | StoreOp::Receipts { done, .. },
+            )) = tx.send(op)
+            {
                 let _ = done.send(Err(StoreError::Stopped));
             }
         }
@@ -196,10 +242,10 @@ impl SqliteTxStore {
 impl PendingTxStore for SqliteTxStore {
     /// Queues rows to insert and rows to delete; the receipt resolves once they are durable.
     /// An empty write is a barrier: it resolves once everything sent before it is durable.
-    fn write(&self, insert: Vec<StoredTx>, delete: Vec<Seq>) -> Receipt {
-        let (done, receipt) = oneshot::channel();
+    fn write(&self, insert: Vec<StoredTx>, delete: Vec<Seq>) -> Durable {
+        let (done, durable) = oneshot::channel();
         self.send(StoreOp::Write { insert, delete, done: Some(done) });
-        receipt
+        durable
     }
 
     /// Queues deletions without waiting for them (expired or committed rows: losing the
@@ -213,6 +259,31 @@ impl PendingTxStore for SqliteTxStore {
     /// A copy of the counters.
     fn stats(&self) -> StoreStats {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl ReceiptStore for SqliteTxStore {
+    fn write_receipts(&self, receipts: Vec<SignedReceipt>) -> Durable {
+        let (done, durable) = oneshot::channel();
+        self.send(StoreOp::Receipts { insert: receipts, done });
+        durable
+    }
+
+    fn receipt(&self, tx: &TxId) -> Result<Option<SignedReceipt>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let body: Option<String> = conn
+            .prepare_cached("SELECT body FROM receipt WHERE tx = ?1 ORDER BY slot DESC LIMIT 1")?
+            .query_row(params![&tx.0[..]], |r| r.get(0))
+            .optional()?;
+        body.map(|b| {
+            serde_json::from_str::<SignedReceipt>(&b)
+                .map_err(|e| StoreError::CorruptReceipt { tx: *tx, reason: e.to_string() })
+        })
+        .transpose()
+    }
+
+    fn prune_receipts(&self, before: Slot) {
+        self.send(StoreOp::PruneReceipts(before));
     }
 }
 
@@ -268,8 +339,7 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<StoreOp>, stats: &Mutex<StoreSta
         while rows < MAX_GROUP_ROWS {
             match rx.try_recv() {
                 Ok(op) => {
-                    let StoreOp::Write { insert, .. } = &op;
-                    rows += insert.len();
+                    rows += op.rows();
                     group.push(op);
                 }
                 Err(_) => break,
@@ -311,14 +381,40 @@ fn commit_group(
     let tx = conn.transaction()?;
     let mut written = 0u64;
     let mut deleted = 0u64;
+    let mut receipts_written = 0u64;
+    let mut receipts_deleted = 0u64;
     {
         let mut ins = tx.prepare_cached(
             "INSERT OR REPLACE INTO tx (seq, expiry_slot, meta, body) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut del = tx.prepare_cached("DELETE FROM tx WHERE seq = ?1")?;
         let mut high: Option<u64> = None;
+        let mut put_receipt = tx.prepare_cached(
+            "INSERT OR REPLACE INTO receipt (tx, slot, body) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut prune = tx.prepare_cached("DELETE FROM receipt WHERE slot < ?1")?;
         for op in group {
-            let StoreOp::Write { insert, delete, done } = op;
+            let (insert, delete, done) = match op {
+                StoreOp::Write { insert, delete, done } => (insert, delete, done),
+                StoreOp::Receipts { insert, done } => {
+                    dones.push(done);
+                    for r in insert {
+                        let body =
+                            serde_json::to_string(&r).expect("JSON of plain structs cannot fail");
+                        put_receipt.execute(params![
+                            &r.message.tx.0[..],
+                            slot_key(r.message.slot),
+                            body
+                        ])?;
+                        receipts_written += 1;
+                    }
+                    continue;
+                }
+                StoreOp::PruneReceipts(before) => {
+                    receipts_deleted += prune.execute(params![slot_key(before)])? as u64;
+                    continue;
+                }
+            };
             if let Some(d) = done {
                 dones.push(d);
             }
@@ -359,6 +455,8 @@ fn commit_group(
         s.commits += 1;
         s.rows_written += written;
         s.rows_deleted += deleted;
+        s.receipts_written += receipts_written;
+        s.receipts_deleted += receipts_deleted;
         s.max_group = s.max_group.max(ops);
     }
     Ok(())
@@ -411,7 +509,7 @@ mod tests {
         let dir = tmp.path();
         let (store, rows) = SqliteTxStore::open(dir).unwrap();
         assert!(rows.is_empty());
-        let receipts: Vec<Receipt> = (0..50).map(|n| store.write(vec![row(n)], vec![])).collect();
+        let receipts: Vec<Durable> = (0..50).map(|n| store.write(vec![row(n)], vec![])).collect();
         for r in receipts {
             r.await.unwrap().unwrap();
         }
@@ -428,11 +526,76 @@ mod tests {
         assert!(!rows.iter().any(|r| r.seq == Seq(3) || r.seq == Seq(7)));
     }
 
+    fn receipt(tx: u8, slot: u64, position: u32) -> SignedReceipt {
+        use veil_primitives::receipt::{CommitmentId, Receipt};
+        SignedReceipt {
+            message: Receipt {
+                chain_id: ChainId(1),
+                slot: Slot(slot),
+                eon: Eon(1),
+                tx: TxId([tx; 32]),
+                rollup: RollupId(2),
+                position,
+                commitment: CommitmentId([slot as u8; 32]),
+            },
+            signature: veil_primitives::SignatureBytes([tx; 64]),
+        }
+    }
+
+    #[test]
+    fn receipts_survive_reopen_latest_slot_wins_and_prune() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, _) = SqliteTxStore::open(tmp.path()).unwrap();
+        assert_eq!(store.receipt(&TxId([1; 32])).unwrap(), None);
+        // Receipts and an admission write queued together land in one group.
+        let a = store.write_receipts(vec![receipt(1, 5, 0), receipt(2, 5, 1)]);
+        let b = store.write(vec![row(1)], vec![]);
+        a.blocking_recv().unwrap().unwrap();
+        b.blocking_recv().unwrap().unwrap();
+        assert_eq!(store.receipt(&TxId([2; 32])).unwrap(), Some(receipt(2, 5, 1)));
+        // Committed again in a later slot: the later receipt is the one looked up; writing
+        // the same receipt twice is harmless.
+        store.write_receipts(vec![receipt(1, 9, 3)]).blocking_recv().unwrap().unwrap();
+        store.write_receipts(vec![receipt(1, 9, 3)]).blocking_recv().unwrap().unwrap();
+        assert_eq!(store.receipt(&TxId([1; 32])).unwrap(), Some(receipt(1, 9, 3)));
+        assert_eq!(store.stats().receipts_written, 4);
+        store.shutdown();
+
+        let (store, rows) = SqliteTxStore::open(tmp.path()).unwrap();
+        assert_eq!(rows, vec![row(1)]);
+        assert_eq!(store.receipt(&TxId([1; 32])).unwrap(), Some(receipt(1, 9, 3)));
+        assert_eq!(store.receipt(&TxId([2; 32])).unwrap(), Some(receipt(2, 5, 1)));
+        // Retention: everything before slot 9 goes.
+        store.prune_receipts(Slot(9));
+        store.write(vec![], vec![]).blocking_recv().unwrap().unwrap();
+        assert_eq!(store.receipt(&TxId([2; 32])).unwrap(), None);
+        assert_eq!(store.receipt(&TxId([1; 32])).unwrap(), Some(receipt(1, 9, 3)));
+        assert_eq!(store.stats().receipts_deleted, 2);
+    }
+
+    #[test]
+    fn a_corrupt_receipt_is_a_typed_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, _) = SqliteTxStore::open(tmp.path()).unwrap();
+        {
+            let conn = store.reader.lock().unwrap();
+            conn.execute(
+                "INSERT INTO receipt (tx, slot, body) VALUES (?1, 1, 'not json')",
+                params![&[7u8; 32][..]],
+            )
+            .unwrap();
+        }
+        assert!(matches!(
+            store.receipt(&TxId([7; 32])),
+            Err(StoreError::CorruptReceipt { tx, .. }) if tx == TxId([7; 32])
+        ));
+    }
+
     #[test]
     fn queued_writes_are_grouped() {
         let tmp = tempfile::tempdir().unwrap();
         let (store, _) = SqliteTxStore::open(tmp.path()).unwrap();
-        let receipts: Vec<Receipt> = (0..2000).map(|n| store.write(vec![row(n)], vec![])).collect();
+        let receipts: Vec<Durable> = (0..2000).map(|n| store.write(vec![row(n)], vec![])).collect();
         for r in receipts {
             r.blocking_recv().unwrap().unwrap();
         }

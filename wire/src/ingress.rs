@@ -4,10 +4,16 @@
 //! The normative description, precise enough to write a client from, is `PROTOCOL.md` at the
 //! root of this crate. Every frame body is version 1 today. Rejections carry a code from the
 //! workspace's one [`ErrorCode`] table, as its `u16` value.
+//!
+//! Besides the answers to its requests, a client receives one unsolicited frame kind:
+//! [`kind::RECEIPT`], the sequencer's signed inclusion receipts ([`SignedReceipt`], the shared
+//! type of [`veil_primitives::receipt`]) for transactions it submitted on the stream, pushed
+//! when a slot commitment includes them. Clients ignore server frames of kinds they do not
+//! know, so later unsolicited kinds stay compatible.
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use veil_primitives::{ErrorCode, TxId};
+use veil_primitives::{ErrorCode, SignedReceipt, TxId};
 
 use crate::error::FrameError;
 use crate::frame::{decode_body, encode_frame, RawFrame};
@@ -36,7 +42,15 @@ pub mod kind {
     pub const REJECT: u8 = 0x82;
     /// Answer to [`PING`].
     pub const PONG: u8 = 0x83;
+    /// Unsolicited: signed inclusion receipts for transactions submitted on this stream.
+    pub const RECEIPT: u8 = 0x84;
 }
+
+/// The most receipts the server puts in one [`kind::RECEIPT`] frame. A receipt takes at most
+/// 168 bytes on the wire (every varint at its longest), so a full frame stays below the
+/// default maximum frame size of 64 KiB; a client must still accept any count that fits its
+/// maximum frame size.
+pub const MAX_RECEIPTS_PER_FRAME: usize = 256;
 
 /// Body of [`kind::SUBMIT`], version 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +128,15 @@ impl std::fmt::Display for Reject {
     }
 }
 
+/// Body of [`kind::RECEIPT`], version 1: signed inclusion receipts, each for a transaction
+/// submitted on this stream (see `PROTOCOL.md`). Verify each with
+/// [`veil_primitives::receipt::verify_receipt`] against the sequencer's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipts {
+    /// The receipts, at most [`MAX_RECEIPTS_PER_FRAME`] from the reference server.
+    pub receipts: Vec<SignedReceipt>,
+}
+
 /// A frame a client sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
@@ -134,6 +157,8 @@ pub enum ServerFrame {
     Reject(Reject),
     /// See [`Ping`].
     Pong(Ping),
+    /// See [`Receipts`].
+    Receipts(Receipts),
 }
 
 fn check_version(raw: &RawFrame) -> Result<(), FrameError> {
@@ -211,6 +236,10 @@ impl ServerFrame {
                 check_version(raw)?;
                 Ok(ServerFrame::Pong(decode_body(&raw.body)?))
             }
+            kind::RECEIPT => {
+                check_version(raw)?;
+                Ok(ServerFrame::Receipts(decode_body(&raw.body)?))
+            }
             other => Err(FrameError::UnknownKind(other)),
         }
     }
@@ -221,7 +250,16 @@ impl ServerFrame {
             ServerFrame::Ack(b) => encode_frame_v1(kind::ACK, b, out),
             ServerFrame::Reject(b) => encode_frame_v1(kind::REJECT, b, out),
             ServerFrame::Pong(b) => encode_frame_v1(kind::PONG, b, out),
+            ServerFrame::Receipts(b) => encode_frame_v1(kind::RECEIPT, b, out),
         }
+    }
+
+    /// The [`kind::RECEIPT`] frames carrying `receipts`, in order, at most
+    /// [`MAX_RECEIPTS_PER_FRAME`] each (none for an empty slice).
+    pub fn receipts(receipts: &[SignedReceipt]) -> impl Iterator<Item = ServerFrame> + '_ {
+        receipts
+            .chunks(MAX_RECEIPTS_PER_FRAME)
+            .map(|c| ServerFrame::Receipts(Receipts { receipts: c.to_vec() }))
     }
 
     /// A rejection frame.
@@ -239,6 +277,8 @@ impl ServerFrame {
 #[cfg(test)]
 mod tests {
     use bytes::BufMut;
+    use veil_primitives::receipt::{CommitmentId, Receipt};
+    use veil_primitives::{ChainId, Eon, RollupId, SignatureBytes, Slot};
 
     use super::*;
 
@@ -277,12 +317,31 @@ mod tests {
         assert!(dec.is_idle());
     }
 
+    fn signed_receipt(slot: u64, position: u32) -> SignedReceipt {
+        SignedReceipt {
+            message: Receipt {
+                chain_id: ChainId(1),
+                slot: Slot(slot),
+                eon: Eon(1),
+                tx: TxId([0x11; 32]),
+                rollup: RollupId(2),
+                position,
+                commitment: CommitmentId([0x33; 32]),
+            },
+            signature: SignatureBytes([0x44; 64]),
+        }
+    }
+
     #[test]
     fn server_frames_roundtrip() {
         let frames = vec![
             ServerFrame::Ack(Ack { request_id: 1, ids: vec![TxId([3; 32])], duplicate: true }),
             ServerFrame::reject(7, ErrorCode::BadProof, Some(1), "no"),
             ServerFrame::Pong(Ping { nonce: 1 }),
+            ServerFrame::Receipts(Receipts {
+                receipts: vec![signed_receipt(5, 0), signed_receipt(5, 1)],
+            }),
+            ServerFrame::Receipts(Receipts { receipts: vec![] }),
         ];
         let mut out = BytesMut::new();
         for f in &frames {
@@ -295,6 +354,50 @@ mod tests {
             assert_eq!(&ServerFrame::decode(&raw).unwrap(), f);
         }
         assert!(dec.poll_frame().is_none());
+    }
+
+    #[test]
+    fn a_full_receipt_frame_fits_the_default_frame_size() {
+        // Every varint at its longest: the worst case for MAX_RECEIPTS_PER_FRAME.
+        let mut worst = signed_receipt(u64::MAX, u32::MAX);
+        worst.message.chain_id = ChainId(u64::MAX);
+        worst.message.eon = Eon(u64::MAX);
+        worst.message.rollup = RollupId(u32::MAX);
+        let many = vec![worst.clone(); MAX_RECEIPTS_PER_FRAME * 2 + 1];
+        let frames: Vec<ServerFrame> = ServerFrame::receipts(&many).collect();
+        assert_eq!(frames.len(), 3);
+        let mut back = Vec::new();
+        for f in &frames {
+            let mut out = BytesMut::new();
+            f.encode(&mut out);
+            assert!(out.len() - LEN_PREFIX <= DEFAULT_MAX_FRAME_SIZE, "{} bytes", out.len());
+            let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+            dec.push(&out);
+            match ServerFrame::decode(&dec.poll_frame().unwrap().unwrap()).unwrap() {
+                ServerFrame::Receipts(r) => back.extend(r.receipts),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(back, many);
+        // One receipt at its longest is 168 bytes on the wire, as the constant's docs say.
+        let one = postcard::to_allocvec(&worst).unwrap();
+        assert_eq!(one.len(), 168);
+        assert_eq!(ServerFrame::receipts(&[]).count(), 0);
+    }
+
+    #[test]
+    fn receipts_are_not_a_client_frame() {
+        let mut out = BytesMut::new();
+        ServerFrame::Receipts(Receipts { receipts: vec![signed_receipt(1, 0)] }).encode(&mut out);
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+        dec.push(&out);
+        let raw = dec.poll_frame().unwrap().unwrap();
+        assert_eq!(ClientFrame::decode(&raw), Err(FrameError::UnknownKind(kind::RECEIPT)));
+        let v2 = RawFrame { version: 2, ..raw };
+        assert!(matches!(
+            ServerFrame::decode(&v2),
+            Err(FrameError::UnsupportedVersion { kind: kind::RECEIPT, version: 2 })
+        ));
     }
 
     #[test]
@@ -353,6 +456,14 @@ mod tests {
         out.clear();
         ServerFrame::reject(0, ErrorCode::PoolFull, Some(2), "x").encode(&mut out);
         assert_eq!(&out[..], &[0, 0, 0, 8, 0x82, 1, 0, 22, 1, 2, 1, b'x']);
+        out.clear();
+        ServerFrame::Receipts(Receipts { receipts: vec![signed_receipt(300, 0)] }).encode(&mut out);
+        let mut want = vec![0, 0, 0, 0x89, 0x84, 1, 1, 1, 0xac, 0x02, 1];
+        want.extend([0x11; 32]);
+        want.extend([2, 0]);
+        want.extend([0x33; 32]);
+        want.extend([0x44; 64]);
+        assert_eq!(&out[..], &want[..]);
     }
 
     proptest::proptest! {
@@ -372,6 +483,73 @@ mod tests {
                 if let Ok(raw) = r { let _ = ClientFrame::decode(&raw); let _ = ServerFrame::decode(&raw); }
             }
             proptest::prop_assert!(dec.buffered() <= 128 + 4 + 512);
+        }
+
+        #[test]
+        fn decoding_arbitrary_receipt_bodies_never_panics(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+        ) {
+            let raw = RawFrame { kind: kind::RECEIPT, version: VERSION_1, body: Bytes::from(body) };
+            if let Ok(f) = ServerFrame::decode(&raw) {
+                // Whatever decodes re-encodes to a frame that decodes to the same value. (Not
+                // necessarily to the same bytes: postcard accepts non-minimal varints.)
+                let mut out = BytesMut::new();
+                f.encode(&mut out);
+                let mut dec = FrameDecoder::new(usize::MAX);
+                dec.push(&out);
+                let again = ServerFrame::decode(&dec.poll_frame().unwrap().unwrap()).unwrap();
+                proptest::prop_assert_eq!(again, f);
+            }
+        }
+
+        #[test]
+        fn mutated_receipt_bodies_never_panic(
+            n in 0usize..4,
+            flips in proptest::collection::vec(
+                (proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..8),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            // Near-valid bodies reach far deeper into the decoder than random ones.
+            let receipts = (0..n).map(|i| signed_receipt(i as u64, i as u32)).collect();
+            let mut out = BytesMut::new();
+            ServerFrame::Receipts(Receipts { receipts }).encode(&mut out);
+            let mut body = out[LEN_PREFIX + 2..].to_vec();
+            for (at, byte) in flips {
+                if !body.is_empty() {
+                    let at = at % body.len();
+                    body[at] ^= byte;
+                }
+            }
+            body.truncate(cut % (body.len() + 1));
+            let raw = RawFrame { kind: kind::RECEIPT, version: VERSION_1, body: Bytes::from(body) };
+            let _ = ServerFrame::decode(&raw);
+        }
+
+        #[test]
+        fn receipts_roundtrip(
+            items in proptest::collection::vec(
+                (proptest::prelude::any::<(u64, u64, u64, u32, u32)>(),
+                 proptest::prelude::any::<[u8; 32]>(), proptest::prelude::any::<u8>()),
+                0..20,
+            ),
+        ) {
+            let receipts: Vec<SignedReceipt> = items
+                .into_iter()
+                .map(|((chain, slot, eon, rollup, position), tx, sig)| SignedReceipt {
+                    message: Receipt {
+                        chain_id: ChainId(chain), slot: Slot(slot), eon: Eon(eon), tx: TxId(tx),
+                        rollup: RollupId(rollup), position, commitment: CommitmentId([sig; 32]),
+                    },
+                    signature: SignatureBytes([sig; 64]),
+                })
+                .collect();
+            let f = ServerFrame::Receipts(Receipts { receipts });
+            let mut out = BytesMut::new();
+            f.encode(&mut out);
+            let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+            dec.push(&out);
+            let raw = dec.poll_frame().unwrap().unwrap();
+            proptest::prop_assert_eq!(ServerFrame::decode(&raw).unwrap(), f);
         }
 
         #[test]

@@ -1,13 +1,15 @@
-//! `veil submit`: encrypt and submit one transaction or an atomic bundle.
+//! `veil submit`: encrypt and submit one transaction or an atomic bundle, and optionally
+//! wait for its signed inclusion receipts.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, Submitter};
 use veil_primitives::hexbytes::HexBytes;
-use veil_primitives::{Amount, BundleId, PublicKeyBytes, RollupId, Slot, TxMeta};
+use veil_primitives::{Amount, BundleId, PublicKeyBytes, RollupId, SignedReceipt, Slot, TxMeta};
 
 use super::args::{load_committee, BundlePartArg, ServerArgs};
 
@@ -46,6 +48,17 @@ pub struct SubmitArgs {
     /// Fee payer public key, 0x-hex of 32 bytes.
     #[arg(long)]
     pub fee_payer: Option<PublicKeyBytes>,
+    /// After the ack, keep the connection open and wait for each transaction's signed
+    /// inclusion receipt; print one `receipt` line per transaction.
+    #[arg(long)]
+    pub wait_receipt: bool,
+    /// How long to wait for the receipts, in seconds (all of them together).
+    #[arg(long, default_value_t = 60, requires = "wait_receipt")]
+    pub receipt_timeout_secs: u64,
+    /// The sequencer's public key (0x-hex of 32 bytes): check every receipt's signature and
+    /// chain, and fail on a bad one. Without it receipts are printed unchecked.
+    #[arg(long, requires = "wait_receipt")]
+    pub sequencer_key: Option<PublicKeyBytes>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,8 +126,36 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
         let cts = encrypt_bundle(&pks, BundleId(id), &refs)?;
         submitter.submit_bundle(&cts).await?
     };
-    for id in ids {
+    for id in &ids {
         println!("{id}");
     }
+    if args.wait_receipt {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.receipt_timeout_secs);
+        for id in &ids {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let receipt = match &args.sequencer_key {
+                Some(key) => submitter.wait_verified_receipt(id, left, pks.chain_id(), key).await,
+                None => submitter.wait_receipt(id, left).await,
+            }
+            .with_context(|| format!("receipt of {id}"))?;
+            println!("{}", receipt_line(&receipt, args.sequencer_key.is_some()));
+        }
+    }
     Ok(())
+}
+
+/// One receipt as a line of `key=value` fields.
+fn receipt_line(r: &SignedReceipt, verified: bool) -> String {
+    let m = &r.message;
+    format!(
+        "receipt tx={} slot={} eon={} rollup={} position={} commitment={} signature={} verified={}",
+        m.tx,
+        m.slot,
+        m.eon,
+        m.rollup,
+        m.position,
+        m.commitment,
+        veil_primitives::hexbytes::encode(&r.signature.0),
+        verified,
+    )
 }

@@ -6,4 +6,5 @@ pub mod ingress;
 pub mod keyper;
 pub mod keyper_client;
 pub mod keyper_server;
+pub mod receipts;
 pub mod sequencer;

@@ -4,6 +4,10 @@
 //!
 //! The shell follows the one rule of every Veil shell: a `Persist` event is durable before the
 //! machine gets its next input (the record log's write returns after the fsync).
+//!
+//! Inclusion receipts: when a commitment is published, the shell queues it for a
+//! [`ReceiptIssuer`] (the finalizer's [`Finalizer::receipt_signer`], if it has one), which
+//! signs the receipts off this thread and hands them to the ingress.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -24,6 +28,7 @@ use crate::metrics::NodeMetrics;
 
 use super::ingress::Ingress;
 use super::keyper_server::KeyperLinks;
+use super::receipts::{ReceiptIssuer, DEFAULT_QUEUED_COMMITMENTS};
 
 /// The wall clock in milliseconds since the Unix epoch: the only clock the shells read.
 #[must_use]
@@ -164,8 +169,14 @@ impl SequencerService {
         })?;
         let (input, rx) = channel;
         let in_flight = Arc::new(Mutex::new(HashSet::new()));
+        let receipts = finalizer.receipt_signer().and_then(|signer| {
+            ReceiptIssuer::spawn(signer, ingress.clone(), DEFAULT_QUEUED_COMMITMENTS)
+                .inspect_err(|e| tracing::error!(error = %e, "no receipt issuer; receipts are off"))
+                .ok()
+        });
         let stats = Arc::new(Mutex::new(machine.stats().clone()));
         let shell = Shell {
+            receipts,
             failpoint: Failpoint::from_env(),
             metrics,
             stats: stats.clone(),
@@ -227,6 +238,7 @@ struct Shell {
     metrics: Arc<NodeMetrics>,
     stats: Arc<Mutex<SlotStats>>,
     stage_marks: BTreeMap<Slot, StageMarks>,
+    receipts: Option<ReceiptIssuer>,
     machine: SlotMachine,
     log: RecordLog,
     finalizer: Box<dyn Finalizer + Send>,
@@ -357,6 +369,9 @@ impl Shell {
                 in_flight.extend(signed.message.ordered_ids().copied());
                 drop(in_flight);
                 tracing::info!(slot = %signed.message.slot, txs = signed.message.len(), "committed");
+                if let Some(issuer) = &self.receipts {
+                    issuer.issue(signed.clone());
+                }
                 let slot = signed.message.slot;
                 self.mark(slot, "commit");
                 self.report_for(slot).commitment = Some(signed);

@@ -1,7 +1,8 @@
 //! The node's integration tests, one binary: the ingress service over real QUIC on 127.0.0.1,
-//! the SDK against it, and the `veil` binary as real processes.
+//! the SDK against it, inclusion receipts, and the `veil` binary as real processes.
 
 mod cluster;
 mod ingress;
 mod process;
+mod receipts;
 mod sdk;

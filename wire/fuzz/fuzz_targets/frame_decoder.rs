@@ -1,6 +1,6 @@
 //! Fuzzes the ingress frame decoder: arbitrary bytes, fed in arbitrary chunks, must never
-//! panic, must keep the buffer bounded, and every decoded frame must re-encode to a frame
-//! that decodes to the same value.
+//! panic, must keep the buffer bounded, and every decoded frame (client or server, receipts
+//! included) must re-encode to a frame that decodes to the same value.
 //!
 //! ```text
 //! cd wire && cargo fuzz run -s none frame_decoder   (stable toolchain, no sanitizer)
@@ -31,7 +31,15 @@ fuzz_target!(|data: &[u8]| {
                 let raw2 = again.poll_frame().expect("one frame").expect("valid frame");
                 assert_eq!(ClientFrame::decode(&raw2).expect("re-decodes"), f);
             }
-            let _ = ServerFrame::decode(&raw);
+            // Server frames too (receipts included): decode, re-encode, decode again.
+            if let Ok(f) = ServerFrame::decode(&raw) {
+                let mut out = BytesMut::new();
+                f.encode(&mut out);
+                let mut again = FrameDecoder::new(usize::MAX);
+                again.push(&out);
+                let raw2 = again.poll_frame().expect("one frame").expect("valid frame");
+                assert_eq!(ServerFrame::decode(&raw2).expect("re-decodes"), f);
+            }
         }
         assert!(decoder.buffered() <= MAX + 4 + chunk);
     }

@@ -107,6 +107,7 @@ fn admit_batch(
                     });
                 }
                 deletes.extend(a.evicted.iter().map(|(s, _)| *s));
+                shared.routes().left_pool(a.evicted.iter().map(|(_, id)| id));
             }
             answers.push((r, outcome));
         }
@@ -118,7 +119,20 @@ fn admit_batch(
     tokio::spawn(async move {
         let stored = matches!(receipt.await, Ok(Ok(())));
         if stored {
-            shared.pool().mark_durable(durable_end);
+            let mut pool = shared.pool();
+            pool.mark_durable(durable_end);
+            // Receipts go to the connection acked last for each id still pending (checked
+            // under the pool lock, so that an eviction since admission cannot leave a route
+            // behind).
+            let mut routes = shared.routes();
+            for (r, outcome) in &answers {
+                if let Ok(a) = outcome {
+                    let pending = a.ids.iter().filter(|id| pool.get(id).is_some()).copied();
+                    routes.submitted(r.conn, pending);
+                }
+            }
+            drop(routes);
+            drop(pool);
             shared.feed_tx.send_replace(FeedCursor(durable_end.0));
         } else {
             let mut pool = shared.pool();

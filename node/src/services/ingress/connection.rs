@@ -1,6 +1,8 @@
-//! Connection tasks: accept with per-address limits, read frames, hold permits, write answers.
+//! Connection tasks: accept with per-address limits, read frames, hold permits, write answers
+//! and pushed receipts.
 
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,6 +12,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use veil_primitives::ErrorCode;
 use veil_wire::ingress::{ClientFrame, FrameDecoder, ServerFrame};
 
+use super::receipts::ConnId;
 use super::{Shared, CLOSE_IDLE};
 use crate::metrics::IngressStats;
 
@@ -22,6 +25,8 @@ pub(super) struct Outgoing {
 /// A submission that passed the frame-level checks, on its way to the admission task.
 pub(super) struct Request {
     pub(super) request_id: u64,
+    /// The connection it came on (where its transactions' receipts go).
+    pub(super) conn: ConnId,
     pub(super) received: Instant,
     pub(super) parts: Vec<Bytes>,
     pub(super) bundle: bool,
@@ -76,6 +81,18 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// Removes a connection's receipt routes when its task ends, however it ends.
+struct RouteSlot {
+    shared: Arc<Shared>,
+    conn: ConnId,
+}
+
+impl Drop for RouteSlot {
+    fn drop(&mut self) {
+        self.shared.routes().close(self.conn);
+    }
+}
+
 struct ConnectionSlot {
     shared: Arc<Shared>,
     ip: IpAddr,
@@ -111,7 +128,12 @@ async fn serve_connection(
     let in_flight = shared.config.max_in_flight_per_connection.max(1);
     // Every frame sent holds a permit until written, so the channel never overflows.
     let (out_tx, out_rx) = mpsc::channel::<Outgoing>(in_flight);
-    let writer = tokio::spawn(write_loop(send, out_rx, shared.clone()));
+    // Receipts have their own bounded queue, so a push can never take an answer's place.
+    let (receipt_tx, receipt_rx) = mpsc::channel(shared.config.receipt_queue.get());
+    let conn_id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    shared.routes().open(conn_id, receipt_tx);
+    let routes = RouteSlot { shared: shared.clone(), conn: conn_id };
+    let writer = tokio::spawn(write_loop(send, out_rx, receipt_rx, shared.clone()));
     let permits = Arc::new(Semaphore::new(in_flight));
     let mut bucket = shared.config.admission.connection_bucket();
     let mut decoder = FrameDecoder::new(shared.config.max_frame_size);
@@ -169,6 +191,7 @@ async fn serve_connection(
             }
             let request = Request {
                 request_id,
+                conn: conn_id,
                 received,
                 parts,
                 bundle,
@@ -183,31 +206,60 @@ async fn serve_connection(
             }
         }
     }
+    // No receipts once the client stopped sending: the stream finishes after the answers.
+    drop(routes);
     // Let answers in flight drain before closing the stream.
     drop(out_tx);
     let _ = writer.await;
     Ok(())
 }
 
+/// What the writer sends next.
+enum Next {
+    Answer(Outgoing),
+    Receipt(ServerFrame),
+}
+
+/// Writes answers and pushed receipts, coalescing whatever is queued into one write, answers
+/// first. Ends (finishing the stream) once every answer is written and the answer channel is
+/// closed; receipts still queued then are dropped with the connection.
 async fn write_loop(
     mut send: quinn::SendStream,
     mut rx: mpsc::Receiver<Outgoing>,
+    mut receipts: mpsc::Receiver<ServerFrame>,
     shared: Arc<Shared>,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut held = Vec::new();
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            out = rx.recv() => match out {
+                Some(out) => Next::Answer(out),
+                None => break,
+            },
+            Some(frame) = receipts.recv() => Next::Receipt(frame),
+        };
         let mut next = Some(first);
-        while let Some(out) = next.take() {
-            match &out.frame {
-                ServerFrame::Ack(_) => IngressStats::inc(&shared.stats.acks),
-                ServerFrame::Reject(_) => IngressStats::inc(&shared.stats.rejects),
-                ServerFrame::Pong(_) => {}
+        while let Some(item) = next.take() {
+            match item {
+                Next::Answer(out) => {
+                    match &out.frame {
+                        ServerFrame::Ack(_) => IngressStats::inc(&shared.stats.acks),
+                        ServerFrame::Reject(_) => IngressStats::inc(&shared.stats.rejects),
+                        ServerFrame::Pong(_) | ServerFrame::Receipts(_) => {}
+                    }
+                    out.frame.encode(&mut buf);
+                    held.push(out);
+                }
+                Next::Receipt(frame) => frame.encode(&mut buf),
             }
-            out.frame.encode(&mut buf);
-            held.push(out);
             if buf.len() < 256 * 1024 {
-                next = rx.try_recv().ok();
+                next = rx
+                    .try_recv()
+                    .ok()
+                    .map(Next::Answer)
+                    .or_else(|| receipts.try_recv().ok().map(Next::Receipt));
             }
         }
         if send.write_all(&buf).await.is_err() {

@@ -21,14 +21,31 @@
 //!
 //! An ack leaves only after the storage thread committed the group holding the request's
 //! rows (or, for a duplicate, a group committed after the original's).
+//!
+//! # Inclusion receipts
+//!
+//! The sequencer hands the signed receipts of each commitment to [`Ingress::deliver_receipts`],
+//! which stores them (same database, same group commit: [`ReceiptStore`]) and pushes each on
+//! the stream of the connection that submitted its transaction, as a `RECEIPT` frame
+//! (`veil_wire::ingress::kind::RECEIPT`). Which connection submitted what is remembered from
+//! the acks, for pending transactions on open connections only (`receipts::ReceiptRoutes`,
+//! bounded by the pool). Each connection has its own bounded receipt queue beside its answer
+//! queue; its writer interleaves the two, answers first. A push that finds the queue full (a
+//! client that does not read) is dropped and counted, never waited for: the caller, the
+//! sequencer's receipt worker, is never blocked by a slow client, and a dropped push loses
+//! nothing durable: [`Ingress::receipt`] still finds the receipt. Receipts are kept for
+//! [`IngressConfig::receipt_retention_slots`] slots.
 
 mod admission;
 mod connection;
 mod feed;
+mod receipts;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,15 +56,18 @@ use veil_mempool::admission::AdmissionConfig;
 use veil_mempool::metrics::PoolStats;
 use veil_mempool::pool::{FeedBatch, FeedCursor, Pool, PoolConfig};
 use veil_mempool::validate::Validator;
-use veil_primitives::{Eon, Slot, TxId};
+use veil_primitives::{Eon, SignedReceipt, Slot, TxId};
 use veil_storage::sqlite::SqliteTxStore;
-use veil_storage::{PendingTxStore, StoreError, StoreStats, StoredTx};
+use veil_storage::{Durable, PendingTxStore, ReceiptStore, StoreError, StoreStats, StoredTx};
 use veil_wire::error::TlsError;
-use veil_wire::ingress::{ALPN, DEFAULT_MAX_FRAME_SIZE};
+use veil_wire::ingress::{
+    Receipts, ServerFrame, ALPN, DEFAULT_MAX_FRAME_SIZE, MAX_RECEIPTS_PER_FRAME,
+};
 use veil_wire::tls::{self, CertFingerprint};
 
 use self::connection::Request;
 pub use self::feed::FeedSubscriber;
+use self::receipts::ReceiptRoutes;
 use crate::metrics::{IngressStats, IngressStatsSnapshot};
 
 /// Default QUIC idle timeout.
@@ -62,6 +82,15 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// Default largest admission batch.
 pub const DEFAULT_MAX_BATCH: usize = 2048;
+/// Default receipt frames queued per connection (each up to
+/// [`veil_wire::ingress::MAX_RECEIPTS_PER_FRAME`] receipts) before pushes are dropped.
+pub const DEFAULT_RECEIPT_QUEUE: usize = 64;
+/// Default number of committed transactions whose routes wait for their receipt after
+/// leaving the pool (see `receipts::ReceiptRoutes`).
+pub const DEFAULT_RETIRED_ROUTES: usize = 65_536;
+/// Default number of slots a receipt is kept for lookup (about 2.8 hours of 1-second slots;
+/// at 1,000 transactions per slot, about 4 GB of receipts).
+pub const DEFAULT_RECEIPT_RETENTION_SLOTS: u64 = 10_000;
 
 /// QUIC application error code: the server is shutting down.
 pub const CLOSE_SHUTDOWN: u32 = 0;
@@ -118,6 +147,13 @@ pub struct IngressConfig {
     pub stream_idle_timeout: Duration,
     /// Most requests admitted in one batch.
     pub max_batch: usize,
+    /// Receipt frames queued per connection; a push beyond it is dropped (and counted).
+    pub receipt_queue: NonZeroUsize,
+    /// Committed transactions whose routes wait for their receipt after leaving the pool.
+    pub retired_routes: usize,
+    /// Slots a receipt is kept: receipts of slots older than the current slot minus this are
+    /// deleted as the slot advances.
+    pub receipt_retention_slots: NonZeroU64,
 }
 
 impl IngressConfig {
@@ -138,6 +174,10 @@ impl IngressConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             max_batch: DEFAULT_MAX_BATCH,
+            receipt_queue: NonZeroUsize::new(DEFAULT_RECEIPT_QUEUE).expect("non-zero default"),
+            retired_routes: DEFAULT_RETIRED_ROUTES,
+            receipt_retention_slots: NonZeroU64::new(DEFAULT_RECEIPT_RETENTION_SLOTS)
+                .expect("non-zero default"),
         }
     }
 }
@@ -145,16 +185,26 @@ impl IngressConfig {
 struct Shared {
     config: IngressConfig,
     pool: Mutex<Pool>,
-    store: Box<dyn PendingTxStore>,
+    store: Arc<dyn PendingTxStore>,
+    receipt_store: Arc<dyn ReceiptStore>,
     validator: Arc<dyn Validator>,
     stats: IngressStats,
     feed_tx: watch::Sender<FeedCursor>,
     connections: Mutex<HashMap<IpAddr, usize>>,
+    /// Locked after the pool, never before it.
+    routes: Mutex<ReceiptRoutes>,
+    next_connection: AtomicU64,
+    /// Receipts of slots before this one have been queued for deletion.
+    pruned_before: AtomicU64,
 }
 
 impl Shared {
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
         self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn routes(&self) -> std::sync::MutexGuard<'_, ReceiptRoutes> {
+        self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -198,6 +248,7 @@ impl Ingress {
             })??;
         let mut pool = Pool::new(config.pool.clone(), config.current_slot, &config.eons);
         pool.advance_seq(store.next_seq_floor());
+        let store = Arc::new(store);
         let restored = rows.len();
         let pruned = pool.restore(
             rows.into_iter().map(|StoredTx { seq, candidate }| (seq, candidate)).collect(),
@@ -225,14 +276,19 @@ impl Ingress {
 
         let (feed_tx, _) = watch::channel(pool.durable_end());
         let (admission_tx, admission_rx) = mpsc::channel(config.max_batch * 4);
+        let routes = ReceiptRoutes::new(config.retired_routes);
         let shared = Arc::new(Shared {
             config,
             pool: Mutex::new(pool),
-            store: Box::new(store),
+            store: store.clone(),
+            receipt_store: store,
             validator,
             stats: IngressStats::default(),
             feed_tx,
             connections: Mutex::new(HashMap::new()),
+            routes: Mutex::new(routes),
+            next_connection: AtomicU64::new(0),
+            pruned_before: AtomicU64::new(0),
         });
         let tasks = vec![
             tokio::spawn(admission::admission_loop(shared.clone(), admission_rx)),
@@ -289,20 +345,73 @@ impl Ingress {
         f(&self.shared.pool())
     }
 
-    /// Advances the slot: expired transactions leave the pool and storage.
+    /// Advances the slot: expired transactions leave the pool and storage, and receipts older
+    /// than the retention horizon are deleted.
     pub fn on_slot(&self, slot: Slot) -> usize {
-        let removed = self.shared.pool().on_slot(slot);
+        let removed = {
+            let mut pool = self.shared.pool();
+            let removed = pool.on_slot(slot);
+            self.shared.routes().left_pool(removed.iter().map(|(_, id)| id));
+            removed
+        };
         let n = removed.len();
         self.shared.store.delete(removed.into_iter().map(|(s, _)| s).collect());
+        let horizon = slot.0.saturating_sub(self.shared.config.receipt_retention_slots.get());
+        if self.shared.pruned_before.fetch_max(horizon, Ordering::Relaxed) < horizon {
+            self.shared.receipt_store.prune_receipts(Slot(horizon));
+        }
         n
     }
 
     /// Removes committed transactions from the pool and storage.
     pub fn remove_committed(&self, ids: &[TxId]) -> usize {
-        let removed = self.shared.pool().remove_committed(ids);
+        let removed = {
+            let mut pool = self.shared.pool();
+            let removed = pool.remove_committed(ids);
+            self.shared.routes().committed(removed.iter().map(|(_, id)| id));
+            removed
+        };
         let n = removed.len();
         self.shared.store.delete(removed.into_iter().map(|(s, _)| s).collect());
         n
+    }
+
+    /// Stores signed inclusion receipts and pushes each to the connection that submitted its
+    /// transaction, if that connection is still open. Never blocks on a client: a push that
+    /// finds the connection's receipt queue full is dropped and counted
+    /// ([`IngressStatsSnapshot::receipts_push_dropped`]); the stored receipt stays. Pushes do
+    /// not wait for the durable write (a receipt is valid by its signature, stored or not);
+    /// the returned handle resolves once the receipts are durable (an empty delivery is a
+    /// barrier: it resolves once everything delivered before it is durable). Does not check
+    /// signatures: the caller signed them. Callable from any thread.
+    pub fn deliver_receipts(&self, receipts: Vec<SignedReceipt>) -> Durable {
+        if receipts.is_empty() {
+            return self.shared.receipt_store.write_receipts(Vec::new());
+        }
+        let durable = self.shared.receipt_store.write_receipts(receipts.clone());
+        let (deliveries, unrouted) = self.shared.routes().route(receipts);
+        let stats = &self.shared.stats;
+        stats.receipts_unrouted.fetch_add(unrouted.len() as u64, Ordering::Relaxed);
+        for d in deliveries {
+            for chunk in d.receipts.chunks(MAX_RECEIPTS_PER_FRAME) {
+                let frame = ServerFrame::Receipts(Receipts { receipts: chunk.to_vec() });
+                let counter = match d.queue.try_send(frame) {
+                    Ok(()) => &stats.receipts_pushed,
+                    Err(_) => &stats.receipts_push_dropped,
+                };
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        }
+        durable
+    }
+
+    /// The stored receipt of `tx` (the latest, if it was committed more than once), if any.
+    /// Blocks for one indexed SQLite read.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the read fails or the stored receipt does not decode.
+    pub fn receipt(&self, tx: &TxId) -> Result<Option<SignedReceipt>, StoreError> {
+        self.shared.receipt_store.receipt(tx)
     }
 
     /// Reads the feed (see [`Pool::feed`]).
