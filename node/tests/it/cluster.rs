@@ -160,13 +160,17 @@ impl Sequencer {
 }
 
 fn spawn_keyper(setup: &Setup, seq: &Sequencer, i: u16, behaviour: &str) -> Child {
+    spawn_keyper_at(setup, seq.keyper_addr, &seq.key, i, behaviour)
+}
+
+fn spawn_keyper_at(setup: &Setup, addr: SocketAddr, key: &str, i: u16, behaviour: &str) -> Child {
     let dir = setup.dir.join(format!("keyper-{i}"));
     std::fs::create_dir_all(&dir).unwrap();
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("log")).unwrap();
     Command::new(VEIL)
         .args(["keyper", "--committee", "committee.json", "--key-file"])
         .arg(format!("keys/keyper-{i}.json"))
-        .args(["--sequencer", &seq.keyper_addr.to_string(), "--sequencer-key", &seq.key])
+        .args(["--sequencer", &addr.to_string(), "--sequencer-key", key])
         .arg("--data-dir")
         .arg(&dir)
         .args(["--behaviour", behaviour])
@@ -391,13 +395,195 @@ fn sequencer_killed_at_every_stage_recovers_with_keyper_processes() {
             "slots continue after a crash after {kind}"
         );
     }
+    // Keypers 1 and 2 (the default responder set for t = 1) killed and restarted: they come
+    // back with an empty validated set, catch up from the feed and by fetching, and carry the
+    // slots alone once 3 and 4 are gone.
+    let mut keypers: Vec<Option<Child>> = keypers.into_iter().map(Some).collect();
+    for i in [0, 1] {
+        kill(keypers[i].take().unwrap());
+    }
+    let (genesis_ms, slot_ms) = genesis(&setup);
+    let now = now_ms().saturating_sub(genesis_ms) / slot_ms;
+    assert!(seq.wait_slot(now + 2, Duration::from_secs(30)).is_some());
+    for i in [0, 1] {
+        keypers[i] = Some(spawn_keyper(&setup, &seq, i as u16 + 1, "honest"));
+    }
+    let now = now_ms().saturating_sub(genesis_ms) / slot_ms;
+    assert!(seq.wait_slot(now + 4, Duration::from_secs(30)).is_some());
+    for i in [2, 3] {
+        kill(keypers[i].take().unwrap());
+    }
+    let now = now_ms().saturating_sub(genesis_ms) / slot_ms;
+    // The slot in flight when 3 and 4 died may miss; after it, only 1 and 2 decrypt.
+    let mut decrypted = 0;
+    while decrypted < 3 {
+        let line = seq.wait_slot(now + 2, Duration::from_secs(30)).expect("slots continue");
+        assert!(!line.contains("undecryptable"), "restarted keypers 1 and 2 must decrypt: {line}");
+        if !line.contains(" 0 committed") {
+            decrypted += 1;
+        }
+    }
     let sent = users.stop();
     seq.stop();
-    for k in keypers {
+    for k in keypers.into_iter().flatten() {
         kill(k);
     }
     let (included, published) = check_log(&setup, &sent);
     assert!(included > 20, "{included} of {} sent were included", sent.len());
     assert!(published >= included);
     no_equivocation_reported(&setup);
+}
+
+/// The sequencer key signs two different commitments for one slot (what a compromised or
+/// buggy sequencer would do): every keyper process releases for the first, refuses the second
+/// and reports it, and still refuses it after a `kill -9` and restart.
+#[test]
+fn a_forged_second_commitment_is_refused_by_every_keyper_even_after_a_restart() {
+    use veil_mempool::pool::PoolConfig;
+    use veil_mempool::validate::CommitteeValidator;
+    use veil_node::services::ingress::{Ingress, IngressConfig};
+    use veil_node::services::keyper_server::{KeyperServer, KeyperServerConfig};
+    use veil_node::services::sequencer::SequencerInput;
+    use veil_primitives::signed::Signed;
+    use veil_sequencer::slot::KeyperRequest;
+    use veil_sequencer::{Commitment, CommittedBlock};
+    use veil_wire::client::IngressClient;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let setup = Setup::new(tmp.path(), 4, 1, 500);
+    let pks = setup.pks.clone();
+    let key = SigningKey::from_bytes(&[0x42; 32]);
+    let key_hex = veil_primitives::hexbytes::encode(key.verifying_key().as_bytes());
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (batches_tx, batches) = mpsc::channel::<SequencerInput>();
+    let (ingress, server) = rt.block_on(async {
+        let mut cfg = IngressConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            setup.dir.join("ingress"),
+            PoolConfig::new(pks.chain_id()),
+        );
+        cfg.eons = vec![pks.eon()];
+        let ingress = Arc::new(
+            Ingress::start(cfg, Arc::new(CommitteeValidator::new(vec![pks.clone()])))
+                .await
+                .unwrap(),
+        );
+        let server = KeyperServer::start(
+            KeyperServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tls_dir: setup.dir.join("ingress"),
+                pks: pks.clone(),
+                sequencer_key: key.clone(),
+            },
+            ingress.clone(),
+            batches_tx,
+        )
+        .unwrap();
+        (ingress, server)
+    });
+    let addr = server.local_addr();
+    let mut keypers: Vec<Child> =
+        (1..=4).map(|i| spawn_keyper_at(&setup, addr, &key_hex, i, "honest")).collect();
+
+    // Two ciphertexts every keyper validates from the feed.
+    let ids: Vec<TxId> = rt.block_on(async {
+        let client = IngressClient::connect(ClientConfig::new(
+            ingress.local_addr(),
+            Pin::Fingerprint(ingress.fingerprint()),
+        ))
+        .await
+        .unwrap();
+        let mut ids = Vec::new();
+        for n in 0..2u8 {
+            let meta = TxMeta {
+                chain_id: pks.chain_id(),
+                eon: pks.eon(),
+                rollup: RollupId(0),
+                fee_payer: PublicKeyBytes([9; 32]),
+                max_fee: Amount(5),
+                gas_limit: 21_000,
+                expiry_slot: Slot(100),
+                bundle: None,
+            };
+            let ct = encrypt(&pks, &meta, &[n; 8]).unwrap();
+            ids.push(
+                client.submit(bytes::Bytes::copy_from_slice(ct.as_bytes())).await.unwrap().ids[0],
+            );
+        }
+        ids
+    });
+    let commitment = |id: TxId, hash: u8| {
+        Signed::sign(
+            Commitment {
+                chain_id: pks.chain_id(),
+                slot: Slot(3),
+                eon: pks.eon(),
+                blocks: vec![CommittedBlock {
+                    rollup: RollupId(0),
+                    winner: None,
+                    payment: Amount(0),
+                    ciphertexts: vec![id],
+                }],
+                outcome_hash: [hash; 32],
+            },
+            &key,
+        )
+    };
+    let first = commitment(ids[0], 1);
+    let forged = commitment(ids[1], 2);
+    // Batches received within `wait`, by keyper, as the id each one covers.
+    let collect = |wait: Duration| -> Vec<(u16, TxId)> {
+        let deadline = Instant::now() + wait;
+        let mut got = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if let Ok(SequencerInput::Batch(b)) = batches.recv_timeout(left) {
+                for e in &b.message.entries {
+                    got.push((b.message.keyper.get(), e.id));
+                }
+            }
+        }
+        got
+    };
+    let links = server.links();
+    // Wait until all four are linked and have validated what was submitted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.connected().len() < 4 {
+        assert!(Instant::now() < deadline, "keypers did not link");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    links.send(KeyperRequest::Commitment(first.clone()));
+    let got = collect(Duration::from_secs(3));
+    let released: HashSet<u16> =
+        got.iter().filter(|(_, id)| *id == ids[0]).map(|(k, _)| *k).collect();
+    assert_eq!(released.len(), 4, "every keyper releases the first commitment: {got:?}");
+
+    links.send(KeyperRequest::Commitment(forged.clone()));
+    let got = collect(Duration::from_secs(2));
+    assert!(got.iter().all(|(_, id)| *id != ids[1]), "no share for the forged commitment: {got:?}");
+
+    // Keyper 1 killed and restarted: its durable first commitment still wins. On its new link
+    // the sequencer replays both commitments; it re-sends the first's batch only.
+    kill(keypers.remove(0));
+    keypers.insert(0, spawn_keyper_at(&setup, addr, &key_hex, 1, "honest"));
+    let got = collect(Duration::from_secs(6));
+    assert!(
+        got.iter().all(|(_, id)| *id != ids[1]),
+        "no share for the forged one after a restart: {got:?}"
+    );
+    assert!(got.contains(&(1, ids[0])), "the restarted keyper re-sends its release: {got:?}");
+
+    for k in keypers {
+        kill(k);
+    }
+    for i in 1..=4 {
+        let log = std::fs::read_to_string(setup.dir.join(format!("keyper-{i}/log"))).unwrap();
+        assert!(log.contains("EQUIVOCATION"), "keyper {i} reported the equivocation");
+    }
+    rt.block_on(async move {
+        server.shutdown().await;
+        if let Ok(ingress) = Arc::try_unwrap(ingress) {
+            ingress.shutdown().await;
+        }
+    });
 }
