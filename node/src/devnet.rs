@@ -11,8 +11,9 @@
 //! `--keyper-processes` (key files and logs in the data directory).
 //!
 //! What is not there yet, and said so in the output: builders bid through the sequencer's
-//! intake channel (HTTP comes with the APIs issue); fee payers are not charged yet (fee
-//! accounts come with the ingress v2 issue).
+//! intake channel (HTTP comes with the APIs issue); fees are charged and credited as ledger
+//! entries at settlement, but fee accounts (deposits, balances, reservation at admission)
+//! come with the ingress v2 issue.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -34,7 +35,7 @@ use veil_mempool::pool::PoolConfig;
 use veil_primitives::{
     Amount, BundleId, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId, TxMeta,
 };
-use veil_sequencer::slot::TxResult;
+use veil_sequencer::slot::{FeeEntry, TxResult};
 use veil_sequencer::SlotClock;
 use veil_wire::client::ClientConfig;
 use veil_wire::tls::Pin;
@@ -227,6 +228,8 @@ struct Summary {
     dropped: u64,
     payments: u128,
     payouts: u128,
+    fees_charged: u128,
+    fees_credited: u128,
     plaintext_mismatches: u64,
     blamed: u64,
     commit_to_plaintext: Vec<u64>,
@@ -350,7 +353,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     if let Some(addr) = node.http_addr() {
         say(format!("metrics: http://{addr}/metrics"));
     }
-    say("builders bid through the sequencer's intake channel (HTTP comes with the APIs issue); fees are not charged yet (fee accounts come with ingress v2)".into());
+    say("builders bid through the sequencer's intake channel (HTTP comes with the APIs issue); fees are charged and credited as ledger entries at settlement; fee accounts with balances come with ingress v2".into());
 
     // Users.
     let sent: Arc<Mutex<HashMap<TxId, Vec<u8>>>> = Arc::new(Mutex::new(HashMap::new()));
@@ -600,6 +603,17 @@ fn print_slot(
     let payouts: u128 = payouts_by_rollup.values().sum();
     summary.payments += payments;
     summary.payouts += payouts;
+    let fee_sum = |charge: bool| -> u128 {
+        report
+            .fees
+            .iter()
+            .filter(|f| matches!(f, FeeEntry::Charge { .. }) == charge)
+            .map(|f| f.amount().0)
+            .sum()
+    };
+    let (fees_charged, fees_credited) = (fee_sum(true), fee_sum(false));
+    summary.fees_charged += fees_charged;
+    summary.fees_credited += fees_credited;
     let Some(published) = &report.published else {
         summary.undecryptable += 1;
         let txs = report.commitment.as_ref().map_or(0, |c| c.message.len());
@@ -667,7 +681,8 @@ fn print_slot(
             "{}",
             json!({
                 "slot": report.slot.0, "rollups": rollups_json, "payments": payments.to_string(),
-                "payouts": payouts.to_string(), "blamed": blamed,
+                "payouts": payouts.to_string(), "fees_charged": fees_charged.to_string(),
+                "fees_credited": fees_credited.to_string(), "blamed": blamed,
                 "commit_to_plaintext_ms": report.commit_to_plaintext_ms,
             })
         );
@@ -675,7 +690,7 @@ fn print_slot(
         let payout_text: Vec<String> =
             payouts_by_rollup.iter().map(|(r, a)| format!("r{r} {a}")).collect();
         println!(
-            "slot {}: {} | paid {payments}, payouts {} | blamed {} | commit→plaintext {} ms",
+            "slot {}: {} | paid {payments}, payouts {} | fees {fees_charged} | blamed {} | commit→plaintext {} ms",
             report.slot,
             if parts.is_empty() { "empty".to_string() } else { parts.join(" | ") },
             if payout_text.is_empty() { "-".into() } else { payout_text.join(" ") },
@@ -696,15 +711,18 @@ fn print_summary(s: &Summary, submitted: u64, json: bool) {
                 "summary": true, "slots": s.slots, "undecryptable": s.undecryptable, "submitted": submitted,
                 "included": s.included, "failed": s.failed, "dropped": s.dropped,
                 "payments": s.payments.to_string(), "payouts": s.payouts.to_string(),
+                "fees_charged": s.fees_charged.to_string(), "fees_credited": s.fees_credited.to_string(),
                 "plaintext_mismatches": s.plaintext_mismatches, "blamed": s.blamed,
                 "commit_to_plaintext_ms_p50": pct(0.5), "commit_to_plaintext_ms_max": t.last(),
             })
         );
     } else {
         println!(
-            "summary: {} slots ({} undecryptable), {submitted} txs submitted, {} included, {} failed, {} dropped with their bundle; payments {} = payouts {}{}; plaintexts matching what users sent: {}; keypers blamed {}; commit→plaintext p50 {} ms, max {} ms",
+            "summary: {} slots ({} undecryptable), {submitted} txs submitted, {} included, {} failed, {} dropped with their bundle; payments {} = payouts {}{}; fees charged {} = credited {}{}; plaintexts matching what users sent: {}; keypers blamed {}; commit→plaintext p50 {} ms, max {} ms",
             s.slots, s.undecryptable, s.included, s.failed, s.dropped, s.payments, s.payouts,
             if s.payments == s.payouts { "" } else { " (MISMATCH)" },
+            s.fees_charged, s.fees_credited,
+            if s.fees_charged == s.fees_credited { "" } else { " (MISMATCH)" },
             if s.plaintext_mismatches == 0 { "all".to_string() } else { format!("{} MISMATCHED", s.plaintext_mismatches) },
             s.blamed,
             pct(0.5).map_or("-".into(), |v| v.to_string()),

@@ -103,6 +103,7 @@ impl IngressStats {
 /// | `veil_slots_total` | counter | `outcome`: `settled`, `undecryptable` |
 /// | `veil_bids_total` | counter | `result`: `accepted` or an error-code name |
 /// | `veil_payments_total` / `veil_payouts_total` | counter | — (settlement units) |
+/// | `veil_fees_charged_total` / `veil_fees_credited_total` | counter | — (settlement units) |
 /// | `veil_ingress_admitted_total`, `veil_ingress_duplicates_total`, `veil_ingress_evicted_total`, `veil_ingress_expired_total` | counter | — |
 /// | `veil_ingress_rejected_total` | counter | `code`: error-code name |
 /// | `veil_mempool_pending` | gauge | — |
@@ -132,6 +133,10 @@ pub struct NodeMetrics {
     pub payments: prometheus_client::metrics::counter::Counter,
     /// Payouts credited, in units.
     pub payouts: prometheus_client::metrics::counter::Counter,
+    /// Transaction fees charged to payers, in units.
+    pub fees_charged: prometheus_client::metrics::counter::Counter,
+    /// Transaction fees credited to block builders (or rollups), in units.
+    pub fees_credited: prometheus_client::metrics::counter::Counter,
 }
 
 /// What the collector reads at each scrape.
@@ -222,6 +227,18 @@ impl NodeMetrics {
         registry.register("veil_payments", "Winning payments debited (units)", payments.clone());
         let payouts = prometheus_client::metrics::counter::Counter::default();
         registry.register("veil_payouts", "Payouts credited to rollups (units)", payouts.clone());
+        let fees_charged = prometheus_client::metrics::counter::Counter::default();
+        registry.register(
+            "veil_fees_charged",
+            "Transaction fees charged (units)",
+            fees_charged.clone(),
+        );
+        let fees_credited = prometheus_client::metrics::counter::Counter::default();
+        registry.register(
+            "veil_fees_credited",
+            "Transaction fees credited to block builders or rollups (units)",
+            fees_credited.clone(),
+        );
         NodeMetrics {
             registry: std::sync::Mutex::new(registry),
             stage,
@@ -229,6 +246,8 @@ impl NodeMetrics {
             bids,
             payments,
             payouts,
+            fees_charged,
+            fees_credited,
         }
     }
 

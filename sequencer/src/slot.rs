@@ -69,7 +69,9 @@ use veil_crypto::{
     decrypt_block, Blame, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, PublicKeySet,
     ResponderSet, SignedShareBatch, VerifiedShareBatch,
 };
-use veil_primitives::{hexbytes, BundleId, CiphertextIndex, RollupId, Slot, TxId, TxMeta};
+use veil_primitives::{
+    hexbytes, Amount, BundleId, CiphertextIndex, PublicKeyBytes, RollupId, Slot, TxId, TxMeta,
+};
 
 use crate::commitment::{Commitment, SignedCommitment};
 use crate::error::SequencerError;
@@ -195,6 +197,56 @@ pub struct PublishedSlot {
     pub blocks: Vec<PublishedBlock>,
     /// Keypers blamed while decrypting.
     pub blamed: Vec<Blame>,
+    /// The transaction fees this slot moves (settled with it).
+    #[serde(default)]
+    pub fees: Vec<FeeEntry>,
+}
+
+/// Who earns a block's transaction fees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum FeeRecipient {
+    /// The builder whose winning bid built the block.
+    Builder(PublicKeyBytes),
+    /// The rollup itself, for the sequencer's fallback block of an unsold rollup.
+    Rollup(RollupId),
+}
+
+/// A transaction fee moved at settlement (DESIGN.md, "Fees and spam"): every committed
+/// transaction of a decrypted slot pays its declared fee (`max_fee`), whether its payload
+/// decrypted, failed or was dropped with its bundle, and each block's fees go to who built it.
+/// Per slot, the credits sum exactly to the charges.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeeEntry {
+    /// A transaction's declared fee charged to its fee payer.
+    Charge {
+        /// The transaction.
+        tx: TxId,
+        /// Its fee payer.
+        payer: PublicKeyBytes,
+        /// Its `max_fee`.
+        amount: Amount,
+    },
+    /// One rollup's block fees credited to who built the block.
+    Credit {
+        /// The rollup.
+        rollup: RollupId,
+        /// The builder, or the rollup for a fallback block.
+        to: FeeRecipient,
+        /// The sum of the block's charges.
+        amount: Amount,
+    },
+}
+
+impl FeeEntry {
+    /// The amount moved.
+    #[must_use]
+    pub fn amount(&self) -> Amount {
+        match self {
+            FeeEntry::Charge { amount, .. } | FeeEntry::Credit { amount, .. } => *amount,
+        }
+    }
 }
 
 /// What the machine persists before it acts on it.
@@ -225,6 +277,9 @@ pub enum SlotRecord {
         slot: Slot,
         /// Debits and payouts.
         ledger: Vec<LedgerEntry>,
+        /// The transaction fees charged and credited.
+        #[serde(default)]
+        fees: Vec<FeeEntry>,
     },
     /// The slot was abandoned.
     Undecryptable {
@@ -273,6 +328,8 @@ pub enum Publication {
         slot: Slot,
         /// Debits and payouts.
         ledger: Vec<LedgerEntry>,
+        /// The transaction fees charged and credited.
+        fees: Vec<FeeEntry>,
     },
     /// A slot could not be decrypted in time; its ciphertexts are free again.
     Undecryptable {
@@ -771,18 +828,23 @@ impl SlotMachine {
             }
             SlotRecord::Decrypted { published } => {
                 let slot = published.slot;
-                self.events.push_back(SlotEvent::Publish(Publication::Decrypted(published)));
                 // Every closed slot's outcome (a restored one too) waits in the auction until
                 // here, so this settles; a slot without winners settles with an empty ledger.
                 let ledger = self.auction.settle(slot).unwrap_or_default();
-                self.persist(SlotRecord::Settled { slot, ledger });
+                let fees = published.fees.clone();
+                self.events.push_back(SlotEvent::Publish(Publication::Decrypted(published)));
+                self.persist(SlotRecord::Settled { slot, ledger, fees });
             }
-            SlotRecord::Settled { slot, ledger } => {
+            SlotRecord::Settled { slot, ledger, fees } => {
                 if let Some(run) = self.slots.get_mut(&slot) {
                     run.state = SlotState::Settled;
                 }
                 self.stats.settled += 1;
-                self.events.push_back(SlotEvent::Publish(Publication::Settled { slot, ledger }));
+                self.events.push_back(SlotEvent::Publish(Publication::Settled {
+                    slot,
+                    ledger,
+                    fees,
+                }));
                 self.prune();
             }
             SlotRecord::Undecryptable { slot } => {
@@ -976,7 +1038,11 @@ impl SlotMachine {
         for id in commitment.ordered_ids() {
             self.in_flight.remove(id);
         }
-        self.persist(SlotRecord::Decrypted { published: PublishedSlot { slot, blocks, blamed } });
+        let metas: HashMap<TxId, TxMeta> = run.cts.iter().map(|c| (c.id(), *c.ad())).collect();
+        let fees = fees_for(&commitment, &metas);
+        self.persist(SlotRecord::Decrypted {
+            published: PublishedSlot { slot, blocks, blamed, fees },
+        });
     }
 
     fn abandon(&mut self, slot: Slot) {
@@ -1017,5 +1083,103 @@ impl SlotMachine {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SlotEvent> {
         self.events.pop_front()
+    }
+}
+
+/// The fee entries of a decrypted slot: a charge per committed transaction (its `max_fee`),
+/// then a credit per block to its winner (or to the rollup for a fallback block) of exactly
+/// the block's charges. A committed id without metadata (cannot happen: every committed
+/// ciphertext is held to decrypt it) is charged nothing.
+#[must_use]
+pub fn fees_for(commitment: &Commitment, metas: &HashMap<TxId, TxMeta>) -> Vec<FeeEntry> {
+    let mut out = Vec::new();
+    for block in &commitment.blocks {
+        let mut total = Amount(0);
+        for id in &block.ciphertexts {
+            let Some(meta) = metas.get(id) else { continue };
+            out.push(FeeEntry::Charge { tx: *id, payer: meta.fee_payer, amount: meta.max_fee });
+            total = Amount(total.0.saturating_add(meta.max_fee.0));
+        }
+        let to = block.winner.map_or(FeeRecipient::Rollup(block.rollup), FeeRecipient::Builder);
+        out.push(FeeEntry::Credit { rollup: block.rollup, to, amount: total });
+    }
+    out
+}
+
+#[cfg(test)]
+mod fee_tests {
+    use super::*;
+    use crate::commitment::CommittedBlock;
+
+    fn meta(payer: u8, fee: u128) -> TxMeta {
+        TxMeta {
+            chain_id: veil_primitives::ChainId(1),
+            eon: veil_primitives::Eon(1),
+            rollup: RollupId(0),
+            fee_payer: PublicKeyBytes([payer; 32]),
+            max_fee: Amount(fee),
+            gas_limit: 21_000,
+            expiry_slot: Slot(9),
+            bundle: None,
+        }
+    }
+
+    #[test]
+    fn every_committed_transaction_pays_and_each_block_is_credited_exactly() {
+        let builder = PublicKeyBytes([0xb0; 32]);
+        let commitment = Commitment {
+            chain_id: veil_primitives::ChainId(1),
+            slot: Slot(4),
+            eon: veil_primitives::Eon(1),
+            blocks: vec![
+                CommittedBlock {
+                    rollup: RollupId(0),
+                    winner: Some(builder),
+                    payment: Amount(10),
+                    ciphertexts: vec![TxId([1; 32]), TxId([2; 32])],
+                },
+                CommittedBlock {
+                    rollup: RollupId(1),
+                    winner: None,
+                    payment: Amount(0),
+                    ciphertexts: vec![TxId([3; 32])],
+                },
+            ],
+            outcome_hash: [0; 32],
+        };
+        let metas: HashMap<TxId, TxMeta> = [
+            (TxId([1; 32]), meta(7, 5)),
+            (TxId([2; 32]), meta(8, u128::from(u64::MAX) + 3)),
+            (TxId([3; 32]), meta(7, 2)),
+        ]
+        .into_iter()
+        .collect();
+        let fees = fees_for(&commitment, &metas);
+        let charged: u128 = fees
+            .iter()
+            .filter(|f| matches!(f, FeeEntry::Charge { .. }))
+            .map(|f| f.amount().0)
+            .sum();
+        let credited: u128 = fees
+            .iter()
+            .filter(|f| matches!(f, FeeEntry::Credit { .. }))
+            .map(|f| f.amount().0)
+            .sum();
+        assert_eq!(charged, credited, "exact to the unit");
+        assert_eq!(charged, 5 + u128::from(u64::MAX) + 3 + 2);
+        assert_eq!(fees.iter().filter(|f| matches!(f, FeeEntry::Charge { .. })).count(), 3);
+        assert!(fees.contains(&FeeEntry::Credit {
+            rollup: RollupId(0),
+            to: FeeRecipient::Builder(builder),
+            amount: Amount(5 + u128::from(u64::MAX) + 3),
+        }));
+        assert!(fees.contains(&FeeEntry::Credit {
+            rollup: RollupId(1),
+            to: FeeRecipient::Rollup(RollupId(1)),
+            amount: Amount(2),
+        }));
+        // The entries survive the record format.
+        let json = serde_json::to_string(&fees).unwrap();
+        assert_eq!(serde_json::from_str::<Vec<FeeEntry>>(&json).unwrap(), fees);
     }
 }

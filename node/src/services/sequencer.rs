@@ -20,7 +20,7 @@ use veil_auction::{AuctionError, LedgerEntry, SignedBid};
 use veil_crypto::SignedShareBatch;
 use veil_mempool::pool::FeedCursor;
 use veil_primitives::{CiphertextIndex, Slot, TxId, TxMeta};
-use veil_sequencer::slot::{PoolView, Publication, SlotEvent, SlotRecord, SlotStats};
+use veil_sequencer::slot::{FeeEntry, PoolView, Publication, SlotEvent, SlotRecord, SlotStats};
 use veil_sequencer::{Finalizer, PublishedSlot, SignedCommitment, SlotMachine};
 use veil_storage::records::RecordLog;
 
@@ -57,6 +57,8 @@ pub struct SlotReport {
     pub published: Option<PublishedSlot>,
     /// The settlement's ledger entries.
     pub ledger: Vec<LedgerEntry>,
+    /// The transaction fees charged to payers and credited to block builders.
+    pub fees: Vec<FeeEntry>,
     /// From the commitment out to the plaintext decided, in ms.
     pub commit_to_plaintext_ms: Option<u64>,
 }
@@ -391,7 +393,7 @@ impl Shell {
                 report.published = Some(published);
                 report.commit_to_plaintext_ms = took;
             }
-            Publication::Settled { slot, ledger } => {
+            Publication::Settled { slot, ledger, fees } => {
                 drop(in_flight);
                 self.mark(slot, "settle");
                 self.metrics.slots.get_or_create(&vec![("outcome", "settled")]).inc();
@@ -406,6 +408,14 @@ impl Shell {
                 let mut report = self.report_for(slot).clone();
                 self.open_reports.remove(&slot);
                 report.ledger = ledger;
+                for f in &fees {
+                    let counter = match f {
+                        FeeEntry::Charge { .. } => &self.metrics.fees_charged,
+                        FeeEntry::Credit { .. } => &self.metrics.fees_credited,
+                    };
+                    counter.inc_by(u64::try_from(f.amount().0).unwrap_or(u64::MAX));
+                }
+                report.fees = fees;
                 let _ = self.reports.send(report);
             }
             Publication::Undecryptable { slot, ids } => {
@@ -429,6 +439,7 @@ impl Shell {
             commitment: None,
             published: None,
             ledger: Vec::new(),
+            fees: Vec::new(),
             commit_to_plaintext_ms: None,
         })
     }

@@ -81,9 +81,12 @@ fn devnet_runs_slots_end_to_end() {
     assert_eq!(summary["undecryptable"], 0);
     assert_eq!(summary["plaintext_mismatches"], 0);
     assert_eq!(summary["payments"], summary["payouts"]);
+    assert_eq!(summary["fees_charged"], summary["fees_credited"]);
+    assert_ne!(summary["fees_charged"], "0", "included transactions pay their fees");
     assert!(summary["included"].as_u64().unwrap() > 0, "{summary}");
     for slot in &lines[..lines.len() - 1] {
         assert_eq!(slot["payments"], slot["payouts"], "{slot}");
+        assert_eq!(slot["fees_charged"], slot["fees_credited"], "{slot}");
     }
 
     // Keypers as separate `veil keyper` processes, linked over QUIC. A byzantine keyper in

@@ -779,7 +779,7 @@ fn restore_refuses_records_that_contradict_each_other() {
     // A settled ledger that is not the outcome's.
     let mut tampered = disk.clone();
     for r in &mut tampered {
-        if let SlotRecord::Settled { ledger, slot: Slot(0) } = r {
+        if let SlotRecord::Settled { ledger, slot: Slot(0), .. } = r {
             ledger.pop();
         }
     }
