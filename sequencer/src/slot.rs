@@ -664,6 +664,12 @@ impl SlotMachine {
         self.in_flight.contains(id)
     }
 
+    /// Every ciphertext committed in a slot not yet decrypted or abandoned.
+    #[must_use]
+    pub fn in_flight(&self) -> &HashSet<TxId> {
+        &self.in_flight
+    }
+
     /// When the machine next needs [`SlotMachine::handle_timeout`].
     #[must_use]
     pub fn poll_timeout(&self) -> u64 {

@@ -200,7 +200,9 @@ impl Pin {
 
 #[derive(Debug)]
 struct PinnedVerifier {
-    fingerprint: CertFingerprint,
+    /// `None` only for protocols that authenticate the server at the application layer with
+    /// a signature over the TLS exporter ([`client_crypto_channel_bound`]).
+    fingerprint: Option<CertFingerprint>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -213,7 +215,7 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if CertFingerprint::of(end_entity) == self.fingerprint {
+        if self.fingerprint.is_none_or(|f| CertFingerprint::of(end_entity) == f) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -255,8 +257,10 @@ pub fn client_crypto(
     alpn: &[u8],
 ) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
     let provider = provider();
-    let verifier =
-        Arc::new(PinnedVerifier { fingerprint: pin.fingerprint(), provider: provider.clone() });
+    let verifier = Arc::new(PinnedVerifier {
+        fingerprint: Some(pin.fingerprint()),
+        provider: provider.clone(),
+    });
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
@@ -266,49 +270,6 @@ pub fn client_crypto(
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
     Ok(Arc::new(quic))
-}
-
-/// Accepts any server certificate (still checking the handshake signature with its key), for
-/// protocols that authenticate the server at the application layer with a signature over the
-/// TLS exporter ([`crate::keyper`]). Never use it for a protocol that does not.
-#[derive(Debug)]
-struct ChannelBoundVerifier {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for ChannelBoundVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// The quinn client crypto configuration for a protocol whose peers authenticate each other
@@ -322,7 +283,9 @@ pub fn client_crypto_channel_bound(
     alpn: &[u8],
 ) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(ChannelBoundVerifier { provider: provider.clone() });
+    // No pin: the certificate is not trusted for anything here (the handshake signature is
+    // still checked with its key).
+    let verifier = Arc::new(PinnedVerifier { fingerprint: None, provider: provider.clone() });
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()

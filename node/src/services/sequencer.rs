@@ -170,7 +170,8 @@ impl SequencerService {
             anyhow::anyhow!("{}: the slot records do not restore: {e}", log_path.display())
         })?;
         let (input, rx) = channel;
-        let in_flight = Arc::new(Mutex::new(HashSet::new()));
+        // Restored commitments are in flight again: builders must not name their ciphertexts.
+        let in_flight = Arc::new(Mutex::new(machine.in_flight().clone()));
         let receipts = finalizer.receipt_signer().and_then(|signer| {
             ReceiptIssuer::spawn(signer, ingress.clone(), DEFAULT_QUEUED_COMMITMENTS)
                 .inspect_err(|e| tracing::error!(error = %e, "no receipt issuer; receipts are off"))
