@@ -107,6 +107,7 @@ impl IngressStats {
 /// | `veil_ingress_admitted_total`, `veil_ingress_duplicates_total`, `veil_ingress_evicted_total`, `veil_ingress_expired_total` | counter | — |
 /// | `veil_ingress_rejected_total` | counter | `code`: error-code name |
 /// | `veil_mempool_pending` | gauge | — |
+/// | `veil_receipts_pushed_total`, `veil_receipts_push_dropped_total`, `veil_receipts_unrouted_total` | counter | — |
 /// | `veil_share_batches_total` | counter | `result`: `forwarded`, `dropped`, `refused` (failed verification) |
 /// | `veil_keypers_blamed_total`, `veil_fallback_rounds_total` | counter | — |
 /// | `veil_keyper_links` | gauge | — (authenticated links now) |

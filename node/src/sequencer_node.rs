@@ -337,6 +337,27 @@ impl Scraped for Scrape {
                 true,
             ),
             row("veil_mempool_pending", "Pending transactions", None, pending, false),
+            row(
+                "veil_receipts_pushed",
+                "Receipts pushed to users' connections",
+                None,
+                shell.receipts_pushed,
+                true,
+            ),
+            row(
+                "veil_receipts_push_dropped",
+                "Receipt pushes dropped at a full connection queue (the receipt stays stored)",
+                None,
+                shell.receipts_push_dropped,
+                true,
+            ),
+            row(
+                "veil_receipts_unrouted",
+                "Receipts for transactions whose connection had closed (stored only)",
+                None,
+                shell.receipts_unrouted,
+                true,
+            ),
         ];
         for (code, n) in &pool.rejected {
             rows.push(row(
