@@ -23,9 +23,10 @@ use crate::config::AuctionConfig;
 use crate::registry::RollupTerms;
 use crate::AuctionError;
 
-/// The largest amount anywhere in the auction (2^113, about 1.04e34): with at most 64 rollups
-/// per slot and the solver's scaling by 128, every sum the auction forms fits in a `u128`.
-pub const MAX_AMOUNT: Amount = Amount(1 << 113);
+/// The largest amount anywhere in the auction: [`Amount::MAX`] (2^113, about 1.04e34): with
+/// at most 64 rollups per slot and the solver's scaling by 128, every sum the auction forms
+/// fits in a `u128`.
+pub const MAX_AMOUNT: Amount = Amount::MAX;
 
 pub use veil_primitives::BundleRef;
 

@@ -259,6 +259,19 @@ pub struct RollupRegistry {
 }
 
 impl RollupRegistry {
+    /// Every registered rollup with the largest block gas limit among its current and
+    /// scheduled configurations: what the mempool admits transactions for.
+    #[must_use]
+    pub fn gas_limits(&self) -> BTreeMap<RollupId, u64> {
+        self.rollups
+            .iter()
+            .map(|(id, r)| {
+                let limit = r.current.iter().chain(r.scheduled.values()).map(|c| c.gas_limit).max();
+                (*id, limit.unwrap_or(0))
+            })
+            .collect()
+    }
+
     /// Registers a rollup from the operator's genesis configuration: no admin signature (the
     /// configuration is the authority at genesis), effective from slot 0. Later changes are
     /// admin-signed updates as usual.

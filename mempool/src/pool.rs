@@ -105,6 +105,11 @@ pub struct PoolConfig {
     pub max_bundle_parts: NonZeroUsize,
     /// How far ahead of the current slot an expiry may lie.
     pub max_expiry_horizon: u64,
+    /// The registered rollups and the gas limit of their blocks: a transaction for another
+    /// rollup is refused ([`ErrorCode::UnknownRollup`]), and one whose gas limit is zero or
+    /// above its rollup's is refused ([`ErrorCode::InvalidGasLimit`]). `None` (a standalone
+    /// ingress with no sequencer behind it) accepts any rollup and only refuses gas limit 0.
+    pub rollups: Option<std::collections::BTreeMap<RollupId, u64>>,
 }
 
 impl PoolConfig {
@@ -122,6 +127,7 @@ impl PoolConfig {
             max_ciphertext_size: nz(DEFAULT_MAX_CIPHERTEXT_SIZE),
             max_bundle_parts: nz(DEFAULT_MAX_BUNDLE_PARTS),
             max_expiry_horizon: DEFAULT_MAX_EXPIRY_HORIZON,
+            rollups: None,
         }
     }
 }
@@ -413,6 +419,27 @@ impl Pool {
             return Err(Rejection::new(
                 ErrorCode::FeeTooLow,
                 format!("max fee {} < {}", c.meta.max_fee, self.config.min_fee),
+            ));
+        }
+        if c.meta.max_fee > Amount::MAX {
+            return Err(Rejection::new(
+                ErrorCode::FeeTooHigh,
+                format!("max fee {} > {}", c.meta.max_fee, Amount::MAX),
+            ));
+        }
+        let rollup_gas = match &self.config.rollups {
+            None => u64::MAX,
+            Some(rollups) => *rollups.get(&c.meta.rollup).ok_or_else(|| {
+                Rejection::new(
+                    ErrorCode::UnknownRollup,
+                    format!("rollup {} is not registered", c.meta.rollup),
+                )
+            })?,
+        };
+        if c.meta.gas_limit == 0 || c.meta.gas_limit > rollup_gas {
+            return Err(Rejection::new(
+                ErrorCode::InvalidGasLimit,
+                format!("gas limit {} not in 1..={rollup_gas}", c.meta.gas_limit),
             ));
         }
         Ok(())

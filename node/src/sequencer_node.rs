@@ -185,8 +185,12 @@ impl SequencerNode {
             config.genesis_ms,
         )?;
         let clock = genesis.clock()?;
+        let mut pool = config.pool;
+        // The mempool admits transactions for the registered rollups only, within their gas
+        // limits. (Rollup registrations after genesis will update it with the HTTP API.)
+        pool.rollups.get_or_insert_with(|| config.auction.rollups().gas_limits());
         let mut ingress_config =
-            IngressConfig::new(config.ingress_listen, config.data_dir.join("ingress"), config.pool);
+            IngressConfig::new(config.ingress_listen, config.data_dir.join("ingress"), pool);
         ingress_config.eons = vec![pks.eon()];
         ingress_config.current_slot = clock.slot_at(now_ms());
         let ingress = Arc::new(

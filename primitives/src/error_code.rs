@@ -88,6 +88,10 @@ error_codes! {
     CiphertextTooLarge = 16, "CIPHERTEXT_TOO_LARGE", false;
     /// The message names another chain id than the node's.
     WrongChain = 17, "WRONG_CHAIN", false;
+    /// The gas limit is zero, or above the gas limit of the rollup's blocks.
+    InvalidGasLimit = 18, "INVALID_GAS_LIMIT", false;
+    /// The max fee exceeds the largest amount the ledger accepts.
+    FeeTooHigh = 19, "FEE_TOO_HIGH", false;
     /// The fee payer already has the maximum number of pending transactions.
     SenderQuota = 20, "SENDER_QUOTA", true;
     /// The connection exceeded its submission rate.

@@ -126,6 +126,11 @@ impl Amount {
     /// Zero.
     pub const ZERO: Amount = Amount(0);
 
+    /// The largest amount any Veil ledger accepts (2^113, about 1.04e34): with at most 64
+    /// rollups per slot and the auction solver's scaling by 128, every sum formed from such
+    /// amounts fits in a `u128`. Fees, bids, deposits and reserves above it are refused.
+    pub const MAX: Amount = Amount(1 << 113);
+
     /// `self + other`, or `None` on overflow.
     #[must_use]
     pub fn checked_add(self, other: Amount) -> Option<Amount> {

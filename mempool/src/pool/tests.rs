@@ -415,3 +415,28 @@ fn resubmissions_are_recognised_by_their_bytes() {
     assert_eq!(p.resubmission(&veil_crypto::tx_id(&body)), Some(c));
     assert!(p.resubmission(&veil_crypto::tx_id(b"other bytes")).is_none());
 }
+
+/// What the metadata describes is checked against the configuration: registered rollups,
+/// gas limits within the rollup's block, fees the ledger can hold.
+#[test]
+fn metadata_is_validated_against_the_configuration() {
+    let mut c = PoolConfig::new(CHAIN);
+    c.rollups = Some([(RollupId(1), 30_000_000)].into_iter().collect());
+    let mut p = Pool::new(c, Slot(10), &[EON]);
+    let code = |r: Result<Admitted, Rejection>| r.err().map(|e| e.code);
+    assert_eq!(code(p.admit_tx(cand(1, meta(2, 5, 1, 100)))), Some(ErrorCode::UnknownRollup));
+    let mut m = meta(1, 5, 1, 100);
+    m.gas_limit = 0;
+    assert_eq!(code(p.admit_tx(cand(2, m))), Some(ErrorCode::InvalidGasLimit));
+    m.gas_limit = 30_000_001;
+    assert_eq!(code(p.admit_tx(cand(3, m))), Some(ErrorCode::InvalidGasLimit));
+    let m = meta(1, Amount::MAX.0 + 1, 1, 100);
+    assert_eq!(code(p.admit_tx(cand(4, m))), Some(ErrorCode::FeeTooHigh));
+    assert!(p.admit_tx(cand(5, meta(1, Amount::MAX.0, 1, 100))).is_ok());
+    // Without a registry (a standalone ingress) any rollup passes, gas limit 0 never.
+    let mut p = pool();
+    assert!(p.admit_tx(cand(6, meta(2, 5, 1, 100))).is_ok());
+    let mut m = meta(2, 5, 1, 100);
+    m.gas_limit = 0;
+    assert_eq!(code(p.admit_tx(cand(7, m))), Some(ErrorCode::InvalidGasLimit));
+}
