@@ -33,15 +33,25 @@ pub struct RawFrame {
     pub body: Bytes,
 }
 
-/// Decodes a frame body: the postcard encoding of `T` with no trailing bytes.
+/// Decodes a frame body: the postcard encoding of `T` with no trailing bytes, and the
+/// *canonical* one: re-encoding the value must give back exactly `body`. That refuses what
+/// postcard alone accepts but the specs forbid, such as a non-minimal varint (`81 00` for 1),
+/// so every frame has exactly one accepted encoding.
 ///
 /// # Errors
 /// [`FrameError::Malformed`].
-pub fn decode_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, FrameError> {
+pub fn decode_body<'de, T: Deserialize<'de> + Serialize>(body: &'de [u8]) -> Result<T, FrameError> {
     let (value, rest) =
         postcard::take_from_bytes::<T>(body).map_err(|e| FrameError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(FrameError::Malformed(format!("{} trailing bytes", rest.len())));
+    }
+    let canonical =
+        postcard::to_allocvec(&value).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if canonical != body {
+        return Err(FrameError::Malformed(
+            "not the canonical encoding (for example a varint that is not minimal)".into(),
+        ));
     }
     Ok(value)
 }

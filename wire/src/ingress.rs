@@ -290,6 +290,26 @@ mod tests {
         })
     }
 
+    /// `81 00` is 1 as a non-minimal varint: postcard alone would take it, the spec forbids it.
+    #[test]
+    fn non_minimal_varints_are_refused() {
+        let minimal =
+            RawFrame { kind: kind::PING, version: VERSION_1, body: Bytes::from_static(&[1]) };
+        assert_eq!(ClientFrame::decode(&minimal).unwrap(), ClientFrame::Ping(Ping { nonce: 1 }));
+        let padded =
+            RawFrame { kind: kind::PING, version: VERSION_1, body: Bytes::from_static(&[0x81, 0]) };
+        assert!(matches!(ClientFrame::decode(&padded), Err(FrameError::Malformed(_))));
+        // The same inside a submit: request id 1 written as 81 00.
+        let mut body = vec![0x81, 0x00, 0x00, 0x01, 0xaa];
+        let raw =
+            RawFrame { kind: kind::SUBMIT, version: VERSION_1, body: Bytes::from(body.clone()) };
+        assert!(matches!(ClientFrame::decode(&raw), Err(FrameError::Malformed(_))));
+        body.drain(..2);
+        body.insert(0, 0x01);
+        let raw = RawFrame { kind: kind::SUBMIT, version: VERSION_1, body: Bytes::from(body) };
+        assert!(ClientFrame::decode(&raw).is_ok());
+    }
+
     #[test]
     fn roundtrip_in_one_byte_chunks() {
         let frames = vec![

@@ -261,7 +261,7 @@ pub enum SequencerFrame {
     Pong(Ping),
 }
 
-fn v1<'a, T: Deserialize<'a>>(raw: &'a RawFrame) -> Result<T, FrameError> {
+fn v1<'a, T: Deserialize<'a> + Serialize>(raw: &'a RawFrame) -> Result<T, FrameError> {
     if raw.version != VERSION_1 {
         return Err(FrameError::UnsupportedVersion { kind: raw.kind, version: raw.version });
     }
