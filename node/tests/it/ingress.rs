@@ -510,3 +510,43 @@ async fn feed_subscriber_follows_admission_order() {
     client.close().await;
     ingress.shutdown().await;
 }
+
+/// Graceful half-close: a client that writes its requests, finishes its side of the stream
+/// and only then reads gets every answer, then the end of the stream (issue 7, finding 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_finishes_its_stream_gets_every_answer() {
+    let c = committee();
+    let tmp = tempfile::tempdir().unwrap();
+    let ingress = start(config(tmp.path()), &c.pks).await;
+    for trial in 0..5u64 {
+        let (_ep, conn) = raw_connection(&ingress).await;
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        const N: u64 = 40;
+        let mut out = BytesMut::new();
+        for i in 0..N {
+            let ct = encrypt(&c.pks, ad(&c, 1, 10, (trial * N + i) as u8), trial * N + i + 1);
+            veil_wire::ingress::ClientFrame::Submit(veil_wire::ingress::Submit {
+                request_id: i + 1,
+                deadline_ms: 0,
+                ciphertext: bytes(&ct),
+            })
+            .encode(&mut out);
+        }
+        send.write_all(&out).await.unwrap();
+        send.finish().unwrap();
+        let all = recv.read_to_end(1 << 20).await.expect("the stream ends after the answers");
+        let mut decoder = veil_wire::ingress::FrameDecoder::new(1 << 20);
+        decoder.push(&all);
+        let mut answered = std::collections::HashSet::new();
+        while let Some(frame) = decoder.poll_frame() {
+            match veil_wire::ingress::ServerFrame::decode(&frame.unwrap()).unwrap() {
+                veil_wire::ingress::ServerFrame::Ack(a) => answered.insert(a.request_id),
+                veil_wire::ingress::ServerFrame::Reject(r) => answered.insert(r.request_id),
+                _ => false,
+            };
+        }
+        assert_eq!(answered.len() as u64, N, "trial {trial}: every request answered");
+        conn.close(0u32.into(), b"done");
+    }
+    ingress.shutdown().await;
+}

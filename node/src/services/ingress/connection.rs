@@ -211,8 +211,15 @@ async fn serve_connection(
     // Let answers in flight drain before closing the stream.
     drop(out_tx);
     let _ = writer.await;
+    // Every answer is delivered; give the client a moment to close the connection itself
+    // (a close from here could still overtake what it has not read).
+    let _ = tokio::time::timeout(CLOSE_GRACE, conn.closed()).await;
     Ok(())
 }
+
+/// How long a connection whose client finished its stream is kept open, after every answer
+/// is acknowledged, for the client to close it.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the writer sends next.
 enum Next {
@@ -268,5 +275,9 @@ async fn write_loop(
         buf.clear();
         held.clear();
     }
+    // Graceful half-close: finish, then wait until the client has acknowledged every byte
+    // (or stopped the stream), so that dropping the connection cannot discard answers still
+    // in flight.
     let _ = send.finish();
+    let _ = tokio::time::timeout(shared.config.stream_idle_timeout, send.stopped()).await;
 }
