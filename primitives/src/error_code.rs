@@ -104,6 +104,9 @@ error_codes! {
     BadBundle = 30, "BAD_BUNDLE", false;
     /// The request's deadline passed before it could be admitted.
     DeadlineExceeded = 31, "DEADLINE_EXCEEDED", true;
+    /// The request id is 0 (reserved for answers to undecodable frames) or is already in
+    /// flight on this stream.
+    BadRequestId = 32, "BAD_REQUEST_ID", false;
     /// Durable storage failed; nothing was stored. Retrying later may work.
     StorageUnavailable = 40, "STORAGE_UNAVAILABLE", true;
     /// The node is shutting down.

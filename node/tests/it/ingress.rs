@@ -550,3 +550,45 @@ async fn a_client_that_finishes_its_stream_gets_every_answer() {
     }
     ingress.shutdown().await;
 }
+
+/// Request id 0 is reserved and an id already in flight on the stream is refused, with the
+/// typed code (issue 7, finding 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_id_zero_and_duplicates_in_flight_are_refused() {
+    use veil_wire::ingress::{ClientFrame, ServerFrame, Submit};
+    let c = committee();
+    let tmp = tempfile::tempdir().unwrap();
+    let ingress = start(config(tmp.path()), &c.pks).await;
+    let (_ep, conn) = raw_connection(&ingress).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let mut out = BytesMut::new();
+    for (id, seed) in [(0u64, 1u64), (5, 2), (5, 3)] {
+        let ct = encrypt(&c.pks, ad(&c, 1, 10, seed as u8), seed);
+        ClientFrame::Submit(Submit { request_id: id, deadline_ms: 0, ciphertext: bytes(&ct) })
+            .encode(&mut out);
+    }
+    send.write_all(&out).await.unwrap();
+    send.finish().unwrap();
+    let all = recv.read_to_end(1 << 20).await.unwrap();
+    let mut decoder = veil_wire::ingress::FrameDecoder::new(1 << 20);
+    decoder.push(&all);
+    let mut answers = Vec::new();
+    while let Some(frame) = decoder.poll_frame() {
+        answers.push(ServerFrame::decode(&frame.unwrap()).unwrap());
+    }
+    let rejected = |id: u64| {
+        answers.iter().any(|a| {
+            matches!(a, ServerFrame::Reject(r) if r.request_id == id
+            && r.reject_code() == Some(ErrorCode::BadRequestId))
+        })
+    };
+    assert!(rejected(0), "{answers:?}");
+    assert!(rejected(5), "the second request with id 5: {answers:?}");
+    assert!(
+        answers.iter().any(|a| matches!(a, ServerFrame::Ack(ack) if ack.request_id == 5)),
+        "the first request with id 5 is admitted: {answers:?}"
+    );
+    assert_eq!(answers.len(), 3);
+    conn.close(0u32.into(), b"");
+    ingress.shutdown().await;
+}

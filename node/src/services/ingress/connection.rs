@@ -33,11 +33,20 @@ pub(super) struct Request {
     pub(super) deadline: Instant,
     pub(super) reply: mpsc::Sender<Outgoing>,
     pub(super) permit: OwnedSemaphorePermit,
+    /// The stream's request ids in flight; this one leaves it when answered.
+    pub(super) in_flight: InFlightIds,
 }
+
+/// The request ids in flight on one stream (between read and answer).
+pub(super) type InFlightIds = Arc<std::sync::Mutex<std::collections::HashSet<u64>>>;
 
 impl Request {
     /// Queues the answer on the request's connection (moot if the connection is gone).
     pub(super) fn answer(self, frame: ServerFrame) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.request_id);
         let out = Outgoing { frame, _permit: Some(self.permit) };
         let _ = self.reply.try_send(out);
     }
@@ -137,6 +146,7 @@ async fn serve_connection(
     let permits = Arc::new(Semaphore::new(in_flight));
     let mut bucket = shared.config.admission.connection_bucket();
     let mut decoder = FrameDecoder::new(shared.config.max_frame_size);
+    let ids: InFlightIds = Arc::default();
     'read: loop {
         let chunk = match tokio::time::timeout(idle, recv.read_chunk(64 * 1024, true)).await {
             Err(_) => {
@@ -174,15 +184,38 @@ async fn serve_connection(
                 Ok(ClientFrame::SubmitBundle(b)) => (b.request_id, b.parts, true, b.deadline_ms),
             };
             let received = Instant::now();
-            let early = match bucket.admit(received, parts.len()) {
-                Err(r) => {
-                    IngressStats::inc(&shared.stats.quota_rejects);
-                    shared.pool().count_rejection(r.code);
-                    Err(r)
+            // Precedence (PROTOCOL.md): framing, then the request id, then the rate, then the
+            // frame-level sizes, then the cryptographic check, then the pool's rules.
+            let fresh = request_id != 0
+                && ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(request_id);
+            let early = if fresh {
+                match bucket.admit(received, parts.len()) {
+                    Err(r) => {
+                        IngressStats::inc(&shared.stats.quota_rejects);
+                        shared.pool().count_rejection(r.code);
+                        Err(r)
+                    }
+                    Ok(()) => shared.pool().precheck(&parts, bundle),
                 }
-                Ok(()) => shared.pool().precheck(&parts, bundle),
+            } else {
+                Err(veil_mempool::error::Rejection::new(
+                    ErrorCode::BadRequestId,
+                    if request_id == 0 {
+                        "request id 0 is reserved".to_string()
+                    } else {
+                        format!("request id {request_id} is already in flight on this stream")
+                    },
+                ))
             };
             if let Err(r) = early {
+                if r.code == ErrorCode::BadRequestId {
+                    shared.pool().count_rejection(r.code);
+                }
+                if fresh {
+                    ids.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&request_id);
+                }
                 let f = ServerFrame::reject(request_id, r.code, r.part, r.detail);
                 if out_tx.send(Outgoing { frame: f, _permit: Some(permit) }).await.is_err() {
                     break 'read;
@@ -198,6 +231,7 @@ async fn serve_connection(
                 deadline: shared.config.admission.deadline(received, deadline_ms),
                 reply: out_tx.clone(),
                 permit,
+                in_flight: ids.clone(),
             };
             if let Err(mpsc::error::SendError(r)) = admission.send(request).await {
                 let id = r.request_id;
