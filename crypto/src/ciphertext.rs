@@ -16,7 +16,7 @@
 //! | 8 | gas limit |
 //! | 8 | expiry slot |
 //! | 1 | bundle flag: `0` none, `1` bundle part follows |
-//! | 32 + 2 + 2 | if bundle: bundle id, part index, part count (`index < count`, `1 <= count <= 64`) |
+//! | 32 + 2 + 2 | if bundle: bundle id, part index, part count (`index < count`, `1 <= count <= 16`) |
 //! | 96 | `U = r·G1`, uncompressed |
 //! | 96 | `A′`, uncompressed: the proof commitment is `A = h·A′ = k·G1` (see below) |
 //! | 32 | `z = k + c·r` (scalar, canonical) |
@@ -60,23 +60,33 @@ use crate::keys::PublicKeySet;
 /// The version byte of the encoding this build writes and reads.
 pub const CIPHERTEXT_VERSION: u8 = 1;
 
-/// The largest number of parts an atomic bundle may have.
-pub const MAX_BUNDLE_PARTS: u16 = 64;
+/// The largest number of parts an atomic bundle may have: the part count in the associated
+/// data is `1..=MAX_BUNDLE_PARTS`, and the ingress admits no larger bundle by default.
+pub const MAX_BUNDLE_PARTS: u16 = 16;
 
 /// Padded plaintext sizes. A payload is prefixed by its 4-byte length and zero-padded to the
 /// smallest bucket that holds it, so a ciphertext's length tells an observer only the
-/// bucket: at most a factor 1.5 between neighbouring buckets.
-pub const PADDING_BUCKETS: [usize; 21] = [
-    64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384,
-    24576, 32768, 49152, 65536, 131072,
-];
+/// bucket: at most a factor 2 between neighbouring buckets, 1.5 from 128 bytes on.
+///
+/// The buckets stop at the largest one whose ciphertext (with a bundle reference, the
+/// longer associated data) the ingress admits by default (8 KiB): the next one, 8192, would
+/// make ciphertexts of 8,538 bytes that could never be submitted. `CIPHERTEXT.md` ("Limits")
+/// lists every bucket with its ciphertext size.
+pub const PADDING_BUCKETS: [usize; 13] =
+    [64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144];
 
-/// The largest payload one ciphertext can carry.
+/// The largest payload one ciphertext can carry: 6,140 bytes.
 pub const MAX_PAYLOAD: usize = PADDING_BUCKETS[PADDING_BUCKETS.len() - 1] - LEN_PREFIX;
 
-/// The largest encoded ciphertext.
+/// The largest encoded ciphertext: 6,510 bytes (a bundle part with a [`MAX_PAYLOAD`] payload).
 pub const MAX_CIPHERTEXT_LEN: usize =
-    AD_MAX_LEN + PROOF_LEN + 4 + MAX_PAYLOAD + LEN_PREFIX + TAG_LEN;
+    ciphertext_len(PADDING_BUCKETS[PADDING_BUCKETS.len() - 1], true);
+
+/// The encoded length of a ciphertext whose padded payload is `bucket` bytes, with or without
+/// a bundle reference in its associated data.
+pub(crate) const fn ciphertext_len(bucket: usize, bundle: bool) -> usize {
+    (if bundle { AD_MAX_LEN } else { AD_FIXED_LEN }) + PROOF_LEN + 4 + bucket + TAG_LEN
+}
 
 const LEN_PREFIX: usize = 4;
 const TAG_LEN: usize = 16;
@@ -148,7 +158,7 @@ impl AssociatedData for TxMeta {
     fn check(&self) -> Result<(), CryptoError> {
         if let Some(b) = &self.bundle {
             if b.count == 0 || b.count > MAX_BUNDLE_PARTS {
-                return Err(CryptoError::InvalidField("bundle part count must be 1..=64"));
+                return Err(CryptoError::InvalidField("bundle part count must be 1..=16"));
             }
             if b.index >= b.count {
                 return Err(CryptoError::InvalidField("bundle part index must be below the count"));
@@ -346,6 +356,12 @@ impl Ciphertext {
     /// Decrypts the body with the combined key point `K = x·U`, and strips the padding.
     /// `None` if the AEAD tag or the padding does not check.
     pub(crate) fn open(&self, k: &G1Affine) -> Option<Vec<u8>> {
+        self.open_checked(k).ok()
+    }
+
+    /// [`Ciphertext::open`], saying which check failed: [`CryptoError::AeadFailure`] or
+    /// [`CryptoError::BadPadding`].
+    pub(crate) fn open_checked(&self, k: &G1Affine) -> Result<Vec<u8>, CryptoError> {
         let mut key = payload_key(k, self.ephemeral_key());
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&key));
         key.zeroize();
@@ -354,8 +370,8 @@ impl Ciphertext {
                 Nonce::from_slice(&[0u8; 12]),
                 Payload { msg: self.body(), aad: self.ad_bytes() },
             )
-            .ok()?;
-        unpad(padded)
+            .map_err(|_| CryptoError::AeadFailure)?;
+        unpad(padded).ok_or(CryptoError::BadPadding)
     }
 }
 
@@ -385,7 +401,7 @@ fn is_bucket(len: usize) -> bool {
     PADDING_BUCKETS.binary_search(&len).is_ok()
 }
 
-fn challenge(ad: &[u8], u: &[u8], a: &[u8], body: &[u8]) -> Scalar {
+pub(crate) fn challenge(ad: &[u8], u: &[u8], a: &[u8], body: &[u8]) -> Scalar {
     let body_hash = Sha3_256::digest(body);
     let mut h = Sha3_512::new();
     h.update((DST_CHALLENGE.len() as u8).to_be_bytes());
@@ -397,7 +413,7 @@ fn challenge(ad: &[u8], u: &[u8], a: &[u8], body: &[u8]) -> Scalar {
     curve::scalar_from_wide(&h.finalize().into())
 }
 
-fn payload_key(k: &G1Affine, u: &[u8; G1_LEN]) -> [u8; 32] {
+pub(crate) fn payload_key(k: &G1Affine, u: &[u8; G1_LEN]) -> [u8; 32] {
     let mut h = Sha3_256::new();
     h.update(DST_KDF);
     h.update(k.to_compressed());
@@ -405,7 +421,7 @@ fn payload_key(k: &G1Affine, u: &[u8; G1_LEN]) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn pad(payload: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn pad(payload: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let needed = payload.len() + LEN_PREFIX;
     let bucket = *PADDING_BUCKETS
         .iter()
@@ -429,10 +445,20 @@ fn unpad(mut padded: Vec<u8>) -> Option<Vec<u8>> {
     Some(padded)
 }
 
-/// Randomness of one encryption, wiped when dropped.
-struct EncryptionSecrets {
+/// Randomness of one encryption, wiped when dropped: `r` (the ElGamal exponent, `U = r·G1`)
+/// and `k` (the Schnorr nonce). Only [`PublicKeySet::encrypt`] draws it; the known-answer
+/// tests build it from fixed scalars, which nothing outside this crate's tests can do.
+pub(crate) struct EncryptionSecrets {
     r: Scalar,
     k: Scalar,
+}
+
+impl EncryptionSecrets {
+    /// Fixed randomness, for the known-answer vectors of `CIPHERTEXT.md` only.
+    #[cfg(test)]
+    pub(crate) fn fixed(r: Scalar, k: Scalar) -> EncryptionSecrets {
+        EncryptionSecrets { r, k }
+    }
 }
 
 impl Drop for EncryptionSecrets {
@@ -459,8 +485,45 @@ impl PublicKeySet {
     ) -> Result<Ciphertext, CryptoError> {
         self.check_context(ad)?;
         ad.check()?;
-        let mut padded = pad(payload)?;
+        let padded = pad(payload)?;
         let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
+        Ok(self.seal(ad, padded, &secrets))
+    }
+
+    /// [`PublicKeySet::encrypt`] with fixed randomness: the known-answer vectors only.
+    #[cfg(test)]
+    pub(crate) fn encrypt_with(
+        &self,
+        ad: &TxMeta,
+        payload: &[u8],
+        secrets: &EncryptionSecrets,
+    ) -> Result<Ciphertext, CryptoError> {
+        self.check_context(ad)?;
+        ad.check()?;
+        Ok(self.seal(ad, pad(payload)?, secrets))
+    }
+
+    /// Seals an arbitrary `padded` plaintext (a bucket long) with fresh randomness: what a
+    /// client with a broken padding makes. Tests of the diagnostics only.
+    #[cfg(test)]
+    pub(crate) fn encrypt_padded_for_tests<R: RngCore + CryptoRng>(
+        &self,
+        ad: &TxMeta,
+        padded: Vec<u8>,
+        rng: &mut R,
+    ) -> Result<Ciphertext, CryptoError> {
+        self.check_context(ad)?;
+        ad.check()?;
+        if !is_bucket(padded.len()) {
+            return Err(CryptoError::BadBodyLength(padded.len() + TAG_LEN));
+        }
+        let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
+        Ok(self.seal(ad, padded, &secrets))
+    }
+
+    /// Encrypts the checked metadata `ad` and the `padded` payload with `secrets` (steps 2 to
+    /// 6 of `CIPHERTEXT.md`, "Encryption"), and wipes `padded`.
+    fn seal(&self, ad: &TxMeta, mut padded: Vec<u8>, secrets: &EncryptionSecrets) -> Ciphertext {
         let g = G1Projective::generator();
         let mut projective =
             [g * secrets.r, self.key_g1() * secrets.r, g * (secrets.k * curve::cofactor_inverse())];
@@ -483,7 +546,7 @@ impl PublicKeySet {
             .encrypt(Nonce::from_slice(&[0u8; 12]), Payload { msg: &padded, aad: &bytes[..ad_len] })
             .expect("ChaCha20-Poly1305 encryption of a bounded buffer cannot fail");
         padded.zeroize();
-        Ok(prove(bytes, *ad, &secrets, u, a, &body))
+        prove(bytes, *ad, secrets, u, a, &body)
     }
 
     fn check_context(&self, ad: &TxMeta) -> Result<(), CryptoError> {

@@ -79,6 +79,18 @@ pub enum CryptoError {
     /// associated data, ephemeral key) or was not made by someone who knows its randomness.
     #[error("validity proof does not verify")]
     BadProof,
+    /// The body does not open under the key derived from the combined key `K = x·U`: the
+    /// ChaCha20-Poly1305 tag does not verify. The sender derived the payload key wrongly, used
+    /// another nonce or other associated data, or sealed something else. Only the diagnostic
+    /// decryption of one ciphertext ([`crate::dev::DevCommittee::decrypt`]) reports it; block
+    /// decryption reports [`crate::DecryptOutcome::Undecryptable`].
+    #[error("the AEAD tag does not verify under the key derived from the committee key")]
+    AeadFailure,
+    /// The body opened (the AEAD tag verifies) but the padded plaintext is malformed: its
+    /// length prefix runs past the bucket, or a byte after the payload is not zero. Reported
+    /// like [`CryptoError::AeadFailure`].
+    #[error("the body opens, but its padding is malformed")]
+    BadPadding,
     /// A committee public key set is inconsistent (its parts do not belong to one key).
     #[error("inconsistent public key set: {0}")]
     InconsistentKeySet(&'static str),

@@ -132,6 +132,8 @@ pub mod combine;
 mod curve;
 pub mod dev;
 mod error;
+#[cfg(test)]
+mod kat;
 pub mod keys;
 mod share;
 #[cfg(any(test, feature = "test-utils"))]

@@ -31,6 +31,8 @@ enum Command {
     Loadgen(commands::loadgen::LoadgenArgs),
     /// Write a deterministic TEST committee public key set (for local runs and tests only).
     DevCommittee(commands::dev_committee::DevCommitteeArgs),
+    /// Decrypt a ciphertext with a TEST committee rebuilt from its seed (for client authors).
+    DevDecrypt(commands::dev_decrypt::DevDecryptArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Devnet(args) => runtime().and_then(|rt| rt.block_on(commands::devnet::run(args))),
         Command::DevCommittee(args) => commands::dev_committee::run(&args),
+        Command::DevDecrypt(args) => commands::dev_decrypt::run(&args),
         Command::Ingress(args) => {
             runtime().and_then(|rt| rt.block_on(commands::ingress::run(args)))
         }

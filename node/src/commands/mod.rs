@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod dev_committee;
+pub mod dev_decrypt;
 pub mod devnet;
 pub mod ingress;
 pub mod keygen;

@@ -2,6 +2,7 @@
 //! the SDK against it, inclusion receipts, and the `veil` binary as real processes.
 
 mod cluster;
+mod dev_decrypt;
 mod ingress;
 mod process;
 mod receipts;
