@@ -45,9 +45,9 @@ pub const DEFAULT_MAX_PER_ROLLUP: usize = 500_000;
 /// Default per-fee-payer capacity.
 pub const DEFAULT_MAX_PER_SENDER: usize = 10_000;
 /// Default maximum ciphertext size: 8 KiB.
-pub const DEFAULT_MAX_CIPHERTEXT_SIZE: usize = 8 * 1024;
+pub const DEFAULT_MAX_CIPHERTEXT_SIZE: usize = veil_crypto::MAX_CIPHERTEXT_LEN;
 /// Default maximum number of parts in a bundle.
-pub const DEFAULT_MAX_BUNDLE_PARTS: usize = 16;
+pub const DEFAULT_MAX_BUNDLE_PARTS: usize = veil_crypto::MAX_BUNDLE_PARTS as usize;
 /// Default horizon: a transaction may not expire more than this many slots ahead.
 pub const DEFAULT_MAX_EXPIRY_HORIZON: u64 = 10_000;
 

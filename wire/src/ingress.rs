@@ -22,8 +22,10 @@ pub use crate::frame::{FrameDecoder, LEN_PREFIX};
 /// The ALPN protocol name of version 1 of the ingress protocol.
 pub const ALPN: &[u8] = b"veil-ingress/1";
 
-/// The default maximum frame size (header excluded): 64 KiB.
-pub const DEFAULT_MAX_FRAME_SIZE: usize = 64 * 1024;
+/// The default maximum frame size (header excluded): 128 KiB, enough for a bundle of the
+/// most parts (16) each of the largest ciphertext (6,510 bytes, `crypto/CIPHERTEXT.md`)
+/// with its framing; a test in `veil-node` checks this against the crypto constants.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 128 * 1024;
 
 /// The version of every frame body defined today.
 pub const VERSION_1: u8 = 1;
@@ -48,7 +50,7 @@ pub mod kind {
 
 /// The most receipts the server puts in one [`kind::RECEIPT`] frame. A receipt takes at most
 /// 168 bytes on the wire (every varint at its longest), so a full frame stays below the
-/// default maximum frame size of 64 KiB; a client must still accept any count that fits its
+/// default maximum frame size of 128 KiB; a client must still accept any count that fits its
 /// maximum frame size.
 pub const MAX_RECEIPTS_PER_FRAME: usize = 256;
 

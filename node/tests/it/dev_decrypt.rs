@@ -120,4 +120,12 @@ fn padding_buckets_stop_at_the_admission_limit() {
         usize::from(veil_crypto::MAX_BUNDLE_PARTS),
         veil_mempool::pool::DEFAULT_MAX_BUNDLE_PARTS
     );
+    // A whole bundle of the most parts, each of the largest size, travels in one frame: the
+    // body is a request id, a deadline, a part count and each part with its length (varints
+    // of at most 10, 5, 3 and 3 bytes).
+    let bundle = 10 + 5 + 3 + usize::from(veil_crypto::MAX_BUNDLE_PARTS) * (3 + MAX_CIPHERTEXT_LEN);
+    assert!(
+        bundle + 2 <= frame,
+        "a full bundle of {bundle} bytes does not fit a {frame}-byte frame"
+    );
 }
