@@ -264,6 +264,12 @@ impl Pool {
         self.eons = eons.to_vec();
     }
 
+    /// The eons whose ciphertexts are admitted now.
+    #[must_use]
+    pub fn eons(&self) -> &[Eon] {
+        &self.eons
+    }
+
     /// The slot the pool believes is current.
     #[must_use]
     pub fn current_slot(&self) -> Slot {

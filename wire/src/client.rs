@@ -282,6 +282,31 @@ impl IngressClient {
         }
     }
 
+    /// Asks the server what it accepts: chain, slot, eons, minimum fee, every limit.
+    ///
+    /// # Errors
+    /// [`ClientError`] if the connection closes first.
+    pub async fn server_info(&self) -> Result<crate::ingress::ServerInfo, ClientError> {
+        let nonce = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut buf = BytesMut::new();
+        ClientFrame::Info(Ping { nonce }).encode(&mut buf);
+        self.send_raw(buf.freeze()).await?;
+        loop {
+            match self.next_unsolicited().await? {
+                ServerFrame::Info(info) if info.nonce == nonce => return Ok(*info),
+                // A server that predates INFO answers it as an unknown frame type.
+                ServerFrame::Reject(r)
+                    if r.request_id == 0
+                        && r.reject_code()
+                            == Some(veil_primitives::ErrorCode::UnknownFrameType) =>
+                {
+                    return Err(ClientError::Rejected(r))
+                }
+                _ => continue,
+            }
+        }
+    }
+
     /// Sends raw bytes on the stream as they are (for tests of hostile input).
     ///
     /// # Errors
@@ -353,7 +378,9 @@ impl IngressClient {
         match tokio::time::timeout(self.config.request_timeout, rx).await {
             Ok(Ok(ServerFrame::Ack(ack))) => Ok(ack),
             Ok(Ok(ServerFrame::Reject(r))) => Err(ClientError::Rejected(r)),
-            Ok(Ok(ServerFrame::Pong(_) | ServerFrame::Receipts(_))) => Err(ClientError::Closed),
+            Ok(Ok(ServerFrame::Pong(_) | ServerFrame::Receipts(_) | ServerFrame::Info(_))) => {
+                Err(ClientError::Closed)
+            }
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => {
                 self.forget(request_id);
@@ -423,7 +450,7 @@ async fn read_loop(
             let request_id = match &frame {
                 ServerFrame::Ack(a) => a.request_id,
                 ServerFrame::Reject(r) => r.request_id,
-                ServerFrame::Pong(_) | ServerFrame::Receipts(_) => 0,
+                ServerFrame::Pong(_) | ServerFrame::Receipts(_) | ServerFrame::Info(_) => 0,
             };
             let waiter = if request_id == 0 {
                 None

@@ -38,6 +38,8 @@ pub mod kind {
     pub const SUBMIT_BUNDLE: u8 = 0x02;
     /// Keep-alive; answered with [`PONG`].
     pub const PING: u8 = 0x03;
+    /// Asks what the server accepts; answered with [`SERVER_INFO`].
+    pub const INFO: u8 = 0x04;
     /// The request was admitted and is durably stored.
     pub const ACK: u8 = 0x81;
     /// The request was refused, with a [`veil_primitives::ErrorCode`].
@@ -46,6 +48,8 @@ pub mod kind {
     pub const PONG: u8 = 0x83;
     /// Unsolicited: signed inclusion receipts for transactions submitted on this stream.
     pub const RECEIPT: u8 = 0x84;
+    /// Answer to [`INFO`]: the chain, the slot, the eons, the minimum fee and every limit.
+    pub const SERVER_INFO: u8 = 0x85;
 }
 
 /// The most receipts the server puts in one [`kind::RECEIPT`] frame. A receipt takes at most
@@ -139,6 +143,37 @@ pub struct Receipts {
     pub receipts: Vec<SignedReceipt>,
 }
 
+/// Body of [`kind::SERVER_INFO`], version 1: what a client needs to build acceptable
+/// requests, read from the server's configuration and state when it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The request's nonce, echoed.
+    pub nonce: u64,
+    /// The Veil network's chain id.
+    pub chain_id: veil_primitives::ChainId,
+    /// The eons whose committees' ciphertexts are accepted now.
+    pub eons: Vec<veil_primitives::Eon>,
+    /// The slot in progress.
+    pub current_slot: veil_primitives::Slot,
+    /// The least `max_fee` admitted.
+    pub min_fee: veil_primitives::Amount,
+    /// How far ahead of the current slot an expiry may lie.
+    pub max_expiry_horizon: u64,
+    /// The maximum frame size (header excluded).
+    pub max_frame_size: u32,
+    /// The largest ciphertext admitted (its canonical encoding).
+    pub max_ciphertext_size: u32,
+    /// The most parts in one bundle.
+    pub max_bundle_parts: u16,
+    /// Requests in flight per connection before the server stops reading.
+    pub max_in_flight: u32,
+    /// The stream idle timeout, in milliseconds: ping well within it.
+    pub idle_timeout_ms: u32,
+    /// The registered rollups and their blocks' gas limits, or empty if any rollup is
+    /// accepted (a standalone ingress).
+    pub rollups: Vec<(veil_primitives::RollupId, u64)>,
+}
+
 /// A frame a client sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
@@ -148,6 +183,8 @@ pub enum ClientFrame {
     SubmitBundle(SubmitBundle),
     /// See [`Ping`].
     Ping(Ping),
+    /// Asks for [`ServerInfo`]; the body is a [`Ping`] whose nonce is echoed.
+    Info(Ping),
 }
 
 /// A frame the server sends.
@@ -161,6 +198,8 @@ pub enum ServerFrame {
     Pong(Ping),
     /// See [`Receipts`].
     Receipts(Receipts),
+    /// See [`ServerInfo`].
+    Info(Box<ServerInfo>),
 }
 
 fn check_version(raw: &RawFrame) -> Result<(), FrameError> {
@@ -194,6 +233,10 @@ impl ClientFrame {
                 check_version(raw)?;
                 Ok(ClientFrame::Ping(decode_body(&raw.body)?))
             }
+            kind::INFO => {
+                check_version(raw)?;
+                Ok(ClientFrame::Info(decode_body(&raw.body)?))
+            }
             other => Err(FrameError::UnknownKind(other)),
         }
     }
@@ -204,6 +247,7 @@ impl ClientFrame {
             ClientFrame::Submit(b) => encode_frame_v1(kind::SUBMIT, b, out),
             ClientFrame::SubmitBundle(b) => encode_frame_v1(kind::SUBMIT_BUNDLE, b, out),
             ClientFrame::Ping(b) => encode_frame_v1(kind::PING, b, out),
+            ClientFrame::Info(b) => encode_frame_v1(kind::INFO, b, out),
         }
     }
 
@@ -213,7 +257,7 @@ impl ClientFrame {
         match self {
             ClientFrame::Submit(s) => Some(s.request_id),
             ClientFrame::SubmitBundle(s) => Some(s.request_id),
-            ClientFrame::Ping(_) => None,
+            ClientFrame::Ping(_) | ClientFrame::Info(_) => None,
         }
     }
 }
@@ -242,6 +286,10 @@ impl ServerFrame {
                 check_version(raw)?;
                 Ok(ServerFrame::Receipts(decode_body(&raw.body)?))
             }
+            kind::SERVER_INFO => {
+                check_version(raw)?;
+                Ok(ServerFrame::Info(Box::new(decode_body(&raw.body)?)))
+            }
             other => Err(FrameError::UnknownKind(other)),
         }
     }
@@ -253,6 +301,7 @@ impl ServerFrame {
             ServerFrame::Reject(b) => encode_frame_v1(kind::REJECT, b, out),
             ServerFrame::Pong(b) => encode_frame_v1(kind::PONG, b, out),
             ServerFrame::Receipts(b) => encode_frame_v1(kind::RECEIPT, b, out),
+            ServerFrame::Info(b) => encode_frame_v1(kind::SERVER_INFO, b, out),
         }
     }
 

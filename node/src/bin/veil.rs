@@ -25,6 +25,8 @@ enum Command {
     Keygen(commands::keygen::KeygenArgs),
     /// Run one keyper: hold a key share, validate the feed, release shares for commitments.
     Keyper(commands::keyper::KeyperArgs),
+    /// Ask an ingress what it accepts (chain, slot, eons, minimum fee, limits); prints JSON.
+    Info(commands::info::InfoArgs),
     /// Encrypt and submit one transaction or an atomic bundle; prints the acknowledged ids.
     Submit(commands::submit::SubmitArgs),
     /// Generate load against an ingress and print rate and latency percentiles.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         }
         Command::Keygen(args) => commands::keygen::run(&args),
         Command::Keyper(args) => runtime().and_then(|rt| rt.block_on(commands::keyper::run(args))),
+        Command::Info(args) => runtime().and_then(|rt| rt.block_on(commands::info::run(args))),
         Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit::run(args))),
         Command::Loadgen(args) => {
             runtime().and_then(|rt| rt.block_on(commands::loadgen::run(args)))

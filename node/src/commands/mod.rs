@@ -5,6 +5,7 @@ pub mod args;
 pub mod dev_committee;
 pub mod dev_decrypt;
 pub mod devnet;
+pub mod info;
 pub mod ingress;
 pub mod keygen;
 pub mod keyper;

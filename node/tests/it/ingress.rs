@@ -592,3 +592,25 @@ async fn request_id_zero_and_duplicates_in_flight_are_refused() {
     conn.close(0u32.into(), b"");
     ingress.shutdown().await;
 }
+
+/// A client learns the chain, slot, eons, minimum fee and limits from the protocol itself
+/// (issue 7, finding 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_info_tells_a_client_what_is_accepted() {
+    let c = committee();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.pool.min_fee = veil_primitives::Amount(7);
+    let ingress = start(cfg, &c.pks).await;
+    let client = connect(&ingress).await;
+    let info = client.server_info().await.unwrap();
+    assert_eq!(info.chain_id, c.pks.chain_id());
+    assert_eq!(info.eons, vec![c.pks.eon()]);
+    assert_eq!(info.min_fee, veil_primitives::Amount(7));
+    assert_eq!(info.max_ciphertext_size as usize, veil_crypto::MAX_CIPHERTEXT_LEN);
+    assert_eq!(info.max_frame_size as usize, veil_wire::ingress::DEFAULT_MAX_FRAME_SIZE);
+    assert_eq!(info.max_bundle_parts, veil_crypto::MAX_BUNDLE_PARTS);
+    assert!(info.rollups.is_empty(), "a standalone ingress accepts any rollup");
+    client.close().await;
+    ingress.shutdown().await;
+}

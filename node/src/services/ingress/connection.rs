@@ -171,6 +171,17 @@ async fn serve_connection(
                     }
                     continue;
                 }
+                Ok(ClientFrame::Info(p)) => {
+                    let info = super::server_info(shared, p.nonce);
+                    let out = Outgoing {
+                        frame: ServerFrame::Info(Box::new(info)),
+                        _permit: Some(permit),
+                    };
+                    if out_tx.send(out).await.is_err() {
+                        break 'read;
+                    }
+                    continue;
+                }
                 Ok(ClientFrame::Ping(p)) => {
                     let pong = Outgoing { frame: ServerFrame::Pong(p), _permit: Some(permit) };
                     if out_tx.send(pong).await.is_err() {
@@ -288,7 +299,7 @@ async fn write_loop(
                     match &out.frame {
                         ServerFrame::Ack(_) => IngressStats::inc(&shared.stats.acks),
                         ServerFrame::Reject(_) => IngressStats::inc(&shared.stats.rejects),
-                        ServerFrame::Pong(_) | ServerFrame::Receipts(_) => {}
+                        ServerFrame::Pong(_) | ServerFrame::Receipts(_) | ServerFrame::Info(_) => {}
                     }
                     out.frame.encode(&mut buf);
                     held.push(out);

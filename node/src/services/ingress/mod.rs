@@ -198,6 +198,32 @@ struct Shared {
     pruned_before: AtomicU64,
 }
 
+/// The answer to a client's `INFO` request, from the configuration and the pool's state.
+fn server_info(shared: &Shared, nonce: u64) -> veil_wire::ingress::ServerInfo {
+    let pool = shared.pool();
+    let c = pool.config();
+    let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    veil_wire::ingress::ServerInfo {
+        nonce,
+        chain_id: c.chain_id,
+        eons: pool.eons().to_vec(),
+        current_slot: pool.current_slot(),
+        min_fee: c.min_fee,
+        max_expiry_horizon: c.max_expiry_horizon,
+        max_frame_size: clamp(shared.config.max_frame_size),
+        max_ciphertext_size: clamp(c.max_ciphertext_size.get()),
+        max_bundle_parts: u16::try_from(c.max_bundle_parts.get()).unwrap_or(u16::MAX),
+        max_in_flight: clamp(shared.config.max_in_flight_per_connection),
+        idle_timeout_ms: u32::try_from(shared.config.stream_idle_timeout.as_millis())
+            .unwrap_or(u32::MAX),
+        rollups: c
+            .rollups
+            .as_ref()
+            .map(|r| r.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default(),
+    }
+}
+
 impl Shared {
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
         self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
