@@ -14,7 +14,7 @@ use veil_wire::tls::{CertFingerprint, Pin};
 
 /// How a client finds and recognises the ingress.
 #[derive(Debug, Args)]
-pub struct ServerArgs {
+pub struct IngressArgs {
     /// The ingress's UDP address.
     #[arg(long, default_value = "127.0.0.1:4433")]
     pub server: SocketAddr,
@@ -24,12 +24,48 @@ pub struct ServerArgs {
     /// The ingress certificate file (DER), instead of a fingerprint.
     #[arg(long)]
     pub cert: Option<PathBuf>,
+}
+
+/// The ingress, and the committee to encrypt to.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Where the ingress is and how to recognise it.
+    #[command(flatten)]
+    pub ingress: IngressArgs,
     /// The committee's public key set (JSON) to encrypt to.
     #[arg(long)]
     pub committee: PathBuf,
 }
 
 impl ServerArgs {
+    /// The client configuration pinning the ingress certificate.
+    ///
+    /// # Errors
+    /// Neither a fingerprint nor a certificate given, or an unreadable certificate file.
+    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
+        self.ingress.client_config()
+    }
+}
+
+/// The parameters of a development committee whose secrets follow from a public seed, as
+/// `veil dev-committee` writes it and `veil dev-decrypt` rebuilds it.
+#[derive(Debug, Args)]
+pub struct DevCommitteeParams {
+    /// Seed (the seed is the secret: these keys are for tests and local runs only).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Committee size.
+    #[arg(long, default_value_t = 4)]
+    pub keypers: u16,
+    /// Threshold t: any t + 1 keypers decrypt.
+    #[arg(long, default_value_t = 1)]
+    pub threshold: u16,
+    /// The Veil network's chain id.
+    #[arg(long, default_value_t = 1)]
+    pub chain_id: u64,
+}
+
+impl IngressArgs {
     /// The client configuration pinning the ingress certificate.
     ///
     /// # Errors

@@ -16,18 +16,9 @@ pub struct DevCommitteeArgs {
     /// Where to write the public key set (JSON).
     #[arg(long)]
     pub out: PathBuf,
-    /// Seed (the seed is the secret: these keys are for tests and local runs only).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Committee size.
-    #[arg(long, default_value_t = 4)]
-    pub keypers: u16,
-    /// Threshold t: any t + 1 keypers decrypt.
-    #[arg(long, default_value_t = 1)]
-    pub threshold: u16,
-    /// The Veil network's chain id.
-    #[arg(long, default_value_t = 1)]
-    pub chain_id: u64,
+    /// The committee's parameters.
+    #[command(flatten)]
+    pub committee: super::args::DevCommitteeParams,
     /// Also write each keyper's key file (`keyper-<i>.json`, mode 0600) into this directory,
     /// for `veil keyper --key-file`.
     #[arg(long)]
@@ -40,11 +31,11 @@ pub struct DevCommitteeArgs {
 /// Invalid parameters, or a file that cannot be written.
 pub fn run(args: &DevCommitteeArgs) -> anyhow::Result<()> {
     let c = DevCommittee::from_seed(
-        ChainId(args.chain_id),
+        ChainId(args.committee.chain_id),
         Eon(1),
-        args.keypers,
-        args.threshold,
-        args.seed,
+        args.committee.keypers,
+        args.committee.threshold,
+        args.committee.seed,
     )
     .context("committee parameters")?;
     std::fs::write(&args.out, c.pks.to_json())
@@ -58,8 +49,8 @@ pub fn run(args: &DevCommitteeArgs) -> anyhow::Result<()> {
     }
     eprintln!(
         "wrote a TEST committee ({} keypers, threshold {}, chain {}, eon {}) to {}{}; its secrets follow from the seed: never use it for anything real",
-        args.keypers,
-        args.threshold,
+        args.committee.keypers,
+        args.committee.threshold,
         c.pks.chain_id(),
         c.pks.eon(),
         args.out.display(),

@@ -27,18 +27,9 @@ pub struct DevDecryptArgs {
     /// A file holding the ciphertext: its raw bytes, or 0x-hex text.
     #[arg(long)]
     pub file: Option<PathBuf>,
-    /// The dev committee's seed (as given to `veil dev-committee`).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Committee size.
-    #[arg(long, default_value_t = 4)]
-    pub keypers: u16,
-    /// Threshold t: any t + 1 keypers decrypt.
-    #[arg(long, default_value_t = 1)]
-    pub threshold: u16,
-    /// The Veil network's chain id.
-    #[arg(long, default_value_t = 1)]
-    pub chain_id: u64,
+    /// The dev committee, as given to `veil dev-committee`.
+    #[command(flatten)]
+    pub committee: super::args::DevCommitteeParams,
 }
 
 /// The eon of every committee `veil dev-committee` writes.
@@ -115,11 +106,11 @@ pub fn run(args: &DevDecryptArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("pass --ciphertext or --file"),
     };
     let committee = DevCommittee::from_seed(
-        ChainId(args.chain_id),
+        ChainId(args.committee.chain_id),
         DEV_EON,
-        args.keypers,
-        args.threshold,
-        args.seed,
+        args.committee.keypers,
+        args.committee.threshold,
+        args.committee.seed,
     )
     .context("committee parameters")?;
     let (ct, payload) = committee

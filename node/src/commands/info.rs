@@ -1,26 +1,17 @@
 //! `veil info`: ask an ingress what it accepts (the `Info` frame) and print it as JSON.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
-use anyhow::bail;
 use clap::Args;
 use serde_json::json;
-use veil_wire::client::{ClientConfig, IngressClient};
-use veil_wire::tls::{CertFingerprint, Pin};
+use veil_wire::client::IngressClient;
+
+use super::args::IngressArgs;
 
 /// `veil info` arguments.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The ingress's UDP address.
-    #[arg(long, default_value = "127.0.0.1:4433")]
-    pub server: SocketAddr,
-    /// The ingress certificate's fingerprint (0x-hex sha3-256 of its DER).
-    #[arg(long, conflicts_with = "cert")]
-    pub fingerprint: Option<CertFingerprint>,
-    /// The ingress certificate file (DER), instead of a fingerprint.
-    #[arg(long)]
-    pub cert: Option<PathBuf>,
+    /// Where the ingress is and how to recognise it.
+    #[command(flatten)]
+    pub ingress: IngressArgs,
 }
 
 /// Prints the server's chain, slot, eons, minimum fee and limits.
@@ -28,12 +19,7 @@ pub struct InfoArgs {
 /// # Errors
 /// No pin, or a connection that fails.
 pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let pin = match (args.fingerprint, &args.cert) {
-        (Some(f), _) => Pin::Fingerprint(f),
-        (None, Some(path)) => Pin::from_cert_file(path)?,
-        (None, None) => bail!("pass --fingerprint or --cert to pin the ingress certificate"),
-    };
-    let client = IngressClient::connect(ClientConfig::new(args.server, pin)).await?;
+    let client = IngressClient::connect(args.ingress.client_config()?).await?;
     let i = client.server_info().await?;
     client.close().await;
     let rollups: Vec<_> =
