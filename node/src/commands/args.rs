@@ -14,7 +14,7 @@ use veil_wire::tls::{CertFingerprint, Pin};
 
 /// How a client finds and recognises the ingress.
 #[derive(Debug, Args)]
-pub struct IngressArgs {
+pub struct ConnectArgs {
     /// The ingress's UDP address.
     #[arg(long, default_value = "127.0.0.1:4433")]
     pub server: SocketAddr,
@@ -31,7 +31,7 @@ pub struct IngressArgs {
 pub struct ServerArgs {
     /// Where the ingress is and how to recognise it.
     #[command(flatten)]
-    pub ingress: IngressArgs,
+    pub ingress: ConnectArgs,
     /// The committee's public key set (JSON) to encrypt to.
     #[arg(long)]
     pub committee: PathBuf,
@@ -65,7 +65,7 @@ pub struct DevCommitteeParams {
     pub chain_id: u64,
 }
 
-impl IngressArgs {
+impl ConnectArgs {
     /// The client configuration pinning the ingress certificate.
     ///
     /// # Errors

@@ -4,14 +4,14 @@ use clap::Args;
 use serde_json::json;
 use veil_wire::client::IngressClient;
 
-use super::args::IngressArgs;
+use super::args::ConnectArgs;
 
 /// `veil info` arguments.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// Where the ingress is and how to recognise it.
     #[command(flatten)]
-    pub ingress: IngressArgs,
+    pub ingress: ConnectArgs,
 }
 
 /// Prints the server's chain, slot, eons, minimum fee and limits.
