@@ -376,6 +376,7 @@ fn close_case(
         baseline_name: baseline_name.into(),
         better: Better::Lower,
         goal: Some(Goal::at_most(goal)),
+        unmet: None,
     });
     Ok(())
 }
@@ -464,6 +465,7 @@ fn intake_case(reporter: &mut Reporter, quick: bool) -> anyhow::Result<()> {
         baseline_name: "same checks, one-by-one signature verification".into(),
         better: Better::Higher,
         goal: Some(Goal::at_least(20_000.0)),
+        unmet: None,
     });
     Ok(())
 }

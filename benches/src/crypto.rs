@@ -83,6 +83,7 @@ fn encrypt_case(f: &fixtures::Crypto, quick: bool, reps: usize, reporter: &mut R
         baseline_name: "threshold_crypto 0.4 PublicKey::encrypt, one thread".into(),
         better: Better::Lower,
         goal: Some(Goal::at_most(300.0)),
+        unmet: None,
     });
 }
 
@@ -123,6 +124,7 @@ fn admission_case(
             .into(),
         better: Better::Higher,
         goal: Some(Goal::at_least(20_000.0)),
+        unmet: None,
     });
     reporter.note(&format!(
         "  admission_verify_batch: {} ciphertexts per batch, decoding from bytes (subgroup checks) included",
@@ -167,6 +169,7 @@ fn shares_case(
         ),
         better: Better::Lower,
         goal: Some(Goal::at_most(50.0)),
+        unmet: None,
     });
     reporter.note(&format!(
         "  keyper_shares_1000: ours includes Lagrange pre-scaling and the ed25519-signed batch; \
@@ -240,6 +243,7 @@ fn decrypt_case(
         ),
         better: Better::Lower,
         goal: Some(Goal::at_most(25.0)),
+        unmet: None,
     });
     reporter.record(Figure {
         suite: SUITE,
@@ -253,6 +257,7 @@ fn decrypt_case(
         ),
         better: Better::Lower,
         goal: None,
+        unmet: None,
     });
 
     // The blame path: one responder's batch has a wrong share; it is found, excluded, and the
@@ -288,6 +293,7 @@ fn decrypt_case(
             "one wrong share: per-keyper checks, blame, recombine for a new set (12-point MSM per ciphertext)".into(),
         better: Better::Lower,
         goal: None,
+        unmet: None,
     });
     Ok(())
 }

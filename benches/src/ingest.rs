@@ -102,6 +102,7 @@ fn pool_memory(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         baseline_name: "-".into(),
         better: Better::Lower,
         goal: Some(Goal::at_most(2048.0)),
+        unmet: None,
     });
     Ok(())
 }
@@ -254,6 +255,7 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         baseline_name: "raw quinn framed-stream rate (transport ceiling)".into(),
         better: Better::Higher,
         goal: Some(Goal::at_least(20_000.0)),
+        unmet: None,
     });
 
     // Latency at half the sustainable rate, fresh transactions.
@@ -300,6 +302,7 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         baseline_name: format!("at {rate:.0} tx/s, half the sustainable rate"),
         better: Better::Lower,
         goal: Some(Goal::at_most(10.0)),
+        unmet: None,
     });
     server_rt.block_on(ingress.shutdown());
     Ok(())

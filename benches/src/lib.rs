@@ -12,4 +12,5 @@ pub mod auction;
 pub mod crypto;
 pub mod fixtures;
 pub mod ingest;
+pub mod pipeline;
 pub mod report;

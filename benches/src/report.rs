@@ -69,6 +69,9 @@ pub struct Figure {
     pub better: Better,
     /// The goal from DESIGN.md, if any.
     pub goal: Option<Goal>,
+    /// A condition of the goal besides the bound that the run did not meet (such as "nothing
+    /// lost"), if any: the goal is then missed whatever the figure.
+    pub unmet: Option<String>,
 }
 
 /// The JSON line printed by `--json`. Field names are part of the tool's interface.
@@ -102,7 +105,7 @@ impl Figure {
     /// Whether the goal is met, if the case has one.
     #[must_use]
     pub fn meets_goal(&self) -> Option<bool> {
-        self.goal.map(|g| g.met_by(self.ours))
+        self.goal.map(|g| self.unmet.is_none() && g.met_by(self.ours))
     }
 
     /// The figure as one JSON object on one line.
@@ -132,7 +135,10 @@ impl Figure {
         let speedup = self.speedup().map_or_else(|| "-".to_string(), |s| format!("{s:.1}x"));
         let goal = match (self.goal, self.meets_goal()) {
             (Some(g), Some(true)) => format!("{} ok", g.describe()),
-            (Some(g), _) => format!("{} MISSED", g.describe()),
+            (Some(g), _) => match &self.unmet {
+                Some(why) => format!("{} MISSED ({why})", g.describe()),
+                None => format!("{} MISSED", g.describe()),
+            },
             (None, _) => "-".to_string(),
         };
         format!(
@@ -215,6 +221,7 @@ mod tests {
             baseline_name: "b".into(),
             better,
             goal: Some(goal),
+            unmet: None,
         }
     }
 
@@ -229,6 +236,10 @@ mod tests {
         let missed = figure(30.0, None, Better::Lower, Goal::at_most(25.0));
         assert_eq!(missed.speedup(), None);
         assert_eq!(missed.meets_goal(), Some(false));
+        let mut unmet = figure(10.0, None, Better::Lower, Goal::at_most(25.0));
+        unmet.unmet = Some("3 lost".into());
+        assert_eq!(unmet.meets_goal(), Some(false));
+        assert!(unmet.to_row().contains("MISSED (3 lost)"));
     }
 
     #[test]

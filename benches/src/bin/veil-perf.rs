@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! cargo run --release -p veil-benches --bin veil-perf -- crypto [--quick] [--json]
+//! cargo build --release --bin veil   # the pipeline suite's keypers run as `veil keyper`
+//! cargo run --release -p veil-benches --bin veil-perf -- pipeline [--quick] [--json]
 //! ```
 
 use clap::{Parser, ValueEnum};
@@ -29,6 +31,9 @@ enum Suite {
     Auction,
     /// QUIC ingest into the durable mempool, ack latency, pool memory.
     Ingest,
+    /// The running system end to end: sequencer node, keypers as `veil keyper` processes
+    /// (build `veil` first), commit-to-plaintext latency, sustained rate, short slots.
+    Pipeline,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Suite::Crypto => veil_benches::crypto::run(cli.quick, &mut reporter)?,
         Suite::Auction => veil_benches::auction::run(cli.quick, &mut reporter)?,
         Suite::Ingest => veil_benches::ingest::run(cli.quick, &mut reporter)?,
+        Suite::Pipeline => veil_benches::pipeline::run(cli.quick, &mut reporter)?,
     }
     Ok(())
 }

@@ -61,6 +61,15 @@ pub struct SlotReport {
     pub fees: Vec<FeeEntry>,
     /// From the commitment out to the plaintext decided, in ms.
     pub commit_to_plaintext_ms: Option<u64>,
+    /// When this shell published the signed commitment (durable, sent to the keypers), in ms
+    /// since the Unix epoch; `None` if that happened before a restart.
+    pub committed_at_ms: Option<u64>,
+    /// When this shell published the plaintext (durable), in ms since the Unix epoch; `None`
+    /// if the slot was undecryptable. `published_at_ms - committed_at_ms` is the
+    /// commitment-to-plaintext time a client sees: unlike `commit_to_plaintext_ms` (the slot
+    /// machine's, from the clock read when the last share batch arrived) it includes checking
+    /// that batch, combining and decrypting, and persisting the plaintext.
+    pub published_at_ms: Option<u64>,
 }
 
 /// The pool view over the running ingress.
@@ -369,6 +378,7 @@ impl Shell {
             self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match p {
             Publication::Committed(signed) => {
+                let committed_at = now_ms();
                 in_flight.extend(signed.message.ordered_ids().copied());
                 drop(in_flight);
                 tracing::info!(slot = %signed.message.slot, txs = signed.message.len(), "committed");
@@ -377,9 +387,12 @@ impl Shell {
                 }
                 let slot = signed.message.slot;
                 self.mark(slot, "commit");
-                self.report_for(slot).commitment = Some(signed);
+                let report = self.report_for(slot);
+                report.commitment = Some(signed);
+                report.committed_at_ms = Some(committed_at);
             }
             Publication::Decrypted(published) => {
+                let published_at = now_ms();
                 let ids: Vec<TxId> =
                     published.blocks.iter().flat_map(|b| b.txs.iter().map(|t| t.id)).collect();
                 for id in &ids {
@@ -393,6 +406,7 @@ impl Shell {
                 let report = self.report_for(published.slot);
                 report.published = Some(published);
                 report.commit_to_plaintext_ms = took;
+                report.published_at_ms = Some(published_at);
             }
             Publication::Settled { slot, ledger, fees } => {
                 drop(in_flight);
@@ -442,6 +456,8 @@ impl Shell {
             ledger: Vec::new(),
             fees: Vec::new(),
             commit_to_plaintext_ms: None,
+            committed_at_ms: None,
+            published_at_ms: None,
         })
     }
 }
