@@ -319,6 +319,7 @@ fn decrypted_record_ms(block: usize, reps: usize) -> anyhow::Result<(f64, f64)> 
                 .collect(),
         }],
         blamed: Vec::new(),
+        fees: Vec::new(),
     };
     let record = SlotRecord::Decrypted { published };
     let dir = tempfile::tempdir()?;
