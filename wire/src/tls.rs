@@ -256,20 +256,7 @@ pub fn client_crypto(
     pin: &Pin,
     alpn: &[u8],
 ) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
-    let provider = provider();
-    let verifier = Arc::new(PinnedVerifier {
-        fingerprint: Some(pin.fingerprint()),
-        provider: provider.clone(),
-    });
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![alpn.to_vec()];
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
-        .map_err(|e| TlsError::Quic(e.to_string()))?;
-    Ok(Arc::new(quic))
+    quic_client(Some(pin.fingerprint()), alpn)
 }
 
 /// The quinn client crypto configuration for a protocol whose peers authenticate each other
@@ -282,10 +269,18 @@ pub fn client_crypto(
 pub fn client_crypto_channel_bound(
     alpn: &[u8],
 ) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
-    let provider = provider();
     // No pin: the certificate is not trusted for anything here (the handshake signature is
     // still checked with its key).
-    let verifier = Arc::new(PinnedVerifier { fingerprint: None, provider: provider.clone() });
+    quic_client(None, alpn)
+}
+
+/// TLS 1.3 client configuration with the optional pin and `alpn`.
+fn quic_client(
+    fingerprint: Option<CertFingerprint>,
+    alpn: &[u8],
+) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(PinnedVerifier { fingerprint, provider: provider.clone() });
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
