@@ -262,6 +262,18 @@ impl Ciphertext {
     /// Strictly decodes a ciphertext. Costs two subgroup checks (about 60 µs); run it on a
     /// worker pool, not an async reactor. See [`Ciphertext::decode_many`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Ciphertext, CryptoError> {
+        Ciphertext::decode(bytes, true)
+    }
+
+    /// Decodes a ciphertext that this process strictly decoded and admitted before (bytes
+    /// from its own pool or store): the same checks as [`Ciphertext::from_bytes`] except the
+    /// subgroup check of `U`, which costs nearly all of a decode. Never for bytes from the
+    /// network or another process: a keyper checks everything it is fed.
+    pub fn from_admitted_bytes(bytes: &[u8]) -> Result<Ciphertext, CryptoError> {
+        Ciphertext::decode(bytes, false)
+    }
+
+    fn decode(bytes: &[u8], subgroup_check: bool) -> Result<Ciphertext, CryptoError> {
         if bytes.len() > MAX_CIPHERTEXT_LEN {
             return Err(CryptoError::TooLong { len: bytes.len(), max: MAX_CIPHERTEXT_LEN });
         }
@@ -279,7 +291,15 @@ impl Ciphertext {
         if r.pos != bytes.len() {
             return Err(CryptoError::TrailingBytes(bytes.len() - r.pos));
         }
-        let u = curve::decode_g1_strict(u_bytes, "ephemeral key U")?;
+        let u = if subgroup_check {
+            curve::decode_g1_strict(u_bytes, "ephemeral key U")?
+        } else {
+            let u = curve::decode_g1_on_curve(u_bytes, "ephemeral key U")?;
+            if bool::from(u.is_identity()) {
+                return Err(CryptoError::IdentityPoint("ephemeral key U"));
+            }
+            u
+        };
         let a = curve::decode_g1_on_curve(a_bytes, "proof commitment A'")?;
         if bool::from(a.is_identity()) {
             return Err(CryptoError::IdentityPoint("proof commitment A'"));
@@ -291,6 +311,12 @@ impl Ciphertext {
     #[must_use]
     pub fn decode_many(inputs: &[&[u8]]) -> Vec<Result<Ciphertext, CryptoError>> {
         inputs.par_iter().map(|b| Ciphertext::from_bytes(b)).collect()
+    }
+
+    /// [`Ciphertext::from_admitted_bytes`] for many, in parallel, one result per input.
+    #[must_use]
+    pub fn decode_many_admitted(inputs: &[&[u8]]) -> Vec<Result<Ciphertext, CryptoError>> {
+        inputs.par_iter().map(|b| Ciphertext::from_admitted_bytes(b)).collect()
     }
 
     /// The canonical encoding.
@@ -817,6 +843,33 @@ mod tests {
 
         // The transaction id.
         assert_eq!(ct.id().0, <[u8; 32]>::from(Sha3_256::digest(b)));
+    }
+
+    #[test]
+    fn admitted_bytes_decode_like_strict_bytes_but_stay_structural() {
+        use crate::testing::{rng, TestCommittee};
+
+        let c = TestCommittee::new(3, 1, 9);
+        let ct = c.pks.encrypt(&c.ad(5, 77), b"admitted", &mut rng(4)).unwrap();
+        let again = Ciphertext::from_admitted_bytes(ct.as_bytes()).unwrap();
+        assert!(again == ct);
+        assert_eq!(again.id(), ct.id());
+        // Everything but U's subgroup check still applies: truncation, trailing bytes, a U
+        // off the curve, the identity.
+        let b = ct.as_bytes();
+        assert!(Ciphertext::from_admitted_bytes(&b[..b.len() - 1]).is_err());
+        let mut long = b.to_vec();
+        long.push(0);
+        assert!(Ciphertext::from_admitted_bytes(&long).is_err());
+        let mut off_curve = b.to_vec();
+        off_curve[181] ^= 1;
+        assert!(matches!(
+            Ciphertext::from_admitted_bytes(&off_curve),
+            Err(CryptoError::BadPoint("ephemeral key U"))
+        ));
+        let mut identity = b.to_vec();
+        identity[86..182].copy_from_slice(&G1Affine::identity().to_uncompressed());
+        assert!(Ciphertext::from_admitted_bytes(&identity).is_err());
     }
 
     #[test]

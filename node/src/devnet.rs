@@ -42,7 +42,7 @@ use veil_wire::tls::Pin;
 
 use crate::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
 use crate::services::ingress::Ingress;
-use crate::services::keyper::{Behaviour, KeyperKeyFile, KeyperSetup, RunningKeyper};
+use crate::services::keyper::{Behaviour, KeyperLaunch, KeyperSetup, RunningKeyper};
 use crate::services::sequencer::{now_ms, SequencerInput, SlotReport};
 
 /// The devnet's chain id.
@@ -59,7 +59,7 @@ pub struct DevnetConfig {
     pub threshold: u16,
     /// Keypers that send wrong shares, counted from keyper 1 (in the default responder set).
     pub byzantine: u16,
-    /// Keypers that never send (counted from the end of the committee).
+    /// Keypers that never send (the next ones after the byzantine keypers).
     pub silent: u16,
     /// Slot length.
     pub slot_ms: u64,
@@ -130,42 +130,22 @@ fn spawn_keyper_processes(
     sequencer: SocketAddr,
     sequencer_key: PublicKeyBytes,
 ) -> anyhow::Result<Vec<std::process::Child>> {
-    let exe = std::env::current_exe().context("the path of this executable")?;
     let committee_path = config.data_dir.join("committee.json");
     std::fs::write(&committee_path, committee.pks.to_json())?;
+    let launch = KeyperLaunch {
+        exe: std::env::current_exe().context("the path of this executable")?,
+        committee: committee_path,
+        sequencer,
+        sequencer_key,
+        threads: KeyperLaunch::threads_for(committee.shares.len()),
+        default_log: "info",
+    };
     let mut children = Vec::new();
     for (i, (share, identity)) in committee.shares.iter().zip(&committee.identities).enumerate() {
         let dir = config.data_dir.join(format!("keyper-{}", i + 1));
         std::fs::create_dir_all(&dir)?;
-        let key_file = dir.join("key.json");
-        KeyperKeyFile::new(share, identity).write(&key_file)?;
         let log = std::fs::File::create(dir.join("keyper.log"))?;
-        let behaviour = match behaviours[i] {
-            Behaviour::Honest => "honest",
-            Behaviour::WrongShares => "wrong-shares",
-            Behaviour::Silent => "silent",
-        };
-        let child = std::process::Command::new(&exe)
-            .arg("keyper")
-            .arg("--committee")
-            .arg(&committee_path)
-            .arg("--key-file")
-            .arg(&key_file)
-            .arg("--sequencer")
-            .arg(sequencer.to_string())
-            .arg("--sequencer-key")
-            .arg(veil_primitives::hexbytes::encode(&sequencer_key.0))
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("--behaviour")
-            .arg(behaviour)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("start {} keyper", exe.display()))?;
-        children.push(child);
+        children.push(launch.spawn(share, identity, &dir, behaviours[i], log)?);
     }
     Ok(children)
 }
@@ -311,7 +291,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         .map(|i| {
             if i < usize::from(config.byzantine) {
                 Behaviour::WrongShares
-            } else if i >= n.saturating_sub(usize::from(config.silent)) {
+            } else if i < usize::from(config.byzantine) + usize::from(config.silent) {
                 Behaviour::Silent
             } else {
                 Behaviour::Honest

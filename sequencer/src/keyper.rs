@@ -1,9 +1,12 @@
 //! The keyper machine: one committee member's release rule, sans-IO.
 //!
 //! A keyper follows the admitted-ciphertext feed and checks every ciphertext itself (strict
-//! decoding and the batched validity-proof check), computing its decryption share at once,
-//! pre-scaled for the committee's default responder set when it belongs to it, and holding
-//! it. It releases shares only when all of these hold:
+//! decoding and the batched validity-proof check). A member of the committee's default
+//! responder set (the `t + 1` keypers the combiner asks first) computes its decryption share
+//! at once, pre-scaled for that set, and holds it; the others hold the checked ciphertext
+//! only and compute shares when the sequencer asks them for a fallback round (a blamed or
+//! silent responder), so that a block costs `n` validations but only `t + 1` share sets. A
+//! keyper releases shares only when all of these hold:
 //!
 //! 1. the commitment is final ([`CommitmentVerifier`]) and for this keyper's chain and eon;
 //! 2. it is the first commitment this keyper has seen for that slot — a second, different one
@@ -117,7 +120,8 @@ pub struct KeyperStats {
 
 struct Held {
     ciphertext: Ciphertext,
-    share: DecryptionShare,
+    /// Precomputed for the default responder set; `None` outside it (computed when asked).
+    share: Option<DecryptionShare>,
 }
 
 struct SlotRelease {
@@ -238,17 +242,19 @@ impl KeyperMachine {
         bodies: &[&[u8]],
         rng: &mut dyn CryptoRngCore,
     ) -> Vec<Result<TxId, CryptoError>> {
-        let mut results: Vec<Result<TxId, CryptoError>> = Vec::with_capacity(bodies.len());
-        let mut fresh: Vec<(usize, Ciphertext)> = Vec::new();
-        for (i, decoded) in Ciphertext::decode_many(bodies).into_iter().enumerate() {
+        // A held ciphertext is recognised by its id (a hash of its bytes) before any curve
+        // work: feed runs overlap fetched bodies, and a resumed feed repeats what was seen.
+        let mut results: Vec<Result<TxId, CryptoError>> =
+            bodies.iter().map(|b| Ok(veil_crypto::tx_id(b))).collect();
+        let unseen: Vec<usize> = (0..bodies.len())
+            .filter(|&i| results[i].as_ref().is_ok_and(|id| !self.held.contains_key(id)))
+            .collect();
+        let unseen_bodies: Vec<&[u8]> = unseen.iter().map(|&i| bodies[i]).collect();
+        let mut fresh: Vec<(usize, Ciphertext)> = Vec::with_capacity(unseen.len());
+        for (i, decoded) in unseen.into_iter().zip(Ciphertext::decode_many(&unseen_bodies)) {
             match decoded {
-                Err(e) => results.push(Err(e)),
-                Ok(ct) => {
-                    results.push(Ok(ct.id()));
-                    if !self.held.contains_key(&ct.id()) {
-                        fresh.push((i, ct));
-                    }
-                }
+                Err(e) => results[i] = Err(e),
+                Ok(ct) => fresh.push((i, ct)),
             }
         }
         let mut rng = rng;
@@ -267,7 +273,17 @@ impl KeyperMachine {
             })
             .collect();
         let refs: Vec<&Ciphertext> = good.iter().map(|(_, ct)| ct).collect();
-        match self.share.decryption_shares(&refs, self.scaled_for.as_ref()) {
+        // Only members of the default responder set precompute their shares: the others
+        // release only when the sequencer asks them for a fallback round.
+        let shares = match &self.scaled_for {
+            Some(set) => self
+                .share
+                .decryption_shares(&refs, Some(set))
+                .map(|shares| shares.into_iter().map(Some).collect()),
+            // The proof check above refused other chains and eons already.
+            None => Ok(vec![None; refs.len()]),
+        };
+        match shares {
             Ok(shares) => {
                 for ((_, ciphertext), share) in good.into_iter().zip(shares) {
                     let id = ciphertext.id();
@@ -367,10 +383,13 @@ impl KeyperMachine {
             if let Some(s) = self.slots.get_mut(&slot) {
                 s.released = true;
             }
+            // A keyper outside the default responder set sends only when asked (a rescale).
             // An error means the ciphertexts left the validated set between the check and the
             // write; offering the commitment again retries.
-            if let Ok(batch) = self.batch_for(slot, self.scaled_for.clone()) {
-                self.events.push_back(KeyperEvent::SendShares(batch));
+            if self.scaled_for.is_some() {
+                if let Ok(batch) = self.batch_for(slot, self.scaled_for.clone()) {
+                    self.events.push_back(KeyperEvent::SendShares(batch));
+                }
             }
         }
     }
@@ -412,8 +431,13 @@ impl KeyperMachine {
         for id in &ids {
             held.push(self.held.get(id).ok_or(SequencerError::UnvalidatedCiphertext(*id))?);
         }
-        let entries: Vec<(TxId, DecryptionShare)> = if scaled_for == self.scaled_for {
-            ids.iter().zip(&held).map(|(id, h)| (*id, h.share)).collect()
+        let precomputed: Option<Vec<DecryptionShare>> = if scaled_for == self.scaled_for {
+            held.iter().map(|h| h.share).collect()
+        } else {
+            None
+        };
+        let entries: Vec<(TxId, DecryptionShare)> = if let Some(shares) = precomputed {
+            ids.iter().copied().zip(shares).collect()
         } else {
             let cts: Vec<&Ciphertext> = held.iter().map(|h| &h.ciphertext).collect();
             let shares = self.share.decryption_shares(&cts, scaled_for.as_ref())?;

@@ -394,6 +394,9 @@ struct SlotRun {
     committed_at_ms: u64,
     /// How many keypers had batches at the last failed combination attempt.
     tried_with: Option<usize>,
+    /// Target responders that had sent nothing by half the release timeout: the fallback
+    /// round was asked of a set without them (their batches are still used if they come).
+    silent: BTreeSet<KeyperIndex>,
 }
 
 impl SlotRun {
@@ -409,6 +412,7 @@ impl SlotRun {
             blamed: Vec::new(),
             committed_at_ms: 0,
             tried_with: None,
+            silent: BTreeSet::new(),
         }
     }
 }
@@ -439,7 +443,7 @@ impl std::fmt::Debug for SlotMachine {
 /// After a failed late attempt the next one waits for new batches, so the half-timeout mark
 /// is not a deadline any more: poll again at the release deadline.
 fn now_floor(run: &SlotRun) -> u64 {
-    if run.tried_with.is_some() {
+    if run.tried_with.is_some() || !run.silent.is_empty() {
         u64::MAX
     } else {
         0
@@ -590,7 +594,7 @@ impl SlotMachine {
                 run.cts = c
                     .ordered_ids()
                     .filter_map(|id| pool.body(id))
-                    .filter_map(|b| Ciphertext::from_bytes(&b).ok())
+                    .filter_map(|b| Ciphertext::from_admitted_bytes(&b).ok())
                     .collect();
             }
             match restored.latest {
@@ -771,17 +775,28 @@ impl SlotMachine {
         // Bodies of the committed ids, decoded now (before the commitment: off the
         // commit-to-plaintext path). An id whose body left the pool since the bid cannot be
         // released by keypers either; it is left out of the commitment.
-        let mut cts = Vec::new();
-        for block in &mut commitment.blocks {
-            block.ciphertexts.retain(|id| {
-                match pool.body(id).map(|b| Ciphertext::from_bytes(&b)) {
-                    Some(Ok(ct)) => {
-                        cts.push(ct);
-                        true
+        // The pool's bodies were strictly decoded at admission: the subgroup checks are not
+        // repeated here.
+        let bodies: Vec<Vec<Option<_>>> = commitment
+            .blocks
+            .iter()
+            .map(|block| block.ciphertexts.iter().map(|id| pool.body(id)).collect())
+            .collect();
+        let refs: Vec<&[u8]> = bodies.iter().flatten().flatten().map(|b| &b[..]).collect();
+        let mut decoded = Ciphertext::decode_many_admitted(&refs).into_iter();
+        let mut cts = Vec::with_capacity(refs.len());
+        for (block, bodies) in commitment.blocks.iter_mut().zip(&bodies) {
+            let mut keep = bodies.iter().map(|body| {
+                body.is_some()
+                    && match decoded.next() {
+                        Some(Ok(ct)) => {
+                            cts.push(ct);
+                            true
+                        }
+                        _ => false,
                     }
-                    _ => false,
-                }
             });
+            block.ciphertexts.retain(|_| keep.next().unwrap_or(false));
         }
         for ct in &cts {
             self.in_flight.insert(ct.id());
@@ -907,15 +922,20 @@ impl SlotMachine {
         });
         // Every keyper that is not excluded has answered: nothing more to wait for.
         let everyone = run.batches.len() + run.excluded.len() >= self.pks.committee_size();
-        if ready || (everyone && run.tried_with != Some(run.batches.len())) {
+        // Past half the release timeout any t + 1 batches are worth a try (the slow path).
+        let late = now_ms
+            >= self.clock.deadline_ms(slot).saturating_add(self.clock.release_timeout_ms / 2)
+            && run.batches.len() >= self.pks.shares_needed();
+        if ready || ((everyone || late) && run.tried_with != Some(run.batches.len())) {
             self.try_decrypt(slot, now_ms, rng);
         }
         Ok(())
     }
 
-    /// Past half the release timeout, combine from whatever `t + 1` or more keypers sent
-    /// (the slow path, shares rescaled by the combiner) rather than wait for a target
-    /// responder that may be silent. Tried again only when new batches have arrived.
+    /// Past half the release timeout: combine from whatever `t + 1` or more keypers sent
+    /// (the slow path, shares rescaled by the combiner), tried again only when new batches
+    /// have arrived; or, with fewer, start the fallback round without the target responders
+    /// that have sent nothing (keypers outside the target set send only when asked).
     fn try_late(&mut self, now_ms: u64, rng: &mut dyn CryptoRngCore) {
         let half = self.clock.release_timeout_ms / 2;
         let due: Vec<Slot> = self
@@ -924,13 +944,51 @@ impl SlotMachine {
             .filter(|(s, r)| {
                 r.state == SlotState::Committed
                     && now_ms >= self.clock.deadline_ms(**s).saturating_add(half)
-                    && r.batches.len() >= self.pks.shares_needed()
-                    && r.tried_with != Some(r.batches.len())
             })
             .map(|(s, _)| *s)
             .collect();
         for slot in due {
-            self.try_decrypt(slot, now_ms, rng);
+            let run = self.slots.get_mut(&slot).expect("present");
+            if run.batches.len() >= self.pks.shares_needed() {
+                if run.tried_with != Some(run.batches.len()) {
+                    self.try_decrypt(slot, now_ms, rng);
+                }
+            } else if run.silent.is_empty() {
+                let silent: BTreeSet<KeyperIndex> = run
+                    .target
+                    .iter()
+                    .flat_map(|t| t.members().iter().copied())
+                    .filter(|m| !run.batches.contains_key(m) && !run.excluded.contains(m))
+                    .collect();
+                if !silent.is_empty() {
+                    run.silent = silent;
+                    self.start_fallback_round(slot);
+                }
+            }
+        }
+    }
+
+    /// Asks the `t + 1` lowest-indexed keypers that are neither excluded (blamed) nor silent
+    /// for batches scaled for them, if that set differs from the current target.
+    fn start_fallback_round(&mut self, slot: Slot) {
+        let Some(run) = self.slots.get_mut(&slot) else { return };
+        let members: Vec<KeyperIndex> = self
+            .pks
+            .keypers()
+            .iter()
+            .map(|k| k.index)
+            .filter(|i| !run.excluded.contains(i) && !run.silent.contains(i))
+            .take(self.pks.shares_needed())
+            .collect();
+        if let Ok(set) = ResponderSet::new(&self.pks, members) {
+            if run.target.as_ref() != Some(&set) {
+                run.target = Some(set.clone());
+                self.stats.rescales += 1;
+                self.events.push_back(SlotEvent::SendToKeypers(KeyperRequest::Rescale {
+                    slot,
+                    responders: set,
+                }));
+            }
         }
     }
 
@@ -964,25 +1022,7 @@ impl SlotMachine {
                 }
                 run.tried_with = Some(run.batches.len());
                 run.blamed.extend(blamed);
-                // The fallback round: the t + 1 lowest-indexed keypers not excluded.
-                let members: Vec<KeyperIndex> = self
-                    .pks
-                    .keypers()
-                    .iter()
-                    .map(|k| k.index)
-                    .filter(|i| !run.excluded.contains(i))
-                    .take(self.pks.shares_needed())
-                    .collect();
-                if let Ok(set) = ResponderSet::new(&self.pks, members) {
-                    if run.target.as_ref() != Some(&set) {
-                        run.target = Some(set.clone());
-                        self.stats.rescales += 1;
-                        self.events.push_back(SlotEvent::SendToKeypers(KeyperRequest::Rescale {
-                            slot,
-                            responders: set,
-                        }));
-                    }
-                }
+                self.start_fallback_round(slot);
             }
             // Every committed ciphertext was decoded and is of this eon: not reachable.
             Err(_) => {}

@@ -14,7 +14,7 @@ use veil_auction::{public_key, Auction, AuctionConfig, RevenuePolicy, RollupConf
 use veil_crypto::dev::DevCommittee;
 use veil_mempool::pool::PoolConfig;
 use veil_node::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
-use veil_node::services::keyper::KeyperKeyFile;
+use veil_node::services::keyper::{Behaviour, KeyperLaunch};
 use veil_node::services::sequencer::SlotReport;
 use veil_primitives::{Amount, ChainId, RollupId};
 use veil_sequencer::SlotClock;
@@ -84,33 +84,27 @@ impl KeyperProcesses {
     ) -> anyhow::Result<KeyperProcesses> {
         let committee_path = dir.join("committee.json");
         std::fs::write(&committee_path, committee.pks.to_json())?;
+        let launch = KeyperLaunch {
+            exe: veil.to_path_buf(),
+            committee: committee_path,
+            sequencer,
+            sequencer_key: public_key(sequencer_key),
+            threads: KeyperLaunch::threads_for(committee.shares.len()),
+            default_log: "warn",
+        };
         let mut processes = KeyperProcesses { children: Vec::new() };
         for (i, (share, identity)) in committee.shares.iter().zip(&committee.identities).enumerate()
         {
             let kdir = dir.join(format!("keyper-{}", i + 1));
             std::fs::create_dir_all(&kdir)?;
-            let key_file = kdir.join("key.json");
-            KeyperKeyFile::new(share, identity).write(&key_file)?;
             let log = std::fs::File::create(kdir.join("keyper.log"))?;
-            let child = Command::new(veil)
-                .arg("keyper")
-                .arg("--committee")
-                .arg(&committee_path)
-                .arg("--key-file")
-                .arg(&key_file)
-                .arg("--sequencer")
-                .arg(sequencer.to_string())
-                .arg("--sequencer-key")
-                .arg(veil_primitives::hexbytes::encode(&public_key(sequencer_key).0))
-                .arg("--data-dir")
-                .arg(&kdir)
-                .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("start {} keyper", veil.display()))?;
-            processes.children.push(child);
+            processes.children.push(launch.spawn(
+                share,
+                identity,
+                &kdir,
+                Behaviour::Honest,
+                log,
+            )?);
         }
         Ok(processes)
     }

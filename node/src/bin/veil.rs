@@ -55,7 +55,12 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(commands::sequencer::run(args)))
         }
         Command::Keygen(args) => commands::keygen::run(&args),
-        Command::Keyper(args) => runtime().and_then(|rt| rt.block_on(commands::keyper::run(args))),
+        // One link is all a keyper's reactor carries; the work runs on the keyper's threads.
+        Command::Keyper(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(commands::keyper::run(args))),
         Command::Info(args) => runtime().and_then(|rt| rt.block_on(commands::info::run(args))),
         Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit::run(args))),
         Command::Loadgen(args) => {

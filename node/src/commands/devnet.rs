@@ -22,7 +22,8 @@ pub struct DevnetArgs {
     /// Keypers that send wrong shares (counted from keyper 1, in the default responder set).
     #[arg(long, default_value_t = 0)]
     pub byzantine: u16,
-    /// Keypers that never send shares (counted from the last keyper).
+    /// Keypers that never send shares (the next ones after the byzantine keypers, in the
+    /// default responder set, so that the fallback round replaces them).
     #[arg(long, default_value_t = 0)]
     pub silent: u16,
     /// Slot length in ms.

@@ -29,6 +29,10 @@ pub struct KeyperArgs {
     /// Directory for the release-record log.
     #[arg(long, env = "VEIL_KEYPER_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Worker threads for validation and shares; 0: one per core. Keypers that share a
+    /// machine (a devnet's) should split its cores between them.
+    #[arg(long, env = "VEIL_KEYPER_THREADS", default_value_t = 0)]
+    pub threads: usize,
     /// Misbehave, for devnets and tests: send wrong shares, or none.
     #[arg(long, value_enum, default_value = "honest", hide = true)]
     pub behaviour: Behaviour,
@@ -39,6 +43,13 @@ pub struct KeyperArgs {
 /// # Errors
 /// Unreadable or mismatched key files, or a log that cannot be opened.
 pub async fn run(args: KeyperArgs) -> anyhow::Result<()> {
+    if args.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .thread_name(|i| format!("veil-keyper-worker-{i}"))
+            .build_global()
+            .context("start the keyper's worker threads")?;
+    }
     let pks = PublicKeySet::from_json(
         &std::fs::read_to_string(&args.committee)
             .with_context(|| format!("read {}", args.committee.display()))?,

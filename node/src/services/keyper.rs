@@ -113,6 +113,63 @@ impl KeyperService {
     }
 }
 
+/// Bytes of feed a keyper thread holds in its own backlog, beyond the input queue. The
+/// thread drains its queue eagerly into the backlog, so that a commitment or rescale request
+/// behind feed runs is acted on at once; past this bound it stops draining, the queue fills
+/// and the link stops reading, which pushes back on the sequencer through QUIC flow control.
+pub const BACKLOG_BYTES: usize = 64 << 20;
+
+/// Ciphertexts validated per step: between steps the thread looks at its queue again, so a
+/// commitment waits for at most one step of validation work.
+pub const VALIDATION_STEP: usize = 256;
+
+/// Feed bodies received but not validated yet, first in first out, with their ids, so that
+/// the ciphertexts a commitment names can be validated ahead of the rest.
+#[derive(Default)]
+struct Backlog {
+    order: std::collections::VecDeque<TxId>,
+    bodies: std::collections::HashMap<TxId, Bytes>,
+    bytes: usize,
+}
+
+impl Backlog {
+    fn push(&mut self, body: Bytes) {
+        let id = veil_crypto::tx_id(&body);
+        if self.bodies.contains_key(&id) {
+            return;
+        }
+        self.bytes += body.len();
+        self.bodies.insert(id, body);
+        self.order.push_back(id);
+    }
+
+    fn take(&mut self, id: &TxId) -> Option<Bytes> {
+        let body = self.bodies.remove(id)?;
+        self.bytes -= body.len();
+        Some(body)
+    }
+
+    /// Up to `n` bodies from the front (ids taken out of order already are passed over).
+    fn pop_front(&mut self, n: usize) -> Vec<Bytes> {
+        let mut out = Vec::with_capacity(n.min(self.bodies.len()));
+        while out.len() < n {
+            let Some(id) = self.order.pop_front() else { break };
+            if let Some(body) = self.take(&id) {
+                out.push(body);
+            }
+        }
+        out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bodies.is_empty()
+    }
+
+    fn full(&self) -> bool {
+        self.bytes >= BACKLOG_BYTES
+    }
+}
+
 fn run(
     mut machine: KeyperMachine,
     identity: SigningKey,
@@ -122,34 +179,69 @@ fn run(
     output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
 ) {
     let mut rng = rand_core::OsRng;
-    // Commitments that named ciphertexts not validated yet: offered again after each feed run.
+    let mut backlog = Backlog::default();
+    // Commitments that named ciphertexts not validated yet: offered again after each step.
     let mut waiting: Vec<SignedCommitment> = Vec::new();
-    // Slots whose missing bodies were fetched already: the retries after each feed run do not
+    // Slots whose missing bodies were fetched already: the retries after each step do not
     // fetch again, but a commitment arriving from the link again (the sequencer replays them
     // after a reconnect) does, in case the answer was lost with the old link.
     let mut fetched: BTreeSet<Slot> = BTreeSet::new();
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(KeyperInput::Feed(bodies)) => {
-                let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
-                let _ = machine.handle_ciphertexts(&refs, &mut rng);
-                for c in std::mem::take(&mut waiting) {
-                    offer(&mut machine, c, &mut waiting, &mut fetched, output);
+        // Everything queued is taken now: requests act at once, feed goes to the backlog.
+        // Wait only when there is no feed to validate: a commitment waiting for bodies the
+        // keyper has not got is retried when something arrives.
+        let mut next = if backlog.is_empty() {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(input) => Some(input),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            None
+        };
+        loop {
+            if next.is_none() && !backlog.full() {
+                next = match rx.try_recv() {
+                    Ok(input) => Some(input),
+                    Err(mpsc::TryRecvError::Empty) => None,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                };
+            }
+            let Some(input) = next.take() else { break };
+            match input {
+                KeyperInput::Feed(bodies) => bodies.into_iter().for_each(|b| backlog.push(b)),
+                KeyperInput::Request(KeyperRequest::Commitment(signed)) => {
+                    fetched.remove(&signed.message.slot);
+                    offer(&mut machine, signed, &backlog, &mut waiting, &mut fetched, output);
                 }
-            }
-            Ok(KeyperInput::Request(KeyperRequest::Commitment(signed))) => {
-                fetched.remove(&signed.message.slot);
-                offer(&mut machine, signed, &mut waiting, &mut fetched, output);
-            }
-            Ok(KeyperInput::Request(KeyperRequest::Rescale { slot, responders })) => {
-                if responders.contains(machine.index()) {
-                    if let Err(e) = machine.handle_rescale(slot, responders) {
-                        tracing::debug!(error = %e, %slot, "rescale refused");
+                KeyperInput::Request(KeyperRequest::Rescale { slot, responders }) => {
+                    if responders.contains(machine.index()) {
+                        if let Err(e) = machine.handle_rescale(slot, responders) {
+                            tracing::debug!(error = %e, %slot, "rescale refused");
+                        }
                     }
                 }
+                KeyperInput::Stop => return,
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Ok(KeyperInput::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        // The ciphertexts that waiting commitments name and the backlog holds go first; then
+        // one step of the feed in order.
+        for c in std::mem::take(&mut waiting) {
+            offer(&mut machine, c, &backlog, &mut waiting, &mut fetched, output);
+        }
+        let urgent: Vec<Bytes> = waiting
+            .iter()
+            .flat_map(|c| c.message.ordered_ids())
+            .filter(|id| !machine.holds(id))
+            .filter_map(|id| backlog.take(id))
+            .collect();
+        let step = if urgent.is_empty() { backlog.pop_front(VALIDATION_STEP) } else { urgent };
+        if !step.is_empty() {
+            let refs: Vec<&[u8]> = step.iter().map(|b| &b[..]).collect();
+            let _ = machine.handle_ciphertexts(&refs, &mut rng);
+            for c in std::mem::take(&mut waiting) {
+                offer(&mut machine, c, &backlog, &mut waiting, &mut fetched, output);
+            }
         }
         while fetched.len() > 256 {
             fetched.pop_first();
@@ -192,6 +284,7 @@ fn run(
 fn offer(
     machine: &mut KeyperMachine,
     signed: SignedCommitment,
+    backlog: &Backlog,
     waiting: &mut Vec<SignedCommitment>,
     fetched: &mut BTreeSet<Slot>,
     output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
@@ -199,9 +292,15 @@ fn offer(
     match machine.handle_commitment(signed.clone()) {
         Ok(()) => {}
         Err(veil_sequencer::SequencerError::UnvalidatedCiphertext(_)) => {
-            if fetched.insert(signed.message.slot) {
-                let missing: Vec<TxId> =
-                    signed.message.ordered_ids().filter(|id| !machine.holds(id)).copied().collect();
+            // Bodies neither validated nor in the backlog are fetched from the sequencer's
+            // storage (once per slot); the others are validated in the next steps.
+            let missing: Vec<TxId> = signed
+                .message
+                .ordered_ids()
+                .filter(|id| !machine.holds(id) && !backlog.bodies.contains_key(id))
+                .copied()
+                .collect();
+            if !missing.is_empty() && fetched.insert(signed.message.slot) {
                 tracing::info!(slot = %signed.message.slot, missing = missing.len(), "fetching committed ciphertexts not seen on the feed");
                 let _ = output.send(KeyperOutput::Fetch(missing));
             }
@@ -369,5 +468,80 @@ impl KeyperKeyFile {
         f.write_all(json.as_bytes())?;
         f.sync_all()?;
         Ok(())
+    }
+}
+
+/// How to start one `veil keyper` child process on this machine (the devnet's
+/// `--keyper-processes` and `veil-perf pipeline` use it): writes the keyper's key file and
+/// builds the command.
+#[derive(Debug, Clone)]
+pub struct KeyperLaunch {
+    /// The `veil` executable.
+    pub exe: std::path::PathBuf,
+    /// The committee's public key set file (written by the caller once for all keypers).
+    pub committee: std::path::PathBuf,
+    /// The sequencer's keyper endpoint.
+    pub sequencer: std::net::SocketAddr,
+    /// The sequencer's key.
+    pub sequencer_key: veil_primitives::PublicKeyBytes,
+    /// Worker threads per keyper (`veil keyper --threads`); keypers that share a machine
+    /// should split its cores rather than each start one thread per core.
+    pub threads: usize,
+    /// `RUST_LOG` for the child when the caller's environment sets none.
+    pub default_log: &'static str,
+}
+
+impl KeyperLaunch {
+    /// Threads per keyper when `keypers` processes share this machine's cores.
+    #[must_use]
+    pub fn threads_for(keypers: usize) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        (cores / keypers.max(1)).max(1)
+    }
+
+    /// Writes `share` and `identity` to `dir/key.json` (mode 0600) and starts the keyper with
+    /// its records in `dir`, its output to `log`.
+    ///
+    /// # Errors
+    /// If the key file cannot be written or the process cannot start.
+    pub fn spawn(
+        &self,
+        share: &veil_crypto::SecretKeyShare,
+        identity: &SigningKey,
+        dir: &Path,
+        behaviour: Behaviour,
+        log: std::fs::File,
+    ) -> anyhow::Result<std::process::Child> {
+        use anyhow::Context;
+        std::fs::create_dir_all(dir)?;
+        let key_file = dir.join("key.json");
+        KeyperKeyFile::new(share, identity).write(&key_file)?;
+        let behaviour = match behaviour {
+            Behaviour::Honest => "honest",
+            Behaviour::WrongShares => "wrong-shares",
+            Behaviour::Silent => "silent",
+        };
+        std::process::Command::new(&self.exe)
+            .arg("keyper")
+            .arg("--committee")
+            .arg(&self.committee)
+            .arg("--key-file")
+            .arg(&key_file)
+            .arg("--sequencer")
+            .arg(self.sequencer.to_string())
+            .arg("--sequencer-key")
+            .arg(veil_primitives::hexbytes::encode(&self.sequencer_key.0))
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--behaviour")
+            .arg(behaviour)
+            .arg("--threads")
+            .arg(self.threads.to_string())
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| self.default_log.into()))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {} keyper", self.exe.display()))
     }
 }

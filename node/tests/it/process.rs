@@ -97,6 +97,15 @@ fn devnet_runs_slots_end_to_end() {
     assert!(summary["blamed"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(summary["plaintext_mismatches"], 0);
 
+    // A silent keyper in the default responder set (keyper 1 of {1, 2}); keypers outside
+    // it send only when asked: at half the release timeout the sequencer asks a set without
+    // the silent one, and every slot decrypts.
+    let lines = devnet(&tmp.path().join("one-silent"), &["--silent", "1", "--keyper-processes"]);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["undecryptable"], 0, "{summary}");
+    assert!(summary["included"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["plaintext_mismatches"], 0);
+
     // Below the threshold (separate processes again): every slot undecryptable, nothing
     // revealed.
     let lines = devnet(&tmp.path().join("silent"), &["--silent", "3", "--keyper-processes"]);
