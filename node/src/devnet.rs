@@ -319,6 +319,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
                 sequencer_key: sequencer_public,
                 log_path: config.data_dir.join(format!("keyper-{}.sqlite", i + 1)),
                 behaviour: behaviours[i],
+                threads: None,
             })?);
         }
         Keypers::InProcess(running)

@@ -43,13 +43,6 @@ pub struct KeyperArgs {
 /// # Errors
 /// Unreadable or mismatched key files, or a log that cannot be opened.
 pub async fn run(args: KeyperArgs) -> anyhow::Result<()> {
-    if args.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
-            .thread_name(|i| format!("veil-keyper-worker-{i}"))
-            .build_global()
-            .context("start the keyper's worker threads")?;
-    }
     let pks = PublicKeySet::from_json(
         &std::fs::read_to_string(&args.committee)
             .with_context(|| format!("read {}", args.committee.display()))?,
@@ -71,6 +64,11 @@ pub async fn run(args: KeyperArgs) -> anyhow::Result<()> {
         sequencer_key: args.sequencer_key,
         log_path: args.data_dir.join("keyper.sqlite"),
         behaviour: args.behaviour,
+        threads: Some(if args.threads > 0 {
+            args.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
     })?;
     eprintln!(
         "keyper {index}: linking to the sequencer at {}; records in {}",

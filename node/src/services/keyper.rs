@@ -75,7 +75,9 @@ impl std::fmt::Debug for KeyperService {
 }
 
 impl KeyperService {
-    /// Starts the keyper thread; restores its release records from `log_path` first.
+    /// Starts the keyper thread; restores its release records from `log_path` first. With
+    /// `threads`, the keyper gets its own worker pool of that many threads, itself one of
+    /// them; without, it uses the process's shared pool (keypers in one process).
     ///
     /// # Errors
     /// [`StoreError`] if the record log cannot be opened.
@@ -84,6 +86,7 @@ impl KeyperService {
         identity: SigningKey,
         behaviour: Behaviour,
         log_path: &Path,
+        threads: Option<usize>,
         output: tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
     ) -> Result<KeyperService, StoreError> {
         let (log, stored) = RecordLog::open(log_path)?;
@@ -92,8 +95,27 @@ impl KeyperService {
         let (input, rx) = mpsc::sync_channel::<KeyperInput>(INPUT_QUEUE);
         let name = format!("veil-keyper-{}", machine.index());
         let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || run(machine, identity, behaviour, &log, &rx, &output))
+            .name(name.clone())
+            .spawn(move || {
+                let work = move || run(machine, identity, behaviour, &log, &rx, &output);
+                // With its own pool the keyper thread is one of the workers: its parallel
+                // checks start without handing work to another thread and waiting for it.
+                let pool = threads.and_then(|n| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(n.max(1))
+                        .use_current_thread()
+                        .thread_name(move |i| format!("{name}-worker-{i}"))
+                        .build()
+                        .map_err(
+                            |e| tracing::warn!(error = %e, "no keyper pool; using the shared one"),
+                        )
+                        .ok()
+                });
+                match pool {
+                    Some(pool) => pool.install(work),
+                    None => work(),
+                }
+            })
             .expect("spawn a keyper thread");
         Ok(KeyperService { input, thread: Some(thread) })
     }
@@ -344,6 +366,8 @@ pub struct KeyperSetup {
     pub log_path: std::path::PathBuf,
     /// Honest, or a fault for devnets and tests.
     pub behaviour: Behaviour,
+    /// Worker threads of the keyper's own pool; `None`: the process's shared pool.
+    pub threads: Option<usize>,
 }
 
 /// A keyper thread and its link to the sequencer.
@@ -384,6 +408,7 @@ impl RunningKeyper {
             setup.identity.clone(),
             setup.behaviour,
             &setup.log_path,
+            setup.threads,
             out_tx,
         )?;
         let status = std::sync::Arc::new(super::keyper_client::LinkStatus::default());

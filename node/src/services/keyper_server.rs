@@ -29,7 +29,7 @@ use quinn::{Endpoint, VarInt};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use veil_crypto::{KeyperIndex, PublicKeySet};
-use veil_mempool::pool::FeedCursor;
+use veil_mempool::pool::{FeedBatch, FeedCursor};
 use veil_primitives::signed::Signed;
 use veil_primitives::{ErrorCode, Slot, TxId};
 use veil_sequencer::slot::KeyperRequest;
@@ -66,6 +66,9 @@ struct Link {
 
 /// Feed items read from the pool per step.
 const FEED_BATCH: usize = 2_048;
+/// After a short feed run, the wait before the next one (requests are not held back, and the
+/// feed before them is flushed).
+const FEED_LINGER: Duration = Duration::from_millis(25);
 
 /// Counters, for metrics and tests.
 #[derive(Debug, Default)]
@@ -522,6 +525,7 @@ async fn write_loop(
         return;
     }
     let mut feed = shared.ingress.subscribe(FeedCursor(feed_start));
+    let mut feed_at = tokio::time::Instant::now();
     let mut replay = true;
     loop {
         if replay {
@@ -534,7 +538,6 @@ async fn write_loop(
                 }
             }
         }
-        let feed_from = feed.cursor().0;
         let bytes: Vec<Bytes> = tokio::select! {
             biased;
             reply = replies.recv() => match reply {
@@ -542,20 +545,36 @@ async fn write_loop(
                 None => return,
             },
             request = requests.recv() => match request {
-                Ok(r) => vec![request_frame(r)],
+                Ok(r) => {
+                    // The feed held back by the linger goes first: the ciphertexts a
+                    // commitment names reach the keyper before it.
+                    let mut frames = Vec::new();
+                    let mut from = feed.cursor().0;
+                    while let Some(batch) = feed.try_next(FEED_BATCH) {
+                        frames.extend(feed_frames(batch, from));
+                        from = feed.cursor().0;
+                    }
+                    frames.push(request_frame(r));
+                    frames
+                }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     replay = true;
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            batch = feed.next(FEED_BATCH) => {
-                let Some(batch) = batch else { return };
-                let bodies: Vec<Bytes> = batch.items.into_iter().map(|i| i.body).collect();
-                chunk_feed(bodies, feed_from, batch.next.0, batch.skipped)
-                    .into_iter()
-                    .map(|run| SequencerFrame::Ciphertexts(run).to_bytes())
-                    .collect()
+            batch = async {
+                tokio::time::sleep_until(feed_at).await;
+                let from = feed.cursor().0;
+                feed.next(FEED_BATCH).await.map(|b| (from, b))
+            } => {
+                let Some((from, batch)) = batch else { return };
+                // A short run means the feed is caught up: wait a little before the next, so
+                // that keypers validate runs, not single ciphertexts (fewer packets and
+                // wakeups on every link, better amortised batch checks).
+                feed_at = tokio::time::Instant::now()
+                    + if batch.items.len() < FEED_BATCH { FEED_LINGER } else { Duration::ZERO };
+                feed_frames(batch, from)
             }
         };
         for b in bytes {
@@ -564,6 +583,15 @@ async fn write_loop(
             }
         }
     }
+}
+
+/// A feed batch read from `from` as `CIPHERTEXTS` frames of at most a feed chunk each.
+fn feed_frames(batch: FeedBatch, from: u64) -> Vec<Bytes> {
+    let bodies: Vec<Bytes> = batch.items.into_iter().map(|i| i.body).collect();
+    chunk_feed(bodies, from, batch.next.0, batch.skipped)
+        .into_iter()
+        .map(|run| SequencerFrame::Ciphertexts(run).to_bytes())
+        .collect()
 }
 
 fn request_frame(request: KeyperRequest) -> Bytes {

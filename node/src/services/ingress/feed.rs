@@ -32,6 +32,16 @@ impl FeedSubscriber {
         self.cursor
     }
 
+    /// The next batch of up to `max` items if there is one now, without waiting.
+    pub fn try_next(&mut self, max: usize) -> Option<FeedBatch> {
+        let batch = self.shared.pool().feed(self.cursor, max.max(1));
+        if batch.items.is_empty() && batch.skipped == 0 {
+            return None;
+        }
+        self.cursor = batch.next;
+        Some(batch)
+    }
+
     /// The next batch of up to `max` items (at least one item, or a non-zero `skipped`),
     /// waiting until there is one. Returns `None` once the ingress has shut down.
     pub async fn next(&mut self, max: usize) -> Option<FeedBatch> {
