@@ -145,6 +145,14 @@ pub const BACKLOG_BYTES: usize = 64 << 20;
 /// commitment waits for at most one step of validation work.
 pub const VALIDATION_STEP: usize = 256;
 
+/// A step smaller than this waits up to [`ACCUMULATE`] for more feed, unless a commitment
+/// waits: batched proof checks and share computations cost far less per ciphertext in runs
+/// of tens than one by one, and a keyper has until the commitment to validate.
+pub const MIN_STEP: usize = 64;
+
+/// The longest a ciphertext waits in the backlog for a step to fill up.
+pub const ACCUMULATE: Duration = Duration::from_millis(50);
+
 /// Feed bodies received but not validated yet, first in first out, with their ids, so that
 /// the ciphertexts a commitment names can be validated ahead of the rest.
 #[derive(Default)]
@@ -152,6 +160,8 @@ struct Backlog {
     order: std::collections::VecDeque<TxId>,
     bodies: std::collections::HashMap<TxId, Bytes>,
     bytes: usize,
+    /// When the backlog last became non-empty.
+    since: Option<std::time::Instant>,
 }
 
 impl Backlog {
@@ -160,6 +170,7 @@ impl Backlog {
         if self.bodies.contains_key(&id) {
             return;
         }
+        self.since.get_or_insert_with(std::time::Instant::now);
         self.bytes += body.len();
         self.bodies.insert(id, body);
         self.order.push_back(id);
@@ -168,7 +179,21 @@ impl Backlog {
     fn take(&mut self, id: &TxId) -> Option<Bytes> {
         let body = self.bodies.remove(id)?;
         self.bytes -= body.len();
+        if self.bodies.is_empty() {
+            self.since = None;
+            self.order.clear();
+        }
         Some(body)
+    }
+
+    /// How long the next step may still wait for more feed: zero when it is due.
+    fn wait(&self) -> Duration {
+        match self.since {
+            Some(since) if self.bodies.len() < MIN_STEP => {
+                ACCUMULATE.saturating_sub(since.elapsed())
+            }
+            _ => Duration::ZERO,
+        }
     }
 
     /// Up to `n` bodies from the front (ids taken out of order already are passed over).
@@ -210,10 +235,18 @@ fn run(
     let mut fetched: BTreeSet<Slot> = BTreeSet::new();
     loop {
         // Everything queued is taken now: requests act at once, feed goes to the backlog.
-        // Wait only when there is no feed to validate: a commitment waiting for bodies the
-        // keyper has not got is retried when something arrives.
-        let mut next = if backlog.is_empty() {
-            match rx.recv_timeout(Duration::from_millis(200)) {
+        // Wait when there is no feed to validate, or too little for a step while no
+        // commitment waits (a commitment waiting for bodies the keyper has not got is retried
+        // when something arrives).
+        let idle = if backlog.is_empty() {
+            Duration::from_millis(200)
+        } else if waiting.is_empty() {
+            backlog.wait()
+        } else {
+            Duration::ZERO
+        };
+        let mut next = if !idle.is_zero() {
+            match rx.recv_timeout(idle) {
                 Ok(input) => Some(input),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -257,7 +290,13 @@ fn run(
             .filter(|id| !machine.holds(id))
             .filter_map(|id| backlog.take(id))
             .collect();
-        let step = if urgent.is_empty() { backlog.pop_front(VALIDATION_STEP) } else { urgent };
+        let step = if !urgent.is_empty() {
+            urgent
+        } else if waiting.is_empty() && !backlog.wait().is_zero() {
+            Vec::new()
+        } else {
+            backlog.pop_front(VALIDATION_STEP)
+        };
         if !step.is_empty() {
             let refs: Vec<&[u8]> = step.iter().map(|b| &b[..]).collect();
             let _ = machine.handle_ciphertexts(&refs, &mut rng);
