@@ -242,9 +242,10 @@ fn cpu_us_per_item<T>(reps: usize, items: usize, mut f: impl FnMut() -> T) -> f6
 /// cluster starts (nothing else of the suite running).
 #[derive(Debug, Clone, Copy)]
 pub struct OperationCosts {
-    /// Keypers in the committee (each validates and computes a share of every ciphertext).
+    /// Keypers in the committee (each validates every ciphertext).
     pub keypers: usize,
-    /// Share batches combined per block (`t + 1`).
+    /// Share batches combined per block (`t + 1`): the default responder set, whose members
+    /// compute a share of every ciphertext.
     pub responders: usize,
     /// Ciphertexts per timed batch.
     pub batch: usize,
@@ -407,10 +408,11 @@ impl OperationCosts {
                 },
                 Stage {
                     name: "shares",
-                    us_per_tx: self.shares_us * k,
+                    us_per_tx: self.shares_us * self.responders as f64,
                     how: format!(
-                        "{:.1} us x {} keypers (every keyper precomputes its share; signed batch)",
-                        self.shares_us, self.keypers
+                        "{:.1} us x {} keypers (the default responder set precomputes its \
+                         shares; the others only when asked; signed batch)",
+                        self.shares_us, self.responders
                     ),
                 },
                 Stage {

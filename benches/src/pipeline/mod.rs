@@ -18,8 +18,9 @@
 //!
 //! # Loads the machine can carry
 //!
-//! Every keyper validates every ciphertext and precomputes its share, so 16 keypers cost
-//! 16 times a keyper's work per transaction, on the same cores as everything else. The
+//! Every keyper validates every ciphertext and the `t + 1` of the default responder set
+//! also precompute their shares, so 16 keypers cost 16 validations and 12 share sets per
+//! transaction, on the same cores as everything else. The
 //! suite therefore sizes its loads from what it measures rather than assume the budget's
 //! rates fit:
 //!
