@@ -481,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn the_model_multiplies_keyper_work_by_the_committee() {
+    fn the_model_counts_every_validation_and_the_responders_shares() {
         let costs = OperationCosts {
             keypers: 16,
             responders: 12,
@@ -497,8 +497,8 @@ mod tests {
         let by_name: BTreeMap<&str, f64> =
             model.stages.iter().map(|s| (s.name, s.us_per_tx)).collect();
         assert_eq!(by_name["keyper validation"], 640.0);
-        assert_eq!(by_name["shares"], 480.0);
-        assert!((model.total_us() - (50.0 + 640.0 + 480.0 + 20.0 + 10.0 + 5.0)).abs() < 1e-9);
+        assert_eq!(by_name["shares"], 360.0);
+        assert!((model.total_us() - (50.0 + 640.0 + 360.0 + 20.0 + 10.0 + 5.0)).abs() < 1e-9);
     }
 
     #[test]
