@@ -246,7 +246,6 @@ fn with_error_responses(mut doc: OpenApi) -> OpenApi {
 
 /// The whole HTTP API over `backend`: every route, the document at `/openapi.json`, typed
 /// answers for unknown routes and methods, the body limit and the request timeout.
-#[must_use]
 pub fn router(backend: Arc<dyn ApiBackend>, config: ServerConfig) -> axum::Router {
     let (router, _) = api_router().split_for_parts();
     let doc = openapi().to_json().expect("the OpenAPI document serialises");

@@ -3,6 +3,7 @@
 //! `--json`.
 
 use clap::{Args, Subcommand};
+use veil_auction::PaymentRule;
 use veil_builder_api::api::{BidsPage, BlocksPage, DataQuery, DeliveryState, SlotOutcome};
 use veil_builder_api::http::{BuilderClient, DataClient};
 use veil_primitives::{PublicKeyBytes, RollupId, Slot};
@@ -163,9 +164,12 @@ fn print_blocks(page: &BlocksPage) {
 fn print_outcome(o: &SlotOutcome) {
     let out = &o.outcome;
     println!(
-        "slot {}: {:?}, {} bids considered, welfare {}, exact {}, outcome hash {}, {}",
+        "slot {}: {}, {} bids considered, welfare {}, exact {}, outcome hash {}, {}",
         o.slot,
-        out.rule,
+        match out.rule {
+            PaymentRule::FirstPrice => "first-price",
+            PaymentRule::Vcg => "VCG",
+        },
         out.bids_considered,
         out.welfare,
         out.exact,
