@@ -363,3 +363,17 @@ async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiErro
 async fn openapi_json(State(s): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], s.openapi.as_str().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bid_refusal_is_declared_by_both_bid_routes() {
+        for code in BID_REFUSALS {
+            assert!(route_errors("submit_bid").contains(code), "{code}");
+        }
+        // A batch answers refusals inside its verdicts, with 200.
+        assert!(!route_errors("submit_bids").contains(&C::BadSignature));
+    }
+}

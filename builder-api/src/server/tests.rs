@@ -27,16 +27,22 @@ enum Mode {
 
 struct Scripted {
     mode: Mutex<Mode>,
+    calls: std::sync::atomic::AtomicU32,
 }
 
 impl Scripted {
+    fn new(mode: Mode) -> Scripted {
+        Scripted { mode: Mutex::new(mode), calls: std::sync::atomic::AtomicU32::new(0) }
+    }
+
     fn answer<T>(&self, ok: impl FnOnce() -> T) -> Result<T, ApiError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mode = *self.mode.lock().unwrap();
         match mode {
             Mode::Ok => Ok(ok()),
             Mode::Fail(code) => Err(ApiError::new(code, "scripted")),
             Mode::Sleep => {
-                std::thread::sleep(Duration::from_secs(2));
+                std::thread::sleep(Duration::from_secs(1));
                 Ok(ok())
             }
         }
@@ -147,7 +153,7 @@ impl ApiBackend for Scripted {
     fn readiness(&self) -> Readiness {
         let mode = *self.mode.lock().unwrap();
         if mode == Mode::Sleep {
-            std::thread::sleep(Duration::from_secs(2));
+            std::thread::sleep(Duration::from_secs(1));
         }
         Readiness {
             sequencer_running: !matches!(mode, Mode::Fail(_)),
@@ -158,7 +164,7 @@ impl ApiBackend for Scripted {
 
     fn metrics(&self) -> String {
         if *self.mode.lock().unwrap() == Mode::Sleep {
-            std::thread::sleep(Duration::from_secs(2));
+            std::thread::sleep(Duration::from_secs(1));
         }
         "# EOF\n".into()
     }
@@ -168,7 +174,7 @@ const BODY_LIMIT: usize = 4096;
 
 fn app(mode: Mode) -> axum::Router {
     router(
-        Arc::new(Scripted { mode: Mutex::new(mode) }),
+        Arc::new(Scripted::new(mode)),
         ServerConfig {
             body_limit: BODY_LIMIT,
             max_batch: 2,
@@ -346,4 +352,50 @@ async fn the_document_is_served() {
     assert_eq!(served, serde_json::to_value(openapi()).unwrap());
     assert_eq!(served["openapi"], "3.1.0");
     assert!(served["components"]["schemas"]["SignedBidDoc"].is_object());
+}
+
+/// The SDK's clients against the real router on a socket: typed errors decoded, `GET`s
+/// retried on a retryable code, a bid never resent, a non-retryable code answered at once.
+#[tokio::test]
+async fn clients_decode_errors_and_retry_only_gets() {
+    use crate::http::{BuilderClient, DataClient, GetRetry, HttpClient};
+
+    async fn serve(mode: Mode) -> (String, Arc<Scripted>) {
+        let backend = Arc::new(Scripted::new(mode));
+        let app = router(backend.clone(), ServerConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), backend)
+    }
+    let calls = |b: &Scripted| b.calls.load(std::sync::atomic::Ordering::Relaxed);
+    let retry = GetRetry { attempts: 3, backoff: Duration::from_millis(1) };
+
+    // A retryable code (503 NOT_READY): the GET is tried three times, then reported typed.
+    let (url, backend) = serve(Mode::Fail(ErrorCode::NotReady)).await;
+    let http = HttpClient::with(&url, Duration::from_secs(5), retry).unwrap();
+    let e = BuilderClient::new(http.clone()).schedule().await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotReady));
+    assert_eq!(calls(&backend), 3);
+
+    // A bid is never resent, even on a retryable code.
+    let (url, backend) = serve(Mode::Fail(ErrorCode::ShuttingDown)).await;
+    let http = HttpClient::with(&url, Duration::from_secs(5), retry).unwrap();
+    let e = BuilderClient::new(http).submit_bid(&signed_bid()).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::ShuttingDown));
+    assert_eq!(calls(&backend), 1);
+
+    // A code that retrying cannot change is answered at once.
+    let (url, backend) = serve(Mode::Fail(ErrorCode::NotFound)).await;
+    let http = HttpClient::with(&url, Duration::from_secs(5), retry).unwrap();
+    let e = DataClient::new(http).tx_status(&TxId([1; 32])).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotFound));
+    assert_eq!(calls(&backend), 1);
+
+    // Success decodes the documented type.
+    let (url, _) = serve(Mode::Ok).await;
+    let http = HttpClient::with(&url, Duration::from_secs(5), retry).unwrap();
+    let page = DataClient::new(http).blocks(&crate::api::DataQuery::default()).await.unwrap();
+    assert_eq!(page.next_cursor.as_deref(), Some("3"));
+    assert!(matches!(HttpClient::new("not a url"), Err(crate::http::HttpError::BadUrl(_))));
 }
