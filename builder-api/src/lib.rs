@@ -1,13 +1,27 @@
-//! Veil's client SDK for users: encrypt a transaction (or an atomic bundle across rollups) to
-//! the committee key, submit it to the ingress over QUIC, wait for the ack that means
-//! "durably stored and offered to builders", and, if wanted, for the sequencer's signed
-//! inclusion receipt once a slot commitment includes it ([`Submitter::wait_receipt`],
-//! [`Submitter::wait_verified_receipt`]).
+//! Veil's builder, user and data APIs: the QUIC submission SDK for users, the HTTP/JSON API's
+//! types ([`api`]), its clients ([`http`]) and, behind the feature `server`, its axum server
+//! and OpenAPI document ([`server`]).
 //!
-//! The HTTP/JSON builder and rollup APIs described in DESIGN.md are not built yet; this crate
-//! holds the user-facing submission path only.
+//! | module | side | what |
+//! |---|---|---|
+//! | [`Submitter`], [`encrypt`], [`loadgen`] | client | encrypt a transaction (or an atomic bundle) to the committee key, submit it to the ingress over QUIC, wait for the ack ("durably stored and offered to builders") and for the signed inclusion receipt |
+//! | [`api`] | both | routes, JSON bodies, the error body, the one [`ErrorCode`](veil_primitives::ErrorCode) → HTTP status mapping |
+//! | [`http`] | client | [`http::BuilderClient`] and [`http::DataClient`]: typed errors, `GET`s retried |
+//! | `server` (feature `server`) | server | axum routes over an `ApiBackend` the node implements, `/openapi.json` generated from the handlers |
 //!
-//! # Design
+//! The client side links neither axum nor any storage: the node implements the server's
+//! backend trait over its services and stores, so the routes stay thin adapters.
+//!
+//! # HTTP API
+//!
+//! JSON with `0x`-hex bytes and decimal-string amounts (builder-specs habits); every error is
+//! `{code, name, message}` with a code of the one table and a fixed status
+//! ([`api::http_status`]). Routes ([`api::paths`]): `GET /v1/builder/schedule`,
+//! `POST /v1/builder/bids`, `POST /v1/builder/bids/batch`, `GET /v1/slots/{slot}/outcome`,
+//! `GET /v1/slots/{slot}/blocks`, `GET /v1/data/bids`, `GET /v1/data/blocks`,
+//! `GET /v1/tx/{id}`, `GET /health`, `GET /ready`, `GET /metrics`, `GET /openapi.json`.
+//!
+//! # Submission SDK (QUIC)
 //!
 //! - [`Submitter`] keeps one connection (one QUIC stream) and pipelines requests over it. When
 //!   the connection breaks it reconnects, and a request that failed in transport or with a
@@ -39,8 +53,12 @@
 //! # let _ = id; Ok(()) }
 //! ```
 
+pub mod api;
 mod error;
+pub mod http;
 pub mod loadgen;
+#[cfg(feature = "server")]
+pub mod server;
 mod submit;
 
 pub use error::SdkError;

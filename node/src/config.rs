@@ -95,7 +95,8 @@ impl Default for KeypersSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
-    /// TCP address of the HTTP endpoint serving `/metrics` and `/health`; `None` turns it off.
+    /// TCP address of the HTTP endpoint: the HTTP API (`/v1/...`, `/openapi.json`), `/metrics`,
+    /// `/health` and `/ready`; `None` turns it off.
     pub listen: Option<SocketAddr>,
 }
 

@@ -10,8 +10,10 @@
 //! in-process by default (a thread and a link each), or as `veil keyper` child processes with
 //! `--keyper-processes` (key files and logs in the data directory).
 //!
-//! What is not there yet, and said so in the output: builders bid through the sequencer's
-//! intake channel (HTTP comes with the APIs issue); fees are charged and credited as ledger
+//! The node serves the HTTP API (builders, data API, users, `/openapi.json`) on the address it
+//! prints, and the devnet's builders bid over it through the SDK's `BuilderClient` (they still
+//! read the mempool in-process: the mempool stream over HTTP comes later). What is not there
+//! yet, and said so in the output: fees are charged and credited as ledger
 //! entries at settlement, but fee accounts (deposits, balances, reservation at admission)
 //! come with the ingress v2 issue.
 
@@ -19,7 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -29,6 +31,7 @@ use serde_json::json;
 use veil_auction::{
     public_key, Auction, AuctionConfig, Bid, LedgerEntry, RevenuePolicy, RollupBlock, RollupConfig,
 };
+use veil_builder_api::http::{BuilderClient, HttpClient};
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, Submitter};
 use veil_crypto::dev::DevCommittee;
 use veil_mempool::pool::PoolConfig;
@@ -43,7 +46,7 @@ use veil_wire::tls::Pin;
 use crate::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
 use crate::services::ingress::Ingress;
 use crate::services::keyper::{Behaviour, KeyperLaunch, KeyperSetup, RunningKeyper};
-use crate::services::sequencer::{now_ms, SequencerInput, SlotReport};
+use crate::services::sequencer::{now_ms, SlotReport};
 
 /// The devnet's chain id.
 pub const DEVNET_CHAIN: ChainId = ChainId(1337);
@@ -284,7 +287,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     let clock = node.genesis().clock()?;
     let ingress = node.ingress().clone();
     let keyper_addr = node.keyper_server().local_addr();
-    let seq_tx = node.intake();
+    let api = format!("http://{}", node.http_addr().context("the devnet serves the HTTP API")?);
     let report_rx = node.take_reports().context("reports")?;
     let n = usize::from(config.keypers);
     let behaviours: Vec<Behaviour> = (0..n)
@@ -332,9 +335,9 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         rollups().len(), config.slot_ms, clock.bid_window_ms, ingress.local_addr(), ingress.fingerprint()
     ));
     if let Some(addr) = node.http_addr() {
-        say(format!("metrics: http://{addr}/metrics"));
+        say(format!("http api: http://{addr} (metrics: http://{addr}/metrics, document: http://{addr}/openapi.json)"));
     }
-    say("builders bid through the sequencer's intake channel (HTTP comes with the APIs issue); fees are charged and credited as ledger entries at settlement; fee accounts with balances come with ingress v2".into());
+    say("builders bid over HTTP (POST /v1/builder/bids, through the SDK); fees are charged and credited as ledger entries at settlement; fee accounts with balances come with ingress v2".into());
 
     // Users.
     let sent: Arc<Mutex<HashMap<TxId, Vec<u8>>>> = Arc::new(Mutex::new(HashMap::new()));
@@ -355,10 +358,10 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         .into_iter()
         .zip(builder_keys)
         .map(|(strategy, key)| {
-            let (ingress, input, in_flight, stop) =
-                (ingress.clone(), seq_tx.clone(), node.in_flight(), stop.clone());
+            let (ingress, api, in_flight, stop) =
+                (ingress.clone(), api.clone(), node.in_flight(), stop.clone());
             std::thread::spawn(move || {
-                builder(strategy, key, clock, &ingress, &input, &in_flight, &stop)
+                builder(strategy, key, clock, &ingress, &api, &in_flight, &stop)
             })
         })
         .collect();
@@ -397,7 +400,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     for b in builders {
         let _ = b.join();
     }
-    drop((ingress, seq_tx));
+    drop(ingress);
     node.stop().await;
     keypers.stop().await;
     print_summary(&summary, submitted.load(Ordering::Relaxed), config.json);
@@ -474,12 +477,25 @@ fn builder(
     key: SigningKey,
     clock: SlotClock,
     ingress: &Ingress,
-    input: &mpsc::Sender<SequencerInput>,
+    api: &str,
     in_flight: &Mutex<HashSet<TxId>>,
     stop: &AtomicBool,
 ) {
     let reserves: BTreeMap<RollupId, Amount> =
         rollups().into_iter().map(|r| (r.id, r.reserve)).collect();
+    // Bids go over HTTP through the SDK, as an outside builder's would.
+    let (runtime, client) = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| Ok((rt, BuilderClient::new(HttpClient::new(api)?))))
+    {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::error!(builder = strategy.name, error = %e, "builder cannot reach the HTTP API");
+            return;
+        }
+    };
     let mut sequence = 0u64;
     while !stop.load(Ordering::Relaxed) {
         // Bid a third into the current slot's bidding window, or wait for the next slot.
@@ -544,11 +560,7 @@ fn builder(
                 .map(|(rollup, ciphertexts)| RollupBlock { rollup, ciphertexts, plaintext: vec![] })
                 .collect(),
         };
-        let (reply, verdict) = mpsc::channel();
-        if input.send(SequencerInput::Bid(Box::new(bid.sign(&key)), reply)).is_err() {
-            return;
-        }
-        if let Ok(Err(e)) = verdict.recv() {
+        if let Err(e) = runtime.block_on(client.submit_bid(&bid.sign(&key))) {
             tracing::debug!(builder = strategy.name, %slot, error = %e, "bid refused");
         }
     }

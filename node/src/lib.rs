@@ -7,6 +7,9 @@
 //! | [`services::sequencer`] | the slot machine on its thread, its record log, the finalizer |
 //! | [`services::keyper_server`] | the sequencer's end of the QUIC keyper protocol |
 //! | [`services::keyper`], [`services::keyper_client`] | one keyper: the keyper machine on its thread, its record log, its link |
+//! | [`services::bids`] | the bid intake: the one path of bids to the sequencer thread (HTTP and in-process builders), recording accepted ones |
+//! | [`services::indexer`] | tails the slot record log into the data API's index, off the slot thread |
+//! | [`services::api`], [`services::http`] | the HTTP API's backend over the services and stores, and its listener |
 //! | [`sequencer_node`] | ingress + keyper endpoint + sequencer over one data directory (`veil sequencer`) |
 //! | [`config`] | the sequencer's TOML configuration, with flags and environment on top |
 //! | [`devnet`] | a sequencer node with keypers, users and builders around it (`veil devnet`) |

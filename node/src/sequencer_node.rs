@@ -9,6 +9,7 @@
 //! | `genesis.json` | chain, eon and slot clock, written at the first start and checked at every later one |
 //! | `ingress/` | the transaction store (SQLite) and the node's TLS certificate |
 //! | `sequencer.sqlite` | the slot records (decided, signed, decrypted, settled, undecryptable) |
+//! | `api.sqlite` | the HTTP data API's index: bids accepted, and what the indexer derives from the slot records |
 //!
 //! The genesis file pins the slot clock: a restarted sequencer computes the same slot for the
 //! same instant, so its persisted commitments line up with the slots they were made for.
@@ -22,19 +23,27 @@ use anyhow::{bail, Context};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use veil_auction::Auction;
+use veil_builder_api::server::ServerConfig;
 use veil_crypto::PublicKeySet;
 use veil_mempool::pool::PoolConfig;
 use veil_mempool::validate::CommitteeValidator;
 use veil_primitives::{ChainId, Eon, TxId};
 use veil_sequencer::{KeyFinalizer, SlotClock, SlotMachine};
+use veil_storage::data::DataStore;
 
 use crate::metrics::{NodeMetrics, Row, Scraped};
+use crate::services::api::NodeApi;
+use crate::services::bids::BidIntake;
 use crate::services::http::HttpServer;
+use crate::services::indexer::{Indexer, DEFAULT_POLL};
 use crate::services::ingress::{Ingress, IngressConfig};
 use crate::services::keyper_server::{KeyperLinks, KeyperServer, KeyperServerConfig};
 use crate::services::sequencer::{
     now_ms, SequencerInput, SequencerService, SequencerWiring, SlotReport,
 };
+
+/// The file name of the HTTP data API's index inside the data directory.
+pub const DATA_FILE: &str = "api.sqlite";
 
 /// Slot timings, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,7 +146,7 @@ pub struct SequencerNodeConfig {
     pub ingress_listen: SocketAddr,
     /// The keyper endpoint's UDP address.
     pub keyper_listen: SocketAddr,
-    /// The HTTP endpoint's TCP address (`/metrics`, `/health`), if any.
+    /// The HTTP endpoint's TCP address (the HTTP API with `/metrics`, `/health`), if any.
     pub http_listen: Option<SocketAddr>,
     /// Slot timings.
     pub timing: SlotTiming,
@@ -152,6 +161,8 @@ pub struct SequencerNodeConfig {
 /// A running sequencer node.
 pub struct SequencerNode {
     http: Option<HttpServer>,
+    indexer: Option<Indexer>,
+    bids: BidIntake,
     metrics: Arc<NodeMetrics>,
     ingress: Arc<Ingress>,
     keyper_server: KeyperServer,
@@ -211,6 +222,9 @@ impl SequencerNode {
         let (report_tx, reports) = mpsc::channel::<SlotReport>();
         let metrics = Arc::new(NodeMetrics::new());
         let first = clock.slot_at(now_ms());
+        let rollups = config.auction.rollups().clone();
+        let committee_json = pks.to_json();
+        let keypers_needed = pks.threshold() + 1;
         let machine = SlotMachine::new(clock, pks, config.auction, first);
         let sequencer = SequencerService::spawn(
             machine,
@@ -229,12 +243,34 @@ impl SequencerNode {
             keypers: keyper_server.links(),
             slots: sequencer.slot_stats(),
         }));
+        let data = Arc::new(DataStore::open(&config.data_dir.join(DATA_FILE))?);
+        let bids = BidIntake::new(intake.clone(), data.clone());
+        let indexer =
+            Indexer::spawn(&config.data_dir.join("sequencer.sqlite"), data.clone(), DEFAULT_POLL)?;
         let http = match config.http_listen {
-            Some(addr) => Some(HttpServer::start(addr, metrics.clone()).await?),
+            Some(addr) => {
+                let api = NodeApi {
+                    chain_id: genesis.chain_id,
+                    eon: genesis.eon,
+                    committee: serde_json::from_str(&committee_json)?,
+                    keypers_needed: keypers_needed as u64,
+                    clock,
+                    rollups: Mutex::new(rollups),
+                    intake: bids.clone(),
+                    data,
+                    ingress: ingress.clone(),
+                    keypers: keyper_server.links(),
+                    running: sequencer.running(),
+                    metrics: metrics.clone(),
+                };
+                Some(HttpServer::start(addr, Arc::new(api), ServerConfig::default()).await?)
+            }
             None => None,
         };
         Ok(SequencerNode {
             http,
+            indexer: Some(indexer),
+            bids,
             metrics,
             ingress,
             keyper_server,
@@ -275,6 +311,13 @@ impl SequencerNode {
         self.intake.clone()
     }
 
+    /// The bid intake (the sequencer thread's input for bids, recording accepted ones for the
+    /// data API): in-process builders bid here, as the HTTP API does.
+    #[must_use]
+    pub fn bids(&self) -> BidIntake {
+        self.bids.clone()
+    }
+
     /// Ciphertexts committed and not yet decrypted or abandoned.
     #[must_use]
     pub fn in_flight(&self) -> Arc<Mutex<std::collections::HashSet<TxId>>> {
@@ -294,10 +337,16 @@ impl SequencerNode {
 
     /// Stops the sequencer thread, then the keyper endpoint and the ingress.
     pub async fn stop(self) {
-        let SequencerNode { http, ingress, keyper_server, sequencer, intake, .. } = self;
+        let SequencerNode {
+            http, indexer, bids, ingress, keyper_server, sequencer, intake, ..
+        } = self;
         drop(intake);
+        drop(bids);
         if let Some(http) = http {
             http.stop();
+        }
+        if let Some(indexer) = indexer {
+            let _ = tokio::task::spawn_blocking(move || indexer.stop()).await;
         }
         let _ = tokio::task::spawn_blocking(move || sequencer.stop()).await;
         keyper_server.shutdown().await;

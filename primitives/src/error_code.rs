@@ -5,8 +5,8 @@
 //! must accept numbers they do not know ([`ErrorCode::from_u16`] returns `None` for them).
 //!
 //! Ranges: 1–9 framing, 10–19 the ciphertext and its metadata, 20–29 quotas, 30–39 request
-//! shape and timing, 40–49 the service, 100–199 the auction (bids, registries, collateral),
-//! 200–299 commitments and the keyper protocol.
+//! shape and timing (of QUIC frames and of HTTP requests), 40–49 the service, 100–199 the
+//! auction (bids, registries, collateral), 200–299 commitments and the keyper protocol.
 
 use std::fmt;
 
@@ -107,10 +107,27 @@ error_codes! {
     /// The request id is 0 (reserved for answers to undecodable frames) or is already in
     /// flight on this stream.
     BadRequestId = 32, "BAD_REQUEST_ID", false;
+    /// An HTTP request did not parse: bad JSON, a field of the wrong type, hex without `0x` or
+    /// of the wrong length, an amount that is not a plain decimal string, a bad query or path
+    /// parameter, or a body that is not `application/json`.
+    MalformedRequest = 33, "MALFORMED_REQUEST", false;
+    /// An HTTP request body exceeds the server's body size limit, or a batch holds more items
+    /// than the server accepts in one request.
+    RequestTooLarge = 34, "REQUEST_TOO_LARGE", false;
+    /// A page size above the maximum the server returns in one page.
+    PageLimitExceeded = 35, "PAGE_LIMIT_EXCEEDED", false;
+    /// No such route, or the resource asked for is not known (yet): a slot not decided or not
+    /// published, a transaction id the node has no record of.
+    NotFound = 36, "NOT_FOUND", false;
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed = 37, "METHOD_NOT_ALLOWED", false;
     /// Durable storage failed; nothing was stored. Retrying later may work.
     StorageUnavailable = 40, "STORAGE_UNAVAILABLE", true;
     /// The node is shutting down.
     ShuttingDown = 41, "SHUTTING_DOWN", true;
+    /// The node runs but cannot do its whole job now (its sequencer thread stopped, or fewer
+    /// keypers are linked than decryption needs).
+    NotReady = 42, "NOT_READY", true;
     /// No auction is open for this slot (never opened, or already closed).
     SlotNotOpen = 100, "SLOT_NOT_OPEN", false;
     /// The slot's bidding deadline has passed.

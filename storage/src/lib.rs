@@ -13,6 +13,8 @@
 //! | [`ReceiptStore`] | the sequencer's signed inclusion receipts, by transaction id, with a retention horizon |
 //! | [`sqlite::SqliteTxStore`] | the SQLite backend of both, in one database: WAL, `synchronous=FULL`, group commit, checkpoints off the commit path |
 //! | [`records::RecordLog`] | the fsync'd record log of a state machine's persist events (slot records, keyper release records), one decision per slot enforced by a unique key |
+//! | [`records::RecordReader`] | a second, read-only reader of a record log (the data API's indexer) |
+//! | [`data::DataStore`] | the HTTP data API's index: bids accepted, blocks delivered, slot documents, transaction fates |
 //! | [`StoreStats`] | commit counters for metrics |
 //!
 //! The stores for bids, commitments, releases, the ledger and fee accounts join this crate
@@ -48,6 +50,7 @@
 //! assert_eq!(rows, vec![row]);
 //! ```
 
+pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod records;

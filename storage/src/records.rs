@@ -115,6 +115,54 @@ impl RecordLog {
     }
 }
 
+/// A read-only view of a [`RecordLog`] file for another reader than its writer (the HTTP
+/// API's indexer): records in write order after a given position. It runs on its own
+/// connection (WAL readers never wait for the writer, nor the writer for them) and sees what
+/// is committed, which is what is durable.
+#[derive(Debug)]
+pub struct RecordReader {
+    conn: Mutex<Connection>,
+}
+
+impl RecordReader {
+    /// Opens the log at `path` read-only. The file must exist (its writer creates it).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the file cannot be opened.
+    pub fn open(path: &Path) -> Result<RecordReader, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Ok(RecordReader { conn: Mutex::new(conn) })
+    }
+
+    /// Up to `limit` records written after position `after` (0 for the start), each with its
+    /// position, in write order. Pass the last position returned to read on.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the read fails.
+    pub fn after(&self, after: u64, limit: usize) -> Result<Vec<(u64, LogRecord)>, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, kind, slot, body FROM record WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![after, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                LogRecord {
+                    kind: r.get(1)?,
+                    slot: Slot(r.get::<_, i64>(2)? as u64),
+                    body: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +187,23 @@ mod tests {
         let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
         assert_eq!(kinds, vec!["decided", "signed", "decided"]);
         assert!(log.append(RecordLog::DECIDED, Slot(1), b"second").is_err(), "also after reopen");
+    }
+
+    #[test]
+    fn reader_reads_on_from_a_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        let (log, _) = RecordLog::open(&path).unwrap();
+        let reader = RecordReader::open(&path).unwrap();
+        assert!(reader.after(0, 10).unwrap().is_empty());
+        for slot in 1..=3 {
+            log.append("signed", Slot(slot), &[slot as u8]).unwrap();
+        }
+        let first = reader.after(0, 2).unwrap();
+        assert_eq!(first.iter().map(|r| r.1.slot.0).collect::<Vec<_>>(), vec![1, 2]);
+        let rest = reader.after(first[1].0, 10).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].1.body, vec![3]);
+        assert!(reader.after(rest[0].0, 10).unwrap().is_empty());
     }
 }

@@ -35,6 +35,10 @@ enum Command {
     DevCommittee(commands::dev_committee::DevCommitteeArgs),
     /// Decrypt a ciphertext with a TEST committee rebuilt from its seed (for client authors).
     DevDecrypt(commands::dev_decrypt::DevDecryptArgs),
+    /// The data API of a node over HTTP: bids received, blocks delivered, slot outcomes.
+    Data(commands::data::DataArgs),
+    /// Transactions over HTTP: `veil tx status <id>`.
+    Tx(commands::tx::TxArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(commands::keyper::run(args))),
         Command::Info(args) => runtime().and_then(|rt| rt.block_on(commands::info::run(args))),
         Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit::run(args))),
+        Command::Data(args) => runtime().and_then(|rt| rt.block_on(commands::data::run(args))),
+        Command::Tx(args) => runtime().and_then(|rt| rt.block_on(commands::tx::run(args))),
         Command::Loadgen(args) => {
             runtime().and_then(|rt| rt.block_on(commands::loadgen::run(args)))
         }

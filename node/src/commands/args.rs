@@ -122,3 +122,31 @@ mod tests {
         }
     }
 }
+
+/// Where the node's HTTP API is, and how to print its answers.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// The node's HTTP API base URL (`veil sequencer`'s `[metrics] listen`; the devnet prints
+    /// its own).
+    #[arg(long, env = "VEIL_HTTP", default_value = "http://127.0.0.1:9464")]
+    pub url: String,
+    /// Print the API's JSON answer instead of the human-readable summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl HttpArgs {
+    /// The SDK's HTTP client for the URL.
+    ///
+    /// # Errors
+    /// A URL that is not an http(s) base URL.
+    pub fn client(&self) -> anyhow::Result<veil_builder_api::http::HttpClient> {
+        Ok(veil_builder_api::http::HttpClient::new(&self.url)?)
+    }
+}
+
+/// A short form of a 0x-hex key or id for human-readable output (`0x1234abcd…`).
+#[must_use]
+pub fn short_hex(full: &str) -> String {
+    full.get(..10).map_or_else(|| full.to_string(), |s| format!("{s}…"))
+}

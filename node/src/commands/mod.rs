@@ -2,6 +2,7 @@
 //! the SDK.
 
 pub mod args;
+pub mod data;
 pub mod dev_committee;
 pub mod dev_decrypt;
 pub mod devnet;
@@ -12,3 +13,4 @@ pub mod keyper;
 pub mod loadgen;
 pub mod sequencer;
 pub mod submit;
+pub mod tx;

@@ -1,16 +1,12 @@
-//! The node's HTTP endpoint (axum): `/metrics` (Prometheus text) and `/health`. The builder,
-//! rollup, user and data APIs will be routers added here.
+//! The node's HTTP endpoint: the whole HTTP API of `veil-builder-api` (builders, data API,
+//! users, `/health`, `/ready`, `/metrics`, `/openapi.json`) over the node's
+//! [`NodeApi`](super::api::NodeApi) backend, on one TCP listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use tokio::task::JoinHandle;
-
-use crate::metrics::NodeMetrics;
+use veil_builder_api::server::{router, ApiBackend, ServerConfig};
 
 /// A running HTTP endpoint.
 #[derive(Debug)]
@@ -20,20 +16,18 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `listen` and serves. Must run inside a tokio runtime.
+    /// Binds `listen` and serves the API over `backend`. Must run inside a tokio runtime.
     ///
     /// # Errors
     /// If the address cannot be bound.
     pub async fn start(
         listen: SocketAddr,
-        metrics: Arc<NodeMetrics>,
+        backend: Arc<dyn ApiBackend>,
+        config: ServerConfig,
     ) -> anyhow::Result<HttpServer> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let local_addr = listener.local_addr()?;
-        let app = Router::new()
-            .route("/metrics", get(serve_metrics))
-            .route("/health", get(|| async { (StatusCode::OK, "ok\n") }))
-            .with_state(metrics);
+        let app = router(backend, config);
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "http endpoint stopped");
@@ -53,13 +47,4 @@ impl HttpServer {
     pub fn stop(self) {
         self.task.abort();
     }
-}
-
-async fn serve_metrics(
-    axum::extract::State(metrics): axum::extract::State<Arc<NodeMetrics>>,
-) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        metrics.encode(),
-    )
 }

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -98,6 +99,7 @@ pub struct SequencerService {
     input: mpsc::Sender<SequencerInput>,
     in_flight: Arc<Mutex<HashSet<TxId>>>,
     stats: Arc<Mutex<SlotStats>>,
+    running: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -202,11 +204,16 @@ impl SequencerService {
             in_flight: in_flight.clone(),
             open_reports: BTreeMap::new(),
         };
+        let running = Arc::new(AtomicBool::new(true));
+        let still = running.clone();
         let thread = std::thread::Builder::new()
             .name("veil-sequencer".into())
-            .spawn(move || shell.run(&rx))
+            .spawn(move || {
+                shell.run(&rx);
+                still.store(false, Ordering::Relaxed);
+            })
             .expect("spawn the sequencer thread");
-        Ok(SequencerService { input, in_flight, stats, thread: Some(thread) })
+        Ok(SequencerService { input, in_flight, stats, running, thread: Some(thread) })
     }
 
     /// A sender for bids and share batches.
@@ -226,6 +233,13 @@ impl SequencerService {
     #[must_use]
     pub fn slot_stats(&self) -> Arc<Mutex<SlotStats>> {
         self.stats.clone()
+    }
+
+    /// True while the thread runs (it stops on [`SequencerService::stop`] or when a record
+    /// cannot be made durable); for readiness.
+    #[must_use]
+    pub fn running(&self) -> Arc<AtomicBool> {
+        self.running.clone()
     }
 
     /// Stops the thread and waits for it.

@@ -1,0 +1,305 @@
+//! HTTP clients of the node's public API: [`BuilderClient`] (schedule, bids, outcomes,
+//! published blocks) and [`DataClient`] (bids received, blocks delivered, transaction status).
+//!
+//! Both speak only the documented routes ([`crate::api::paths`]) and decode every error body
+//! back into its [`ErrorCode`] ([`HttpError::Api`]). Only `GET`s are retried (on a transport
+//! failure or a retryable code, with exponential backoff): they change nothing. A bid is never
+//! resent by the client: whether a timed-out bid reached the sequencer is unknown, and the
+//! builder decides (a resend with the same sequence number is refused `STALE_SEQUENCE` if the
+//! first one arrived).
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use veil_auction::SignedBid;
+use veil_primitives::{ErrorCode, Slot, TxId};
+
+use crate::api::{
+    paths, ApiError, ApiErrorBody, BidAccepted, BidBatch, BidVerdicts, BidsPage, BlocksPage,
+    DataQuery, Readiness, SlotBlocks, SlotOutcome, SlotSchedule, TxStatus,
+};
+
+/// The default time one HTTP request may take.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request to the HTTP API failed. Callers branch on variants and on [`ApiError::code`].
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The server answered with a typed error.
+    #[error("{0}")]
+    Api(ApiError),
+    /// The server answered with an error code this version does not know.
+    #[error("HTTP {status}: unknown code {}: {}", body.name, body.message)]
+    UnknownCode {
+        /// The HTTP status.
+        status: u16,
+        /// The error body.
+        body: ApiErrorBody,
+    },
+    /// The server answered with a status and a body that is not an API error (not a Veil
+    /// node, or a proxy in between).
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The body's start.
+        body: String,
+    },
+    /// The request did not complete (connection, TLS, timeout).
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// A success answer did not decode as the documented type.
+    #[error("undecodable answer: {0}")]
+    Decode(String),
+    /// The base URL is not usable.
+    #[error("bad base URL: {0}")]
+    BadUrl(String),
+}
+
+impl HttpError {
+    /// The typed code, if the server answered with one this version knows.
+    #[must_use]
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            HttpError::Api(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    /// Whether the same `GET` may succeed later: a transport failure or a retryable code.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HttpError::Api(e) => e.code.is_retryable(),
+            HttpError::Transport(_) => true,
+            HttpError::UnknownCode { status, .. } | HttpError::Status { status, .. } => {
+                matches!(status, 429 | 502 | 503 | 504)
+            }
+            HttpError::Decode(_) | HttpError::BadUrl(_) => false,
+        }
+    }
+}
+
+/// How `GET`s are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetRetry {
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// The first backoff; doubled after each attempt.
+    pub backoff: Duration,
+}
+
+impl Default for GetRetry {
+    fn default() -> GetRetry {
+        GetRetry { attempts: 4, backoff: Duration::from_millis(100) }
+    }
+}
+
+/// The shared HTTP plumbing of the clients: a base URL, a connection pool, the retry policy.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    base: reqwest::Url,
+    http: reqwest::Client,
+    retry: GetRetry,
+}
+
+impl HttpClient {
+    /// A client of the node at `base` (for example `http://127.0.0.1:9464`).
+    ///
+    /// # Errors
+    /// [`HttpError::BadUrl`] if `base` does not parse as an http(s) URL.
+    pub fn new(base: &str) -> Result<HttpClient, HttpError> {
+        HttpClient::with(base, DEFAULT_HTTP_TIMEOUT, GetRetry::default())
+    }
+
+    /// A client with a per-request timeout and a retry policy for `GET`s.
+    ///
+    /// # Errors
+    /// [`HttpError::BadUrl`] if `base` does not parse as an http(s) URL;
+    /// [`HttpError::Transport`] if the HTTP stack cannot be set up.
+    pub fn with(base: &str, timeout: Duration, retry: GetRetry) -> Result<HttpClient, HttpError> {
+        let base = reqwest::Url::parse(base).map_err(|e| HttpError::BadUrl(e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(HttpError::BadUrl(format!("{base}: not an http(s) base URL")));
+        }
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(HttpClient { base, http, retry })
+    }
+
+    fn url(&self, path: &str) -> Result<reqwest::Url, HttpError> {
+        self.base.join(path).map_err(|e| HttpError::BadUrl(e.to_string()))
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, HttpError> {
+        let url = self.url(path)?;
+        let mut backoff = self.retry.backoff;
+        let mut attempt = 1;
+        loop {
+            let result = answer(self.http.get(url.clone()).query(query).send().await).await;
+            match result {
+                Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
+                    tracing::debug!(%url, attempt, error = %e, "retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, HttpError> {
+        answer(self.http.post(self.url(path)?).json(body).send().await).await
+    }
+}
+
+async fn answer<T: DeserializeOwned>(
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, HttpError> {
+    let response = sent?;
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map_err(|e| HttpError::Decode(e.to_string()));
+    }
+    match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+        Ok(body) => match body.to_error() {
+            Some(e) => Err(HttpError::Api(e)),
+            None => Err(HttpError::UnknownCode { status: status.as_u16(), body }),
+        },
+        Err(_) => Err(HttpError::Status {
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned(),
+        }),
+    }
+}
+
+/// A builder's client: the schedule, bids, outcomes and published blocks.
+#[derive(Debug, Clone)]
+pub struct BuilderClient {
+    http: HttpClient,
+}
+
+impl BuilderClient {
+    /// A builder client over `http`.
+    #[must_use]
+    pub fn new(http: HttpClient) -> BuilderClient {
+        BuilderClient { http }
+    }
+
+    /// The slot schedule now.
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn schedule(&self) -> Result<SlotSchedule, HttpError> {
+        self.http.get(paths::SCHEDULE, &[]).await
+    }
+
+    /// Submits one signed bid; its id if accepted, its typed rejection
+    /// ([`HttpError::Api`]) if not. Never retried.
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn submit_bid(&self, bid: &SignedBid) -> Result<BidAccepted, HttpError> {
+        self.http.post(paths::BIDS, bid).await
+    }
+
+    /// Submits a batch of signed bids; one verdict per bid, in order. Never retried.
+    ///
+    /// # Errors
+    /// See [`HttpError`] (for the batch as a whole; per-bid refusals are in the verdicts).
+    pub async fn submit_bids(&self, bids: Vec<SignedBid>) -> Result<BidVerdicts, HttpError> {
+        self.http.post(paths::BIDS_BATCH, &BidBatch { bids }).await
+    }
+
+    /// A decided slot's commitment and outcome (`NOT_FOUND` until decided).
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn outcome(&self, slot: Slot) -> Result<SlotOutcome, HttpError> {
+        self.http.get(&paths::OUTCOME.replace("{slot}", &slot.0.to_string()), &[]).await
+    }
+
+    /// A slot's published blocks (`NOT_FOUND` until published).
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn blocks(&self, slot: Slot) -> Result<SlotBlocks, HttpError> {
+        self.http.get(&paths::BLOCKS.replace("{slot}", &slot.0.to_string()), &[]).await
+    }
+}
+
+/// A data API client: bids received, blocks delivered, transaction status, readiness.
+#[derive(Debug, Clone)]
+pub struct DataClient {
+    http: HttpClient,
+}
+
+fn query_pairs(q: &DataQuery) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(v) = q.slot {
+        out.push(("slot", v.to_string()));
+    }
+    if let Some(v) = &q.builder {
+        out.push(("builder", v.clone()));
+    }
+    if let Some(v) = q.rollup {
+        out.push(("rollup", v.to_string()));
+    }
+    if let Some(v) = &q.cursor {
+        out.push(("cursor", v.clone()));
+    }
+    if let Some(v) = q.limit {
+        out.push(("limit", v.to_string()));
+    }
+    out
+}
+
+impl DataClient {
+    /// A data API client over `http`.
+    #[must_use]
+    pub fn new(http: HttpClient) -> DataClient {
+        DataClient { http }
+    }
+
+    /// One page of bids received, newest first.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `PAGE_LIMIT_EXCEEDED` for a limit over the server's maximum.
+    pub async fn bids(&self, query: &DataQuery) -> Result<BidsPage, HttpError> {
+        self.http.get(paths::DATA_BIDS, &query_pairs(query)).await
+    }
+
+    /// One page of blocks delivered, newest first.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `PAGE_LIMIT_EXCEEDED` for a limit over the server's maximum.
+    pub async fn blocks(&self, query: &DataQuery) -> Result<BlocksPage, HttpError> {
+        self.http.get(paths::DATA_BLOCKS, &query_pairs(query)).await
+    }
+
+    /// A transaction's status (`NOT_FOUND` if the node has no record of it).
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn tx_status(&self, tx: &TxId) -> Result<TxStatus, HttpError> {
+        self.http.get(&paths::TX.replace("{id}", &tx.to_string()), &[]).await
+    }
+
+    /// The node's readiness (`NOT_READY` if it is not).
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn ready(&self) -> Result<Readiness, HttpError> {
+        self.http.get(paths::READY, &[]).await
+    }
+}

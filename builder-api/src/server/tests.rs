@@ -1,0 +1,401 @@
+//! The router against its document: every operation is driven to success and to every error
+//! code it declares (through a scripted backend, or through real bad input for the codes the
+//! routes produce themselves), and each answer's status must be one the document lists for
+//! that operation; the document lists no other status.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use ed25519_dalek::SigningKey;
+use tower::ServiceExt;
+use veil_auction::{Bid, BidId, Outcome, PaymentRule, RollupBlock, SignedBid};
+use veil_primitives::{Amount, ChainId, Eon, ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_sequencer::{Commitment, PublishedSlot};
+
+use super::*;
+use crate::api::{paths, BlockDelivered, DeliveryState, TxState, MAX_PAGE_LIMIT};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Ok,
+    Fail(ErrorCode),
+    Sleep,
+}
+
+struct Scripted {
+    mode: Mutex<Mode>,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+impl Scripted {
+    fn new(mode: Mode) -> Scripted {
+        Scripted { mode: Mutex::new(mode), calls: std::sync::atomic::AtomicU32::new(0) }
+    }
+
+    fn answer<T>(&self, ok: impl FnOnce() -> T) -> Result<T, ApiError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mode = *self.mode.lock().unwrap();
+        match mode {
+            Mode::Ok => Ok(ok()),
+            Mode::Fail(code) => Err(ApiError::new(code, "scripted")),
+            Mode::Sleep => {
+                std::thread::sleep(Duration::from_secs(1));
+                Ok(ok())
+            }
+        }
+    }
+}
+
+fn commitment() -> Commitment {
+    Commitment {
+        chain_id: ChainId(1),
+        slot: Slot(7),
+        eon: Eon(1),
+        blocks: vec![],
+        outcome_hash: [0; 32],
+    }
+}
+
+fn outcome() -> Outcome {
+    Outcome {
+        chain_id: ChainId(1),
+        slot: Slot(7),
+        rule: PaymentRule::FirstPrice,
+        exact: true,
+        bids_considered: 0,
+        bids_digest: [0; 32],
+        terms: vec![],
+        welfare: Amount::ZERO,
+        excluded_for_collateral: vec![],
+        winners: vec![],
+        payouts: vec![],
+        fallback: vec![],
+        ledger: vec![],
+    }
+}
+
+impl ApiBackend for Scripted {
+    fn schedule(&self) -> Result<SlotSchedule, ApiError> {
+        self.answer(|| SlotSchedule {
+            chain_id: ChainId(1),
+            now_ms: 1,
+            slot_ms: 1000,
+            bid_window_ms: 500,
+            current: crate::api::SlotTimes { slot: Slot(1), start_ms: 0, bidding_deadline_ms: 500 },
+            current_open: true,
+            next: crate::api::SlotTimes {
+                slot: Slot(2),
+                start_ms: 1000,
+                bidding_deadline_ms: 1500,
+            },
+            eon: Eon(1),
+            committee: serde_json::json!({}),
+            rollups: vec![],
+        })
+    }
+
+    fn submit_bids(&self, bids: Vec<SignedBid>) -> Result<Vec<Result<BidId, ApiError>>, ApiError> {
+        self.answer(|| bids.iter().map(|_| Ok(BidId([1; 32]))).collect())
+    }
+
+    fn outcome(&self, slot: Slot) -> Result<SlotOutcome, ApiError> {
+        self.answer(|| SlotOutcome {
+            slot,
+            commitment: commitment(),
+            outcome: outcome(),
+            outcome_hash: String::new(),
+            signed: None,
+        })
+    }
+
+    fn blocks(&self, slot: Slot) -> Result<SlotBlocks, ApiError> {
+        self.answer(|| SlotBlocks {
+            slot,
+            published: PublishedSlot { slot, blocks: vec![], blamed: vec![], fees: vec![] },
+        })
+    }
+
+    fn bids_received(&self, _: &DataFilter, _: PageRequest) -> Result<BidsPage, ApiError> {
+        self.answer(|| BidsPage { bids: vec![], next_cursor: None })
+    }
+
+    fn blocks_delivered(&self, _: &DataFilter, _: PageRequest) -> Result<BlocksPage, ApiError> {
+        self.answer(|| BlocksPage {
+            blocks: vec![BlockDelivered {
+                slot: Slot(7),
+                rollup: RollupId(0),
+                builder: None,
+                payment: Amount::ZERO,
+                txs: 0,
+                included: 0,
+                failed: 0,
+                dropped: 0,
+                state: DeliveryState::Committed,
+            }],
+            next_cursor: Some("3".into()),
+        })
+    }
+
+    fn tx_status(&self, tx: TxId) -> Result<TxStatus, ApiError> {
+        self.answer(|| TxStatus {
+            tx,
+            state: TxState::Pending,
+            slot: None,
+            rollup: None,
+            position: None,
+            receipt: None,
+        })
+    }
+
+    fn readiness(&self) -> Readiness {
+        let mode = *self.mode.lock().unwrap();
+        if mode == Mode::Sleep {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        Readiness {
+            sequencer_running: !matches!(mode, Mode::Fail(_)),
+            keypers_linked: 3,
+            keypers_needed: 2,
+        }
+    }
+
+    fn metrics(&self) -> String {
+        if *self.mode.lock().unwrap() == Mode::Sleep {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        "# EOF\n".into()
+    }
+}
+
+const BODY_LIMIT: usize = 4096;
+
+fn app(mode: Mode) -> axum::Router {
+    router(
+        Arc::new(Scripted::new(mode)),
+        ServerConfig {
+            body_limit: BODY_LIMIT,
+            max_batch: 2,
+            request_timeout: Duration::from_millis(100),
+        },
+    )
+}
+
+fn signed_bid() -> SignedBid {
+    let key = SigningKey::from_bytes(&[4; 32]);
+    Bid {
+        chain_id: ChainId(1),
+        slot: Slot(1),
+        builder: PublicKeyBytes(key.verifying_key().to_bytes()),
+        sequence: 1,
+        amount: Amount(10),
+        blocks: vec![RollupBlock {
+            rollup: RollupId(0),
+            ciphertexts: vec![TxId([2; 32])],
+            plaintext: vec![],
+        }],
+    }
+    .sign(&key)
+}
+
+/// A well-formed request for an operation of the document.
+fn request(path: &str, method: &str) -> (String, Method, Option<String>) {
+    let path = path.replace("{slot}", "7").replace("{id}", &TxId([9; 32]).to_string());
+    let bid = serde_json::to_value(signed_bid()).unwrap();
+    let body = match path.as_str() {
+        paths::BIDS => Some(bid.to_string()),
+        paths::BIDS_BATCH => Some(serde_json::json!({ "bids": [bid] }).to_string()),
+        _ => None,
+    };
+    (path, method.to_uppercase().parse().unwrap(), body)
+}
+
+/// The same request, broken so that the route itself answers `code`.
+fn provoke(
+    path: &str,
+    method: &Method,
+    body: Option<String>,
+    code: ErrorCode,
+) -> (String, Option<String>) {
+    match code {
+        ErrorCode::MalformedRequest => {
+            if body.is_some() {
+                (path.to_string(), Some("{\"not\": a bid".into()))
+            } else if path.contains("/slots/") {
+                (path.replace("/7/", "/seven/"), None)
+            } else if path.starts_with("/v1/tx/") {
+                ("/v1/tx/0x1234".into(), None)
+            } else {
+                (format!("{path}?limit=many"), None)
+            }
+        }
+        ErrorCode::RequestTooLarge => {
+            assert_eq!(method, Method::POST);
+            if path == paths::BIDS_BATCH {
+                let bid = serde_json::to_value(signed_bid()).unwrap();
+                (path.into(), Some(serde_json::json!({ "bids": [bid, bid, bid] }).to_string()))
+            } else {
+                (path.into(), Some(format!("{{\"pad\": \"{}\"}}", "x".repeat(BODY_LIMIT))))
+            }
+        }
+        ErrorCode::PageLimitExceeded => (format!("{path}?limit={}", MAX_PAGE_LIMIT + 1), None),
+        _ => (path.to_string(), body),
+    }
+}
+
+async fn send(
+    app: axum::Router,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> (u16, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(path);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+    let response = app.oneshot(req).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, bytes.to_vec())
+}
+
+fn documented(doc: &OpenApi, path: &str, method: &str) -> BTreeSet<u16> {
+    let (_, _, op) = operations(doc)
+        .into_iter()
+        .find(|(p, m, _)| p == path && *m == method)
+        .unwrap_or_else(|| panic!("{method} {path} is not documented"));
+    op.responses.responses.keys().map(|s| s.parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn every_route_and_status_matches_the_document() {
+    let doc = openapi();
+    assert!(doc.openapi == utoipa::openapi::OpenApiVersion::Version31);
+    let ops = operations(&doc);
+    // The document's paths are exactly the client's constants.
+    let documented_paths: BTreeSet<&str> = ops.iter().map(|(p, _, _)| p.as_str()).collect();
+    let constants: BTreeSet<&str> = [
+        paths::SCHEDULE,
+        paths::BIDS,
+        paths::BIDS_BATCH,
+        paths::OUTCOME,
+        paths::BLOCKS,
+        paths::DATA_BIDS,
+        paths::DATA_BLOCKS,
+        paths::TX,
+        paths::HEALTH,
+        paths::READY,
+        paths::METRICS,
+        paths::OPENAPI,
+    ]
+    .into();
+    assert_eq!(documented_paths, constants);
+    for (path, method, op) in &ops {
+        let id = op.operation_id.clone().unwrap();
+        let (real_path, m, body) = request(path, method);
+        let mut produced = BTreeSet::new();
+        // Success.
+        let (status, bytes) = send(app(Mode::Ok), m.clone(), &real_path, body.clone()).await;
+        assert_eq!(status, 200, "{method} {path}: {}", String::from_utf8_lossy(&bytes));
+        produced.insert(status);
+        // Every declared error.
+        for &code in route_errors(&id) {
+            let (p, b) = provoke(&real_path, &m, body.clone(), code);
+            let mode = match code {
+                ErrorCode::MalformedRequest
+                | ErrorCode::RequestTooLarge
+                | ErrorCode::PageLimitExceeded => Mode::Ok,
+                ErrorCode::DeadlineExceeded => Mode::Sleep,
+                _ => Mode::Fail(code),
+            };
+            let (status, bytes) = send(app(mode), m.clone(), &p, b).await;
+            let err: crate::api::ApiErrorBody =
+                serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                    panic!("{method} {p} for {code}: {e}: {}", String::from_utf8_lossy(&bytes))
+                });
+            assert_eq!(err.name, code.name(), "{method} {p}: {}", err.message);
+            assert_eq!(err.code, code.as_u16());
+            assert_eq!(status, http_status(code), "{method} {p} for {code}");
+            produced.insert(status);
+        }
+        // The document lists exactly the statuses the route produced.
+        assert_eq!(documented(&doc, path, method), produced, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_typed() {
+    let (status, bytes) = send(app(Mode::Ok), Method::GET, "/v1/nothing", None).await;
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&bytes).contains("NOT_FOUND"));
+    let (status, bytes) = send(app(Mode::Ok), Method::DELETE, paths::BIDS, None).await;
+    assert_eq!(status, 405);
+    assert!(String::from_utf8_lossy(&bytes).contains("METHOD_NOT_ALLOWED"));
+    // A body without the JSON content type is malformed, never a plain-text rejection.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(paths::BIDS)
+        .body(Body::from(serde_json::to_string(&signed_bid()).unwrap()))
+        .unwrap();
+    let response = app(Mode::Ok).oneshot(req).await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn the_document_is_served() {
+    let (status, bytes) = send(app(Mode::Ok), Method::GET, paths::OPENAPI, None).await;
+    assert_eq!(status, 200);
+    let served: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(served, serde_json::to_value(openapi()).unwrap());
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(served["components"]["schemas"]["SignedBidDoc"].is_object());
+}
+
+/// The SDK's clients against the real router on a socket: typed errors decoded, `GET`s
+/// retried on a retryable code, a bid never resent, a non-retryable code answered at once.
+#[tokio::test]
+async fn clients_decode_errors_and_retry_only_gets() {
+    use crate::http::{BuilderClient, DataClient, GetRetry, HttpClient};
+
+    async fn serve(mode: Mode) -> (String, Arc<Scripted>) {
+        let backend = Arc::new(Scripted::new(mode));
+        let app = router(backend.clone(), ServerConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), backend)
+    }
+    let calls = |b: &Scripted| b.calls.load(std::sync::atomic::Ordering::Relaxed);
+    let retry = GetRetry { attempts: 3, backoff: Duration::from_millis(1) };
+
+    // A retryable code (503 NOT_READY): the GET is tried three times, then reported typed.
+    let (url, backend) = serve(Mode::Fail(ErrorCode::NotReady)).await;
+    let http = HttpClient::with(&url, Duration::from_secs(5), retry).unwrap();
+    let e = BuilderClient::new(http.clone()).schedule().await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotReady));
+    assert_eq!(calls(&backend), 3);
+
+    // A bid is never resent, even on a retryable code.
+    let (url, backend) = serve(Mode::Fail(ErrorCode::ShuttingDown)).await;
+    let http = HttpClient::with(&url, Duration::from_secs(5), retry).unwrap();
+    let e = BuilderClient::new(http).submit_bid(&signed_bid()).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::ShuttingDown));
+    assert_eq!(calls(&backend), 1);
+
+    // A code that retrying cannot change is answered at once.
+    let (url, backend) = serve(Mode::Fail(ErrorCode::NotFound)).await;
+    let http = HttpClient::with(&url, Duration::from_secs(5), retry).unwrap();
+    let e = DataClient::new(http).tx_status(&TxId([1; 32])).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotFound));
+    assert_eq!(calls(&backend), 1);
+
+    // Success decodes the documented type.
+    let (url, _) = serve(Mode::Ok).await;
+    let http = HttpClient::with(&url, Duration::from_secs(5), retry).unwrap();
+    let page = DataClient::new(http).blocks(&crate::api::DataQuery::default()).await.unwrap();
+    assert_eq!(page.next_cursor.as_deref(), Some("3"));
+    assert!(matches!(HttpClient::new("not a url"), Err(crate::http::HttpError::BadUrl(_))));
+}

@@ -1,0 +1,273 @@
+//! [`NodeApi`]: the node's implementation of the HTTP API's backend
+//! ([`veil_builder_api::server::ApiBackend`]) over its services and stores.
+//!
+//! | route | answered from |
+//! |---|---|
+//! | schedule | the slot clock, the rollup registry as of genesis, the committee key |
+//! | bids | the [`BidIntake`] (the sequencer thread's input channel, as for in-process builders) |
+//! | outcome, blocks, data API | the data API's index ([`DataStore`]), fed from the record log by the [`super::indexer::Indexer`] |
+//! | transaction status | the index (published fates), the ingress's receipt store (committed), the pool (pending) |
+//! | readiness, metrics | the sequencer thread's liveness, the keyper links, the metrics registry |
+//!
+//! Nothing here takes a lock the slot thread takes on its hot path: bids go over its channel
+//! like every bid, everything else is read from stores it already writes or from copies made at
+//! start.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use veil_auction::registry::RollupRegistry;
+use veil_auction::{BidId, SignedBid};
+use veil_builder_api::api::{
+    ApiError, BidReceived, BidsPage, BlockDelivered, BlocksPage, DeliveryState, Readiness,
+    RollupSchedule, SlotBlocks, SlotOutcome, SlotSchedule, SlotTimes, TxState, TxStatus,
+};
+use veil_builder_api::server::{ApiBackend, DataFilter, PageRequest};
+use veil_primitives::{hexbytes, ChainId, CiphertextIndex, Eon, ErrorCode, Slot, TxId};
+use veil_sequencer::slot::SlotRecord;
+use veil_sequencer::SlotClock;
+use veil_storage::data::{self, DataStore, SlotDoc, TxFate};
+use veil_storage::StoreError;
+
+use super::bids::BidIntake;
+use super::ingress::Ingress;
+use super::keyper_server::KeyperLinks;
+use super::sequencer::now_ms;
+use crate::metrics::NodeMetrics;
+
+/// What [`NodeApi`] reads; see the module docs.
+pub struct NodeApi {
+    /// The Veil network.
+    pub chain_id: ChainId,
+    /// The committee's eon.
+    pub eon: Eon,
+    /// The committee's public key set, as JSON.
+    pub committee: serde_json::Value,
+    /// Keypers a slot needs (threshold + 1).
+    pub keypers_needed: u64,
+    /// The slot clock.
+    pub clock: SlotClock,
+    /// The rollup registry (as of genesis: rollup updates over HTTP come later).
+    pub rollups: Mutex<RollupRegistry>,
+    /// The bid intake.
+    pub intake: BidIntake,
+    /// The data API's index.
+    pub data: Arc<DataStore>,
+    /// The ingress (pool and receipts).
+    pub ingress: Arc<Ingress>,
+    /// The keyper endpoint's links.
+    pub keypers: KeyperLinks,
+    /// The sequencer thread's liveness.
+    pub running: Arc<AtomicBool>,
+    /// The metrics registry.
+    pub metrics: Arc<NodeMetrics>,
+}
+
+impl std::fmt::Debug for NodeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeApi").field("chain_id", &self.chain_id).finish_non_exhaustive()
+    }
+}
+
+fn storage(e: StoreError) -> ApiError {
+    ApiError::new(ErrorCode::StorageUnavailable, e.to_string())
+}
+
+fn corrupt(what: &str, e: serde_json::Error) -> ApiError {
+    ApiError::new(ErrorCode::StorageUnavailable, format!("stored {what} does not decode: {e}"))
+}
+
+fn filter(f: &DataFilter) -> data::Filter {
+    data::Filter { slot: f.slot, builder: f.builder, rollup: f.rollup }
+}
+
+fn next_cursor<T>(rows: &[(u64, T)], page: PageRequest) -> Option<String> {
+    (rows.len() == page.limit as usize).then(|| rows.last().map(|r| r.0.to_string())).flatten()
+}
+
+impl NodeApi {
+    fn record(&self, slot: Slot, kind: SlotDoc) -> Result<Option<SlotRecord>, ApiError> {
+        match self.data.doc(slot, kind).map_err(storage)? {
+            None => Ok(None),
+            Some(body) => serde_json::from_slice(&body).map(Some).map_err(|e| corrupt("record", e)),
+        }
+    }
+
+    fn slot_times(&self, slot: Slot) -> SlotTimes {
+        SlotTimes {
+            slot,
+            start_ms: self.clock.start_ms(slot),
+            bidding_deadline_ms: self.clock.deadline_ms(slot),
+        }
+    }
+}
+
+impl ApiBackend for NodeApi {
+    fn schedule(&self) -> Result<SlotSchedule, ApiError> {
+        let now = now_ms();
+        let current = self.clock.slot_at(now);
+        let terms = self
+            .rollups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .terms_for(current);
+        Ok(SlotSchedule {
+            chain_id: self.chain_id,
+            now_ms: now,
+            slot_ms: self.clock.slot_ms.get(),
+            bid_window_ms: self.clock.bid_window_ms,
+            current: self.slot_times(current),
+            current_open: now <= self.clock.deadline_ms(current),
+            next: self.slot_times(current.next()),
+            eon: self.eon,
+            committee: self.committee.clone(),
+            rollups: terms
+                .into_iter()
+                .map(|(rollup, c)| RollupSchedule {
+                    rollup,
+                    reserve: c.reserve,
+                    gas_limit: c.gas_limit,
+                    active: c.active,
+                })
+                .collect(),
+        })
+    }
+
+    fn submit_bids(&self, bids: Vec<SignedBid>) -> Result<Vec<Result<BidId, ApiError>>, ApiError> {
+        let verdicts = self
+            .intake
+            .submit(bids)
+            .map_err(|e| ApiError::new(ErrorCode::ShuttingDown, e.to_string()))?;
+        Ok(verdicts
+            .into_iter()
+            .map(|v| v.map_err(|e| ApiError::new(e.code(), e.to_string())))
+            .collect())
+    }
+
+    fn outcome(&self, slot: Slot) -> Result<SlotOutcome, ApiError> {
+        let Some(SlotRecord::Decided { commitment, outcome }) =
+            self.record(slot, SlotDoc::Decided)?
+        else {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("slot {slot} is not decided")));
+        };
+        let signed = match self.record(slot, SlotDoc::Signed)? {
+            Some(SlotRecord::Signed { signed }) => Some(signed),
+            _ => None,
+        };
+        Ok(SlotOutcome {
+            slot,
+            outcome_hash: hexbytes::encode(&outcome.hash()),
+            commitment,
+            outcome: *outcome,
+            signed,
+        })
+    }
+
+    fn blocks(&self, slot: Slot) -> Result<SlotBlocks, ApiError> {
+        match self.record(slot, SlotDoc::Published)? {
+            Some(SlotRecord::Decrypted { published }) => Ok(SlotBlocks { slot, published }),
+            _ => Err(ApiError::new(ErrorCode::NotFound, format!("slot {slot} is not published"))),
+        }
+    }
+
+    fn bids_received(&self, f: &DataFilter, page: PageRequest) -> Result<BidsPage, ApiError> {
+        let rows = self.data.bids(&filter(f), page.before, page.limit as usize).map_err(storage)?;
+        let next_cursor = next_cursor(&rows, page);
+        let bids = rows
+            .into_iter()
+            .map(|(_, r)| {
+                Ok(BidReceived {
+                    bid_id: BidId(r.id),
+                    slot: r.slot,
+                    builder: r.builder,
+                    sequence: r.sequence,
+                    amount: r.amount,
+                    rollups: r.rollups,
+                    received_ms: r.received_ms,
+                    bid: serde_json::from_slice(&r.body).map_err(|e| corrupt("bid", e))?,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(BidsPage { bids, next_cursor })
+    }
+
+    fn blocks_delivered(&self, f: &DataFilter, page: PageRequest) -> Result<BlocksPage, ApiError> {
+        let rows =
+            self.data.delivered(&filter(f), page.before, page.limit as usize).map_err(storage)?;
+        let next_cursor = next_cursor(&rows, page);
+        let blocks = rows
+            .into_iter()
+            .map(|(_, r)| BlockDelivered {
+                slot: r.slot,
+                rollup: r.rollup,
+                builder: r.builder,
+                payment: r.payment,
+                txs: r.txs,
+                included: r.included,
+                failed: r.failed,
+                dropped: r.dropped,
+                state: match r.state {
+                    data::DeliveryState::Committed => DeliveryState::Committed,
+                    data::DeliveryState::Published => DeliveryState::Published,
+                    data::DeliveryState::Undecryptable => DeliveryState::Undecryptable,
+                },
+            })
+            .collect();
+        Ok(BlocksPage { blocks, next_cursor })
+    }
+
+    fn tx_status(&self, tx: TxId) -> Result<TxStatus, ApiError> {
+        let receipt = self.ingress.receipt(&tx).map_err(storage)?;
+        if let Some(fate) = self.data.fate(&tx).map_err(storage)? {
+            return Ok(TxStatus {
+                tx,
+                state: match fate.fate {
+                    TxFate::Included => TxState::Included,
+                    TxFate::Failed => TxState::Failed,
+                    TxFate::Dropped => TxState::Dropped,
+                },
+                slot: Some(fate.slot),
+                rollup: Some(fate.rollup),
+                position: Some(fate.position),
+                receipt,
+            });
+        }
+        if let Some(receipt) = receipt {
+            let r = &receipt.message;
+            return Ok(TxStatus {
+                tx,
+                state: TxState::Committed,
+                slot: Some(r.slot),
+                rollup: Some(r.rollup),
+                position: Some(r.position),
+                receipt: Some(receipt),
+            });
+        }
+        if let Some(meta) = self.ingress.with_pool(|p| p.lookup(&tx)) {
+            return Ok(TxStatus {
+                tx,
+                state: TxState::Pending,
+                slot: None,
+                rollup: Some(meta.rollup),
+                position: None,
+                receipt: None,
+            });
+        }
+        Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no record of {tx} (never admitted, expired, evicted, or its receipt pruned)"),
+        ))
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness {
+            sequencer_running: self.running.load(Ordering::Relaxed),
+            keypers_linked: self.keypers.connected_count(),
+            keypers_needed: self.keypers_needed,
+        }
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.encode()
+    }
+}

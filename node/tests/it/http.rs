@@ -1,0 +1,401 @@
+//! The HTTP API against a real sequencer node on 127.0.0.1 (in-process keypers over QUIC):
+//! every route, the error codes each one answers with (through the SDK's clients, and through
+//! raw requests for what a client would never send), and the `veil data` / `veil tx` commands.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use veil_auction::{
+    public_key, Auction, AuctionConfig, Bid, RevenuePolicy, RollupBlock, RollupConfig, SignedBid,
+};
+use veil_builder_api::api::{
+    paths, BidsPage, DataQuery, DeliveryState, SlotSchedule, TxState, MAX_PAGE_LIMIT,
+};
+use veil_builder_api::http::{BuilderClient, DataClient, GetRetry, HttpClient, HttpError};
+use veil_builder_api::{encrypt, RetryPolicy, Submitter};
+use veil_crypto::dev::DevCommittee;
+use veil_mempool::pool::PoolConfig;
+use veil_node::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
+use veil_node::services::keyper::{Behaviour, KeyperSetup, RunningKeyper};
+use veil_node::services::sequencer::now_ms;
+use veil_primitives::{
+    Amount, ChainId, Eon, ErrorCode, PublicKeyBytes, RollupId, SignatureBytes, Slot, TxId, TxMeta,
+};
+use veil_sequencer::slot::TxResult;
+use veil_wire::client::ClientConfig;
+use veil_wire::tls::Pin;
+
+const VEIL: &str = env!("CARGO_BIN_EXE_veil");
+const CHAIN: ChainId = ChainId(1);
+
+fn builder_key() -> SigningKey {
+    SigningKey::from_bytes(&[0xb1; 32])
+}
+
+async fn start_node(dir: &std::path::Path, committee: &DevCommittee) -> SequencerNode {
+    let admin = SigningKey::from_bytes(&[0xad; 32]);
+    let mut auction = Auction::new(AuctionConfig { chain_id: CHAIN, ..AuctionConfig::default() });
+    for (id, reserve) in [(0, 5), (1, 0)] {
+        let config = RollupConfig {
+            reserve: Amount(reserve),
+            gas_limit: 30_000_000,
+            policy: RevenuePolicy::standard(8_000, 1_500, 500, public_key(&admin)).unwrap(),
+            active: true,
+        };
+        auction.register_genesis_rollup(RollupId(id), public_key(&admin), config).unwrap();
+    }
+    auction.deposit(public_key(&builder_key()), Amount(1_000_000)).unwrap();
+    SequencerNode::start(SequencerNodeConfig {
+        data_dir: dir.to_path_buf(),
+        pks: committee.pks.clone(),
+        sequencer_key: SigningKey::from_bytes(&[0x5e; 32]),
+        ingress_listen: "127.0.0.1:0".parse().unwrap(),
+        keyper_listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: Some("127.0.0.1:0".parse().unwrap()),
+        timing: SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 },
+        genesis_ms: None,
+        auction,
+        pool: PoolConfig::new(CHAIN),
+    })
+    .await
+    .unwrap()
+}
+
+fn bid(slot: Slot, sequence: u64, amount: u128, rollup: u32, ids: Vec<TxId>) -> Bid {
+    Bid {
+        chain_id: CHAIN,
+        slot,
+        builder: public_key(&builder_key()),
+        sequence,
+        amount: Amount(amount),
+        blocks: vec![RollupBlock { rollup: RollupId(rollup), ciphertexts: ids, plaintext: vec![] }],
+    }
+}
+
+async fn sleep_until(ms: u64) {
+    let now = now_ms();
+    if ms > now {
+        tokio::time::sleep(Duration::from_millis(ms - now)).await;
+    }
+}
+
+fn code(e: &HttpError) -> ErrorCode {
+    e.code().unwrap_or_else(|| panic!("not a typed error: {e}"))
+}
+
+/// Polls until `f` gives `Some`, for at most 20 s (the slot lifecycle under a loaded machine).
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn veil(args: &[&str]) -> std::process::Output {
+    Command::new(VEIL).args(args).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_api_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 21).unwrap();
+    let node = start_node(dir.path(), &committee).await;
+    let base = format!("http://{}", node.http_addr().unwrap());
+    let http = HttpClient::with(
+        &base,
+        Duration::from_secs(10),
+        GetRetry { attempts: 1, ..GetRetry::default() },
+    )
+    .unwrap();
+    let builder = BuilderClient::new(http.clone());
+    let data = DataClient::new(http);
+
+    // Not ready until enough keypers are linked (none yet).
+    assert_eq!(code(&data.ready().await.unwrap_err()), ErrorCode::NotReady);
+    let sequencer_key = public_key(&SigningKey::from_bytes(&[0x5e; 32]));
+    let mut keypers = Vec::new();
+    for (i, (share, identity)) in committee.shares.into_iter().zip(committee.identities).enumerate()
+    {
+        keypers.push(
+            RunningKeyper::start(KeyperSetup {
+                pks: committee.pks.clone(),
+                share,
+                identity,
+                sequencer: node.keyper_server().local_addr(),
+                sequencer_key,
+                log_path: dir.path().join(format!("keyper-{}.sqlite", i + 1)),
+                behaviour: Behaviour::Honest,
+                threads: None,
+            })
+            .unwrap(),
+        );
+    }
+    let ready = eventually("readiness", || async { data.ready().await.ok() }).await;
+    assert!(ready.keypers_linked >= 2 && ready.sequencer_running);
+
+    // The schedule.
+    let s: SlotSchedule = builder.schedule().await.unwrap();
+    assert_eq!((s.chain_id, s.eon, s.slot_ms, s.bid_window_ms), (CHAIN, Eon(1), 800, 400));
+    assert_eq!(s.next.slot, s.current.slot.next());
+    assert_eq!(s.next.start_ms, s.current.start_ms + 800);
+    assert_eq!(s.current.bidding_deadline_ms, s.current.start_ms + 400);
+    let reserves: Vec<(u32, u128, u64)> =
+        s.rollups.iter().map(|r| (r.rollup.0, r.reserve.0, r.gas_limit)).collect();
+    assert_eq!(reserves, vec![(0, 5, 30_000_000), (1, 0, 30_000_000)]);
+    assert_eq!(
+        veil_crypto::PublicKeySet::from_json(&s.committee.to_string()).unwrap(),
+        committee.pks
+    );
+
+    // A transaction admitted after a slot's deadline, so that no fallback block takes it
+    // before the next slot's auction.
+    let s = builder.schedule().await.unwrap();
+    sleep_until(s.current.bidding_deadline_ms + 20).await;
+    let submitter = Submitter::new(
+        ClientConfig::new(
+            node.ingress().local_addr(),
+            Pin::Fingerprint(node.ingress().fingerprint()),
+        ),
+        RetryPolicy::default(),
+    );
+    let meta = TxMeta {
+        chain_id: CHAIN,
+        eon: Eon(1),
+        rollup: RollupId(0),
+        fee_payer: PublicKeyBytes([7; 32]),
+        max_fee: Amount(10),
+        gas_limit: 21_000,
+        expiry_slot: Slot(s.current.slot.0 + 100),
+        bundle: None,
+    };
+    let ct = encrypt(&committee.pks, &meta, b"hello over http").unwrap();
+    let tx = submitter.submit(&ct).await.unwrap();
+    let status = data.tx_status(&tx).await.unwrap();
+    assert_eq!((status.state, status.rollup), (TxState::Pending, Some(RollupId(0))));
+
+    // Bid in the next slot's window.
+    let slot = s.next.slot;
+    sleep_until(s.next.start_ms + 10).await;
+    let first = bid(slot, 1, 10, 0, vec![tx]).sign(&builder_key());
+    let accepted = builder.submit_bid(&first).await.unwrap();
+    assert_eq!(accepted.bid_id, veil_node::services::bids::bid_id(&first));
+    // The same sequence number again is stale.
+    assert_eq!(code(&builder.submit_bid(&first).await.unwrap_err()), ErrorCode::StaleSequence);
+    // Refusals, each with its code: the auction's checks, as for in-process bids.
+    let mut forged = bid(slot, 5, 10, 0, vec![tx]).sign(&builder_key());
+    forged.signature = SignatureBytes([1; 64]);
+    let stranger = SigningKey::from_bytes(&[0x99; 32]);
+    let mut unknown_builder = bid(slot, 1, 10, 1, vec![]);
+    unknown_builder.builder = public_key(&stranger);
+    let mut wrong_chain = bid(slot, 6, 10, 1, vec![]);
+    wrong_chain.chain_id = ChainId(2);
+    let cases: Vec<(SignedBid, ErrorCode)> = vec![
+        (forged.clone(), ErrorCode::BadSignature),
+        (unknown_builder.sign(&stranger), ErrorCode::UnknownBuilder),
+        (wrong_chain.sign(&builder_key()), ErrorCode::WrongChain),
+        (bid(Slot(slot.0 + 5), 7, 10, 1, vec![]).sign(&builder_key()), ErrorCode::SlotNotOpen),
+        (bid(slot, 8, 1, 0, vec![]).sign(&builder_key()), ErrorCode::BelowReserve),
+        (
+            bid(slot, 9, 10, 1, vec![TxId([0xee; 32])]).sign(&builder_key()),
+            ErrorCode::UnknownCiphertext,
+        ),
+        (bid(slot, 10, 10, 1, vec![tx]).sign(&builder_key()), ErrorCode::CiphertextRollupMismatch),
+        (bid(slot, 11, 10, 7, vec![]).sign(&builder_key()), ErrorCode::UnknownRollup),
+        (
+            bid(slot, 12, 2_000_000, 1, vec![]).sign(&builder_key()),
+            ErrorCode::InsufficientCollateral,
+        ),
+    ];
+    for (b, expected) in &cases {
+        let e = builder.submit_bid(b).await.unwrap_err();
+        assert_eq!(code(&e), *expected, "{e}");
+    }
+    // A batch: one verdict per bid; the refused one leaves the other untouched.
+    let second = bid(slot, 2, 12, 0, vec![tx]).sign(&builder_key());
+    let verdicts = builder.submit_bids(vec![second.clone(), forged]).await.unwrap().verdicts;
+    assert_eq!(verdicts.len(), 2);
+    assert!(verdicts[0].accepted && verdicts[0].error.is_none());
+    assert!(!verdicts[1].accepted);
+    assert_eq!(verdicts[1].error.as_ref().unwrap().name, "BAD_SIGNATURE");
+
+    // The slot closes, commits, decrypts: the status follows, then the outcome and the block.
+    let included = eventually("inclusion", || async {
+        data.tx_status(&tx).await.ok().filter(|s| s.state == TxState::Included)
+    })
+    .await;
+    assert_eq!(
+        (included.slot, included.rollup, included.position),
+        (Some(slot), Some(RollupId(0)), Some(0))
+    );
+    let receipt = included.receipt.expect("the signed receipt");
+    veil_primitives::receipt::verify_receipt(&receipt, CHAIN, &sequencer_key).unwrap();
+    let outcome = builder.outcome(slot).await.unwrap();
+    assert_eq!(
+        outcome.outcome_hash,
+        veil_primitives::hexbytes::encode(&outcome.commitment.outcome_hash)
+    );
+    assert_eq!(outcome.outcome.hash(), outcome.commitment.outcome_hash);
+    assert_eq!(outcome.outcome.winners.len(), 1);
+    assert_eq!(outcome.outcome.winners[0].builder, public_key(&builder_key()));
+    assert_eq!(outcome.outcome.winners[0].payment, Amount(12));
+    assert!(outcome.signed.is_some());
+    let blocks = builder.blocks(slot).await.unwrap();
+    let ours = &blocks.published.blocks.iter().find(|b| b.rollup == RollupId(0)).unwrap().txs;
+    assert_eq!(ours[0].id, tx);
+    assert_eq!(ours[0].result, TxResult::Included(b"hello over http".to_vec()));
+
+    // The data API: bids received, filtered and paginated.
+    let mine =
+        DataQuery { builder: Some(public_key(&builder_key()).to_string()), ..DataQuery::default() };
+    let page = data.bids(&mine).await.unwrap();
+    let ids: Vec<_> = page.bids.iter().map(|b| b.bid_id).collect();
+    assert_eq!(ids, vec![veil_node::services::bids::bid_id(&second), accepted.bid_id]);
+    assert_eq!(page.bids[1].bid, first);
+    let one = data.bids(&DataQuery { limit: Some(1), ..mine.clone() }).await.unwrap();
+    assert_eq!(one.bids.len(), 1);
+    let rest = data
+        .bids(&DataQuery { limit: Some(1), cursor: one.next_cursor.clone(), ..mine.clone() })
+        .await
+        .unwrap();
+    assert_eq!(rest.bids[0].bid_id, accepted.bid_id);
+    assert!(data
+        .bids(&DataQuery { rollup: Some(1), ..mine.clone() })
+        .await
+        .unwrap()
+        .bids
+        .is_empty());
+    assert_eq!(
+        data.bids(&DataQuery { slot: Some(slot.0), ..DataQuery::default() })
+            .await
+            .unwrap()
+            .bids
+            .len(),
+        2
+    );
+    let over = DataQuery { limit: Some(MAX_PAGE_LIMIT + 1), ..DataQuery::default() };
+    assert_eq!(code(&data.bids(&over).await.unwrap_err()), ErrorCode::PageLimitExceeded);
+    assert_eq!(code(&data.blocks(&over).await.unwrap_err()), ErrorCode::PageLimitExceeded);
+    let bad_cursor = DataQuery { cursor: Some("yesterday".into()), ..DataQuery::default() };
+    assert_eq!(code(&data.bids(&bad_cursor).await.unwrap_err()), ErrorCode::MalformedRequest);
+    let bad_builder = DataQuery { builder: Some("0x12".into()), ..DataQuery::default() };
+    assert_eq!(code(&data.blocks(&bad_builder).await.unwrap_err()), ErrorCode::MalformedRequest);
+
+    // Blocks delivered.
+    let delivered = eventually("the published block row", || async {
+        let page = data
+            .blocks(&DataQuery { slot: Some(slot.0), rollup: Some(0), ..DataQuery::default() })
+            .await
+            .ok()?;
+        page.blocks.into_iter().find(|b| b.state == DeliveryState::Published)
+    })
+    .await;
+    assert_eq!(delivered.builder, Some(public_key(&builder_key())));
+    assert_eq!(
+        (delivered.txs, delivered.included, delivered.failed, delivered.dropped),
+        (1, 1, 0, 0)
+    );
+    let by_builder =
+        DataQuery { builder: Some(public_key(&builder_key()).to_string()), ..DataQuery::default() };
+    assert!(data.blocks(&by_builder).await.unwrap().blocks.iter().all(|b| b.slot == slot));
+
+    // Not found, typed.
+    assert_eq!(code(&data.tx_status(&TxId([0xab; 32])).await.unwrap_err()), ErrorCode::NotFound);
+    assert_eq!(
+        code(&builder.outcome(Slot(slot.0 + 10_000)).await.unwrap_err()),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(&builder.blocks(Slot(slot.0 + 10_000)).await.unwrap_err()),
+        ErrorCode::NotFound
+    );
+
+    // What a client would never send: bad JSON, oversized bodies, too many bids, bad paths,
+    // unknown routes, wrong methods.
+    let raw = reqwest::Client::new();
+    let post = |path: &str, body: Vec<u8>| {
+        raw.post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let expect = |r: reqwest::Response, status: u16, name: &'static str| async move {
+        assert_eq!(r.status().as_u16(), status);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["name"], name, "{body}");
+        assert_eq!(body["code"], ErrorCode::from_name(name).unwrap().as_u16());
+    };
+    expect(post(paths::BIDS, b"{\"message\":".to_vec()).await.unwrap(), 400, "MALFORMED_REQUEST")
+        .await;
+    expect(post(paths::BIDS, b"[1, 2]".to_vec()).await.unwrap(), 400, "MALFORMED_REQUEST").await;
+    expect(
+        post(paths::BIDS_BATCH, b"{\"bids\": 3}".to_vec()).await.unwrap(),
+        400,
+        "MALFORMED_REQUEST",
+    )
+    .await;
+    let big =
+        format!("{{\"pad\": \"{}\"}}", "x".repeat(veil_builder_api::server::DEFAULT_BODY_LIMIT));
+    expect(post(paths::BIDS, big.into_bytes()).await.unwrap(), 413, "REQUEST_TOO_LARGE").await;
+    let many = serde_json::json!({ "bids": vec![&second; veil_builder_api::server::DEFAULT_MAX_BATCH + 1] });
+    expect(
+        post(paths::BIDS_BATCH, many.to_string().into_bytes()).await.unwrap(),
+        413,
+        "REQUEST_TOO_LARGE",
+    )
+    .await;
+    let get = |path: String| raw.get(format!("{base}{path}")).send();
+    expect(get("/v1/slots/seven/outcome".into()).await.unwrap(), 400, "MALFORMED_REQUEST").await;
+    expect(get("/v1/tx/0x1234".into()).await.unwrap(), 400, "MALFORMED_REQUEST").await;
+    expect(get("/v1/data/bids?limit=0".into()).await.unwrap(), 400, "MALFORMED_REQUEST").await;
+    expect(get("/v1/data/bids?colour=red".into()).await.unwrap(), 400, "MALFORMED_REQUEST").await;
+    expect(get("/v2/anything".into()).await.unwrap(), 404, "NOT_FOUND").await;
+    expect(
+        raw.delete(format!("{base}{}", paths::BIDS)).send().await.unwrap(),
+        405,
+        "METHOD_NOT_ALLOWED",
+    )
+    .await;
+
+    // Operations: health, metrics, the document.
+    assert_eq!(get(paths::HEALTH.into()).await.unwrap().text().await.unwrap(), "ok\n");
+    let metrics = get(paths::METRICS.into()).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("veil_bids_total{result=\"accepted\"}"), "{metrics}");
+    let doc: serde_json::Value = get(paths::OPENAPI.into()).await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"][paths::BIDS]["post"]["responses"]["409"].is_object());
+
+    // The commands, on the SDK.
+    let out = veil(&["data", "bids", "--url", &base, "--slot", &slot.0.to_string(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: BidsPage = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.bids.len(), 2);
+    let out =
+        veil(&["data", "blocks", "--url", &base, "--slot", &slot.0.to_string(), "--rollup", "0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("slot {slot} rollup 0")) && text.contains("1 included"),
+        "{text}"
+    );
+    let out = veil(&["data", "outcome", "--url", &base, "--slot", &slot.0.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("winner") && text.contains("pays 12"), "{text}");
+    let out = veil(&["tx", "status", &tx.to_string(), "--url", &base]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("included slot {slot} rollup 0 position 0")), "{text}");
+    let out = veil(&["tx", "status", &TxId([0xab; 32]).to_string(), "--url", &base]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOT_FOUND"));
+
+    for k in keypers {
+        k.stop().await;
+    }
+    node.stop().await;
+}
