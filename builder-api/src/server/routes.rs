@@ -20,41 +20,11 @@ use crate::api::{
 
 use ErrorCode as C;
 
-/// The codes a bid can be refused with: the auction's checks, the intake's state.
-const BID_REFUSALS: &[ErrorCode] = &[
-    C::WrongChain,
-    C::SlotNotOpen,
-    C::SlotClosed,
-    C::UnknownBuilder,
-    C::InvalidPublicKey,
-    C::BadSignature,
-    C::InsufficientCollateral,
-    C::EmptyRollupSet,
-    C::RollupSetNotCanonical,
-    C::BidTooLarge,
-    C::UnknownRollup,
-    C::InactiveRollup,
-    C::BelowReserve,
-    C::AmountTooLarge,
-    C::UnknownCiphertext,
-    C::ExpiredCiphertext,
-    C::CiphertextRollupMismatch,
-    C::DuplicateCiphertext,
-    C::GasLimitExceeded,
-    C::PartialBundle,
-    C::InconsistentBundle,
-    C::StaleSequence,
-    C::TooManyBids,
-    C::StorageUnavailable,
-];
-
-/// The error codes each route (by operation id) can answer with; the document lists one
-/// response per status of these codes.
-#[must_use]
-pub fn route_errors(operation: &str) -> &'static [ErrorCode] {
-    match operation {
-        "schedule" => &[C::NotReady, C::DeadlineExceeded],
-        "submit_bid" => &[
+/// The codes a bid can be refused with (the auction's checks, the intake's state), then
+/// `$extra`: one list for the single bid's route and the batch's verdicts.
+macro_rules! bid_refusals {
+    ($($extra:ident),*) => {
+        &[
             C::WrongChain,
             C::SlotNotOpen,
             C::SlotClosed,
@@ -79,11 +49,23 @@ pub fn route_errors(operation: &str) -> &'static [ErrorCode] {
             C::StaleSequence,
             C::TooManyBids,
             C::StorageUnavailable,
-            C::MalformedRequest,
-            C::RequestTooLarge,
-            C::ShuttingDown,
-            C::DeadlineExceeded,
-        ],
+            $(C::$extra,)*
+        ]
+    };
+}
+
+/// The codes a bid can be refused with: the auction's checks, the intake's state.
+const BID_REFUSALS: &[ErrorCode] = bid_refusals!();
+
+/// The error codes each route (by operation id) can answer with; the document lists one
+/// response per status of these codes.
+#[must_use]
+pub fn route_errors(operation: &str) -> &'static [ErrorCode] {
+    match operation {
+        "schedule" => &[C::NotReady, C::DeadlineExceeded],
+        "submit_bid" => {
+            bid_refusals!(MalformedRequest, RequestTooLarge, ShuttingDown, DeadlineExceeded)
+        }
         "submit_bids" => &[
             C::MalformedRequest,
             C::RequestTooLarge,
