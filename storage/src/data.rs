@@ -206,6 +206,24 @@ pub struct Filter {
     pub rollup: Option<RollupId>,
 }
 
+impl Filter {
+    /// The parameters `?1..?5` of a listing query: slot, builder, rollup (each `NULL` for
+    /// any), the row number to stay below, and the page size.
+    fn page_params(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> (Option<i64>, Option<Vec<u8>>, Option<u32>, i64, i64) {
+        (
+            self.slot.map(|s| i(s.0)),
+            self.builder.map(|b| b.0.to_vec()),
+            self.rollup.map(|r| r.0),
+            before.map_or(i64::MAX, i),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        )
+    }
+}
+
 /// A page of rows, newest first, each with its row number (the cursor).
 pub type Page<T> = Vec<(u64, T)>;
 
@@ -370,30 +388,21 @@ impl DataStore {
         let mut rollups =
             conn.prepare_cached("SELECT rollup FROM bid_rollup WHERE seq = ?1 ORDER BY rollup")?;
         let rows = stmt
-            .query_map(
-                params![
-                    filter.slot.map(|s| i(s.0)),
-                    filter.builder.map(|b| b.0.to_vec()),
-                    filter.rollup.map(|r| r.0),
-                    before.map_or(i64::MAX, i),
-                    i64::try_from(limit).unwrap_or(i64::MAX),
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        BidRow {
-                            id: blob32(&r.get::<_, Vec<u8>>(1)?)?,
-                            slot: Slot(r.get::<_, i64>(2)? as u64),
-                            builder: PublicKeyBytes(blob32(&r.get::<_, Vec<u8>>(3)?)?),
-                            sequence: r.get::<_, i64>(4)? as u64,
-                            amount: amount(&r.get::<_, String>(5)?)?,
-                            rollups: Vec::new(),
-                            received_ms: r.get::<_, i64>(6)? as u64,
-                            body: r.get(7)?,
-                        },
-                    ))
-                },
-            )?
+            .query_map(filter.page_params(before, limit), |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    BidRow {
+                        id: blob32(&r.get::<_, Vec<u8>>(1)?)?,
+                        slot: Slot(r.get::<_, i64>(2)? as u64),
+                        builder: PublicKeyBytes(blob32(&r.get::<_, Vec<u8>>(3)?)?),
+                        sequence: r.get::<_, i64>(4)? as u64,
+                        amount: amount(&r.get::<_, String>(5)?)?,
+                        rollups: Vec::new(),
+                        received_ms: r.get::<_, i64>(6)? as u64,
+                        body: r.get(7)?,
+                    },
+                ))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(rows.len());
         for (seq, mut row) in rows {
@@ -527,39 +536,30 @@ impl DataStore {
              ORDER BY seq DESC LIMIT ?5",
         )?;
         let rows = stmt
-            .query_map(
-                params![
-                    filter.slot.map(|s| i(s.0)),
-                    filter.builder.map(|b| b.0.to_vec()),
-                    filter.rollup.map(|r| r.0),
-                    before.map_or(i64::MAX, i),
-                    i64::try_from(limit).unwrap_or(i64::MAX),
-                ],
-                |r| {
-                    let builder: Option<Vec<u8>> = r.get(3)?;
-                    let state: String = r.get(9)?;
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        DeliveredRow {
-                            slot: Slot(r.get::<_, i64>(1)? as u64),
-                            rollup: RollupId(r.get(2)?),
-                            builder: builder.map(|b| blob32(&b).map(PublicKeyBytes)).transpose()?,
-                            payment: amount(&r.get::<_, String>(4)?)?,
-                            txs: r.get(5)?,
-                            included: r.get(6)?,
-                            failed: r.get(7)?,
-                            dropped: r.get(8)?,
-                            state: DeliveryState::parse(&state).ok_or_else(|| {
-                                rusqlite::Error::InvalidColumnType(
-                                    9,
-                                    "state".into(),
-                                    rusqlite::types::Type::Text,
-                                )
-                            })?,
-                        },
-                    ))
-                },
-            )?
+            .query_map(filter.page_params(before, limit), |r| {
+                let builder: Option<Vec<u8>> = r.get(3)?;
+                let state: String = r.get(9)?;
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    DeliveredRow {
+                        slot: Slot(r.get::<_, i64>(1)? as u64),
+                        rollup: RollupId(r.get(2)?),
+                        builder: builder.map(|b| blob32(&b).map(PublicKeyBytes)).transpose()?,
+                        payment: amount(&r.get::<_, String>(4)?)?,
+                        txs: r.get(5)?,
+                        included: r.get(6)?,
+                        failed: r.get(7)?,
+                        dropped: r.get(8)?,
+                        state: DeliveryState::parse(&state).ok_or_else(|| {
+                            rusqlite::Error::InvalidColumnType(
+                                9,
+                                "state".into(),
+                                rusqlite::types::Type::Text,
+                            )
+                        })?,
+                    },
+                ))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
