@@ -11,10 +11,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use veil_primitives::encoding::{sha3_256, Encoder};
-use veil_primitives::signed::{Signed, SignedMessage};
+use veil_primitives::signed::{self, Signed, SignedItem, SignedMessage};
 use veil_primitives::{
     hexbytes, Amount, BundleId, ChainId, CiphertextIndex, PublicKeyBytes, RollupId, Slot, TxId,
 };
@@ -119,6 +120,68 @@ impl Bid {
 
 /// A bid with the builder's signature over its signing bytes (domain `veil/bid/v1`).
 pub type SignedBid = Signed<Bid>;
+
+/// A bid whose signature verified under the key it names (`builder`): what a shell checks
+/// off the sequencer's thread, so the auction ([`crate::Auction::submit_verified_bid`]) only
+/// has to confirm that the key belongs to a builder with collateral (the registry keeps each
+/// builder's key as the very bytes the bid names). Only [`VerifiedBid::verify_many`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedBid(SignedBid);
+
+impl VerifiedBid {
+    /// Verifies every bid's signature under the key it names: one verdict per bid, in order.
+    /// Signatures are batch-verified in parallel chunks of `chunk` (a failing chunk is checked
+    /// one by one, so a verdict never depends on another bid).
+    ///
+    /// # Errors
+    /// Per bid: [`AuctionError::InvalidPublicKey`] for a key that is not a usable ed25519
+    /// key, [`AuctionError::BadSignature`] for a signature that does not verify.
+    #[must_use]
+    pub fn verify_many(
+        bids: Vec<SignedBid>,
+        chunk: usize,
+    ) -> Vec<Result<VerifiedBid, AuctionError>> {
+        let prepared: Vec<Result<(VerifyingKey, Vec<u8>), AuctionError>> = bids
+            .par_iter()
+            .with_min_len(16)
+            .map(|b| {
+                let key = signed::verifying_key(&b.message.builder)?;
+                Ok((key, b.message.signing_bytes()))
+            })
+            .collect();
+        let (positions, items): (Vec<usize>, Vec<SignedItem<'_>>) = prepared
+            .iter()
+            .zip(&bids)
+            .enumerate()
+            .filter_map(|(i, (p, b))| {
+                let (key, message) = p.as_ref().ok()?;
+                Some((i, SignedItem { key, message, signature: &b.signature }))
+            })
+            .unzip();
+        let good = signed::verify_many(&items, chunk);
+        drop(items);
+        let mut verdicts: Vec<Result<(), AuctionError>> =
+            prepared.into_iter().map(|p| p.map(|_| ())).collect();
+        for (i, ok) in positions.into_iter().zip(good) {
+            if !ok {
+                verdicts[i] = Err(AuctionError::BadSignature);
+            }
+        }
+        bids.into_iter().zip(verdicts).map(|(b, v)| v.map(|()| VerifiedBid(b))).collect()
+    }
+
+    /// The bid.
+    #[must_use]
+    pub fn bid(&self) -> &SignedBid {
+        &self.0
+    }
+
+    /// The bid, giving up the proof of its verification.
+    #[must_use]
+    pub fn into_inner(self) -> SignedBid {
+        self.0
+    }
+}
 
 /// A bid that passed every check that needs no book state, with its signing bytes and id.
 #[derive(Debug, Clone)]
@@ -331,5 +394,40 @@ mod tests {
         let mut other = bid;
         other.blocks[0].rollup = RollupId(3);
         assert_ne!(other.signing_bytes(), base);
+    }
+
+    /// Each verdict is the bid's own: good bids pass whatever their neighbours are, a bad
+    /// signature and an unusable key are refused with their codes, order is kept.
+    #[test]
+    fn verify_many_judges_each_bid_on_its_own() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let bid = |sequence| {
+            Bid {
+                chain_id: ChainId(1),
+                slot: Slot(9),
+                builder: signed::public_key(&key),
+                sequence,
+                amount: Amount(10),
+                blocks: vec![RollupBlock {
+                    rollup: RollupId(2),
+                    ciphertexts: vec![],
+                    plaintext: vec![],
+                }],
+            }
+            .sign(&key)
+        };
+        let mut bids: Vec<SignedBid> = (1..=100).map(bid).collect();
+        bids[7].message.amount = Amount(11); // signature no longer matches
+        bids[50].message.builder = PublicKeyBytes([0; 32]); // a weak key
+        bids[99].signature = veil_primitives::SignatureBytes([0xff; 64]);
+        let verdicts = VerifiedBid::verify_many(bids.clone(), 16);
+        assert_eq!(verdicts.len(), 100);
+        for (i, (v, b)) in verdicts.iter().zip(&bids).enumerate() {
+            match i {
+                7 | 99 => assert_eq!(v.as_ref().unwrap_err(), &AuctionError::BadSignature),
+                50 => assert!(matches!(v, Err(AuctionError::InvalidPublicKey(_)))),
+                _ => assert_eq!(v.as_ref().unwrap().bid(), b),
+            }
+        }
     }
 }

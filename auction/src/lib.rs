@@ -208,7 +208,7 @@ pub mod wdp;
 
 pub use bid::{
     check_bid, Bid, BidContext, BidId, BundleRef, CheckedBid, PlaintextTx, RollupBlock, SignedBid,
-    MAX_AMOUNT,
+    VerifiedBid, MAX_AMOUNT,
 };
 pub use book::{BidReceipt, SlotBook, StoredBid};
 pub use config::{AuctionConfig, PaymentRule};

@@ -29,7 +29,7 @@ use rayon::prelude::*;
 use tracing::{debug, info_span};
 use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot, TxId};
 
-use crate::bid::{check_bid, BidContext, CheckedBid, SignedBid};
+use crate::bid::{check_bid, BidContext, CheckedBid, SignedBid, VerifiedBid};
 use crate::book::{BidReceipt, SlotBook};
 use crate::config::AuctionConfig;
 use crate::metrics::AuctionStats;
@@ -247,6 +247,20 @@ impl Auction {
             signed::verify(account.key(), &c.message, &c.signed.signature)?;
             Ok(c)
         });
+        self.admit(checked)
+    }
+
+    /// Validates one bid whose signature the shell verified already ([`VerifiedBid`]) and adds
+    /// it to its book: every check of [`Auction::submit_bid`] but the signature (the builder's
+    /// registered key is the key the bid names, which signed it).
+    pub fn submit_verified_bid(
+        &mut self,
+        bid: VerifiedBid,
+        index: &impl CiphertextIndex,
+        now_ms: u64,
+    ) -> Result<BidReceipt, AuctionError> {
+        self.stats.bids_received += 1;
+        let checked = self.check(bid.into_inner(), index, now_ms);
         self.admit(checked)
     }
 

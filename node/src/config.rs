@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use veil_auction::{Auction, AuctionConfig, PaymentRule, RevenuePolicy, RollupConfig};
 use veil_primitives::{Amount, ChainId, PublicKeyBytes, RollupId};
 
+use veil_builder_api::server::{RateLimit, RateLimits, ServerConfig};
+
 use crate::sequencer_node::SlotTiming;
 
 /// The whole file.
@@ -33,6 +35,8 @@ pub struct SequencerConfig {
     pub keypers: KeypersSection,
     /// The Prometheus endpoint.
     pub metrics: MetricsSection,
+    /// The HTTP API's limits.
+    pub http: HttpSection,
     /// Slot timings.
     pub slots: SlotsSection,
     /// The auction's payment rule.
@@ -53,6 +57,7 @@ impl Default for SequencerConfig {
             ingress: IngressSection::default(),
             keypers: KeypersSection::default(),
             metrics: MetricsSection::default(),
+            http: HttpSection::default(),
             slots: SlotsSection::default(),
             auction: AuctionSection::default(),
             rollups: Vec::new(),
@@ -103,6 +108,63 @@ pub struct MetricsSection {
 impl Default for MetricsSection {
     fn default() -> MetricsSection {
         MetricsSection { listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))) }
+    }
+}
+
+/// `[http]`: the HTTP API's limits (served on `[metrics] listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Requests per second per client address (IPv6: per /64); 0 turns the limit off.
+    pub rate_per_address: u32,
+    /// The largest burst per client address.
+    pub burst_per_address: u32,
+    /// Bids per second per builder key (bids with a valid signature only); 0 turns it off.
+    pub rate_per_key: u32,
+    /// The largest burst per builder key.
+    pub burst_per_key: u32,
+    /// The largest request body, bytes.
+    pub body_limit: usize,
+    /// Bids per batch request at most.
+    pub max_batch: usize,
+    /// Time before a request is answered `DEADLINE_EXCEEDED`, ms.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpSection {
+    fn default() -> HttpSection {
+        let d = ServerConfig::default();
+        let limit = |l: Option<RateLimit>| l.map_or((0, 0), |l| (l.per_second, l.burst));
+        let (rate_per_address, burst_per_address) = limit(d.rate_limits.per_address);
+        let (rate_per_key, burst_per_key) = limit(d.rate_limits.per_key);
+        HttpSection {
+            rate_per_address,
+            burst_per_address,
+            rate_per_key,
+            burst_per_key,
+            body_limit: d.body_limit,
+            max_batch: d.max_batch,
+            request_timeout_ms: d.request_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl HttpSection {
+    /// The server's configuration.
+    #[must_use]
+    pub fn server_config(&self) -> ServerConfig {
+        let limit = |per_second: u32, burst: u32| {
+            (per_second > 0).then_some(RateLimit { per_second, burst: burst.max(per_second) })
+        };
+        ServerConfig {
+            body_limit: self.body_limit,
+            max_batch: self.max_batch,
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms.max(1)),
+            rate_limits: RateLimits {
+                per_address: limit(self.rate_per_address, self.burst_per_address),
+                per_key: limit(self.rate_per_key, self.burst_per_key),
+            },
+        }
     }
 }
 
@@ -252,6 +314,8 @@ mod tests {
         assert_eq!(config.ingress, IngressSection::default());
         assert_eq!(config.keypers, KeypersSection::default());
         assert_eq!(config.metrics, MetricsSection::default());
+        assert_eq!(config.http, HttpSection::default());
+        assert_eq!(config.http.server_config().rate_limits, RateLimits::default());
         assert!(!config.rollups.is_empty());
         config.genesis_auction(ChainId(1)).expect("the example's genesis is valid");
     }

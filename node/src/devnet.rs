@@ -274,6 +274,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         ingress_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         keyper_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        http: veil_builder_api::server::ServerConfig::default(),
         timing: SlotTiming {
             slot_ms: config.slot_ms.max(100),
             bid_window_ms: config.bid_window_ms.min(config.slot_ms),

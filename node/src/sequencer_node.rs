@@ -148,6 +148,8 @@ pub struct SequencerNodeConfig {
     pub keyper_listen: SocketAddr,
     /// The HTTP endpoint's TCP address (the HTTP API with `/metrics`, `/health`), if any.
     pub http_listen: Option<SocketAddr>,
+    /// The HTTP API's limits.
+    pub http: ServerConfig,
     /// Slot timings.
     pub timing: SlotTiming,
     /// A fixed genesis time; by default now + 500 ms at the first start.
@@ -263,7 +265,7 @@ impl SequencerNode {
                     running: sequencer.running(),
                     metrics: metrics.clone(),
                 };
-                Some(HttpServer::start(addr, Arc::new(api), ServerConfig::default()).await?)
+                Some(HttpServer::start(addr, Arc::new(api), config.http).await?)
             }
             None => None,
         };

@@ -121,6 +121,9 @@ error_codes! {
     NotFound = 36, "NOT_FOUND", false;
     /// The route exists but not with this HTTP method.
     MethodNotAllowed = 37, "METHOD_NOT_ALLOWED", false;
+    /// Too many requests from this address, or signed by this key, in too short a time (a
+    /// token bucket per address and per key). Retry after the `Retry-After` interval.
+    RateLimited = 38, "RATE_LIMITED", true;
     /// Durable storage failed; nothing was stored. Retrying later may work.
     StorageUnavailable = 40, "STORAGE_UNAVAILABLE", true;
     /// The node is shutting down.

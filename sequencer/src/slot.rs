@@ -64,7 +64,7 @@ use std::num::NonZeroU64;
 
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
-use veil_auction::{Auction, AuctionError, LedgerEntry, Outcome, SignedBid};
+use veil_auction::{Auction, AuctionError, LedgerEntry, Outcome, SignedBid, VerifiedBid};
 use veil_crypto::{
     decrypt_block, Blame, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, PublicKeySet,
     ResponderSet, SignedShareBatch, VerifiedShareBatch,
@@ -707,6 +707,20 @@ impl SlotMachine {
     ) -> Result<(), AuctionError> {
         let view = Unclaimed { pool, in_flight: &self.in_flight };
         self.auction.submit_bid(bid, &view, now_ms).map(|_| ())
+    }
+
+    /// A bid for an open slot whose signature the shell verified ([`VerifiedBid`]).
+    ///
+    /// # Errors
+    /// As [`SlotMachine::handle_bid`].
+    pub fn handle_verified_bid<P: PoolView>(
+        &mut self,
+        bid: VerifiedBid,
+        pool: &P,
+        now_ms: u64,
+    ) -> Result<(), AuctionError> {
+        let view = Unclaimed { pool, in_flight: &self.in_flight };
+        self.auction.submit_verified_bid(bid, &view, now_ms).map(|_| ())
     }
 
     /// Advances time: opens slots that started, closes those whose bidding deadline passed

@@ -204,22 +204,26 @@ pub struct Filter {
     pub builder: Option<PublicKeyBytes>,
     /// Only this rollup.
     pub rollup: Option<RollupId>,
+    /// Only slots below this one: the node hides the bids of slots whose bidding is still
+    /// open (sealed bids).
+    pub below_slot: Option<Slot>,
 }
 
+/// The bound parameters of a listing query (see [`Filter::page_params`]).
+type PageParams = (Option<i64>, Option<Vec<u8>>, Option<u32>, i64, i64, Option<i64>);
+
 impl Filter {
-    /// The parameters `?1..?5` of a listing query: slot, builder, rollup (each `NULL` for
-    /// any), the row number to stay below, and the page size.
-    fn page_params(
-        &self,
-        before: Option<u64>,
-        limit: usize,
-    ) -> (Option<i64>, Option<Vec<u8>>, Option<u32>, i64, i64) {
+    /// The parameters `?1..?6` of a listing query: slot, builder, rollup (each `NULL` for
+    /// any), the row number to stay below, the page size, and the slot to stay below
+    /// (`NULL` for none).
+    fn page_params(&self, before: Option<u64>, limit: usize) -> PageParams {
         (
             self.slot.map(|s| i(s.0)),
             self.builder.map(|b| b.0.to_vec()),
             self.rollup.map(|r| r.0),
             before.map_or(i64::MAX, i),
             i64::try_from(limit).unwrap_or(i64::MAX),
+            self.below_slot.map(|s| i(s.0)),
         )
     }
 }
@@ -382,7 +386,7 @@ impl DataStore {
             "SELECT seq, id, slot, builder, sequence, amount, received_ms, body FROM bid
              WHERE (?1 IS NULL OR slot = ?1) AND (?2 IS NULL OR builder = ?2)
                AND (?3 IS NULL OR seq IN (SELECT seq FROM bid_rollup WHERE rollup = ?3))
-               AND seq < ?4
+               AND seq < ?4 AND (?6 IS NULL OR slot < ?6)
              ORDER BY seq DESC LIMIT ?5",
         )?;
         let mut rollups =
@@ -532,7 +536,7 @@ impl DataStore {
             "SELECT seq, slot, rollup, builder, payment, txs, included, failed, dropped, state
              FROM delivered
              WHERE (?1 IS NULL OR slot = ?1) AND (?2 IS NULL OR builder = ?2)
-               AND (?3 IS NULL OR rollup = ?3) AND seq < ?4
+               AND (?3 IS NULL OR rollup = ?3) AND seq < ?4 AND (?6 IS NULL OR slot < ?6)
              ORDER BY seq DESC LIMIT ?5",
         )?;
         let rows = stmt
@@ -635,9 +639,11 @@ mod tests {
         );
         assert_eq!(by(Filter { rollup: Some(RollupId(1)), ..Filter::default() }), vec![3, 2]);
         assert_eq!(
-            by(Filter { rollup: Some(RollupId(1)), slot: Some(Slot(5)), builder: None }),
+            by(Filter { rollup: Some(RollupId(1)), slot: Some(Slot(5)), ..Filter::default() }),
             vec![2]
         );
+        // Sealed: the bids of slot 6 and later are hidden.
+        assert_eq!(by(Filter { below_slot: Some(Slot(6)), ..Filter::default() }), vec![2, 1]);
     }
 
     #[test]

@@ -223,6 +223,7 @@ impl Cluster {
             ingress_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             keyper_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_listen: None,
+            http: veil_builder_api::server::ServerConfig::default(),
             timing: spec.timing,
             genesis_ms: None,
             auction: auction(spec)?,

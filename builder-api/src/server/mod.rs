@@ -21,14 +21,22 @@
 //! - **Limits.** A body size limit (`REQUEST_TOO_LARGE` above it), a batch size limit, a page
 //!   size limit (`PAGE_LIMIT_EXCEEDED`) and a per-request timeout (`DEADLINE_EXCEEDED`; a bid
 //!   whose request timed out may still have reached the sequencer, so a builder resending it
-//!   with the same sequence number may get `STALE_SEQUENCE`).
+//!   with the same sequence number may get `STALE_SEQUENCE`). Rate limits ([`RateLimits`],
+//!   `RATE_LIMITED` with a `Retry-After` header): a token bucket per client address over every
+//!   route but `/health`, `/ready` and `/metrics`, and one per builder key over bids, charged
+//!   only for bids whose signature verified, so nobody can spend another builder's budget.
+//! - **Signatures off the sequencer's thread.** The bid routes batch-verify signatures on the
+//!   blocking pool ([`VerifiedBid::verify_many`]) and hand the backend [`VerifiedBid`]s only: a
+//!   bid with a bad signature costs the sequencer nothing.
 
+mod limits;
 mod routes;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,14 +44,17 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
-use veil_auction::{BidId, SignedBid};
+use veil_auction::{BidId, VerifiedBid};
 use veil_primitives::{ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
 
 use crate::api::{
-    http_status, ApiError, ApiErrorBody, BidsPage, BlocksPage, Readiness, SlotBlocks, SlotOutcome,
-    SlotSchedule, TxStatus,
+    http_status, paths, ApiError, ApiErrorBody, BidsPage, BlocksPage, Readiness, SlotBlocks,
+    SlotOutcome, SlotSchedule, TxStatus,
 };
 
+pub use limits::{
+    RateLimit, RateLimits, DEFAULT_PER_ADDRESS, DEFAULT_PER_KEY, MAX_TRACKED, SWEEP_EVERY,
+};
 pub use routes::route_errors;
 
 /// The default largest request body: 1 MiB (a bid naming 1,000 ciphertexts is about 70 KB of
@@ -65,6 +76,8 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// Time after which a request is answered `DEADLINE_EXCEEDED`.
     pub request_timeout: Duration,
+    /// Rate limits per client address and per builder key (`RATE_LIMITED` beyond them).
+    pub rate_limits: RateLimits,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +86,7 @@ impl Default for ServerConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             max_batch: DEFAULT_MAX_BATCH,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -107,12 +121,14 @@ pub trait ApiBackend: Send + Sync + 'static {
     /// None expected; a backend may refuse with `NOT_READY`.
     fn schedule(&self) -> Result<SlotSchedule, ApiError>;
 
-    /// Hands `bids` to the sequencer's intake, in order, each on its own, and returns one
-    /// verdict per bid: its id if accepted, its typed rejection if not.
+    /// Hands `bids` (their signatures verified by the route) to the sequencer's intake, in
+    /// order, each on its own, and returns one verdict per bid: its id if accepted, its typed
+    /// rejection if not.
     ///
     /// # Errors
     /// `SHUTTING_DOWN` if the sequencer no longer takes input (then no verdict is known).
-    fn submit_bids(&self, bids: Vec<SignedBid>) -> Result<Vec<Result<BidId, ApiError>>, ApiError>;
+    fn submit_bids(&self, bids: Vec<VerifiedBid>)
+        -> Result<Vec<Result<BidId, ApiError>>, ApiError>;
 
     /// A decided slot's commitment and outcome.
     ///
@@ -127,7 +143,8 @@ pub trait ApiBackend: Send + Sync + 'static {
     /// `STORAGE_UNAVAILABLE`.
     fn blocks(&self, slot: Slot) -> Result<SlotBlocks, ApiError>;
 
-    /// Bids received, newest first.
+    /// Bids received, newest first; never a bid of a slot whose bidding is still open
+    /// (sealed bids).
     ///
     /// # Errors
     /// `STORAGE_UNAVAILABLE`.
@@ -162,6 +179,7 @@ struct AppState {
     backend: Arc<dyn ApiBackend>,
     config: ServerConfig,
     openapi: Arc<String>,
+    limits: Arc<limits::Limiters>,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -245,11 +263,14 @@ fn with_error_responses(mut doc: OpenApi) -> OpenApi {
 }
 
 /// The whole HTTP API over `backend`: every route, the document at `/openapi.json`, typed
-/// answers for unknown routes and methods, the body limit and the request timeout.
+/// answers for unknown routes and methods, the body limit, the request timeout and the rate
+/// limits. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` for the
+/// per-address limit to apply (without the peer address a request is limited per key only).
 pub fn router(backend: Arc<dyn ApiBackend>, config: ServerConfig) -> axum::Router {
     let (router, _) = api_router().split_for_parts();
     let doc = openapi().to_json().expect("the OpenAPI document serialises");
-    let state = AppState { backend, config, openapi: Arc::new(doc) };
+    let limits = Arc::new(limits::Limiters::new(config.rate_limits));
+    let state = AppState { backend, config, openapi: Arc::new(doc), limits: limits.clone() };
     router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -257,7 +278,26 @@ pub fn router(backend: Arc<dyn ApiBackend>, config: ServerConfig) -> axum::Route
         })
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(axum::middleware::from_fn_with_state(config.request_timeout, timeout))
+        .layer(axum::middleware::from_fn_with_state(limits, per_address))
         .with_state(state)
+}
+
+/// The routes the per-address limit leaves alone: probes and scrapes of operators.
+const UNLIMITED: [&str; 3] = [paths::HEALTH, paths::READY, paths::METRICS];
+
+async fn per_address(
+    State(limits): State<Arc<limits::Limiters>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !UNLIMITED.contains(&request.uri().path()) {
+        if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+            if let Err(e) = limits.check_address(peer.ip()) {
+                return e.into_response();
+            }
+        }
+    }
+    next.run(request).await
 }
 
 async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
@@ -275,7 +315,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self.body())).into_response()
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if self.code == ErrorCode::RateLimited {
+            // Every bucket refills at least one token a second.
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

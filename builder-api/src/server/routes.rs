@@ -8,7 +8,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use veil_auction::SignedBid;
+use veil_auction::config::DEFAULT_SIGNATURE_BATCH_SIZE;
+use veil_auction::{SignedBid, VerifiedBid};
 use veil_primitives::{ErrorCode, RollupId, Slot, TxId};
 
 use super::{ApiBackend, AppState, DataFilter, PageRequest};
@@ -49,6 +50,7 @@ macro_rules! bid_refusals {
             C::StaleSequence,
             C::TooManyBids,
             C::StorageUnavailable,
+            C::RateLimited,
             $(C::$extra,)*
         ]
     };
@@ -62,7 +64,7 @@ const BID_REFUSALS: &[ErrorCode] = bid_refusals!();
 #[must_use]
 pub fn route_errors(operation: &str) -> &'static [ErrorCode] {
     match operation {
-        "schedule" => &[C::NotReady, C::DeadlineExceeded],
+        "schedule" => &[C::NotReady, C::DeadlineExceeded, C::RateLimited],
         "submit_bid" => {
             bid_refusals!(MalformedRequest, RequestTooLarge, ShuttingDown, DeadlineExceeded)
         }
@@ -72,16 +74,27 @@ pub fn route_errors(operation: &str) -> &'static [ErrorCode] {
             C::ShuttingDown,
             C::StorageUnavailable,
             C::DeadlineExceeded,
+            C::RateLimited,
         ],
-        "outcome" | "blocks" | "tx_status" => {
-            &[C::MalformedRequest, C::NotFound, C::StorageUnavailable, C::DeadlineExceeded]
-        }
-        "data_bids" | "data_blocks" => {
-            &[C::MalformedRequest, C::PageLimitExceeded, C::StorageUnavailable, C::DeadlineExceeded]
-        }
+        "outcome" | "blocks" | "tx_status" => &[
+            C::MalformedRequest,
+            C::NotFound,
+            C::StorageUnavailable,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
+        "data_bids" | "data_blocks" => &[
+            C::MalformedRequest,
+            C::PageLimitExceeded,
+            C::StorageUnavailable,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
         "ready" => &[C::NotReady, C::DeadlineExceeded],
         "metrics" => &[C::DeadlineExceeded],
-        // `health` and `openapi_json` answer from memory without waiting on anything.
+        // The document answers from memory, but its route is rate-limited per address.
+        "openapi_json" => &[C::RateLimited],
+        // `health` answers from memory, never limited.
         _ => &[],
     }
 }
@@ -186,6 +199,8 @@ async fn submit_bid(
     body: Result<Json<SignedBid>, JsonRejection>,
 ) -> Result<Json<BidAccepted>, ApiError> {
     let Json(bid) = body.map_err(json_error)?;
+    let mut bids = verify(&s, vec![bid]).await;
+    let bid = bids.pop().unwrap_or_else(|| Err(ApiError::new(C::ShuttingDown, "no verdict")))?;
     let mut verdicts = call(&s, "submit_bid", move |b| b.submit_bids(vec![bid])).await?;
     match verdicts.pop() {
         Some(Ok(bid_id)) => Ok(Json(BidAccepted { bid_id })),
@@ -217,20 +232,72 @@ async fn submit_bids(
         ));
     }
     let ids: Vec<_> = batch.bids.iter().map(bid_id).collect();
-    let verdicts = call(&s, "submit_bids", move |b| b.submit_bids(batch.bids)).await?;
-    if verdicts.len() != ids.len() {
+    let checked = verify(&s, batch.bids).await;
+    // Refused before the intake: a bad signature or key, or the builder's rate limit.
+    let mut early: Vec<Option<ApiError>> = Vec::with_capacity(checked.len());
+    let mut passed = Vec::with_capacity(checked.len());
+    for c in checked {
+        match c {
+            Ok(bid) => {
+                early.push(None);
+                passed.push(bid);
+            }
+            Err(e) => early.push(Some(e)),
+        }
+    }
+    let expected = passed.len();
+    let verdicts = if passed.is_empty() {
+        Vec::new()
+    } else {
+        call(&s, "submit_bids", move |b| b.submit_bids(passed)).await?
+    };
+    if verdicts.len() != expected {
         return Err(ApiError::new(C::ShuttingDown, "the intake stopped mid-batch"));
     }
+    let mut verdicts = verdicts.into_iter();
     Ok(Json(BidVerdicts {
         verdicts: ids
             .into_iter()
-            .zip(verdicts)
-            .map(|(bid_id, v)| match v {
-                Ok(bid_id) => BidVerdict { bid_id, accepted: true, error: None },
-                Err(e) => BidVerdict { bid_id, accepted: false, error: Some(e.body()) },
+            .zip(early)
+            .map(|(bid_id, refused)| {
+                let v = match refused {
+                    Some(e) => Err(e),
+                    None => verdicts.next().unwrap_or_else(|| {
+                        Err(ApiError::new(C::ShuttingDown, "the intake stopped mid-batch"))
+                    }),
+                };
+                match v {
+                    Ok(bid_id) => BidVerdict { bid_id, accepted: true, error: None },
+                    Err(e) => BidVerdict { bid_id, accepted: false, error: Some(e.body()) },
+                }
             })
             .collect(),
     }))
+}
+
+/// Verifies the bids' signatures on the blocking pool (batched), then charges each builder's
+/// rate limit for its bids that verified, in order: one verdict per bid.
+async fn verify(s: &AppState, bids: Vec<SignedBid>) -> Vec<Result<VerifiedBid, ApiError>> {
+    let n = bids.len();
+    let verified = match tokio::task::spawn_blocking(move || {
+        VerifiedBid::verify_many(bids, DEFAULT_SIGNATURE_BATCH_SIZE)
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            let e = ApiError::new(C::ShuttingDown, format!("the signature check stopped: {e}"));
+            return vec![Err(e); n];
+        }
+    };
+    verified
+        .into_iter()
+        .map(|v| {
+            let bid = v.map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+            s.limits.check_key(&bid.bid().message.builder, 1)?;
+            Ok(bid)
+        })
+        .collect()
 }
 
 fn bid_id(bid: &SignedBid) -> veil_auction::BidId {
@@ -264,7 +331,7 @@ async fn blocks(
 }
 
 /// Bids received (accepted by the sequencer), newest first, filterable by slot, builder and
-/// rollup.
+/// rollup. Bids are sealed: a slot's bids are listed only once its bidding deadline passed.
 #[utoipa::path(get, path = "/v1/data/bids", tag = "data", params(DataQuery),
     responses((status = 200, description = "A page of bids", body = BidsPage)))]
 async fn data_bids(

@@ -4,6 +4,7 @@
 //! that operation; the document lists no other status.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use ed25519_dalek::SigningKey;
 use tower::ServiceExt;
-use veil_auction::{Bid, BidId, Outcome, PaymentRule, RollupBlock, SignedBid};
+use veil_auction::{Bid, BidId, Outcome, PaymentRule, RollupBlock, SignedBid, VerifiedBid};
 use veil_primitives::{Amount, ChainId, Eon, ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
 use veil_sequencer::{Commitment, PublishedSlot};
 
@@ -97,7 +98,10 @@ impl ApiBackend for Scripted {
         })
     }
 
-    fn submit_bids(&self, bids: Vec<SignedBid>) -> Result<Vec<Result<BidId, ApiError>>, ApiError> {
+    fn submit_bids(
+        &self,
+        bids: Vec<VerifiedBid>,
+    ) -> Result<Vec<Result<BidId, ApiError>>, ApiError> {
         self.answer(|| bids.iter().map(|_| Ok(BidId([1; 32]))).collect())
     }
 
@@ -179,6 +183,12 @@ fn app(mode: Mode) -> axum::Router {
             body_limit: BODY_LIMIT,
             max_batch: 2,
             request_timeout: Duration::from_millis(100),
+            // One request per address and one bid per key: enough for every case but the
+            // one that provokes `RATE_LIMITED` by asking twice.
+            rate_limits: RateLimits {
+                per_address: Some(RateLimit { per_second: 1, burst: 1 }),
+                per_key: Some(RateLimit { per_second: 1, burst: 1 }),
+            },
         },
     )
 }
@@ -255,7 +265,8 @@ async fn send(
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
-    let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+    let mut req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
     let response = app.oneshot(req).await.unwrap();
     let status = response.status().as_u16();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
@@ -307,11 +318,17 @@ async fn every_route_and_status_matches_the_document() {
             let mode = match code {
                 ErrorCode::MalformedRequest
                 | ErrorCode::RequestTooLarge
-                | ErrorCode::PageLimitExceeded => Mode::Ok,
+                | ErrorCode::PageLimitExceeded
+                | ErrorCode::RateLimited => Mode::Ok,
                 ErrorCode::DeadlineExceeded => Mode::Sleep,
                 _ => Mode::Fail(code),
             };
-            let (status, bytes) = send(app(mode), m.clone(), &p, b).await;
+            let app = app(mode);
+            if code == ErrorCode::RateLimited {
+                // The first request spends the address's one token.
+                send(app.clone(), m.clone(), &p, b.clone()).await;
+            }
+            let (status, bytes) = send(app, m.clone(), &p, b).await;
             let err: crate::api::ApiErrorBody =
                 serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                     panic!("{method} {p} for {code}: {e}: {}", String::from_utf8_lossy(&bytes))
@@ -324,6 +341,63 @@ async fn every_route_and_status_matches_the_document() {
         // The document lists exactly the statuses the route produced.
         assert_eq!(documented(&doc, path, method), produced, "{method} {path}");
     }
+}
+
+/// Bids are verified at the route: a bad signature never reaches the backend, and only bids
+/// that verified spend their builder's rate limit, so a forger cannot spend another builder's
+/// budget. Within a batch each bid gets its own verdict.
+#[tokio::test]
+async fn signatures_are_checked_before_the_per_key_limit() {
+    let backend = Arc::new(Scripted::new(Mode::Ok));
+    let app = router(
+        backend.clone(),
+        ServerConfig {
+            rate_limits: RateLimits {
+                per_address: None,
+                per_key: Some(RateLimit { per_second: 1, burst: 2 }),
+            },
+            ..ServerConfig::default()
+        },
+    );
+    let good = signed_bid();
+    let mut forged = good.clone();
+    forged.message.amount = Amount(11);
+    let body = |bids: &[&SignedBid]| {
+        serde_json::json!({ "bids": bids.iter().map(|b| serde_json::to_value(b).unwrap()).collect::<Vec<_>>() })
+            .to_string()
+    };
+    // Ten forgeries in the builder's name: all BAD_SIGNATURE, none reaches the backend.
+    let forgeries = vec![&forged; 10];
+    let (status, bytes) =
+        send(app.clone(), Method::POST, paths::BIDS_BATCH, Some(body(&forgeries))).await;
+    assert_eq!(status, 200);
+    let v: crate::api::BidVerdicts = serde_json::from_slice(&bytes).unwrap();
+    assert!(v.verdicts.iter().all(|v| v.error.as_ref().unwrap().name == "BAD_SIGNATURE"));
+    assert_eq!(backend.calls.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // The real builder still has its whole burst (2): three bids, the third limited.
+    let mut third = good.clone();
+    third.message.sequence = 3;
+    let key = SigningKey::from_bytes(&[4; 32]);
+    let third = third.message.sign(&key);
+    let (status, bytes) =
+        send(app.clone(), Method::POST, paths::BIDS_BATCH, Some(body(&[&good, &good, &third])))
+            .await;
+    assert_eq!(status, 200);
+    let v: crate::api::BidVerdicts = serde_json::from_slice(&bytes).unwrap();
+    let names: Vec<_> =
+        v.verdicts.iter().map(|v| v.error.as_ref().map_or("ok", |e| e.name.as_str())).collect();
+    assert_eq!(names, ["ok", "ok", "RATE_LIMITED"]);
+    // A single bid over the limit: 429 with Retry-After.
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(paths::BIDS)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_string(&good).unwrap()))
+        .unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+    let response = app.oneshot(req).await.unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
 }
 
 #[tokio::test]

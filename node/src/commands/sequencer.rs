@@ -124,6 +124,7 @@ pub async fn run(args: SequencerArgs) -> anyhow::Result<()> {
         ingress_listen: config.ingress.listen,
         keyper_listen: config.keypers.listen,
         http_listen: config.metrics.listen,
+        http: config.http.server_config(),
         timing: config.slots.timing()?,
         genesis_ms: config.genesis_ms,
         auction,

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use veil_auction::registry::RollupRegistry;
-use veil_auction::{BidId, SignedBid};
+use veil_auction::{BidId, VerifiedBid};
 use veil_builder_api::api::{
     ApiError, BidReceived, BidsPage, BlockDelivered, BlocksPage, DeliveryState, Readiness,
     RollupSchedule, SlotBlocks, SlotOutcome, SlotSchedule, SlotTimes, TxState, TxStatus,
@@ -78,7 +78,7 @@ fn corrupt(what: &str, e: serde_json::Error) -> ApiError {
 }
 
 fn filter(f: &DataFilter) -> data::Filter {
-    data::Filter { slot: f.slot, builder: f.builder, rollup: f.rollup }
+    data::Filter { slot: f.slot, builder: f.builder, rollup: f.rollup, below_slot: None }
 }
 
 fn next_cursor<T>(rows: &[(u64, T)], page: PageRequest) -> Option<String> {
@@ -133,7 +133,10 @@ impl ApiBackend for NodeApi {
         })
     }
 
-    fn submit_bids(&self, bids: Vec<SignedBid>) -> Result<Vec<Result<BidId, ApiError>>, ApiError> {
+    fn submit_bids(
+        &self,
+        bids: Vec<VerifiedBid>,
+    ) -> Result<Vec<Result<BidId, ApiError>>, ApiError> {
         let verdicts = self
             .intake
             .submit(bids)
@@ -171,7 +174,13 @@ impl ApiBackend for NodeApi {
     }
 
     fn bids_received(&self, f: &DataFilter, page: PageRequest) -> Result<BidsPage, ApiError> {
-        let rows = self.data.bids(&filter(f), page.before, page.limit as usize).map_err(storage)?;
+        // Bids are sealed: a slot's bids are listed once its bidding deadline has passed.
+        let now = now_ms();
+        let current = self.clock.slot_at(now);
+        let sealed_from =
+            if now <= self.clock.deadline_ms(current) { current } else { current.next() };
+        let f = data::Filter { below_slot: Some(sealed_from), ..filter(f) };
+        let rows = self.data.bids(&f, page.before, page.limit as usize).map_err(storage)?;
         let next_cursor = next_cursor(&rows, page);
         let bids = rows
             .into_iter()

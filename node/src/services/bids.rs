@@ -1,9 +1,12 @@
 //! [`BidIntake`]: the one way bids reach the sequencer thread, for the HTTP API and for
 //! in-process builders (the devnet's) alike, so both go through the same checks.
 //!
-//! A bid goes to the sequencer thread over its input channel ([`SequencerInput::Bid`]), which
-//! checks it exactly as the auction does (signature, slot and deadline, collateral, rollups,
-//! reserves, ciphertexts, gas, bundles, sequence number) and answers with the verdict. The
+//! A bid's signature is verified by its caller ([`VerifiedBid::verify_many`], batch-verified
+//! on the caller's threads: the HTTP route's blocking pool), never on the sequencer thread. The
+//! bid then goes to the sequencer thread over its input channel ([`SequencerInput::Bid`]),
+//! which checks the rest exactly as the auction does (slot and deadline, builder and
+//! collateral, rollups, reserves, ciphertexts, gas, bundles, sequence number) and answers with
+//! the verdict. The
 //! intake sends every bid of a batch before it waits for the first verdict, so a batch costs
 //! one channel round trip, not one per bid. Accepted bids are then recorded for the data API
 //! ([`DataStore::insert_bids`]) on the caller's thread: the slot thread never writes them.
@@ -11,7 +14,7 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use veil_auction::{AuctionError, BidId, SignedBid};
+use veil_auction::{AuctionError, BidId, SignedBid, VerifiedBid};
 use veil_primitives::encoding::sha3_256;
 use veil_primitives::signed::SignedMessage;
 use veil_storage::data::{BidRow, DataStore};
@@ -51,12 +54,12 @@ impl BidIntake {
     /// [`IntakeStopped`] if the sequencer thread is gone.
     pub fn submit(
         &self,
-        bids: Vec<SignedBid>,
+        bids: Vec<VerifiedBid>,
     ) -> Result<Vec<Result<BidId, AuctionError>>, IntakeStopped> {
         let mut waiting = Vec::with_capacity(bids.len());
         for bid in bids {
             let (reply, verdict) = mpsc::channel();
-            let kept = bid.clone();
+            let kept = bid.bid().clone();
             self.input
                 .send(SequencerInput::Bid(Box::new(bid), reply))
                 .map_err(|_| IntakeStopped)?;

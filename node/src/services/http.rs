@@ -1,6 +1,7 @@
 //! The node's HTTP endpoint: the whole HTTP API of `veil-builder-api` (builders, data API,
 //! users, `/health`, `/ready`, `/metrics`, `/openapi.json`) over the node's
-//! [`NodeApi`](super::api::NodeApi) backend, on one TCP listener.
+//! [`NodeApi`](super::api::NodeApi) backend, on one TCP listener. Connections carry their
+//! peer address to the router, for the per-address rate limit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +30,8 @@ impl HttpServer {
         let local_addr = listener.local_addr()?;
         let app = router(backend, config);
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service).await {
                 tracing::error!(error = %e, "http endpoint stopped");
             }
         });

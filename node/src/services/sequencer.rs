@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use veil_auction::{AuctionError, LedgerEntry, SignedBid};
+use veil_auction::{AuctionError, LedgerEntry, VerifiedBid};
 use veil_crypto::SignedShareBatch;
 use veil_mempool::pool::FeedCursor;
 use veil_primitives::{CiphertextIndex, Slot, TxId, TxMeta};
@@ -39,8 +39,8 @@ pub fn now_ms() -> u64 {
 
 /// An input for the sequencer thread.
 pub enum SequencerInput {
-    /// A builder's bid, with where to send the verdict.
-    Bid(Box<SignedBid>, mpsc::Sender<Result<(), AuctionError>>),
+    /// A builder's bid (its signature verified by the caller), with where to send the verdict.
+    Bid(Box<VerifiedBid>, mpsc::Sender<Result<(), AuctionError>>),
     /// A keyper's share batch.
     Batch(Box<SignedShareBatch>),
     /// Stop after the current step.
@@ -284,8 +284,11 @@ impl Shell {
             match rx.recv_timeout(Duration::from_millis(wait)) {
                 Ok(SequencerInput::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 Ok(SequencerInput::Bid(bid, reply)) => {
-                    let verdict =
-                        self.machine.handle_bid(*bid, &IngressPool(&self.ingress), now_ms());
+                    let verdict = self.machine.handle_verified_bid(
+                        *bid,
+                        &IngressPool(&self.ingress),
+                        now_ms(),
+                    );
                     let result = verdict.as_ref().map_or_else(|e| e.code().name(), |()| "accepted");
                     self.metrics.bids.get_or_create(&vec![("result", result)]).inc();
                     let _ = reply.send(verdict);

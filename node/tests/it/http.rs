@@ -53,6 +53,7 @@ async fn start_node(dir: &std::path::Path, committee: &DevCommittee) -> Sequence
         ingress_listen: "127.0.0.1:0".parse().unwrap(),
         keyper_listen: "127.0.0.1:0".parse().unwrap(),
         http_listen: Some("127.0.0.1:0".parse().unwrap()),
+        http: veil_builder_api::server::ServerConfig::default(),
         timing: SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 },
         genesis_ms: None,
         auction,
@@ -225,6 +226,11 @@ async fn http_api_end_to_end() {
     assert!(verdicts[0].accepted && verdicts[0].error.is_none());
     assert!(!verdicts[1].accepted);
     assert_eq!(verdicts[1].error.as_ref().unwrap().name, "BAD_SIGNATURE");
+    // Sealed bids: while the slot's bidding is open, the data API lists none of its bids.
+    let during = data.bids(&DataQuery { slot: Some(slot.0), ..DataQuery::default() }).await;
+    if now_ms() <= s.next.bidding_deadline_ms {
+        assert!(during.unwrap().bids.is_empty(), "bids of an open slot were listed");
+    }
 
     // The slot closes, commits, decrypts: the status follows, then the outcome and the block.
     let included = eventually("inclusion", || async {
