@@ -35,6 +35,11 @@ pub mod paths {
     pub const DATA_BLOCKS: &str = "/v1/data/blocks";
     /// `GET`: a transaction's status ([`super::TxStatus`]).
     pub const TX: &str = "/v1/tx/{id}";
+    /// `GET`: the encrypted mempool, oldest first from a cursor ([`super::MempoolPage`]).
+    pub const MEMPOOL: &str = "/v1/mempool";
+    /// `GET`: the encrypted mempool as a live stream of server-sent events, each a
+    /// [`super::MempoolTx`] (event `tx`) with the cursor after it as its id.
+    pub const MEMPOOL_STREAM: &str = "/v1/mempool/stream";
     /// `GET`: liveness (`ok`, plain text).
     pub const HEALTH: &str = "/health";
     /// `GET`: readiness ([`super::Readiness`], or `NOT_READY`).
@@ -327,6 +332,95 @@ pub struct DataQuery {
     /// Rows per page, 1 to the server's maximum (`PAGE_LIMIT_EXCEEDED` above it).
     pub limit: Option<u32>,
 }
+
+/// A mempool read (query parameters of `GET /v1/mempool` and `GET /v1/mempool/stream`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolQuery {
+    /// Start after this point: the `next_cursor` of a page or the id of a stream event; `0`
+    /// (the default) is the oldest pending transaction. The stream takes the `Last-Event-ID`
+    /// header instead when a client reconnects.
+    pub cursor: Option<u64>,
+    /// Only this rollup's transactions.
+    pub rollup: Option<u32>,
+    /// Transactions per page, 1 to the maximum (`PAGE_LIMIT_EXCEEDED` above it); not for the
+    /// stream.
+    pub limit: Option<u32>,
+    /// Include each ciphertext's bytes (`ciphertext`); default `false`.
+    pub bodies: Option<bool>,
+}
+
+/// A pending ciphertext as builders see it: its public metadata (never its payload, which
+/// nobody can read before its block is committed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolTx {
+    /// Its place in admission order; the cursor after it is `seq + 1`.
+    pub seq: u64,
+    /// The ciphertext id (what bids name).
+    #[schema(value_type = String)]
+    pub id: TxId,
+    /// The eon whose key it is encrypted to.
+    #[schema(value_type = u64)]
+    pub eon: Eon,
+    /// The rollup it is for.
+    #[schema(value_type = u32)]
+    pub rollup: RollupId,
+    /// Who pays its fee.
+    #[schema(value_type = String)]
+    pub fee_payer: PublicKeyBytes,
+    /// The most its payer pays for inclusion.
+    #[schema(value_type = String)]
+    pub max_fee: Amount,
+    /// The gas it may use.
+    pub gas_limit: u64,
+    /// The last slot it may be included in.
+    #[schema(value_type = u64)]
+    pub expiry_slot: Slot,
+    /// The atomic bundle it is a part of, if any: all parts are included or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<MempoolBundle>,
+    /// Its size in bytes.
+    pub size: u32,
+    /// Its canonical bytes, `0x` hex (only when asked for with `bodies=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext: Option<String>,
+}
+
+/// A bundle part's place in its bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolBundle {
+    /// The bundle id, shared by its parts.
+    #[schema(value_type = String)]
+    pub id: veil_primitives::BundleId,
+    /// This part's position, `0..count`.
+    pub index: u16,
+    /// How many parts the bundle has.
+    pub count: u16,
+}
+
+/// A page of the encrypted mempool, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolPage {
+    /// Pending transactions after the cursor, in admission order.
+    pub txs: Vec<MempoolTx>,
+    /// Pass as `cursor` for the next page (or to start a stream where this page ends).
+    pub next_cursor: u64,
+    /// Transactions passed over since the cursor because they left the pool (included,
+    /// expired, evicted) or belong to another rollup than the one asked for.
+    pub skipped: u64,
+    /// Whether the page reaches the newest durable transaction (nothing more to read now).
+    pub caught_up: bool,
+}
+
+/// The largest mempool page.
+pub const MAX_MEMPOOL_PAGE: u32 = 1_000;
+
+/// The default mempool page.
+pub const DEFAULT_MEMPOOL_PAGE: u32 = 200;
 
 /// The default page size of the data API.
 pub const DEFAULT_PAGE_LIMIT: u32 = 100;

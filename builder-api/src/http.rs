@@ -1,5 +1,6 @@
 //! HTTP clients of the node's public API: [`BuilderClient`] (schedule, bids, outcomes,
-//! published blocks) and [`DataClient`] (bids received, blocks delivered, transaction status).
+//! published blocks, the encrypted mempool as pages and as a live [`MempoolStream`]) and
+//! [`DataClient`] (bids received, blocks delivered, transaction status).
 //!
 //! Both speak only the documented routes ([`crate::api::paths`]) and decode every error body
 //! back into its [`ErrorCode`] ([`HttpError::Api`]). Only `GET`s are retried (on a transport
@@ -17,7 +18,8 @@ use veil_primitives::{ErrorCode, Slot, TxId};
 
 use crate::api::{
     paths, ApiError, ApiErrorBody, BidAccepted, BidBatch, BidVerdicts, BidsPage, BlocksPage,
-    DataQuery, Readiness, SlotBlocks, SlotOutcome, SlotSchedule, TxStatus,
+    DataQuery, MempoolPage, MempoolQuery, MempoolTx, Readiness, SlotBlocks, SlotOutcome,
+    SlotSchedule, TxStatus,
 };
 
 /// The default time one HTTP request may take.
@@ -101,8 +103,14 @@ impl Default for GetRetry {
 pub struct HttpClient {
     base: reqwest::Url,
     http: reqwest::Client,
+    /// For streams: no deadline for the whole response, a read timeout instead.
+    streams: reqwest::Client,
     retry: GetRetry,
 }
+
+/// A stream that sent nothing for this long (the server sends a comment every 15 s) is
+/// taken for dead.
+pub const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(45);
 
 impl HttpClient {
     /// A client of the node at `base` (for example `http://127.0.0.1:9464`).
@@ -124,7 +132,11 @@ impl HttpClient {
             return Err(HttpError::BadUrl(format!("{base}: not an http(s) base URL")));
         }
         let http = reqwest::Client::builder().timeout(timeout).build()?;
-        Ok(HttpClient { base, http, retry })
+        let streams = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .read_timeout(STREAM_READ_TIMEOUT)
+            .build()?;
+        Ok(HttpClient { base, http, streams, retry })
     }
 
     fn url(&self, path: &str) -> Result<reqwest::Url, HttpError> {
@@ -235,6 +247,192 @@ impl BuilderClient {
     /// See [`HttpError`].
     pub async fn blocks(&self, slot: Slot) -> Result<SlotBlocks, HttpError> {
         self.http.get(&paths::BLOCKS.replace("{slot}", &slot.0.to_string()), &[]).await
+    }
+
+    /// One page of the encrypted mempool, oldest first from `query.cursor`.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `PAGE_LIMIT_EXCEEDED` for a limit over the server's maximum.
+    pub async fn mempool(&self, query: &MempoolQuery) -> Result<MempoolPage, HttpError> {
+        self.http.get(paths::MEMPOOL, &mempool_pairs(query)).await
+    }
+
+    /// Opens the mempool stream from `query.cursor` (its `limit` is not used). Read it with
+    /// [`MempoolStream::next`]; after a transport failure, [`MempoolStream::resume`] reopens it
+    /// where it stopped.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `CONNECTION_QUOTA` when the server has its most streams open.
+    pub async fn mempool_stream(&self, query: &MempoolQuery) -> Result<MempoolStream, HttpError> {
+        let mut stream = MempoolStream {
+            http: self.http.clone(),
+            query: query.clone(),
+            response: None,
+            buffer: Vec::new(),
+        };
+        stream.resume().await?;
+        Ok(stream)
+    }
+}
+
+fn mempool_pairs(q: &MempoolQuery) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(v) = q.cursor {
+        out.push(("cursor", v.to_string()));
+    }
+    if let Some(v) = q.rollup {
+        out.push(("rollup", v.to_string()));
+    }
+    if let Some(v) = q.limit {
+        out.push(("limit", v.to_string()));
+    }
+    if let Some(v) = q.bodies {
+        out.push(("bodies", v.to_string()));
+    }
+    out
+}
+
+/// One event of the mempool stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MempoolEvent {
+    /// A pending transaction.
+    Tx(MempoolTx),
+    /// This many transactions left the pool before the stream reached them.
+    Skipped(u64),
+}
+
+/// The mempool stream ([`BuilderClient::mempool_stream`]): server-sent events parsed into
+/// [`MempoolEvent`]s. It remembers the cursor after the last event, so [`MempoolStream::resume`]
+/// continues exactly there.
+#[derive(Debug)]
+pub struct MempoolStream {
+    http: HttpClient,
+    query: MempoolQuery,
+    response: Option<reqwest::Response>,
+    buffer: Vec<u8>,
+}
+
+/// The largest server-sent event this client accepts (a transaction with its bytes, in hex).
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
+impl MempoolStream {
+    /// The cursor after the last event read: where [`MempoolStream::resume`] continues.
+    #[must_use]
+    pub fn cursor(&self) -> u64 {
+        self.query.cursor.unwrap_or(0)
+    }
+
+    /// (Re)opens the stream at [`MempoolStream::cursor`].
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn resume(&mut self) -> Result<(), HttpError> {
+        self.response = None;
+        self.buffer.clear();
+        let url = self.http.url(paths::MEMPOOL_STREAM)?;
+        let mut query = mempool_pairs(&self.query);
+        query.retain(|(k, _)| *k != "limit");
+        let response = self.http.streams.get(url).query(&query).send().await?;
+        if !response.status().is_success() {
+            return Err(answer::<serde_json::Value>(Ok(response)).await.err().unwrap_or_else(
+                || HttpError::Decode("an error status with a success body".into()),
+            ));
+        }
+        self.response = Some(response);
+        Ok(())
+    }
+
+    /// The next event; `None` when the server ended the stream.
+    ///
+    /// # Errors
+    /// [`HttpError::Transport`] when the connection failed ([`MempoolStream::resume`] then
+    /// continues where it stopped), [`HttpError::Api`] for an `error` event (the stream has
+    /// ended), [`HttpError::Decode`] for an event this client cannot read.
+    pub async fn next(&mut self) -> Option<Result<MempoolEvent, HttpError>> {
+        loop {
+            if let Some(end) = event_end(&self.buffer) {
+                let raw: Vec<u8> = self.buffer.drain(..end.1).collect();
+                match self.parse(&raw[..end.0]) {
+                    Ok(Some(event)) => return Some(Ok(event)),
+                    Ok(None) => continue,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            if self.buffer.len() > MAX_EVENT_BYTES {
+                self.response = None;
+                return Some(Err(HttpError::Decode("an event over 1 MiB".into())));
+            }
+            let response = self.response.as_mut()?;
+            match response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => {
+                    self.response = None;
+                    return None;
+                }
+                Err(e) => {
+                    self.response = None;
+                    return Some(Err(HttpError::Transport(e)));
+                }
+            }
+        }
+    }
+
+    /// One event's lines; `None` for a comment (keep-alive) or an event of an unknown kind.
+    fn parse(&mut self, raw: &[u8]) -> Result<Option<MempoolEvent>, HttpError> {
+        let text = std::str::from_utf8(raw).map_err(|e| HttpError::Decode(e.to_string()))?;
+        let (mut kind, mut id, mut data) = ("message", None, String::new());
+        for line in text.lines() {
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => kind = value,
+                "id" => id = Some(value),
+                "data" => {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(value);
+                }
+                _ => {}
+            }
+        }
+        let decode = |e: serde_json::Error| HttpError::Decode(format!("{kind} event: {e}"));
+        let event = match kind {
+            "tx" => MempoolEvent::Tx(serde_json::from_str(&data).map_err(decode)?),
+            "skipped" => {
+                #[derive(serde::Deserialize)]
+                struct Skipped {
+                    skipped: u64,
+                }
+                MempoolEvent::Skipped(
+                    serde_json::from_str::<Skipped>(&data).map_err(decode)?.skipped,
+                )
+            }
+            "error" => {
+                let body: ApiErrorBody = serde_json::from_str(&data).map_err(decode)?;
+                self.response = None;
+                return Err(match body.to_error() {
+                    Some(e) => HttpError::Api(e),
+                    None => HttpError::UnknownCode { status: 200, body },
+                });
+            }
+            _ => return Ok(None),
+        };
+        if let Some(id) = id.and_then(|i| i.parse().ok()) {
+            self.query.cursor = Some(id);
+        }
+        Ok(Some(event))
+    }
+}
+
+/// Where the first complete event in `buffer` ends: `(end of its text, end with the blank
+/// line)`. Events end with a blank line (`\n\n`, or `\r\n\r\n`).
+fn event_end(buffer: &[u8]) -> Option<(usize, usize)> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2));
+    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, i + 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
     }
 }
 

@@ -129,6 +129,8 @@ pub struct HttpSection {
     pub max_batch: usize,
     /// Time before a request is answered `DEADLINE_EXCEEDED`, ms.
     pub request_timeout_ms: u64,
+    /// Mempool streams (`GET /v1/mempool/stream`) open at once at most.
+    pub max_streams: usize,
 }
 
 impl Default for HttpSection {
@@ -145,6 +147,7 @@ impl Default for HttpSection {
             body_limit: d.body_limit,
             max_batch: d.max_batch,
             request_timeout_ms: d.request_timeout.as_millis() as u64,
+            max_streams: d.max_streams,
         }
     }
 }
@@ -160,6 +163,7 @@ impl HttpSection {
             body_limit: self.body_limit,
             max_batch: self.max_batch,
             request_timeout: std::time::Duration::from_millis(self.request_timeout_ms.max(1)),
+            max_streams: self.max_streams,
             rate_limits: RateLimits {
                 per_address: limit(self.rate_per_address, self.burst_per_address),
                 per_key: limit(self.rate_per_key, self.burst_per_key),

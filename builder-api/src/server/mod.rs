@@ -31,8 +31,11 @@
 
 mod limits;
 mod routes;
+mod stream;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,8 +51,8 @@ use veil_auction::{BidId, VerifiedBid};
 use veil_primitives::{ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
 
 use crate::api::{
-    http_status, paths, ApiError, ApiErrorBody, BidsPage, BlocksPage, Readiness, SlotBlocks,
-    SlotOutcome, SlotSchedule, TxStatus,
+    http_status, paths, ApiError, ApiErrorBody, BidsPage, BlocksPage, MempoolPage, Readiness,
+    SlotBlocks, SlotOutcome, SlotSchedule, TxStatus,
 };
 
 pub use limits::{
@@ -63,6 +66,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
 /// The default largest number of bids in one batch.
 pub const DEFAULT_MAX_BATCH: usize = 256;
+
+/// The default largest number of mempool streams open at once.
+pub const DEFAULT_MAX_STREAMS: usize = 256;
 
 /// The default time a request may take before it is answered `DEADLINE_EXCEEDED`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,6 +84,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Rate limits per client address and per builder key (`RATE_LIMITED` beyond them).
     pub rate_limits: RateLimits,
+    /// Mempool streams open at once (`CONNECTION_QUOTA` beyond).
+    pub max_streams: usize,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +95,7 @@ impl Default for ServerConfig {
             max_batch: DEFAULT_MAX_BATCH,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             rate_limits: RateLimits::default(),
+            max_streams: DEFAULT_MAX_STREAMS,
         }
     }
 }
@@ -109,6 +118,26 @@ pub struct PageRequest {
     pub before: Option<u64>,
     /// Rows to return at most.
     pub limit: u32,
+}
+
+/// A mempool read, checked: `limit` is between 1 and [`crate::api::MAX_MEMPOOL_PAGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolRead {
+    /// Start after this point (`0`: the oldest pending transaction).
+    pub cursor: u64,
+    /// Only this rollup.
+    pub rollup: Option<RollupId>,
+    /// Transactions to return at most.
+    pub limit: u32,
+    /// Include the ciphertexts' bytes.
+    pub bodies: bool,
+}
+
+/// Wakes a mempool stream when transactions become durable.
+pub trait MempoolWatch: Send {
+    /// Waits until new transactions became durable since the watch was made or last woke;
+    /// `false` once the node stops (the stream then ends).
+    fn changed(&mut self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
 }
 
 /// What the routes need from the node. Every method blocks (routes call them on the blocking
@@ -166,6 +195,16 @@ pub trait ApiBackend: Send + Sync + 'static {
     /// `NOT_FOUND` if the node has no record of it; `STORAGE_UNAVAILABLE`.
     fn tx_status(&self, tx: TxId) -> Result<TxStatus, ApiError>;
 
+    /// Pending transactions after `read.cursor`, oldest first, at most `read.limit`.
+    ///
+    /// # Errors
+    /// None expected; `NOT_READY` if the ingress is not running.
+    fn mempool(&self, read: &MempoolRead) -> Result<MempoolPage, ApiError>;
+
+    /// A watch for a new mempool stream, made before the stream's first read (so nothing that
+    /// becomes durable in between is missed).
+    fn mempool_watch(&self) -> Box<dyn MempoolWatch>;
+
     /// What readiness depends on.
     fn readiness(&self) -> Readiness;
 
@@ -180,6 +219,7 @@ struct AppState {
     config: ServerConfig,
     openapi: Arc<String>,
     limits: Arc<limits::Limiters>,
+    streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -195,6 +235,7 @@ struct AppState {
         (name = "builder", description = "The slot schedule, bid submission, slot outcomes and published blocks"),
         (name = "data", description = "Bids received and blocks delivered, filterable, paginated"),
         (name = "user", description = "Transaction status"),
+        (name = "mempool", description = "The encrypted mempool: a snapshot from a cursor and a live stream"),
         (name = "operations", description = "Health, readiness, metrics, this document")
     ),
     components(schemas(ApiErrorBody))
@@ -270,7 +311,13 @@ pub fn router(backend: Arc<dyn ApiBackend>, config: ServerConfig) -> axum::Route
     let (router, _) = api_router().split_for_parts();
     let doc = openapi().to_json().expect("the OpenAPI document serialises");
     let limits = Arc::new(limits::Limiters::new(config.rate_limits));
-    let state = AppState { backend, config, openapi: Arc::new(doc), limits: limits.clone() };
+    let state = AppState {
+        backend,
+        config,
+        openapi: Arc::new(doc),
+        limits: limits.clone(),
+        streams: Arc::default(),
+    };
     router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -12,10 +12,12 @@ use veil_auction::config::DEFAULT_SIGNATURE_BATCH_SIZE;
 use veil_auction::{SignedBid, VerifiedBid};
 use veil_primitives::{ErrorCode, RollupId, Slot, TxId};
 
-use super::{ApiBackend, AppState, DataFilter, PageRequest};
+use super::stream::{mempool_events, StreamSlot};
+use super::{ApiBackend, AppState, DataFilter, MempoolRead, PageRequest};
 use crate::api::{
     ApiError, BidAccepted, BidBatch, BidVerdict, BidVerdicts, BidsPage, BlocksPage, DataQuery,
-    Readiness, SignedBidDoc, SlotBlocks, SlotOutcome, SlotSchedule, TxStatus, DEFAULT_PAGE_LIMIT,
+    MempoolPage, MempoolQuery, MempoolTx, Readiness, SignedBidDoc, SlotBlocks, SlotOutcome,
+    SlotSchedule, TxStatus, DEFAULT_MEMPOOL_PAGE, DEFAULT_PAGE_LIMIT, MAX_MEMPOOL_PAGE,
     MAX_PAGE_LIMIT,
 };
 
@@ -90,6 +92,14 @@ pub fn route_errors(operation: &str) -> &'static [ErrorCode] {
             C::DeadlineExceeded,
             C::RateLimited,
         ],
+        "mempool" => &[
+            C::MalformedRequest,
+            C::PageLimitExceeded,
+            C::NotReady,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
+        "mempool_stream" => &[C::MalformedRequest, C::ConnectionQuota, C::RateLimited],
         "ready" => &[C::NotReady, C::DeadlineExceeded],
         "metrics" => &[C::DeadlineExceeded],
         // The document answers from memory, but its route is rate-limited per address.
@@ -109,6 +119,8 @@ pub(super) fn register(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(data_bids))
         .routes(routes!(data_blocks))
         .routes(routes!(tx_status))
+        .routes(routes!(mempool))
+        .routes(routes!(mempool_stream))
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics))
@@ -368,6 +380,79 @@ async fn tx_status(
     let tx: TxId =
         id.parse().map_err(|e| ApiError::new(C::MalformedRequest, format!("id: {e}")))?;
     call(&s, "tx_status", move |b| b.tx_status(tx)).await.map(Json)
+}
+
+/// `stream`: `None` for a page; for a stream, `Some` with its `Last-Event-ID` header if any.
+fn parse_mempool(
+    query: Result<Query<MempoolQuery>, QueryRejection>,
+    stream: Option<Option<&axum::http::HeaderValue>>,
+) -> Result<MempoolRead, ApiError> {
+    let Query(q) = query.map_err(|r| ApiError::new(C::MalformedRequest, r.body_text()))?;
+    // A stream reads its own pages: its `limit` is ignored.
+    let limit = if stream.is_some() { None } else { q.limit };
+    let limit = limit.unwrap_or(DEFAULT_MEMPOOL_PAGE);
+    if limit == 0 {
+        return Err(ApiError::new(C::MalformedRequest, "limit must be at least 1"));
+    }
+    if limit > MAX_MEMPOOL_PAGE {
+        return Err(ApiError::new(
+            C::PageLimitExceeded,
+            format!("limit {limit} is over the maximum mempool page {MAX_MEMPOOL_PAGE}"),
+        ));
+    }
+    let cursor = match stream.flatten() {
+        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).ok_or_else(|| {
+            ApiError::new(C::MalformedRequest, "Last-Event-ID: not an event id of this stream")
+        })?,
+        None => q.cursor.unwrap_or(0),
+    };
+    Ok(MempoolRead {
+        cursor,
+        rollup: q.rollup.map(RollupId),
+        limit,
+        bodies: q.bodies.unwrap_or(false),
+    })
+}
+
+/// The encrypted mempool: pending transactions after `cursor`, oldest first, with their
+/// public metadata (and their bytes with `bodies=true`). Page on with `next_cursor`; start a
+/// stream there to follow what comes next.
+#[utoipa::path(get, path = "/v1/mempool", tag = "mempool", params(MempoolQuery),
+    responses((status = 200, description = "A page of pending transactions", body = MempoolPage)))]
+async fn mempool(
+    State(s): State<AppState>,
+    query: Result<Query<MempoolQuery>, QueryRejection>,
+) -> Result<Json<MempoolPage>, ApiError> {
+    let read = parse_mempool(query, None)?;
+    call(&s, "mempool", move |b| b.mempool(&read)).await.map(Json)
+}
+
+/// The encrypted mempool as server-sent events, from `cursor` (or the `Last-Event-ID` a
+/// reconnecting client sends) on: event `tx` per transaction (a `MempoolTx`, its id the cursor
+/// after it), `skipped` (`{"skipped": n}`) when transactions left the pool before this
+/// subscriber read them, `error` before the stream ends on an error. `limit` does not apply.
+/// For the highest rates, follow the QUIC feed instead.
+#[utoipa::path(get, path = "/v1/mempool/stream", tag = "mempool", params(MempoolQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    responses((status = 200, description = "A text/event-stream of `tx` events", body = MempoolTx,
+        content_type = "text/event-stream")))]
+async fn mempool_stream(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    query: Result<Query<MempoolQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let read = parse_mempool(query, Some(headers.get("last-event-id")))?;
+    let slot = StreamSlot::take(&s.streams, s.config.max_streams).ok_or_else(|| {
+        ApiError::new(
+            C::ConnectionQuota,
+            format!(
+                "{} mempool streams are open, the most this server serves",
+                s.config.max_streams
+            ),
+        )
+    })?;
+    let events = mempool_events(s.backend.clone(), read, slot);
+    Ok(axum::response::sse::Sse::new(events).keep_alive(axum::response::sse::KeepAlive::default()))
 }
 
 /// Liveness: the process answers.

@@ -154,6 +154,42 @@ impl ApiBackend for Scripted {
         })
     }
 
+    fn mempool(&self, read: &MempoolRead) -> Result<MempoolPage, ApiError> {
+        let cursor = read.cursor;
+        self.answer(|| MempoolPage {
+            txs: vec![crate::api::MempoolTx {
+                seq: cursor,
+                id: TxId([5; 32]),
+                eon: Eon(1),
+                rollup: RollupId(0),
+                fee_payer: PublicKeyBytes([6; 32]),
+                max_fee: Amount(10),
+                gas_limit: 21_000,
+                expiry_slot: Slot(9),
+                bundle: None,
+                size: 700,
+                ciphertext: None,
+            }],
+            next_cursor: cursor + 1,
+            skipped: 0,
+            caught_up: true,
+        })
+    }
+
+    fn mempool_watch(&self) -> Box<dyn MempoolWatch> {
+        /// Nothing ever becomes durable.
+        struct Never;
+        impl MempoolWatch for Never {
+            fn changed(
+                &mut self,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>>
+            {
+                Box::pin(std::future::pending())
+            }
+        }
+        Box::new(Never)
+    }
+
     fn readiness(&self) -> Readiness {
         let mode = *self.mode.lock().unwrap();
         if mode == Mode::Sleep {
@@ -183,6 +219,7 @@ fn app(mode: Mode) -> axum::Router {
             body_limit: BODY_LIMIT,
             max_batch: 2,
             request_timeout: Duration::from_millis(100),
+            max_streams: 1,
             // One request per address and one bid per key: enough for every case but the
             // one that provokes `RATE_LIMITED` by asking twice.
             rate_limits: RateLimits {
@@ -250,25 +287,53 @@ fn provoke(
                 (path.into(), Some(format!("{{\"pad\": \"{}\"}}", "x".repeat(BODY_LIMIT))))
             }
         }
+        ErrorCode::PageLimitExceeded if path == paths::MEMPOOL => {
+            (format!("{path}?limit={}", crate::api::MAX_MEMPOOL_PAGE + 1), None)
+        }
         ErrorCode::PageLimitExceeded => (format!("{path}?limit={}", MAX_PAGE_LIMIT + 1), None),
         _ => (path.to_string(), body),
     }
 }
 
+/// The client address of the requests (another one: [`OTHER`]).
+const CLIENT: [u8; 4] = [127, 0, 0, 1];
+const OTHER: [u8; 4] = [127, 0, 0, 2];
+
+async fn open(
+    app: axum::Router,
+    from: [u8; 4],
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> axum::response::Response {
+    let mut req = Request::builder().method(method).uri(path);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let mut req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(SocketAddr::from((from, 9))));
+    app.oneshot(req).await.unwrap()
+}
+
+/// The status and the body; of an event stream (which never ends), the first event.
 async fn send(
     app: axum::Router,
     method: Method,
     path: &str,
     body: Option<String>,
 ) -> (u16, Vec<u8>) {
-    let mut req = Request::builder().method(method).uri(path);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let mut req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-    req.extensions_mut().insert(axum::extract::ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
-    let response = app.oneshot(req).await.unwrap();
+    use futures_util::StreamExt;
+    let response = open(app, CLIENT, method, path, body).await;
     let status = response.status().as_u16();
+    let streaming = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if streaming {
+        let mut data = response.into_body().into_data_stream();
+        let first = data.next().await.unwrap().unwrap();
+        return (status, first.to_vec());
+    }
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, bytes.to_vec())
 }
@@ -297,6 +362,8 @@ async fn every_route_and_status_matches_the_document() {
         paths::DATA_BIDS,
         paths::DATA_BLOCKS,
         paths::TX,
+        paths::MEMPOOL,
+        paths::MEMPOOL_STREAM,
         paths::HEALTH,
         paths::READY,
         paths::METRICS,
@@ -319,7 +386,8 @@ async fn every_route_and_status_matches_the_document() {
                 ErrorCode::MalformedRequest
                 | ErrorCode::RequestTooLarge
                 | ErrorCode::PageLimitExceeded
-                | ErrorCode::RateLimited => Mode::Ok,
+                | ErrorCode::RateLimited
+                | ErrorCode::ConnectionQuota => Mode::Ok,
                 ErrorCode::DeadlineExceeded => Mode::Sleep,
                 _ => Mode::Fail(code),
             };
@@ -328,6 +396,12 @@ async fn every_route_and_status_matches_the_document() {
                 // The first request spends the address's one token.
                 send(app.clone(), m.clone(), &p, b.clone()).await;
             }
+            // A first stream, from another address, stays open and takes the server's one.
+            let _held = if code == ErrorCode::ConnectionQuota {
+                Some(open(app.clone(), OTHER, m.clone(), &p, b.clone()).await)
+            } else {
+                None
+            };
             let (status, bytes) = send(app, m.clone(), &p, b).await;
             let err: crate::api::ApiErrorBody =
                 serde_json::from_slice(&bytes).unwrap_or_else(|e| {

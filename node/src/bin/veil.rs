@@ -39,6 +39,8 @@ enum Command {
     Data(commands::data::DataArgs),
     /// Transactions over HTTP: `veil tx status <id>`.
     Tx(commands::tx::TxArgs),
+    /// The encrypted mempool over HTTP: a page from a cursor, or `--follow` the live stream.
+    Mempool(commands::mempool::MempoolArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,9 @@ fn main() -> ExitCode {
         Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit::run(args))),
         Command::Data(args) => runtime().and_then(|rt| rt.block_on(commands::data::run(args))),
         Command::Tx(args) => runtime().and_then(|rt| rt.block_on(commands::tx::run(args))),
+        Command::Mempool(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::mempool::run(args)))
+        }
         Command::Loadgen(args) => {
             runtime().and_then(|rt| rt.block_on(commands::loadgen::run(args)))
         }

@@ -11,6 +11,7 @@ pub mod ingress;
 pub mod keygen;
 pub mod keyper;
 pub mod loadgen;
+pub mod mempool;
 pub mod sequencer;
 pub mod submit;
 pub mod tx;

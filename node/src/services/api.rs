@@ -13,17 +13,86 @@
 //! like every bid, everything else is read from stores it already writes or from copies made at
 //! start.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use veil_auction::registry::RollupRegistry;
 use veil_auction::{BidId, VerifiedBid};
 use veil_builder_api::api::{
-    ApiError, BidReceived, BidsPage, BlockDelivered, BlocksPage, DeliveryState, Readiness,
-    RollupSchedule, SlotBlocks, SlotOutcome, SlotSchedule, SlotTimes, TxState, TxStatus,
+    ApiError, BidReceived, BidsPage, BlockDelivered, BlocksPage, DeliveryState, MempoolBundle,
+    MempoolPage, MempoolTx, Readiness, RollupSchedule, SlotBlocks, SlotOutcome, SlotSchedule,
+    SlotTimes, TxState, TxStatus,
 };
-use veil_builder_api::server::{ApiBackend, DataFilter, PageRequest};
+use veil_builder_api::server::{ApiBackend, DataFilter, MempoolRead, MempoolWatch, PageRequest};
+use veil_mempool::pool::FeedCursor;
 use veil_primitives::{hexbytes, ChainId, CiphertextIndex, Eon, ErrorCode, Slot, TxId};
+
+/// Pool entries a mempool read scans at most for one page (a rollup filter passes over the
+/// others): a page never holds the pool's lock for long.
+const MEMPOOL_SCAN: usize = 8_192;
+
+/// Reads one mempool page from the ingress's feed: pending transactions after
+/// `read.cursor`, oldest first, filtered by rollup.
+fn mempool_page(ingress: &Ingress, read: &MempoolRead) -> MempoolPage {
+    let limit = read.limit.max(1) as usize;
+    let mut cursor = read.cursor;
+    let mut txs = Vec::with_capacity(limit.min(256));
+    let mut skipped = 0;
+    let mut scanned = 0;
+    'pages: while txs.len() < limit && scanned < MEMPOOL_SCAN {
+        let batch = ingress.feed(FeedCursor(cursor), (limit - txs.len()).clamp(64, 1024));
+        if batch.items.is_empty() {
+            skipped += batch.skipped;
+            cursor = batch.next.0;
+            break;
+        }
+        let end = batch.next.0;
+        for item in batch.items {
+            skipped += item.seq.0 - cursor;
+            cursor = item.seq.0 + 1;
+            scanned += 1;
+            if read.rollup.is_some_and(|r| r != item.meta.rollup) {
+                continue;
+            }
+            txs.push(MempoolTx {
+                seq: item.seq.0,
+                id: item.id,
+                eon: item.meta.eon,
+                rollup: item.meta.rollup,
+                fee_payer: item.meta.fee_payer,
+                max_fee: item.meta.max_fee,
+                gas_limit: item.meta.gas_limit,
+                expiry_slot: item.meta.expiry_slot,
+                bundle: item.meta.bundle.map(|b| MempoolBundle {
+                    id: b.id,
+                    index: b.index,
+                    count: b.count,
+                }),
+                size: u32::try_from(item.body.len()).unwrap_or(u32::MAX),
+                ciphertext: read.bodies.then(|| hexbytes::encode(&item.body)),
+            });
+            if txs.len() == limit {
+                break 'pages;
+            }
+        }
+        // The batch was read whole: what follows its last item up to `end` left the pool.
+        skipped += end - cursor;
+        cursor = end;
+    }
+    let caught_up = cursor >= ingress.feed_updates().borrow().0;
+    MempoolPage { txs, next_cursor: cursor, skipped, caught_up }
+}
+
+/// A mempool stream's wake-up: the ingress's watch of the feed's durable end.
+struct FeedWatch(tokio::sync::watch::Receiver<FeedCursor>);
+
+impl MempoolWatch for FeedWatch {
+    fn changed(&mut self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move { self.0.changed().await.is_ok() })
+    }
+}
 use veil_sequencer::slot::SlotRecord;
 use veil_sequencer::SlotClock;
 use veil_storage::data::{self, DataStore, SlotDoc, TxFate};
@@ -266,6 +335,14 @@ impl ApiBackend for NodeApi {
             ErrorCode::NotFound,
             format!("no record of {tx} (never admitted, expired, evicted, or its receipt pruned)"),
         ))
+    }
+
+    fn mempool(&self, read: &MempoolRead) -> Result<MempoolPage, ApiError> {
+        Ok(mempool_page(&self.ingress, read))
+    }
+
+    fn mempool_watch(&self) -> Box<dyn MempoolWatch> {
+        Box::new(FeedWatch(self.ingress.feed_updates()))
     }
 
     fn readiness(&self) -> Readiness {

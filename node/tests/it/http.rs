@@ -34,6 +34,19 @@ fn builder_key() -> SigningKey {
 }
 
 async fn start_node(dir: &std::path::Path, committee: &DevCommittee) -> SequencerNode {
+    start_node_with(
+        dir,
+        committee,
+        SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 },
+    )
+    .await
+}
+
+async fn start_node_with(
+    dir: &std::path::Path,
+    committee: &DevCommittee,
+    timing: SlotTiming,
+) -> SequencerNode {
     let admin = SigningKey::from_bytes(&[0xad; 32]);
     let mut auction = Auction::new(AuctionConfig { chain_id: CHAIN, ..AuctionConfig::default() });
     for (id, reserve) in [(0, 5), (1, 0)] {
@@ -54,7 +67,7 @@ async fn start_node(dir: &std::path::Path, committee: &DevCommittee) -> Sequence
         keyper_listen: "127.0.0.1:0".parse().unwrap(),
         http_listen: Some("127.0.0.1:0".parse().unwrap()),
         http: veil_builder_api::server::ServerConfig::default(),
-        timing: SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 },
+        timing,
         genesis_ms: None,
         auction,
         pool: PoolConfig::new(CHAIN),
@@ -403,5 +416,146 @@ async fn http_api_end_to_end() {
     for k in keypers {
         k.stop().await;
     }
+    node.stop().await;
+}
+
+/// The next event of `stream`, which must be a transaction.
+async fn next_tx(
+    stream: &mut veil_builder_api::http::MempoolStream,
+) -> veil_builder_api::api::MempoolTx {
+    match tokio::time::timeout(Duration::from_secs(20), stream.next()).await {
+        Ok(Some(Ok(veil_builder_api::http::MempoolEvent::Tx(tx)))) => tx,
+        other => panic!("expected a tx event, got {other:?}"),
+    }
+}
+
+/// The encrypted mempool over HTTP: a live stream sees transactions as they are acked, pages
+/// read from a cursor with filters and bodies, a stream resumes from `Last-Event-ID`, and bad
+/// reads are typed. Slots of a minute: nothing closes (and takes the transactions) meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mempool_snapshot_and_stream() {
+    use veil_builder_api::api::{MempoolQuery, MAX_MEMPOOL_PAGE};
+
+    let dir = tempfile::tempdir().unwrap();
+    let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 22).unwrap();
+    let timing = SlotTiming { slot_ms: 60_000, bid_window_ms: 30_000, release_timeout_ms: 3000 };
+    let node = start_node_with(dir.path(), &committee, timing).await;
+    let base = format!("http://{}", node.http_addr().unwrap());
+    let http = HttpClient::with(
+        &base,
+        Duration::from_secs(10),
+        GetRetry { attempts: 1, ..GetRetry::default() },
+    )
+    .unwrap();
+    let builder = BuilderClient::new(http);
+
+    // A stream opened on the empty pool, before anything is sent.
+    let mut live = builder.mempool_stream(&MempoolQuery::default()).await.unwrap();
+    let submitter = Submitter::new(
+        ClientConfig::new(
+            node.ingress().local_addr(),
+            Pin::Fingerprint(node.ingress().fingerprint()),
+        ),
+        RetryPolicy::default(),
+    );
+    let meta = |rollup: u32, fee: u128| TxMeta {
+        chain_id: CHAIN,
+        eon: Eon(1),
+        rollup: RollupId(rollup),
+        fee_payer: PublicKeyBytes([7; 32]),
+        max_fee: Amount(fee),
+        gas_limit: 21_000,
+        expiry_slot: Slot(100),
+        bundle: None,
+    };
+    let a = encrypt(&committee.pks, &meta(0, 10), b"first").unwrap();
+    let b = encrypt(&committee.pks, &meta(1, 11), b"second").unwrap();
+    let a_id = submitter.submit(&a).await.unwrap();
+    let first = next_tx(&mut live).await;
+    assert_eq!((first.id, first.rollup, first.max_fee), (a_id, RollupId(0), Amount(10)));
+    assert_eq!(
+        (first.gas_limit, first.expiry_slot, first.size),
+        (21_000, Slot(100), a.as_bytes().len() as u32)
+    );
+    assert_eq!(first.ciphertext, None, "bodies only when asked for");
+    let b_id = submitter.submit(&b).await.unwrap();
+    let second = next_tx(&mut live).await;
+    assert_eq!(second.id, b_id);
+    assert_eq!(live.cursor(), second.seq + 1);
+
+    // Pages: everything, by rollup, with bodies, one at a time.
+    let all = builder.mempool(&MempoolQuery::default()).await.unwrap();
+    assert_eq!(all.txs.iter().map(|t| t.id).collect::<Vec<_>>(), vec![a_id, b_id]);
+    assert!(all.caught_up);
+    assert_eq!(all.next_cursor, second.seq + 1);
+    let only_1 = builder
+        .mempool(&MempoolQuery { rollup: Some(1), ..MempoolQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(only_1.txs.iter().map(|t| t.id).collect::<Vec<_>>(), vec![b_id]);
+    assert_eq!(only_1.skipped, 0, "filtered transactions are not 'skipped'");
+    let bodies = builder
+        .mempool(&MempoolQuery { bodies: Some(true), ..MempoolQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(
+        bodies.txs[0].ciphertext.as_deref(),
+        Some(veil_primitives::hexbytes::encode(a.as_bytes()).as_str())
+    );
+    let one =
+        builder.mempool(&MempoolQuery { limit: Some(1), ..MempoolQuery::default() }).await.unwrap();
+    assert_eq!((one.txs.len(), one.caught_up), (1, false));
+    let rest = builder
+        .mempool(&MempoolQuery { cursor: Some(one.next_cursor), ..MempoolQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(rest.txs.iter().map(|t| t.id).collect::<Vec<_>>(), vec![b_id]);
+
+    // Resuming: from a cursor (SDK), and from Last-Event-ID (a raw client).
+    let mut resumed = builder
+        .mempool_stream(&MempoolQuery { cursor: Some(first.seq + 1), ..MempoolQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(next_tx(&mut resumed).await.id, b_id);
+    let raw = reqwest::Client::new();
+    let mut response = raw
+        .get(format!("{base}{}", paths::MEMPOOL_STREAM))
+        .header("last-event-id", (first.seq + 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let chunk = tokio::time::timeout(Duration::from_secs(20), response.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&chunk);
+    assert!(text.contains("event: tx") && text.contains(&b_id.to_string()), "{text}");
+    assert!(!text.contains(&a_id.to_string()), "{text}");
+
+    // Bad reads, typed.
+    let over = MempoolQuery { limit: Some(MAX_MEMPOOL_PAGE + 1), ..MempoolQuery::default() };
+    assert_eq!(code(&builder.mempool(&over).await.unwrap_err()), ErrorCode::PageLimitExceeded);
+    let r = raw.get(format!("{base}{}?cursor=soon", paths::MEMPOOL)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = raw
+        .get(format!("{base}{}", paths::MEMPOOL_STREAM))
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    // The command, on the SDK.
+    let out = veil(&["mempool", "--url", &base]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&a_id.to_string()) && text.contains(&b_id.to_string()), "{text}");
+    let out = veil(&["mempool", "--url", &base, "--rollup", "1", "--json"]);
+    let page: veil_builder_api::api::MempoolPage = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page.txs.iter().map(|t| t.id).collect::<Vec<_>>(), vec![b_id]);
+
+    drop((live, resumed, response));
     node.stop().await;
 }
