@@ -35,6 +35,9 @@ pub mod paths {
     pub const DATA_BLOCKS: &str = "/v1/data/blocks";
     /// `GET`: a transaction's status ([`super::TxStatus`]).
     pub const TX: &str = "/v1/tx/{id}";
+    /// `GET`: the current top bid of an open slot ([`super::TopBid`]), where the node shows it
+    /// (`BIDS_SEALED` where it does not: the default).
+    pub const TOP_BID: &str = "/v1/builder/top_bid";
     /// `GET`: the encrypted mempool, oldest first from a cursor ([`super::MempoolPage`]).
     pub const MEMPOOL: &str = "/v1/mempool";
     /// `GET`: the encrypted mempool as a live stream of server-sent events, each a
@@ -99,7 +102,7 @@ pub const fn http_status(code: ErrorCode) -> u16 {
         | C::Overflow
         | C::InvalidResponders
         | C::UnexpectedFrame => 400,
-        C::UnknownBuilder | C::KeyperUnauthenticated | C::WrongKeyper => 403,
+        C::UnknownBuilder | C::KeyperUnauthenticated | C::WrongKeyper | C::BidsSealed => 403,
         C::NotFound => 404,
         C::MethodNotAllowed => 405,
         C::EphemeralKeyReused
@@ -331,6 +334,48 @@ pub struct DataQuery {
     pub cursor: Option<String>,
     /// Rows per page, 1 to the server's maximum (`PAGE_LIMIT_EXCEEDED` above it).
     pub limit: Option<u32>,
+}
+
+/// The slot a top-bid read is about (query parameter).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TopBidQuery {
+    /// The slot; by default the one whose bidding is open now.
+    pub slot: Option<u64>,
+}
+
+/// The highest bid of a slot so far, as the book holds it now (a bid replaced by its builder
+/// no longer counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopBid {
+    /// The slot.
+    #[schema(value_type = u64)]
+    pub slot: Slot,
+    /// Bids in the slot's book.
+    pub bids: u64,
+    /// The highest one, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<TopBidEntry>,
+}
+
+/// The highest bid's public facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopBidEntry {
+    /// The bid id.
+    #[schema(value_type = String)]
+    pub bid_id: veil_auction::BidId,
+    /// The builder.
+    #[schema(value_type = String)]
+    pub builder: PublicKeyBytes,
+    /// The amount.
+    #[schema(value_type = String)]
+    pub amount: Amount,
+    /// The rollups it bids for.
+    #[schema(value_type = Vec<u32>)]
+    pub rollups: Vec<RollupId>,
 }
 
 /// A mempool read (query parameters of `GET /v1/mempool` and `GET /v1/mempool/stream`).

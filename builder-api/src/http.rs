@@ -19,7 +19,7 @@ use veil_primitives::{ErrorCode, Slot, TxId};
 use crate::api::{
     paths, ApiError, ApiErrorBody, BidAccepted, BidBatch, BidVerdicts, BidsPage, BlocksPage,
     DataQuery, MempoolPage, MempoolQuery, MempoolTx, Readiness, SlotBlocks, SlotOutcome,
-    SlotSchedule, TxStatus,
+    SlotSchedule, TopBid, TxStatus,
 };
 
 /// The default time one HTTP request may take.
@@ -247,6 +247,16 @@ impl BuilderClient {
     /// See [`HttpError`].
     pub async fn blocks(&self, slot: Slot) -> Result<SlotBlocks, HttpError> {
         self.http.get(&paths::BLOCKS.replace("{slot}", &slot.0.to_string()), &[]).await
+    }
+
+    /// The current top bid of `slot` (by default the slot open now), where the node shows it.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `BIDS_SEALED` where the node keeps bids sealed (the default).
+    pub async fn top_bid(&self, slot: Option<Slot>) -> Result<TopBid, HttpError> {
+        let query: Vec<(&str, String)> =
+            slot.map(|s| ("slot", s.0.to_string())).into_iter().collect();
+        self.http.get(paths::TOP_BID, &query).await
     }
 
     /// One page of the encrypted mempool, oldest first from `query.cursor`.

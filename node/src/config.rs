@@ -164,6 +164,7 @@ impl HttpSection {
             max_batch: self.max_batch,
             request_timeout: std::time::Duration::from_millis(self.request_timeout_ms.max(1)),
             max_streams: self.max_streams,
+            top_bid_visible: false,
             rate_limits: RateLimits {
                 per_address: limit(self.rate_per_address, self.burst_per_address),
                 per_key: limit(self.rate_per_key, self.burst_per_key),
@@ -219,6 +220,9 @@ impl SlotsSection {
 pub struct AuctionSection {
     /// `first_price` or `vcg`.
     pub payment_rule: PaymentRule,
+    /// Show an open slot's current top bid (`GET /v1/builder/top_bid`); bids are sealed by
+    /// default.
+    pub top_bid_visible: bool,
 }
 
 /// One `[[rollups]]` entry.

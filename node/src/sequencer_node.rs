@@ -260,6 +260,7 @@ impl SequencerNode {
                     rollups: Mutex::new(rollups),
                     intake: bids.clone(),
                     data,
+                    top_bids: sequencer.top_bids(),
                     ingress: ingress.clone(),
                     keypers: keyper_server.links(),
                     running: sequencer.running(),

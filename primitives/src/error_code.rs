@@ -131,6 +131,9 @@ error_codes! {
     /// The node runs but cannot do its whole job now (its sequencer thread stopped, or fewer
     /// keypers are linked than decryption needs).
     NotReady = 42, "NOT_READY", true;
+    /// This node keeps bids sealed: the current top bid is not shown (its configuration's
+    /// `top_bid_visible` is off).
+    BidsSealed = 43, "BIDS_SEALED", false;
     /// No auction is open for this slot (never opened, or already closed).
     SlotNotOpen = 100, "SLOT_NOT_OPEN", false;
     /// The slot's bidding deadline has passed.

@@ -64,7 +64,9 @@ use std::num::NonZeroU64;
 
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
-use veil_auction::{Auction, AuctionError, LedgerEntry, Outcome, SignedBid, VerifiedBid};
+use veil_auction::{
+    Auction, AuctionError, BidReceipt, LedgerEntry, Outcome, SignedBid, VerifiedBid,
+};
 use veil_crypto::{
     decrypt_block, Blame, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, PublicKeySet,
     ResponderSet, SignedShareBatch, VerifiedShareBatch,
@@ -709,7 +711,8 @@ impl SlotMachine {
         self.auction.submit_bid(bid, &view, now_ms).map(|_| ())
     }
 
-    /// A bid for an open slot whose signature the shell verified ([`VerifiedBid`]).
+    /// A bid for an open slot whose signature the shell verified ([`VerifiedBid`]): its
+    /// receipt (its id, and the bid it replaced) if accepted.
     ///
     /// # Errors
     /// As [`SlotMachine::handle_bid`].
@@ -718,9 +721,9 @@ impl SlotMachine {
         bid: VerifiedBid,
         pool: &P,
         now_ms: u64,
-    ) -> Result<(), AuctionError> {
+    ) -> Result<BidReceipt, AuctionError> {
         let view = Unclaimed { pool, in_flight: &self.in_flight };
-        self.auction.submit_verified_bid(bid, &view, now_ms).map(|_| ())
+        self.auction.submit_verified_bid(bid, &view, now_ms)
     }
 
     /// Advances time: opens slots that started, closes those whose bidding deadline passed

@@ -52,7 +52,7 @@ use veil_primitives::{ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
 
 use crate::api::{
     http_status, paths, ApiError, ApiErrorBody, BidsPage, BlocksPage, MempoolPage, Readiness,
-    SlotBlocks, SlotOutcome, SlotSchedule, TxStatus,
+    SlotBlocks, SlotOutcome, SlotSchedule, TopBid, TxStatus,
 };
 
 pub use limits::{
@@ -86,6 +86,9 @@ pub struct ServerConfig {
     pub rate_limits: RateLimits,
     /// Mempool streams open at once (`CONNECTION_QUOTA` beyond).
     pub max_streams: usize,
+    /// Whether `GET /v1/builder/top_bid` shows an open slot's top bid (`BIDS_SEALED` if not).
+    /// Off by default: bids are sealed.
+    pub top_bid_visible: bool,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +99,7 @@ impl Default for ServerConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             rate_limits: RateLimits::default(),
             max_streams: DEFAULT_MAX_STREAMS,
+            top_bid_visible: false,
         }
     }
 }
@@ -194,6 +198,13 @@ pub trait ApiBackend: Send + Sync + 'static {
     /// # Errors
     /// `NOT_FOUND` if the node has no record of it; `STORAGE_UNAVAILABLE`.
     fn tx_status(&self, tx: TxId) -> Result<TxStatus, ApiError>;
+
+    /// The top bid of `slot` (by default the slot whose bidding is open now), as its book holds
+    /// it now. Asked only where the server shows top bids.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for a slot not open for bids (not yet, or closed).
+    fn top_bid(&self, slot: Option<Slot>) -> Result<TopBid, ApiError>;
 
     /// Pending transactions after `read.cursor`, oldest first, at most `read.limit`.
     ///

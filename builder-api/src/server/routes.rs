@@ -17,8 +17,8 @@ use super::{ApiBackend, AppState, DataFilter, MempoolRead, PageRequest};
 use crate::api::{
     ApiError, BidAccepted, BidBatch, BidVerdict, BidVerdicts, BidsPage, BlocksPage, DataQuery,
     MempoolPage, MempoolQuery, MempoolTx, Readiness, SignedBidDoc, SlotBlocks, SlotOutcome,
-    SlotSchedule, TxStatus, DEFAULT_MEMPOOL_PAGE, DEFAULT_PAGE_LIMIT, MAX_MEMPOOL_PAGE,
-    MAX_PAGE_LIMIT,
+    SlotSchedule, TopBid, TopBidQuery, TxStatus, DEFAULT_MEMPOOL_PAGE, DEFAULT_PAGE_LIMIT,
+    MAX_MEMPOOL_PAGE, MAX_PAGE_LIMIT,
 };
 
 use ErrorCode as C;
@@ -100,6 +100,9 @@ pub fn route_errors(operation: &str) -> &'static [ErrorCode] {
             C::RateLimited,
         ],
         "mempool_stream" => &[C::MalformedRequest, C::ConnectionQuota, C::RateLimited],
+        "top_bid" => {
+            &[C::MalformedRequest, C::BidsSealed, C::NotFound, C::DeadlineExceeded, C::RateLimited]
+        }
         "ready" => &[C::NotReady, C::DeadlineExceeded],
         "metrics" => &[C::DeadlineExceeded],
         // The document answers from memory, but its route is rate-limited per address.
@@ -119,6 +122,7 @@ pub(super) fn register(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(data_bids))
         .routes(routes!(data_blocks))
         .routes(routes!(tx_status))
+        .routes(routes!(top_bid))
         .routes(routes!(mempool))
         .routes(routes!(mempool_stream))
         .routes(routes!(health))
@@ -380,6 +384,23 @@ async fn tx_status(
     let tx: TxId =
         id.parse().map_err(|e| ApiError::new(C::MalformedRequest, format!("id: {e}")))?;
     call(&s, "tx_status", move |b| b.tx_status(tx)).await.map(Json)
+}
+
+/// The current top bid of an open slot: its amount, builder and rollups, and how many bids the
+/// slot's book holds. Only where the node's configuration shows it (`top_bid_visible`); bids
+/// are sealed by default (`BIDS_SEALED`).
+#[utoipa::path(get, path = "/v1/builder/top_bid", tag = "builder", params(TopBidQuery),
+    responses((status = 200, description = "The slot's top bid so far", body = TopBid)))]
+async fn top_bid(
+    State(s): State<AppState>,
+    query: Result<Query<TopBidQuery>, QueryRejection>,
+) -> Result<Json<TopBid>, ApiError> {
+    let Query(q) = query.map_err(|r| ApiError::new(C::MalformedRequest, r.body_text()))?;
+    if !s.config.top_bid_visible {
+        return Err(ApiError::new(C::BidsSealed, "this node keeps bids sealed until the close"));
+    }
+    let slot = q.slot.map(Slot);
+    call(&s, "top_bid", move |b| b.top_bid(slot)).await.map(Json)
 }
 
 /// `stream`: `None` for a page; for a stream, `Some` with its `Last-Event-ID` header if any.

@@ -176,6 +176,10 @@ impl ApiBackend for Scripted {
         })
     }
 
+    fn top_bid(&self, slot: Option<Slot>) -> Result<crate::api::TopBid, ApiError> {
+        self.answer(|| crate::api::TopBid { slot: slot.unwrap_or(Slot(1)), bids: 0, top: None })
+    }
+
     fn mempool_watch(&self) -> Box<dyn MempoolWatch> {
         /// Nothing ever becomes durable.
         struct Never;
@@ -220,6 +224,7 @@ fn app(mode: Mode) -> axum::Router {
             max_batch: 2,
             request_timeout: Duration::from_millis(100),
             max_streams: 1,
+            top_bid_visible: true,
             // One request per address and one bid per key: enough for every case but the
             // one that provokes `RATE_LIMITED` by asking twice.
             rate_limits: RateLimits {
@@ -362,6 +367,7 @@ async fn every_route_and_status_matches_the_document() {
         paths::DATA_BIDS,
         paths::DATA_BLOCKS,
         paths::TX,
+        paths::TOP_BID,
         paths::MEMPOOL,
         paths::MEMPOOL_STREAM,
         paths::HEALTH,

@@ -124,7 +124,10 @@ pub async fn run(args: SequencerArgs) -> anyhow::Result<()> {
         ingress_listen: config.ingress.listen,
         keyper_listen: config.keypers.listen,
         http_listen: config.metrics.listen,
-        http: config.http.server_config(),
+        http: veil_builder_api::server::ServerConfig {
+            top_bid_visible: config.auction.top_bid_visible,
+            ..config.http.server_config()
+        },
         timing: config.slots.timing()?,
         genesis_ms: config.genesis_ms,
         auction,

@@ -23,7 +23,7 @@ use veil_auction::{BidId, VerifiedBid};
 use veil_builder_api::api::{
     ApiError, BidReceived, BidsPage, BlockDelivered, BlocksPage, DeliveryState, MempoolBundle,
     MempoolPage, MempoolTx, Readiness, RollupSchedule, SlotBlocks, SlotOutcome, SlotSchedule,
-    SlotTimes, TxState, TxStatus,
+    SlotTimes, TopBid, TxState, TxStatus,
 };
 use veil_builder_api::server::{ApiBackend, DataFilter, MempoolRead, MempoolWatch, PageRequest};
 use veil_mempool::pool::FeedCursor;
@@ -98,7 +98,7 @@ use veil_sequencer::SlotClock;
 use veil_storage::data::{self, DataStore, SlotDoc, TxFate};
 use veil_storage::StoreError;
 
-use super::bids::BidIntake;
+use super::bids::{BidIntake, TopBids};
 use super::ingress::Ingress;
 use super::keyper_server::KeyperLinks;
 use super::sequencer::now_ms;
@@ -122,6 +122,8 @@ pub struct NodeApi {
     pub intake: BidIntake,
     /// The data API's index.
     pub data: Arc<DataStore>,
+    /// The top bid of each open slot, kept by the sequencer thread.
+    pub top_bids: TopBids,
     /// The ingress (pool and receipts).
     pub ingress: Arc<Ingress>,
     /// The keyper endpoint's links.
@@ -335,6 +337,23 @@ impl ApiBackend for NodeApi {
             ErrorCode::NotFound,
             format!("no record of {tx} (never admitted, expired, evicted, or its receipt pruned)"),
         ))
+    }
+
+    fn top_bid(&self, slot: Option<Slot>) -> Result<TopBid, ApiError> {
+        let now = now_ms();
+        let current = self.clock.slot_at(now);
+        let open = if now <= self.clock.deadline_ms(current) { current } else { current.next() };
+        let slot = slot.unwrap_or(open);
+        if slot < open {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("slot {slot} is closed: its bids are in the data API"),
+            ));
+        }
+        if slot > open.next() {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("slot {slot} is not open yet")));
+        }
+        Ok(self.top_bids.get(slot).unwrap_or(TopBid { slot, bids: 0, top: None }))
     }
 
     fn mempool(&self, read: &MempoolRead) -> Result<MempoolPage, ApiError> {

@@ -27,6 +27,7 @@ use veil_storage::records::RecordLog;
 
 use crate::metrics::NodeMetrics;
 
+use super::bids::TopBids;
 use super::ingress::Ingress;
 use super::keyper_server::KeyperLinks;
 use super::receipts::{ReceiptIssuer, DEFAULT_QUEUED_COMMITMENTS};
@@ -96,6 +97,7 @@ impl PoolView for IngressPool<'_> {
 
 /// A running sequencer. Dropping the handle does not stop it; call [`SequencerService::stop`].
 pub struct SequencerService {
+    top_bids: TopBids,
     input: mpsc::Sender<SequencerInput>,
     in_flight: Arc<Mutex<HashSet<TxId>>>,
     stats: Arc<Mutex<SlotStats>>,
@@ -189,6 +191,7 @@ impl SequencerService {
                 .ok()
         });
         let stats = Arc::new(Mutex::new(machine.stats().clone()));
+        let top_bids = TopBids::default();
         let shell = Shell {
             receipts,
             failpoint: Failpoint::from_env(),
@@ -203,6 +206,7 @@ impl SequencerService {
             reports,
             in_flight: in_flight.clone(),
             open_reports: BTreeMap::new(),
+            top_bids: top_bids.clone(),
         };
         let running = Arc::new(AtomicBool::new(true));
         let still = running.clone();
@@ -213,7 +217,7 @@ impl SequencerService {
                 still.store(false, Ordering::Relaxed);
             })
             .expect("spawn the sequencer thread");
-        Ok(SequencerService { input, in_flight, stats, running, thread: Some(thread) })
+        Ok(SequencerService { top_bids, input, in_flight, stats, running, thread: Some(thread) })
     }
 
     /// A sender for bids and share batches.
@@ -233,6 +237,12 @@ impl SequencerService {
     #[must_use]
     pub fn slot_stats(&self) -> Arc<Mutex<SlotStats>> {
         self.stats.clone()
+    }
+
+    /// The top bid of each open slot (for the HTTP API, where the node shows it).
+    #[must_use]
+    pub fn top_bids(&self) -> TopBids {
+        self.top_bids.clone()
     }
 
     /// True while the thread runs (it stops on [`SequencerService::stop`] or when a record
@@ -273,6 +283,7 @@ struct Shell {
     reports: mpsc::Sender<SlotReport>,
     in_flight: Arc<Mutex<HashSet<TxId>>>,
     open_reports: BTreeMap<Slot, SlotReport>,
+    top_bids: TopBids,
 }
 
 impl Shell {
@@ -284,14 +295,19 @@ impl Shell {
             match rx.recv_timeout(Duration::from_millis(wait)) {
                 Ok(SequencerInput::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 Ok(SequencerInput::Bid(bid, reply)) => {
+                    let kept = bid.bid().clone();
                     let verdict = self.machine.handle_verified_bid(
                         *bid,
                         &IngressPool(&self.ingress),
                         now_ms(),
                     );
-                    let result = verdict.as_ref().map_or_else(|e| e.code().name(), |()| "accepted");
+                    if let Ok(receipt) = &verdict {
+                        let book = self.machine.auction().book(kept.message.slot);
+                        self.top_bids.accepted(&kept, receipt, book);
+                    }
+                    let result = verdict.as_ref().map_or_else(|e| e.code().name(), |_| "accepted");
                     self.metrics.bids.get_or_create(&vec![("result", result)]).inc();
-                    let _ = reply.send(verdict);
+                    let _ = reply.send(verdict.map(|_| ()));
                 }
                 Ok(SequencerInput::Batch(batch)) => {
                     let _ = self.machine.handle_share_batch(&batch, now_ms(), &mut rng);

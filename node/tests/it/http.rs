@@ -547,6 +547,9 @@ async fn mempool_snapshot_and_stream() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 
+    // Bids are sealed by default: no top bid is shown.
+    assert_eq!(code(&builder.top_bid(None).await.unwrap_err()), ErrorCode::BidsSealed);
+
     // The command, on the SDK.
     let out = veil(&["mempool", "--url", &base]);
     let text = String::from_utf8_lossy(&out.stdout);
