@@ -23,6 +23,7 @@
 //!   whose request timed out may still have reached the sequencer, so a builder resending it
 //!   with the same sequence number may get `STALE_SEQUENCE`).
 
+mod registry;
 mod routes;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ use crate::api::{
     SlotSchedule, TxStatus,
 };
 
+pub use registry::RegistryBackend;
 pub use routes::route_errors;
 
 /// The default largest request body: 1 MiB (a bid naming 1,000 ciphertexts is about 70 KB of
@@ -99,8 +101,8 @@ pub struct PageRequest {
 
 /// What the routes need from the node. Every method blocks (routes call them on the blocking
 /// pool) and answers with a typed [`ApiError`] whose code the route declares in
-/// [`route_errors`].
-pub trait ApiBackend: Send + Sync + 'static {
+/// [`route_errors`]. The rollup and collateral routes' methods are in [`RegistryBackend`].
+pub trait ApiBackend: RegistryBackend + Send + Sync + 'static {
     /// The slot schedule now.
     ///
     /// # Errors
@@ -177,6 +179,7 @@ struct AppState {
         (name = "builder", description = "The slot schedule, bid submission, slot outcomes and published blocks"),
         (name = "data", description = "Bids received and blocks delivered, filterable, paginated"),
         (name = "user", description = "Transaction status"),
+        (name = "rollup", description = "Rollup registration and terms (signed admin messages), published blocks and payouts"),
         (name = "operations", description = "Health, readiness, metrics, this document")
     ),
     components(schemas(ApiErrorBody))

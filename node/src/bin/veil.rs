@@ -39,6 +39,10 @@ enum Command {
     Data(commands::data::DataArgs),
     /// Transactions over HTTP: `veil tx status <id>`.
     Tx(commands::tx::TxArgs),
+    /// A rollup over HTTP: register, configure, rotate the admin key, show, blocks, payouts.
+    Rollup(commands::rollup::RollupArgs),
+    /// A builder's collateral over HTTP: show, deposit (bridge-signed), withdraw.
+    Builder(commands::builder::BuilderArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +73,10 @@ fn main() -> ExitCode {
         Command::Submit(args) => runtime().and_then(|rt| rt.block_on(commands::submit::run(args))),
         Command::Data(args) => runtime().and_then(|rt| rt.block_on(commands::data::run(args))),
         Command::Tx(args) => runtime().and_then(|rt| rt.block_on(commands::tx::run(args))),
+        Command::Rollup(args) => runtime().and_then(|rt| rt.block_on(commands::rollup::run(args))),
+        Command::Builder(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::builder::run(args)))
+        }
         Command::Loadgen(args) => {
             runtime().and_then(|rt| rt.block_on(commands::loadgen::run(args)))
         }

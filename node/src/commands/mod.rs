@@ -2,6 +2,7 @@
 //! the SDK.
 
 pub mod args;
+pub mod builder;
 pub mod data;
 pub mod dev_committee;
 pub mod dev_decrypt;
@@ -11,6 +12,7 @@ pub mod ingress;
 pub mod keygen;
 pub mod keyper;
 pub mod loadgen;
+pub mod rollup;
 pub mod sequencer;
 pub mod submit;
 pub mod tx;
