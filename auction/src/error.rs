@@ -5,7 +5,10 @@
 //! other bids, balances and the registries are untouched.
 
 use veil_primitives::signed::SignatureError;
-use veil_primitives::{Amount, BundleId, ChainId, ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
+use veil_primitives::{
+    AccountKind, Amount, BundleId, ChainId, DepositId, ErrorCode, PublicKeyBytes, RollupId, Slot,
+    TxId,
+};
 
 /// Why the auction refused an input or could not complete an operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,6 +205,15 @@ pub enum AuctionError {
     /// An arithmetic result does not fit; nothing was changed.
     #[error("arithmetic overflow in {0}")]
     Overflow(&'static str),
+    /// The deposit id was credited already, with another notice.
+    #[error("deposit {0} was credited already with another notice")]
+    DepositConflict(DepositId),
+    /// The notice names a bridge key that is not the configured one (or none is configured).
+    #[error("{0} is not the configured bridge key")]
+    UnknownBridgeKey(PublicKeyBytes),
+    /// Deposits to this kind of account are not credited by the auction.
+    #[error("deposits to {} accounts are not credited yet", .0.name())]
+    UnsupportedAccountKind(AccountKind),
 }
 
 impl AuctionError {
@@ -245,6 +257,9 @@ impl AuctionError {
             AuctionError::EffectiveSlotTooEarly { .. } => ErrorCode::EffectiveSlotTooEarly,
             AuctionError::ZeroAmount => ErrorCode::ZeroAmount,
             AuctionError::Overflow(_) => ErrorCode::Overflow,
+            AuctionError::DepositConflict(_) => ErrorCode::DepositConflict,
+            AuctionError::UnknownBridgeKey(_) => ErrorCode::UnknownBridgeKey,
+            AuctionError::UnsupportedAccountKind(_) => ErrorCode::UnsupportedAccountKind,
         }
     }
 }

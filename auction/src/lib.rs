@@ -12,6 +12,7 @@
 //! | module | role |
 //! |---|---|
 //! | [`registry`] | rollups (admin-signed terms, scheduled at slot boundaries) and builders (collateral, unsettled payments, delayed withdrawals) |
+//! | [`deposit`] | bridge-signed deposit notices, credited to collateral once per settlement-layer deposit id |
 //! | [`bid`] | the signed bid ([`veil_primitives::Signed`], domain `veil/bid/v1`), its canonical encoding, the stateless checks against the [`CiphertextIndex`] the mempool implements |
 //! | [`book`] | one slot's live bids: replacement by sequence number, the per-builder cap |
 //! | [`wdp`] | winner determination (weighted set packing) |
@@ -197,6 +198,7 @@
 pub mod bid;
 pub mod book;
 pub mod config;
+pub mod deposit;
 mod error;
 pub mod market;
 pub mod metrics;
@@ -212,6 +214,7 @@ pub use bid::{
 };
 pub use book::{BidReceipt, SlotBook, StoredBid};
 pub use config::{AuctionConfig, PaymentRule};
+pub use deposit::{DepositBook, DepositCredit};
 pub use error::AuctionError;
 pub use market::Auction;
 pub use metrics::{AuctionStats, CloseStats};
@@ -220,8 +223,8 @@ pub use outcome::{
     WinningBid,
 };
 pub use registry::{
-    Bucket, BuilderAccount, RevenuePolicy, RollupChange, RollupConfig, RollupTerms, RollupUpdate,
-    SignedRollupUpdate, SignedWithdrawal, WithdrawalRequest,
+    Bucket, BuilderAccount, RevenuePolicy, RollupChange, RollupConfig, RollupState, RollupTerms,
+    RollupUpdate, ScheduledTerms, SignedRollupUpdate, SignedWithdrawal, WithdrawalRequest,
 };
 /// Shared with every crate: the metadata bids are checked against and the index that serves
 /// it (the mempool's pool implements it), signatures and keys.

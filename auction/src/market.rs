@@ -32,6 +32,7 @@ use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot, TxId};
 use crate::bid::{check_bid, BidContext, CheckedBid, SignedBid, VerifiedBid};
 use crate::book::{BidReceipt, SlotBook};
 use crate::config::AuctionConfig;
+use crate::deposit::{DepositBook, DepositCredit};
 use crate::metrics::AuctionStats;
 use crate::outcome::{LedgerEntry, Outcome};
 use crate::payment::{close, CloseInput};
@@ -42,7 +43,7 @@ use crate::registry::{
 use crate::wdp::MAX_ROLLUPS;
 use crate::AuctionError;
 use veil_primitives::signed::{self, SignedItem};
-use veil_primitives::{CiphertextIndex, TxMeta};
+use veil_primitives::{CiphertextIndex, DepositNotice, SignedDepositNotice, TxMeta};
 
 /// The slot auction of one Veil network.
 #[derive(Debug)]
@@ -50,6 +51,7 @@ pub struct Auction {
     config: AuctionConfig,
     rollups: RollupRegistry,
     builders: BuilderRegistry,
+    deposits: DepositBook,
     last_opened: Option<Slot>,
     open: BTreeMap<Slot, SlotBook>,
     unsettled: BTreeMap<Slot, Outcome>,
@@ -64,6 +66,7 @@ impl Auction {
             config,
             rollups: RollupRegistry::default(),
             builders: BuilderRegistry::default(),
+            deposits: DepositBook::default(),
             last_opened: None,
             open: BTreeMap::new(),
             unsettled: BTreeMap::new(),
@@ -147,6 +150,64 @@ impl Auction {
         amount: Amount,
     ) -> Result<LedgerEntry, AuctionError> {
         self.builders.deposit(builder, amount)
+    }
+
+    /// The deposit notices credited and the bridge key they must be signed by.
+    #[must_use]
+    pub fn deposits(&self) -> &DepositBook {
+        &self.deposits
+    }
+
+    /// Sets the bridge key that deposit notices must name and be signed by (`None`: every
+    /// notice is refused with [`AuctionError::UnknownBridgeKey`]).
+    pub fn set_bridge_key(&mut self, bridge: Option<PublicKeyBytes>) {
+        self.deposits.set_bridge(bridge);
+    }
+
+    /// Credits a bridge-signed deposit notice to a builder's collateral, once per deposit id
+    /// (see [`crate::deposit`]). The same notice again is answered as the first time with
+    /// `repeat: true` and changes nothing.
+    ///
+    /// # Errors
+    /// Nothing changes on error: [`AuctionError::WrongChain`],
+    /// [`AuctionError::UnknownBridgeKey`], [`AuctionError::BadSignature`],
+    /// [`AuctionError::UnsupportedAccountKind`] (a fee-payer notice),
+    /// [`AuctionError::DepositConflict`] (another notice under the same deposit id), and the
+    /// deposit's own refusals ([`AuctionError::ZeroAmount`], an invalid account key, an
+    /// overflow).
+    pub fn credit_deposit(
+        &mut self,
+        signed: &SignedDepositNotice,
+    ) -> Result<DepositCredit, AuctionError> {
+        if let Some(repeat) = self.deposits.check(self.config.chain_id, signed)? {
+            return Ok(repeat);
+        }
+        self.credit(signed.message.clone())
+    }
+
+    /// Credits a notice accepted before a restart, from the node's own log: the checks of
+    /// [`Auction::credit_deposit`] except the bridge key and the signature (the key may have
+    /// been rotated since).
+    ///
+    /// # Errors
+    /// As [`Auction::credit_deposit`].
+    pub fn restore_deposit(
+        &mut self,
+        notice: &DepositNotice,
+    ) -> Result<DepositCredit, AuctionError> {
+        if let Some(repeat) = self.deposits.check_trusted(notice)? {
+            return Ok(repeat);
+        }
+        self.credit(notice.clone())
+    }
+
+    fn credit(&mut self, notice: DepositNotice) -> Result<DepositCredit, AuctionError> {
+        if notice.amount > crate::MAX_AMOUNT {
+            return Err(AuctionError::AmountTooLarge(notice.amount));
+        }
+        let entry = self.builders.deposit(notice.account, notice.amount)?;
+        self.deposits.record(notice);
+        Ok(DepositCredit { entry, repeat: false })
     }
 
     /// Reserves a signed withdrawal; it is released `withdrawal_delay_slots` after `now`.

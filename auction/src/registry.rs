@@ -252,6 +252,32 @@ struct RollupRecord {
 /// The terms of every rollup for one slot, frozen when the slot opens.
 pub type RollupTerms = BTreeMap<RollupId, RollupConfig>;
 
+/// A registered rollup as of one slot: what `GET /v1/rollups/{id}` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupState {
+    /// The rollup.
+    pub rollup: RollupId,
+    /// The admin key in force (signs the next update).
+    pub admin: PublicKeyBytes,
+    /// The last accepted admin nonce (0 for a genesis rollup never updated); the next update
+    /// needs a higher one.
+    pub last_nonce: u64,
+    /// The terms in force at the slot asked about; `None` if the registration takes effect
+    /// later.
+    pub current: Option<RollupConfig>,
+    /// Terms scheduled after that slot, by the slot they take effect in.
+    pub scheduled: Vec<ScheduledTerms>,
+}
+
+/// Terms that take effect at a later slot boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledTerms {
+    /// The first slot they apply to.
+    pub effective: Slot,
+    /// The terms.
+    pub config: RollupConfig,
+}
+
 /// Registered rollups and their scheduled changes.
 #[derive(Debug, Clone, Default)]
 pub struct RollupRegistry {
@@ -381,6 +407,30 @@ impl RollupRegistry {
     pub fn admin(&self, rollup: RollupId) -> Option<PublicKeyBytes> {
         self.rollups.get(&rollup).map(|r| r.admin)
     }
+
+    /// The registered rollup ids, in order.
+    pub fn ids(&self) -> impl Iterator<Item = RollupId> + '_ {
+        self.rollups.keys().copied()
+    }
+
+    /// A rollup as of slot `at` (read only: the terms due by `at` are shown as current
+    /// whether or not a slot has opened since).
+    #[must_use]
+    pub fn state(&self, rollup: RollupId, at: Slot) -> Option<RollupState> {
+        let r = self.rollups.get(&rollup)?;
+        let current = r
+            .scheduled
+            .range(..=at)
+            .next_back()
+            .map(|(_, c)| c.clone())
+            .or_else(|| r.current.clone());
+        let scheduled = r
+            .scheduled
+            .range(at.next()..)
+            .map(|(s, c)| ScheduledTerms { effective: *s, config: c.clone() })
+            .collect();
+        Some(RollupState { rollup, admin: r.admin, last_nonce: r.last_nonce, current, scheduled })
+    }
 }
 
 /// A builder's collateral account.
@@ -423,6 +473,18 @@ impl BuilderAccount {
     #[must_use]
     pub fn available(&self) -> Amount {
         self.balance.saturating_sub(self.unsettled).saturating_sub(self.pending_withdrawals())
+    }
+
+    /// Pending withdrawals by the slot they are released at, in slot order.
+    pub fn withdrawals(&self) -> impl Iterator<Item = (Slot, Amount)> + '_ {
+        self.pending_withdrawals.iter().map(|(s, a)| (*s, *a))
+    }
+
+    /// The last accepted withdrawal nonce (0 before the first); the next request needs a
+    /// higher one.
+    #[must_use]
+    pub fn withdraw_nonce(&self) -> u64 {
+        self.withdraw_nonce
     }
 }
 

@@ -8,6 +8,8 @@
 //! types; where a field holds a type of another crate whose JSON is that crate's, the schema
 //! says its JSON type and the docs name the Rust type.
 
+pub mod registry;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use veil_auction::{Outcome, SignedBid};
@@ -101,8 +103,13 @@ pub const fn http_status(code: ErrorCode) -> u16 {
         | C::ZeroAmount
         | C::Overflow
         | C::InvalidResponders
+        | C::UnsupportedAccountKind
         | C::UnexpectedFrame => 400,
-        C::UnknownBuilder | C::KeyperUnauthenticated | C::WrongKeyper | C::BidsSealed => 403,
+        C::UnknownBuilder
+        | C::UnknownBridgeKey
+        | C::KeyperUnauthenticated
+        | C::WrongKeyper
+        | C::BidsSealed => 403,
         C::NotFound => 404,
         C::MethodNotAllowed => 405,
         C::EphemeralKeyReused
@@ -116,6 +123,7 @@ pub const fn http_status(code: ErrorCode) -> u16 {
         | C::RollupExists
         | C::StaleNonce
         | C::EffectiveSlotTooEarly
+        | C::DepositConflict
         | C::Equivocation
         | C::KeyperReplaced => 409,
         C::FrameTooLarge | C::CiphertextTooLarge | C::RequestTooLarge | C::BidTooLarge => 413,

@@ -1,6 +1,7 @@
 //! HTTP clients of the node's public API: [`BuilderClient`] (schedule, bids, outcomes,
-//! published blocks, the encrypted mempool as pages and as a live [`MempoolStream`]) and
-//! [`DataClient`] (bids received, blocks delivered, transaction status).
+//! published blocks, collateral, deposits, withdrawals, the encrypted mempool as pages and as a
+//! live [`MempoolStream`]), [`RollupClient`] (admin messages, registration, published blocks,
+//! payouts) and [`DataClient`] (bids received, blocks delivered, transaction status).
 //!
 //! Both speak only the documented routes ([`crate::api::paths`]) and decode every error body
 //! back into its [`ErrorCode`] ([`HttpError::Api`]). Only `GET`s are retried (on a transport
@@ -13,8 +14,13 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use veil_auction::SignedBid;
-use veil_primitives::{ErrorCode, Slot, TxId};
+use veil_auction::{SignedBid, SignedRollupUpdate, SignedWithdrawal};
+use veil_primitives::{ErrorCode, PublicKeyBytes, RollupId, SignedDepositNotice, Slot, TxId};
+
+use crate::api::registry::{
+    self, BuilderCollateral, DepositAccepted, RollupBlocksPage, RollupInfo, RollupList,
+    RollupPayoutsPage, RollupUpdateAccepted, WithdrawalAccepted,
+};
 
 use crate::api::{
     paths, ApiError, ApiErrorBody, BidAccepted, BidBatch, BidVerdicts, BidsPage, BlocksPage,
@@ -443,6 +449,129 @@ fn event_end(buffer: &[u8]) -> Option<(usize, usize)> {
     match (lf, crlf) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),
+    }
+}
+
+impl BuilderClient {
+    /// The builder's collateral account (`NOT_FOUND` for a key that never deposited).
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn collateral(
+        &self,
+        builder: &PublicKeyBytes,
+    ) -> Result<BuilderCollateral, HttpError> {
+        self.http.get(&registry::paths::BUILDER.replace("{key}", &builder.to_string()), &[]).await
+    }
+
+    /// Has a bridge-signed deposit notice credited. Not retried by the client, but safe to
+    /// resend: the same notice again gets the same answer and is never credited twice.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `UNKNOWN_BRIDGE_KEY`, `DEPOSIT_CONFLICT`, `BAD_SIGNATURE`, ...
+    pub async fn deposit(
+        &self,
+        notice: &SignedDepositNotice,
+    ) -> Result<DepositAccepted, HttpError> {
+        self.http.post(registry::paths::DEPOSITS, notice).await
+    }
+
+    /// Requests a withdrawal. Not retried by the client; safe to resend (the same request
+    /// again is refused `STALE_NONCE` if the first one was applied, and changes nothing).
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `INSUFFICIENT_COLLATERAL`, `STALE_NONCE`, `BAD_SIGNATURE`, ...
+    pub async fn withdraw(
+        &self,
+        request: &SignedWithdrawal,
+    ) -> Result<WithdrawalAccepted, HttpError> {
+        self.http.post(registry::paths::WITHDRAWALS, request).await
+    }
+}
+
+/// A rollup's client: register and configure with signed admin messages, read the
+/// registration, the published blocks and the payouts. `GET`s are retried; an admin message
+/// is not, but is safe to resend (the same nonce again is refused `STALE_NONCE` if the first
+/// one was applied, and changes nothing).
+#[derive(Debug, Clone)]
+pub struct RollupClient {
+    http: HttpClient,
+}
+
+fn page(from: Option<Slot>, limit: Option<u32>) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(f) = from {
+        out.push(("from", f.0.to_string()));
+    }
+    if let Some(l) = limit {
+        out.push(("limit", l.to_string()));
+    }
+    out
+}
+
+impl RollupClient {
+    /// A rollup client over `http`.
+    #[must_use]
+    pub fn new(http: HttpClient) -> RollupClient {
+        RollupClient { http }
+    }
+
+    /// Sends a signed admin message (register, configure, rotate admin); answered once it is
+    /// durable.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `STALE_NONCE`, `EFFECTIVE_SLOT_TOO_EARLY`, `BAD_SIGNATURE`, ...
+    pub async fn update(
+        &self,
+        update: &SignedRollupUpdate,
+    ) -> Result<RollupUpdateAccepted, HttpError> {
+        self.http.post(registry::paths::ROLLUP_UPDATES, update).await
+    }
+
+    /// Every registered rollup.
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn rollups(&self) -> Result<RollupList, HttpError> {
+        self.http.get(registry::paths::ROLLUPS, &[]).await
+    }
+
+    /// One rollup (`NOT_FOUND` if not registered).
+    ///
+    /// # Errors
+    /// See [`HttpError`].
+    pub async fn rollup(&self, rollup: RollupId) -> Result<RollupInfo, HttpError> {
+        self.http
+            .get(&registry::paths::ROLLUP.replace("{rollup}", &rollup.0.to_string()), &[])
+            .await
+    }
+
+    /// A page of the rollup's published blocks from `from` on (slot 0 if `None`).
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `PAGE_LIMIT_EXCEEDED` for a limit over the server's maximum.
+    pub async fn blocks(
+        &self,
+        rollup: RollupId,
+        from: Option<Slot>,
+        limit: Option<u32>,
+    ) -> Result<RollupBlocksPage, HttpError> {
+        let path = registry::paths::ROLLUP_BLOCKS.replace("{rollup}", &rollup.0.to_string());
+        self.http.get(&path, &page(from, limit)).await
+    }
+
+    /// A page of the rollup's payouts from `from` on (slot 0 if `None`).
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `PAGE_LIMIT_EXCEEDED` for a limit over the server's maximum.
+    pub async fn payouts(
+        &self,
+        rollup: RollupId,
+        from: Option<Slot>,
+        limit: Option<u32>,
+    ) -> Result<RollupPayoutsPage, HttpError> {
+        let path = registry::paths::ROLLUP_PAYOUTS.replace("{rollup}", &rollup.0.to_string());
+        self.http.get(&path, &page(from, limit)).await
     }
 }
 

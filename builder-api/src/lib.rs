@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`Submitter`], [`encrypt`], [`loadgen`] | client | encrypt a transaction (or an atomic bundle) to the committee key, submit it to the ingress over QUIC, wait for the ack ("durably stored and offered to builders") and for the signed inclusion receipt |
 //! | [`api`] | both | routes, JSON bodies, the error body, the one [`ErrorCode`](veil_primitives::ErrorCode) → HTTP status mapping |
-//! | [`http`] | client | [`http::BuilderClient`] and [`http::DataClient`]: typed errors, `GET`s retried |
+//! | [`http`] | client | [`http::BuilderClient`], [`http::RollupClient`] and [`http::DataClient`]: typed errors, `GET`s retried (the registry `POST`s are safe to resend: nonces and deposit ids make them idempotent or refused as replays) |
 //! | `server` (feature `server`) | server | axum routes over an `ApiBackend` the node implements, `/openapi.json` generated from the handlers |
 //!
 //! The client side links neither axum nor any storage: the node implements the server's
@@ -19,7 +19,14 @@
 //! ([`api::http_status`]). Routes ([`api::paths`]): `GET /v1/builder/schedule`,
 //! `POST /v1/builder/bids`, `POST /v1/builder/bids/batch`, `GET /v1/slots/{slot}/outcome`,
 //! `GET /v1/slots/{slot}/blocks`, `GET /v1/data/bids`, `GET /v1/data/blocks`,
-//! `GET /v1/tx/{id}`, `GET /health`, `GET /ready`, `GET /metrics`, `GET /openapi.json`.
+//! `GET /v1/tx/{id}`, `GET /health`, `GET /ready`, `GET /metrics`, `GET /openapi.json`; and
+//! the rollup and collateral routes ([`api::registry::paths`]): `POST /v1/rollups/updates`
+//! (signed admin messages: register, configure, rotate the admin key), `GET /v1/rollups`,
+//! `GET /v1/rollups/{rollup}`, `GET /v1/rollups/{rollup}/blocks?from=&limit=`,
+//! `GET /v1/rollups/{rollup}/payouts?from=&limit=`, `GET /v1/builders/{key}`,
+//! `POST /v1/builders/deposits` (bridge-signed deposit notices, idempotent per deposit id),
+//! `POST /v1/builders/withdrawals`. Every accepted change is durable in the sequencer's record
+//! log before it is answered, and survives a restart.
 //!
 //! # Submission SDK (QUIC)
 //!

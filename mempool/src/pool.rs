@@ -259,6 +259,13 @@ impl Pool {
         &self.config
     }
 
+    /// Replaces the table of registered rollups and their block gas limits (see
+    /// [`PoolConfig::rollups`]): a rollup registered after genesis is admitted from here on,
+    /// a changed gas limit applies to new admissions. Pending transactions are kept.
+    pub fn set_rollups(&mut self, rollups: Option<std::collections::BTreeMap<RollupId, u64>>) {
+        self.config.rollups = rollups;
+    }
+
     /// Replaces the accepted eons (key rotation). Pending transactions are kept.
     pub fn set_eons(&mut self, eons: &[Eon]) {
         self.eons = eons.to_vec();

@@ -45,6 +45,18 @@ pub struct SequencerConfig {
     pub rollups: Vec<GenesisRollup>,
     /// Builders' collateral at genesis.
     pub builders: Vec<GenesisBuilder>,
+    /// The settlement-layer bridge whose signed deposit notices are credited.
+    pub bridge: BridgeSection,
+}
+
+/// `[bridge]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeSection {
+    /// The bridge's ed25519 public key (`0x` hex): deposit notices
+    /// (`POST /v1/builders/deposits`) must name it and be signed by it. None (the default)
+    /// refuses every notice with `UNKNOWN_BRIDGE_KEY`.
+    pub key: Option<PublicKeyBytes>,
 }
 
 impl Default for SequencerConfig {
@@ -62,6 +74,7 @@ impl Default for SequencerConfig {
             auction: AuctionSection::default(),
             rollups: Vec::new(),
             builders: Vec::new(),
+            bridge: BridgeSection::default(),
         }
     }
 }
@@ -305,6 +318,10 @@ impl SequencerConfig {
         for b in &self.builders {
             auction.deposit(b.key, b.deposit).with_context(|| format!("builder {}", b.key))?;
         }
+        if let Some(key) = self.bridge.key {
+            veil_primitives::signed::verifying_key(&key).context("bridge.key")?;
+        }
+        auction.set_bridge_key(self.bridge.key);
         Ok(auction)
     }
 }

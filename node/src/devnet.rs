@@ -260,9 +260,9 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     }
     let builder_keys: Vec<SigningKey> =
         (0..strategies().len()).map(|i| SigningKey::from_bytes(&[0xb0 + i as u8; 32])).collect();
-    for key in &builder_keys {
-        auction.deposit(public_key(key), Amount(1_000_000_000))?;
-    }
+    // Builders are funded by the bridge over HTTP once the node runs (below).
+    let bridge = SigningKey::from_bytes(&[0xb7; 32]);
+    auction.set_bridge_key(Some(public_key(&bridge)));
 
     // The sequencer node: ingress, keyper endpoint, slot machine.
     let sequencer_key = SigningKey::from_bytes(&[0x5e; 32]);
@@ -339,6 +339,31 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         say(format!("http api: http://{addr} (metrics: http://{addr}/metrics, document: http://{addr}/openapi.json)"));
     }
     say("builders bid over HTTP (POST /v1/builder/bids, through the SDK); fees are charged and credited as ledger entries at settlement; fee accounts with balances come with ingress v2".into());
+
+    // The bridge funds the builders' collateral over HTTP: one signed deposit notice each
+    // (idempotent per deposit id, so a restarted devnet sends the same notices again).
+    let collateral = veil_builder_api::http::BuilderClient::new(
+        veil_builder_api::http::HttpClient::new(&api).context("the HTTP API's address")?,
+    );
+    for (i, key) in builder_keys.iter().enumerate() {
+        let notice = veil_primitives::DepositNotice {
+            chain_id: DEVNET_CHAIN,
+            bridge: public_key(&bridge),
+            deposit_id: veil_primitives::DepositId(veil_primitives::encoding::sha3_256(
+                format!("devnet builder deposit {i}").as_bytes(),
+            )),
+            kind: veil_primitives::AccountKind::Builder,
+            account: public_key(key),
+            amount: Amount(1_000_000_000),
+        }
+        .sign(&bridge);
+        collateral.deposit(&notice).await.context("fund a builder through the bridge")?;
+    }
+    say(format!(
+        "bridge {}: {} builders funded over HTTP (POST /v1/builders/deposits)",
+        public_key(&bridge),
+        builder_keys.len()
+    ));
 
     // Users.
     let sent: Arc<Mutex<HashMap<TxId, Vec<u8>>>> = Arc::new(Mutex::new(HashMap::new()));

@@ -200,7 +200,8 @@ impl SequencerNode {
         let clock = genesis.clock()?;
         let mut pool = config.pool;
         // The mempool admits transactions for the registered rollups only, within their gas
-        // limits. (Rollup registrations after genesis will update it with the HTTP API.)
+        // limits; the sequencer thread keeps the table in step with the registry (rollups
+        // registered or reconfigured after genesis, restored ones).
         pool.rollups.get_or_insert_with(|| config.auction.rollups().gas_limits());
         let mut ingress_config =
             IngressConfig::new(config.ingress_listen, config.data_dir.join("ingress"), pool);
@@ -224,7 +225,6 @@ impl SequencerNode {
         let (report_tx, reports) = mpsc::channel::<SlotReport>();
         let metrics = Arc::new(NodeMetrics::new());
         let first = clock.slot_at(now_ms());
-        let rollups = config.auction.rollups().clone();
         let committee_json = pks.to_json();
         let keypers_needed = pks.threshold() + 1;
         let machine = SlotMachine::new(clock, pks, config.auction, first);
@@ -257,7 +257,7 @@ impl SequencerNode {
                     committee: serde_json::from_str(&committee_json)?,
                     keypers_needed: keypers_needed as u64,
                     clock,
-                    rollups: Mutex::new(rollups),
+                    sequencer: intake.clone(),
                     intake: bids.clone(),
                     data,
                     top_bids: sequencer.top_bids(),

@@ -204,6 +204,15 @@ error_codes! {
     ZeroAmount = 133, "ZERO_AMOUNT", false;
     /// An amount computation would overflow.
     Overflow = 134, "OVERFLOW", false;
+    /// A deposit notice reuses a settlement-layer deposit id already credited with another
+    /// notice (the same notice again is answered as before, never credited twice).
+    DepositConflict = 135, "DEPOSIT_CONFLICT", false;
+    /// A deposit notice signed by a key that is not the node's configured bridge key (or the
+    /// node has no bridge key configured).
+    UnknownBridgeKey = 136, "UNKNOWN_BRIDGE_KEY", false;
+    /// A deposit notice for an account kind this node does not credit yet (fee-payer
+    /// accounts come with user fee accounts).
+    UnsupportedAccountKind = 137, "UNSUPPORTED_ACCOUNT_KIND", false;
     /// A second, different commitment for a slot that already has one (refused, reported).
     Equivocation = 200, "EQUIVOCATION", false;
     /// Shares were asked for a slot whose commitment this keyper has not released.

@@ -13,6 +13,7 @@
 //! | [`TxMeta`], [`BundleRef`], [`CiphertextIndex`] | a ciphertext's public metadata and read access to admitted ones ([`meta`]) |
 //! | [`Signed`], [`SignedMessage`], [`SignatureBytes`] | ed25519 signatures with one domain-separation convention ([`signed`]) |
 //! | [`Receipt`], [`SignedReceipt`], [`CommitmentId`] | the sequencer's signed inclusion receipt, shared by the sequencer, the wire and clients ([`receipt`]) |
+//! | [`DepositNotice`], [`AccountKind`], [`DepositId`] | a bridge-signed notice of money that arrived on the settlement layer, credited once per deposit id ([`deposit`]) |
 //! | [`encoding::Encoder`] | the canonical byte encoding behind every signature and hash |
 //! | [`ErrorCode`] | the one table of typed, stable error codes ([`error_code`]) |
 //!
@@ -42,6 +43,7 @@ use std::fmt;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+pub mod deposit;
 pub mod encoding;
 pub mod error_code;
 pub mod hexbytes;
@@ -49,6 +51,7 @@ pub mod meta;
 pub mod receipt;
 pub mod signed;
 
+pub use deposit::{AccountKind, DepositId, DepositNotice, SignedDepositNotice};
 pub use error_code::ErrorCode;
 pub use meta::{CiphertextIndex, TxMeta};
 pub use receipt::{CommitmentId, Receipt, SignedReceipt};

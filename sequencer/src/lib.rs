@@ -84,6 +84,6 @@ pub use receipt::{
     check_receipt, receipts_for, Receipt, ReceiptMismatch, ReceiptSigner, SignedReceipt,
 };
 pub use slot::{
-    KeyperRequest, PoolView, Publication, PublishedSlot, SlotClock, SlotEvent, SlotMachine,
-    SlotRecord, SlotState, TxResult,
+    KeyperRequest, PoolView, Publication, PublishedSlot, RegistryAccepted, RegistryChange,
+    RegistryRecord, SlotClock, SlotEvent, SlotMachine, SlotRecord, SlotState, TxResult,
 };

@@ -52,9 +52,16 @@
 //!   the uninterrupted run, so payouts credited still equal payments debited, exactly.
 //! - **Slot order.** No slot up to the last restored one opens again, and no rollup change
 //!   can take effect in one.
-//! - **Not restored here:** the registries and deposits (the caller rebuilds the genesis
-//!   auction first), and the bids of a slot that was still open at the crash (it opens again
-//!   with an empty book if its deadline has not passed).
+//! - **Registry changes** accepted after genesis (rollup updates, deposit notices, withdrawal
+//!   requests, withdrawals released at slot boundaries) are [`SlotRecord::Registry`] records,
+//!   persisted before anyone is told they were accepted ([`SlotMachine::handle_registry`]).
+//!   Restore replays them in log order, interleaved with the slots (each slot at its first
+//!   record), so admin keys, nonces, scheduled terms, deposits credited, balances and pending
+//!   withdrawals come back exactly; a replayed admin or withdrawal nonce is refused as stale
+//!   afterwards, as before the restart.
+//! - **Not restored here:** the genesis registries (the caller rebuilds the genesis auction
+//!   first), and the bids of a slot that was still open at the crash (it opens again with an
+//!   empty book if its deadline has not passed).
 //! - **Old logs.** Records written before the `Decided` record carried the outcome do not
 //!   decode as [`SlotRecord`]s; such logs are not supported (devnets start from a fresh data
 //!   directory).
@@ -65,14 +72,16 @@ use std::num::NonZeroU64;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use veil_auction::{
-    Auction, AuctionError, BidReceipt, LedgerEntry, Outcome, SignedBid, VerifiedBid,
+    Auction, AuctionError, BidReceipt, LedgerEntry, Outcome, SignedBid, SignedRollupUpdate,
+    SignedWithdrawal, VerifiedBid,
 };
 use veil_crypto::{
     decrypt_block, Blame, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, PublicKeySet,
     ResponderSet, SignedShareBatch, VerifiedShareBatch,
 };
 use veil_primitives::{
-    hexbytes, Amount, BundleId, CiphertextIndex, PublicKeyBytes, RollupId, Slot, TxId, TxMeta,
+    hexbytes, Amount, BundleId, CiphertextIndex, PublicKeyBytes, RollupId, SignedDepositNotice,
+    Slot, TxId, TxMeta,
 };
 
 use crate::commitment::{Commitment, SignedCommitment};
@@ -288,10 +297,16 @@ pub enum SlotRecord {
         /// The slot.
         slot: Slot,
     },
+    /// A registry change (rollup update, deposit, withdrawal, release), in the order it was
+    /// accepted among the slot records: restore replays it at its place.
+    Registry {
+        /// The change.
+        change: RegistryRecord,
+    },
 }
 
 impl SlotRecord {
-    /// The slot the record is about.
+    /// The slot the record is about (for a registry change, the slot it was accepted at).
     #[must_use]
     pub fn slot(&self) -> Slot {
         match self {
@@ -299,8 +314,81 @@ impl SlotRecord {
             SlotRecord::Signed { signed } => signed.message.slot,
             SlotRecord::Decrypted { published } => published.slot,
             SlotRecord::Settled { slot, .. } | SlotRecord::Undecryptable { slot } => *slot,
+            SlotRecord::Registry { change } => change.at(),
         }
     }
+}
+
+/// A change to the registries, handed to [`SlotMachine::handle_registry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryChange {
+    /// A rollup admin message: register, configure, rotate the admin key.
+    RollupUpdate(Box<SignedRollupUpdate>),
+    /// A bridge-signed deposit notice crediting a builder's collateral.
+    Deposit(Box<SignedDepositNotice>),
+    /// A builder's signed withdrawal request.
+    Withdrawal(Box<SignedWithdrawal>),
+}
+
+/// A registry change as persisted ([`SlotRecord::Registry`]). Each carries the slot it was
+/// accepted at, and what restore needs to apply it again exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum RegistryRecord {
+    /// An accepted rollup admin message.
+    RollupUpdate {
+        /// The earliest slot a change could take effect in when it was accepted.
+        at: Slot,
+        /// The signed message.
+        update: SignedRollupUpdate,
+    },
+    /// A credited deposit notice.
+    Deposit {
+        /// The slot in progress when it was credited.
+        at: Slot,
+        /// The signed notice.
+        notice: SignedDepositNotice,
+        /// The credit.
+        entry: LedgerEntry,
+    },
+    /// An accepted withdrawal request; released `withdrawal_delay_slots` after `at`.
+    Withdrawal {
+        /// The slot in progress when it was accepted (the release counts from it).
+        at: Slot,
+        /// The signed request.
+        request: SignedWithdrawal,
+        /// The reservation (`WithdrawalRequested`, with the release slot).
+        entry: LedgerEntry,
+    },
+    /// Withdrawals released at a slot boundary.
+    Released {
+        /// The slot whose start released them.
+        at: Slot,
+        /// One `Withdrawal` entry per release, in builder key order.
+        ledger: Vec<LedgerEntry>,
+    },
+}
+
+impl RegistryRecord {
+    /// The slot the change was accepted (or, for a release, made) at.
+    #[must_use]
+    pub fn at(&self) -> Slot {
+        match self {
+            RegistryRecord::RollupUpdate { at, .. }
+            | RegistryRecord::Deposit { at, .. }
+            | RegistryRecord::Withdrawal { at, .. }
+            | RegistryRecord::Released { at, .. } => *at,
+        }
+    }
+}
+
+/// What [`SlotMachine::handle_registry`] accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryAccepted {
+    /// The ledger entry of a deposit or withdrawal (`None` for a rollup update).
+    pub entry: Option<LedgerEntry>,
+    /// A deposit notice credited before: nothing changed and nothing is persisted now.
+    pub repeat: bool,
 }
 
 /// A message for the keypers.
@@ -479,11 +567,11 @@ struct RestoredSlot {
 /// Groups `records` by slot (in write order, the last one wins) and checks each record against
 /// the slot's decided one, which every later step of a slot follows. See
 /// [`SlotMachine::restore`].
-fn collate(records: Vec<SlotRecord>) -> Result<BTreeMap<Slot, RestoredSlot>, SequencerError> {
+fn collate(records: &[SlotRecord]) -> Result<BTreeMap<Slot, RestoredSlot>, SequencerError> {
     let mismatch = |slot, what| Err(SequencerError::RecordMismatch { slot, what });
     let mut decided: BTreeMap<Slot, (Commitment, Box<Outcome>)> = BTreeMap::new();
     let mut latest: BTreeMap<Slot, SlotRecord> = BTreeMap::new();
-    for r in records {
+    for r in records.iter().filter(|r| !matches!(r, SlotRecord::Registry { .. })) {
         let slot = r.slot();
         match (&r, decided.get(&slot)) {
             (SlotRecord::Decided { commitment, outcome }, first) => {
@@ -513,7 +601,7 @@ fn collate(records: Vec<SlotRecord>) -> Result<BTreeMap<Slot, RestoredSlot>, Seq
             }
             _ => {}
         }
-        latest.insert(slot, r);
+        latest.insert(slot, r.clone());
     }
     Ok(latest
         .into_iter()
@@ -575,18 +663,30 @@ impl SlotMachine {
         records: Vec<SlotRecord>,
         pool: &P,
     ) -> Result<(), SequencerError> {
-        let slots = collate(records)?;
-        // The auction first, in slot order: the machine's slots change only once it agrees.
-        for (slot, restored) in &slots {
+        let slots = collate(&records)?;
+        // The auction first, in log order: each slot where its first record was written (slots
+        // close in slot order), each registry change where it was accepted. The machine's
+        // slots change only once the auction agrees.
+        let mut seen: BTreeSet<Slot> = BTreeSet::new();
+        for record in &records {
+            let slot = record.slot();
+            if let SlotRecord::Registry { change } = record {
+                self.restore_registry(change)?;
+                continue;
+            }
+            if !seen.insert(slot) {
+                continue;
+            }
+            let Some(restored) = slots.get(&slot) else { continue };
             let result = match (&restored.latest, &restored.decided) {
-                (SlotRecord::Undecryptable { .. }, _) => self.auction.restore_abandoned(*slot),
+                (SlotRecord::Undecryptable { .. }, _) => self.auction.restore_abandoned(slot),
                 (SlotRecord::Settled { .. }, Some((_, outcome))) => {
                     self.auction.restore_settled(outcome)
                 }
                 (_, Some((_, outcome))) => self.auction.restore_closed((**outcome).clone()),
-                (_, None) => return Err(SequencerError::MissingOutcome(*slot)),
+                (_, None) => return Err(SequencerError::MissingOutcome(slot)),
             };
-            result.map_err(|error| SequencerError::RestoreRefused { slot: *slot, error })?;
+            result.map_err(|error| SequencerError::RestoreRefused { slot, error })?;
         }
         for (slot, restored) in slots {
             self.next_open = self.next_open.max(slot.next());
@@ -628,11 +728,102 @@ impl SlotMachine {
                 }
                 SlotRecord::Settled { .. } => run.state = SlotState::Settled,
                 SlotRecord::Undecryptable { .. } => run.state = SlotState::Undecryptable,
+                // Filtered out by `collate`.
+                SlotRecord::Registry { .. } => continue,
             }
             self.slots.insert(slot, run);
         }
         self.prune();
         Ok(())
+    }
+
+    /// Applies a registry change persisted before a restart, exactly as it was applied then.
+    fn restore_registry(&mut self, change: &RegistryRecord) -> Result<(), SequencerError> {
+        let slot = change.at();
+        let refused = |error| SequencerError::RestoreRefused { slot, error };
+        match change {
+            RegistryRecord::RollupUpdate { update, .. } => {
+                self.auction.apply_rollup_update(update).map_err(refused)?;
+            }
+            RegistryRecord::Deposit { notice, entry, .. } => {
+                let credit = self.auction.restore_deposit(&notice.message).map_err(refused)?;
+                if credit.entry != *entry {
+                    return Err(SequencerError::RecordMismatch {
+                        slot,
+                        what: "the deposit credits another entry",
+                    });
+                }
+            }
+            RegistryRecord::Withdrawal { at, request, entry } => {
+                let got = self.auction.request_withdrawal(request, *at).map_err(refused)?;
+                if got != *entry {
+                    return Err(SequencerError::RecordMismatch {
+                        slot,
+                        what: "the withdrawal reserves another entry",
+                    });
+                }
+            }
+            RegistryRecord::Released { at, ledger } => {
+                if self.auction.release_withdrawals(*at) != *ledger {
+                    return Err(SequencerError::RecordMismatch {
+                        slot,
+                        what: "the released withdrawals differ",
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A registry change: a rollup admin message, a deposit notice or a withdrawal request,
+    /// checked and applied by the auction. An accepted change is persisted
+    /// ([`SlotEvent::Persist`] of a [`SlotRecord::Registry`]): the shell must make it durable
+    /// before it tells anyone it was accepted. A repeated deposit notice changes nothing and
+    /// persists nothing.
+    ///
+    /// A rollup change takes effect at a slot boundary after every opened slot; a withdrawal
+    /// is released `withdrawal_delay_slots` after the slot in progress at `now_ms`, when that
+    /// slot starts (a [`RegistryRecord::Released`] record).
+    ///
+    /// # Errors
+    /// The auction's typed refusal; nothing changes then.
+    pub fn handle_registry(
+        &mut self,
+        change: RegistryChange,
+        now_ms: u64,
+    ) -> Result<RegistryAccepted, AuctionError> {
+        let now = self.clock.slot_at(now_ms);
+        let (record, accepted) = match change {
+            RegistryChange::RollupUpdate(update) => {
+                let at = self.auction.earliest_effective_slot();
+                self.auction.apply_rollup_update(&update)?;
+                (
+                    RegistryRecord::RollupUpdate { at, update: *update },
+                    RegistryAccepted { entry: None, repeat: false },
+                )
+            }
+            RegistryChange::Deposit(notice) => {
+                let credit = self.auction.credit_deposit(&notice)?;
+                let accepted =
+                    RegistryAccepted { entry: Some(credit.entry.clone()), repeat: credit.repeat };
+                if credit.repeat {
+                    return Ok(accepted);
+                }
+                (
+                    RegistryRecord::Deposit { at: now, notice: *notice, entry: credit.entry },
+                    accepted,
+                )
+            }
+            RegistryChange::Withdrawal(request) => {
+                let entry = self.auction.request_withdrawal(&request, now)?;
+                (
+                    RegistryRecord::Withdrawal { at: now, request: *request, entry: entry.clone() },
+                    RegistryAccepted { entry: Some(entry), repeat: false },
+                )
+            }
+        };
+        self.persist(SlotRecord::Registry { change: record });
+        Ok(accepted)
     }
 
     /// The auction (registries, books, stats).
@@ -742,6 +933,12 @@ impl SlotMachine {
         // Open every slot whose start has come, one at a time (a slow shell skips none).
         while self.clock.start_ms(self.next_open) <= now_ms {
             let slot = self.next_open;
+            let released = self.auction.release_withdrawals(slot);
+            if !released.is_empty() {
+                self.persist(SlotRecord::Registry {
+                    change: RegistryRecord::Released { at: slot, ledger: released },
+                });
+            }
             if self.clock.deadline_ms(slot) > now_ms {
                 self.auction
                     .open_slot(slot, self.clock.deadline_ms(slot))
@@ -885,6 +1082,8 @@ impl SlotMachine {
                 }));
                 self.prune();
             }
+            // Applied when accepted; durable now, nothing further to do.
+            SlotRecord::Registry { .. } => {}
             SlotRecord::Undecryptable { slot } => {
                 let ids: Vec<TxId> = self
                     .slots

@@ -150,6 +150,8 @@ pub enum SlotDoc {
     Signed,
     /// The published plaintext blocks.
     Published,
+    /// The settlement's ledger entries and fees.
+    Settled,
 }
 
 impl SlotDoc {
@@ -158,6 +160,7 @@ impl SlotDoc {
             SlotDoc::Decided => "decided",
             SlotDoc::Signed => "signed",
             SlotDoc::Published => "published",
+            SlotDoc::Settled => "settled",
         }
     }
 }
@@ -301,6 +304,7 @@ impl DataStore {
                 state TEXT NOT NULL,
                 UNIQUE (slot, rollup)
             );
+            CREATE INDEX IF NOT EXISTS delivered_rollup ON delivered (rollup, slot);
             CREATE TABLE IF NOT EXISTS slot_doc (
                 slot INTEGER NOT NULL,
                 kind TEXT NOT NULL,
@@ -568,6 +572,38 @@ impl DataStore {
         Ok(rows)
     }
 
+    /// The slots from `from` on, in slot order, at most `limit`, in which `rollup` has a
+    /// committed block that got to `state`: the rollup API's listings, paginated by slot
+    /// (the next page starts after the last slot returned).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the read fails.
+    pub fn rollup_slots(
+        &self,
+        rollup: RollupId,
+        from: Slot,
+        state: DeliveryState,
+        limit: usize,
+    ) -> Result<Vec<Slot>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT slot FROM delivered WHERE rollup = ?1 AND slot >= ?2 AND state = ?3
+             ORDER BY slot LIMIT ?4",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![
+                    rollup.0,
+                    i(from.0),
+                    state.name(),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| Ok(Slot(r.get::<_, i64>(0)? as u64)),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// A published transaction's fate, if indexed.
     ///
     /// # Errors
@@ -717,6 +753,14 @@ mod tests {
         let fate = store.fate(&TxId([1; 32])).unwrap().unwrap();
         assert_eq!((fate.position, fate.fate), (2, TxFate::Failed));
         assert_eq!(store.fate(&TxId([2; 32])).unwrap(), None);
+        // A rollup's published slots from a slot on.
+        let published = |rollup, from| {
+            store.rollup_slots(RollupId(rollup), Slot(from), DeliveryState::Published, 10).unwrap()
+        };
+        assert_eq!(published(0, 0), vec![Slot(4)]);
+        assert_eq!(published(0, 4), vec![Slot(4)]);
+        assert!(published(0, 5).is_empty());
+        assert!(published(1, 0).is_empty(), "rollup 1's block is only committed");
         store.apply(6, &[IndexOp::Undecryptable(Slot(4))]).unwrap();
         assert!(store
             .delivered(&Filter::default(), None, 10)

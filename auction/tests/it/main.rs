@@ -3,6 +3,7 @@
 //! restore after a restart against the uninterrupted auction.
 
 mod intake;
+mod ledger;
 mod properties;
 mod restore;
 

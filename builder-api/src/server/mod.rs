@@ -30,6 +30,7 @@
 //!   bid with a bad signature costs the sequencer nothing.
 
 mod limits;
+mod registry;
 mod routes;
 mod stream;
 
@@ -58,6 +59,7 @@ use crate::api::{
 pub use limits::{
     RateLimit, RateLimits, DEFAULT_PER_ADDRESS, DEFAULT_PER_KEY, MAX_TRACKED, SWEEP_EVERY,
 };
+pub use registry::RegistryBackend;
 pub use routes::route_errors;
 
 /// The default largest request body: 1 MiB (a bid naming 1,000 ciphertexts is about 70 KB of
@@ -146,8 +148,8 @@ pub trait MempoolWatch: Send {
 
 /// What the routes need from the node. Every method blocks (routes call them on the blocking
 /// pool) and answers with a typed [`ApiError`] whose code the route declares in
-/// [`route_errors`].
-pub trait ApiBackend: Send + Sync + 'static {
+/// [`route_errors`]. The rollup and collateral routes' methods are in [`RegistryBackend`].
+pub trait ApiBackend: RegistryBackend + Send + Sync + 'static {
     /// The slot schedule now.
     ///
     /// # Errors
@@ -247,6 +249,7 @@ struct AppState {
         (name = "data", description = "Bids received and blocks delivered, filterable, paginated"),
         (name = "user", description = "Transaction status"),
         (name = "mempool", description = "The encrypted mempool: a snapshot from a cursor and a live stream"),
+        (name = "rollup", description = "Rollup registration and terms (signed admin messages), published blocks and payouts"),
         (name = "operations", description = "Health, readiness, metrics, this document")
     ),
     components(schemas(ApiErrorBody))

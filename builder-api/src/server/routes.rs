@@ -107,12 +107,13 @@ pub fn route_errors(operation: &str) -> &'static [ErrorCode] {
         "metrics" => &[C::DeadlineExceeded],
         // The document answers from memory, but its route is rate-limited per address.
         "openapi_json" => &[C::RateLimited],
-        // `health` answers from memory, never limited.
-        _ => &[],
+        // `health` answers from memory, never limited; the registry's routes declare theirs.
+        other => super::registry::route_errors(other),
     }
 }
 
 pub(super) fn register(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    let router = super::registry::register(router);
     router
         .routes(routes!(schedule))
         .routes(routes!(submit_bid))
@@ -133,7 +134,7 @@ pub(super) fn register(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
 
 /// Runs a backend call on the blocking pool. An error the route does not declare is logged
 /// (the document would not list its status).
-async fn call<T: Send + 'static>(
+pub(super) async fn call<T: Send + 'static>(
     state: &AppState,
     operation: &'static str,
     f: impl FnOnce(&dyn ApiBackend) -> Result<T, ApiError> + Send + 'static,
@@ -150,7 +151,7 @@ async fn call<T: Send + 'static>(
     result
 }
 
-fn json_error(r: JsonRejection) -> ApiError {
+pub(super) fn json_error(r: JsonRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(C::RequestTooLarge, "the request body is over the size limit")
     } else {
@@ -158,7 +159,7 @@ fn json_error(r: JsonRejection) -> ApiError {
     }
 }
 
-fn path_error(r: PathRejection) -> ApiError {
+pub(super) fn path_error(r: PathRejection) -> ApiError {
     ApiError::new(C::MalformedRequest, r.body_text())
 }
 

@@ -17,6 +17,10 @@ use veil_primitives::{Amount, ChainId, Eon, ErrorCode, PublicKeyBytes, RollupId,
 use veil_sequencer::{Commitment, PublishedSlot};
 
 use super::*;
+use crate::api::registry::{
+    self as reg, BuilderCollateral, DepositAccepted, RollupBlocksPage, RollupInfo, RollupList,
+    RollupPayoutsPage, RollupUpdateAccepted, WithdrawalAccepted,
+};
 use crate::api::{paths, BlockDelivered, DeliveryState, TxState, MAX_PAGE_LIMIT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +79,86 @@ fn outcome() -> Outcome {
         payouts: vec![],
         fallback: vec![],
         ledger: vec![],
+    }
+}
+
+impl RegistryBackend for Scripted {
+    fn rollup_update(
+        &self,
+        update: veil_auction::SignedRollupUpdate,
+    ) -> Result<RollupUpdateAccepted, ApiError> {
+        self.answer(|| RollupUpdateAccepted {
+            rollup: update.message.rollup,
+            nonce: update.message.nonce,
+            effective: update.message.effective,
+        })
+    }
+
+    fn rollups(&self) -> Result<RollupList, ApiError> {
+        self.answer(|| RollupList { slot: Slot(3), rollups: vec![] })
+    }
+
+    fn rollup(&self, rollup: RollupId) -> Result<RollupInfo, ApiError> {
+        self.answer(|| RollupInfo {
+            rollup,
+            admin: PublicKeyBytes([1; 32]),
+            last_nonce: 0,
+            current: None,
+            scheduled: vec![],
+        })
+    }
+
+    fn rollup_blocks(
+        &self,
+        rollup: RollupId,
+        _: Slot,
+        _: u32,
+    ) -> Result<RollupBlocksPage, ApiError> {
+        self.answer(|| RollupBlocksPage { rollup, blocks: vec![], next_from: None })
+    }
+
+    fn rollup_payouts(
+        &self,
+        rollup: RollupId,
+        _: Slot,
+        _: u32,
+    ) -> Result<RollupPayoutsPage, ApiError> {
+        self.answer(|| RollupPayoutsPage { rollup, payouts: vec![], next_from: None })
+    }
+
+    fn builder_collateral(&self, builder: PublicKeyBytes) -> Result<BuilderCollateral, ApiError> {
+        self.answer(|| BuilderCollateral {
+            builder,
+            balance: Amount(5),
+            unsettled: Amount::ZERO,
+            pending_withdrawals: vec![],
+            available: Amount(5),
+            withdraw_nonce: 0,
+        })
+    }
+
+    fn deposit(
+        &self,
+        notice: veil_primitives::SignedDepositNotice,
+    ) -> Result<DepositAccepted, ApiError> {
+        self.answer(|| DepositAccepted {
+            deposit_id: notice.message.deposit_id,
+            kind: notice.message.kind,
+            account: notice.message.account,
+            amount: notice.message.amount,
+        })
+    }
+
+    fn withdraw(
+        &self,
+        request: veil_auction::SignedWithdrawal,
+    ) -> Result<WithdrawalAccepted, ApiError> {
+        self.answer(|| WithdrawalAccepted {
+            builder: request.message.builder,
+            amount: request.message.amount,
+            nonce: request.message.nonce,
+            release_slot: Slot(70),
+        })
     }
 }
 
@@ -252,14 +336,63 @@ fn signed_bid() -> SignedBid {
     .sign(&key)
 }
 
+/// The signed messages of the rollup and collateral routes.
+fn registry_body(path: &str) -> Option<String> {
+    use veil_auction::{public_key, RevenuePolicy, RollupChange, RollupConfig, RollupUpdate};
+    let key = SigningKey::from_bytes(&[4; 32]);
+    let json = match path {
+        reg::paths::ROLLUP_UPDATES => serde_json::to_string(
+            &RollupUpdate {
+                chain_id: ChainId(1),
+                rollup: RollupId(9),
+                nonce: 1,
+                effective: Slot(10),
+                change: RollupChange::Configure(RollupConfig {
+                    reserve: Amount(1),
+                    gas_limit: 10,
+                    policy: RevenuePolicy::standard(10_000, 0, 0, public_key(&key)).unwrap(),
+                    active: true,
+                }),
+            }
+            .sign(&key),
+        ),
+        reg::paths::DEPOSITS => serde_json::to_string(
+            &veil_primitives::DepositNotice {
+                chain_id: ChainId(1),
+                bridge: public_key(&key),
+                deposit_id: veil_primitives::DepositId([3; 32]),
+                kind: veil_primitives::AccountKind::Builder,
+                account: public_key(&key),
+                amount: Amount(5),
+            }
+            .sign(&key),
+        ),
+        reg::paths::WITHDRAWALS => serde_json::to_string(
+            &veil_auction::WithdrawalRequest {
+                chain_id: ChainId(1),
+                builder: public_key(&key),
+                amount: Amount(5),
+                nonce: 1,
+            }
+            .sign(&key),
+        ),
+        _ => return None,
+    };
+    Some(json.unwrap())
+}
+
 /// A well-formed request for an operation of the document.
 fn request(path: &str, method: &str) -> (String, Method, Option<String>) {
-    let path = path.replace("{slot}", "7").replace("{id}", &TxId([9; 32]).to_string());
+    let path = path
+        .replace("{slot}", "7")
+        .replace("{rollup}", "7")
+        .replace("{id}", &TxId([9; 32]).to_string())
+        .replace("{key}", &PublicKeyBytes([4; 32]).to_string());
     let bid = serde_json::to_value(signed_bid()).unwrap();
     let body = match path.as_str() {
         paths::BIDS => Some(bid.to_string()),
         paths::BIDS_BATCH => Some(serde_json::json!({ "bids": [bid] }).to_string()),
-        _ => None,
+        other => registry_body(other),
     };
     (path, method.to_uppercase().parse().unwrap(), body)
 }
@@ -279,6 +412,10 @@ fn provoke(
                 (path.replace("/7/", "/seven/"), None)
             } else if path.starts_with("/v1/tx/") {
                 ("/v1/tx/0x1234".into(), None)
+            } else if path == "/v1/rollups/7" {
+                ("/v1/rollups/seven".into(), None)
+            } else if path.starts_with("/v1/builders/") {
+                ("/v1/builders/0x12".into(), None)
             } else {
                 (format!("{path}?limit=many"), None)
             }
@@ -374,6 +511,14 @@ async fn every_route_and_status_matches_the_document() {
         paths::READY,
         paths::METRICS,
         paths::OPENAPI,
+        reg::paths::ROLLUP_UPDATES,
+        reg::paths::ROLLUPS,
+        reg::paths::ROLLUP,
+        reg::paths::ROLLUP_BLOCKS,
+        reg::paths::ROLLUP_PAYOUTS,
+        reg::paths::BUILDER,
+        reg::paths::DEPOSITS,
+        reg::paths::WITHDRAWALS,
     ]
     .into();
     assert_eq!(documented_paths, constants);

@@ -41,6 +41,10 @@ enum Command {
     Tx(commands::tx::TxArgs),
     /// The encrypted mempool over HTTP: a page from a cursor, or `--follow` the live stream.
     Mempool(commands::mempool::MempoolArgs),
+    /// A rollup over HTTP: register, configure, rotate the admin key, show, blocks, payouts.
+    Rollup(commands::rollup::RollupArgs),
+    /// A builder's collateral over HTTP: show, deposit (bridge-signed), withdraw.
+    Builder(commands::builder::BuilderArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +77,10 @@ fn main() -> ExitCode {
         Command::Tx(args) => runtime().and_then(|rt| rt.block_on(commands::tx::run(args))),
         Command::Mempool(args) => {
             runtime().and_then(|rt| rt.block_on(commands::mempool::run(args)))
+        }
+        Command::Rollup(args) => runtime().and_then(|rt| rt.block_on(commands::rollup::run(args))),
+        Command::Builder(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::builder::run(args)))
         }
         Command::Loadgen(args) => {
             runtime().and_then(|rt| rt.block_on(commands::loadgen::run(args)))

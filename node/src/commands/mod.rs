@@ -2,6 +2,7 @@
 //! the SDK.
 
 pub mod args;
+pub mod builder;
 pub mod data;
 pub mod dev_committee;
 pub mod dev_decrypt;
@@ -12,6 +13,7 @@ pub mod keygen;
 pub mod keyper;
 pub mod loadgen;
 pub mod mempool;
+pub mod rollup;
 pub mod sequencer;
 pub mod submit;
 pub mod tx;

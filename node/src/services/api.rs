@@ -3,22 +3,22 @@
 //!
 //! | route | answered from |
 //! |---|---|
-//! | schedule | the slot clock, the rollup registry as of genesis, the committee key |
+//! | schedule | the slot clock, the live rollup registry (read on the sequencer thread), the committee key |
+//! | rollups, collateral, deposits, withdrawals | see [`super::registry_api`] |
 //! | bids | the [`BidIntake`] (the sequencer thread's input channel, as for in-process builders) |
 //! | outcome, blocks, data API | the data API's index ([`DataStore`]), fed from the record log by the [`super::indexer::Indexer`] |
 //! | transaction status | the index (published fates), the ingress's receipt store (committed), the pool (pending) |
 //! | readiness, metrics | the sequencer thread's liveness, the keyper links, the metrics registry |
 //!
-//! Nothing here takes a lock the slot thread takes on its hot path: bids go over its channel
-//! like every bid, everything else is read from stores it already writes or from copies made at
-//! start.
+//! Nothing here takes a lock the slot thread takes on its hot path: bids, registry changes and
+//! registry reads go over its channel, everything else is read from stores it already writes
+//! or from copies made at start.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc};
 
-use veil_auction::registry::RollupRegistry;
 use veil_auction::{BidId, VerifiedBid};
 use veil_builder_api::api::{
     ApiError, BidReceived, BidsPage, BlockDelivered, BlocksPage, DeliveryState, MempoolBundle,
@@ -101,7 +101,7 @@ use veil_storage::StoreError;
 use super::bids::{BidIntake, TopBids};
 use super::ingress::Ingress;
 use super::keyper_server::KeyperLinks;
-use super::sequencer::now_ms;
+use super::sequencer::{now_ms, SequencerInput};
 use crate::metrics::NodeMetrics;
 
 /// What [`NodeApi`] reads; see the module docs.
@@ -116,8 +116,8 @@ pub struct NodeApi {
     pub keypers_needed: u64,
     /// The slot clock.
     pub clock: SlotClock,
-    /// The rollup registry (as of genesis: rollup updates over HTTP come later).
-    pub rollups: Mutex<RollupRegistry>,
+    /// The sequencer thread's input: registry changes and live reads of the registries.
+    pub sequencer: mpsc::Sender<SequencerInput>,
     /// The bid intake.
     pub intake: BidIntake,
     /// The data API's index.
@@ -178,10 +178,13 @@ impl ApiBackend for NodeApi {
         let now = now_ms();
         let current = self.clock.slot_at(now);
         let terms = self
-            .rollups
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .terms_for(current);
+            .read(move |a, _| {
+                a.rollups()
+                    .ids()
+                    .filter_map(|id| Some((id, a.rollups().state(id, current)?.current?)))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| ApiError::new(ErrorCode::NotReady, e.message))?;
         Ok(SlotSchedule {
             chain_id: self.chain_id,
             now_ms: now,

@@ -148,6 +148,10 @@ fn derive(stored: &LogRecord, ops: &mut Vec<IndexOp>) {
             }
         }
         SlotRecord::Undecryptable { .. } => ops.push(IndexOp::Undecryptable(slot)),
-        SlotRecord::Settled { .. } => {}
+        SlotRecord::Settled { .. } => {
+            ops.push(IndexOp::Doc { slot, kind: SlotDoc::Settled, body: stored.body.clone() });
+        }
+        // The registries are read live from the sequencer thread.
+        SlotRecord::Registry { .. } => {}
     }
 }

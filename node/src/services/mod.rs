@@ -10,4 +10,5 @@ pub mod keyper;
 pub mod keyper_client;
 pub mod keyper_server;
 pub mod receipts;
+pub mod registry_api;
 pub mod sequencer;

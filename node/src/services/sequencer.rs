@@ -17,11 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use veil_auction::{AuctionError, LedgerEntry, VerifiedBid};
+use veil_auction::{Auction, AuctionError, LedgerEntry, VerifiedBid};
 use veil_crypto::SignedShareBatch;
 use veil_mempool::pool::FeedCursor;
 use veil_primitives::{CiphertextIndex, Slot, TxId, TxMeta};
-use veil_sequencer::slot::{FeeEntry, PoolView, Publication, SlotEvent, SlotRecord, SlotStats};
+use veil_sequencer::slot::{
+    FeeEntry, PoolView, Publication, RegistryAccepted, RegistryChange, SlotEvent, SlotRecord,
+    SlotStats,
+};
 use veil_sequencer::{Finalizer, PublishedSlot, SignedCommitment, SlotMachine};
 use veil_storage::records::RecordLog;
 
@@ -44,8 +47,29 @@ pub enum SequencerInput {
     Bid(Box<VerifiedBid>, mpsc::Sender<Result<(), AuctionError>>),
     /// A keyper's share batch.
     Batch(Box<SignedShareBatch>),
+    /// A registry change (rollup update, deposit notice, withdrawal request), answered once
+    /// it is durable ([`SlotMachine::handle_registry`]).
+    Registry(RegistryChange, mpsc::Sender<Result<RegistryAccepted, RegistryRefusal>>),
+    /// A read of the auction's registries between two steps, with the slot in progress: the
+    /// closure answers on its own channel. Keep it short (it runs on the slot thread).
+    Read(RegistryRead),
     /// Stop after the current step.
     Stop,
+}
+
+/// A read of the auction run on the sequencer thread ([`SequencerInput::Read`]).
+pub type RegistryRead = Box<dyn FnOnce(&Auction, Slot) + Send>;
+
+/// Why a registry change was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryRefusal {
+    /// The auction refused it; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] AuctionError),
+    /// It was applied but could not be made durable: the sequencer thread stopped, and the
+    /// change is lost with it (it was never acknowledged).
+    #[error("the change could not be made durable; the sequencer stopped")]
+    NotDurable,
 }
 
 /// A finished slot, for the devnet's report and the data API.
@@ -207,6 +231,7 @@ impl SequencerService {
             in_flight: in_flight.clone(),
             open_reports: BTreeMap::new(),
             top_bids: top_bids.clone(),
+            rollups_at: None,
         };
         let running = Arc::new(AtomicBool::new(true));
         let still = running.clone();
@@ -284,11 +309,25 @@ struct Shell {
     in_flight: Arc<Mutex<HashSet<TxId>>>,
     open_reports: BTreeMap<Slot, SlotReport>,
     top_bids: TopBids,
+    /// The earliest effective slot when the ingress's rollup table was last set.
+    rollups_at: Option<Slot>,
 }
 
 impl Shell {
+    /// Gives the ingress the rollup registry's table (registered rollups and their largest
+    /// gas limit, current or scheduled) when a slot opened or a rollup update was accepted
+    /// since the last time: a rollup registered after genesis is admitted from then on.
+    fn sync_rollups(&mut self, force: bool) {
+        let at = self.machine.auction().earliest_effective_slot();
+        if force || self.rollups_at != Some(at) {
+            self.rollups_at = Some(at);
+            self.ingress.set_rollups(Some(self.machine.auction().rollups().gas_limits()));
+        }
+    }
+
     fn run(mut self, rx: &mpsc::Receiver<SequencerInput>) {
         let mut rng = rand_core::OsRng;
+        self.sync_rollups(true);
         loop {
             let now = now_ms();
             let wait = self.machine.poll_timeout().saturating_sub(now).clamp(1, 50);
@@ -312,6 +351,28 @@ impl Shell {
                 Ok(SequencerInput::Batch(batch)) => {
                     let _ = self.machine.handle_share_batch(&batch, now_ms(), &mut rng);
                 }
+                Ok(SequencerInput::Registry(change, reply)) => {
+                    let rollup = matches!(change, RegistryChange::RollupUpdate(_));
+                    match self.machine.handle_registry(change, now_ms()) {
+                        Err(e) => {
+                            let _ = reply.send(Err(RegistryRefusal::Refused(e)));
+                        }
+                        Ok(accepted) => {
+                            // Durable before the answer says accepted.
+                            if !self.drain() {
+                                let _ = reply.send(Err(RegistryRefusal::NotDurable));
+                                return;
+                            }
+                            if rollup {
+                                self.sync_rollups(true);
+                            }
+                            let _ = reply.send(Ok(accepted));
+                        }
+                    }
+                }
+                Ok(SequencerInput::Read(read)) => {
+                    read(self.machine.auction(), self.machine.clock().slot_at(now_ms()));
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             let now = now_ms();
@@ -324,6 +385,7 @@ impl Shell {
             if !self.drain() {
                 return;
             }
+            self.sync_rollups(false);
             *self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 self.machine.stats().clone();
         }
@@ -341,6 +403,7 @@ impl Shell {
                         SlotRecord::Decrypted { .. } => "decrypted",
                         SlotRecord::Settled { .. } => "settled",
                         SlotRecord::Undecryptable { .. } => "undecryptable",
+                        SlotRecord::Registry { .. } => "registry",
                     };
                     let body = serde_json::to_vec(&record).expect("records serialise");
                     if let Err(e) = self.log.append(kind, record.slot(), &body) {

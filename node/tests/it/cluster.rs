@@ -322,6 +322,7 @@ fn check_log(setup: &Setup, sent: &HashMap<TxId, Vec<u8>>) -> (usize, usize) {
                     SlotRecord::Decrypted { .. } => "decrypted",
                     SlotRecord::Settled { .. } => "settled",
                     SlotRecord::Undecryptable { .. } => "undecryptable",
+                    SlotRecord::Registry { .. } => "registry",
                 })
                 .collect();
             format!("{slot}:{}", kinds.join("+"))

@@ -7,4 +7,5 @@ mod http;
 mod ingress;
 mod process;
 mod receipts;
+mod registry;
 mod sdk;

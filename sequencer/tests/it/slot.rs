@@ -838,3 +838,183 @@ fn restore_refuses_records_that_do_not_fit_the_genesis_auction() {
         }
     );
 }
+
+/// The registry changes of a run: a rollup registered and reconfigured after genesis, a
+/// bridge deposit, a withdrawal released at a slot boundary, interleaved with slots that
+/// lock and settle payments. A fresh machine restored from the records has the same accounts,
+/// nonces, admin keys and scheduled terms, and refuses the same messages again.
+#[test]
+fn registry_changes_survive_a_restart_in_log_order() {
+    use veil_auction::{
+        RevenuePolicy, RollupChange, RollupConfig, RollupUpdate, WithdrawalRequest,
+    };
+    use veil_primitives::{AccountKind, DepositId, DepositNotice};
+    use veil_sequencer::slot::RegistryChange;
+
+    let c = committee();
+    let chain = c.pks.chain_id();
+    let bridge = SigningKey::from_bytes(&[0xb7; 32]);
+    let admin = SigningKey::from_bytes(&[0xa7; 32]);
+    let make_genesis = || {
+        let mut auction = Auction::new(AuctionConfig {
+            chain_id: chain,
+            withdrawal_delay_slots: 2,
+            ..AuctionConfig::default()
+        });
+        crate::register_rollups(&mut auction, &[(0, 10), (1, 10)], Slot(0));
+        auction.deposit(public_key(&builder()), Amount(10_000)).unwrap();
+        auction.set_bridge_key(Some(public_key(&bridge)));
+        auction
+    };
+    let mut net = net_with(&c, [Behaviour::Honest; 4], make_genesis());
+    let cts: Vec<Ciphertext> = (1..=2).map(|n| encrypt(&c, 1, n)).collect();
+    let pool = net.admit(&cts.iter().collect::<Vec<_>>());
+    net.tick(0, &pool);
+    let config = |reserve| RollupConfig {
+        reserve: Amount(reserve),
+        gas_limit: 500_000,
+        policy: RevenuePolicy::standard(10_000, 0, 0, public_key(&admin)).unwrap(),
+        active: true,
+    };
+    let register = RollupUpdate {
+        chain_id: chain,
+        rollup: RollupId(7),
+        nonce: 1,
+        effective: Slot(1),
+        change: RollupChange::Register { admin: public_key(&admin), config: config(3) },
+    }
+    .sign(&admin);
+    let configure = RollupUpdate {
+        chain_id: chain,
+        rollup: RollupId(7),
+        nonce: 2,
+        effective: Slot(5),
+        change: RollupChange::Configure(config(9)),
+    }
+    .sign(&admin);
+    let notice = DepositNotice {
+        chain_id: chain,
+        bridge: public_key(&bridge),
+        deposit_id: DepositId([1; 32]),
+        kind: AccountKind::Builder,
+        account: public_key(&builder_b()),
+        amount: Amount(5_000),
+    }
+    .sign(&bridge);
+    let withdraw = WithdrawalRequest {
+        chain_id: chain,
+        builder: public_key(&builder()),
+        amount: Amount(1_000),
+        nonce: 1,
+    }
+    .sign(&builder());
+    for change in [
+        RegistryChange::RollupUpdate(Box::new(register.clone())),
+        RegistryChange::Deposit(Box::new(notice.clone())),
+        RegistryChange::Withdrawal(Box::new(withdraw.clone())),
+    ] {
+        let accepted = net.machine.handle_registry(change, 10).unwrap();
+        assert!(!accepted.repeat);
+        net.run(10);
+    }
+    // A builder's bid for slot 0 locks 500; the slot settles.
+    let ids: Vec<TxId> = cts.iter().map(Ciphertext::id).collect();
+    let blocks = vec![RollupBlock { rollup: RollupId(1), ciphertexts: ids, plaintext: vec![] }];
+    net.machine.handle_bid(bid(&c, 0, blocks, 500), &pool, 20).unwrap();
+    net.tick(1_000, &pool);
+    assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Settled));
+    // Slot 1 opens: rollup 7's terms are in force; the configure is for slot 5.
+    net.tick(2_000, &pool);
+    net.machine
+        .handle_registry(RegistryChange::RollupUpdate(Box::new(configure.clone())), 2_010)
+        .unwrap();
+    net.run(2_010);
+    // Slot 2 opens: the withdrawal (at slot 0, delay 2) is released.
+    net.tick(4_000, &pool);
+    let released: Vec<&SlotRecord> = net
+        .disk
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                SlotRecord::Registry { change: veil_sequencer::RegistryRecord::Released { .. } }
+            )
+        })
+        .collect();
+    assert_eq!(released.len(), 1, "released once, at slot 2");
+    let account = |a: &Auction, k: &SigningKey| {
+        let acc = a.builder(&public_key(k)).unwrap();
+        (
+            acc.balance(),
+            acc.unsettled(),
+            acc.available(),
+            acc.withdraw_nonce(),
+            acc.withdrawals().count(),
+        )
+    };
+    let before = (
+        account(net.machine.auction(), &builder()),
+        account(net.machine.auction(), &builder_b()),
+        net.machine.auction().rollups().state(RollupId(7), Slot(2)),
+    );
+    assert_eq!(before.0 .0, Amount(10_000 - 500 - 1_000), "paid 500, withdrew 1,000");
+    assert_eq!(before.1 .0, Amount(5_000), "credited once");
+    let state = before.2.clone().unwrap();
+    assert_eq!((state.last_nonce, state.admin), (2, public_key(&admin)));
+    assert_eq!(state.current.unwrap().reserve, Amount(3));
+    assert_eq!(state.scheduled.len(), 1);
+
+    // "kill -9" and restart from the genesis auction and the records.
+    net.restart(&c, make_genesis(), &pool).unwrap();
+    let after = (
+        account(net.machine.auction(), &builder()),
+        account(net.machine.auction(), &builder_b()),
+        net.machine.auction().rollups().state(RollupId(7), Slot(2)),
+    );
+    assert_eq!(after, before);
+    // The same messages again: refused as replays, or (the deposit) answered the same.
+    let again = |net: &mut Net, change| net.machine.handle_registry(change, 4_010);
+    assert_eq!(
+        again(&mut net, RegistryChange::RollupUpdate(Box::new(configure))).unwrap_err().code(),
+        ErrorCode::StaleNonce
+    );
+    assert_eq!(
+        again(&mut net, RegistryChange::Withdrawal(Box::new(withdraw))).unwrap_err().code(),
+        ErrorCode::StaleNonce
+    );
+    let repeat = again(&mut net, RegistryChange::Deposit(Box::new(notice.clone()))).unwrap();
+    assert!(repeat.repeat);
+    assert_eq!(
+        repeat.entry,
+        Some(LedgerEntry::Deposit { builder: public_key(&builder_b()), amount: Amount(5_000) })
+    );
+    let mut conflict = notice.message.clone();
+    conflict.amount = Amount(6_000);
+    assert_eq!(
+        again(&mut net, RegistryChange::Deposit(Box::new(conflict.sign(&bridge))))
+            .unwrap_err()
+            .code(),
+        ErrorCode::DepositConflict
+    );
+    assert_eq!(account(net.machine.auction(), &builder_b()).0, Amount(5_000));
+}
+
+/// A log whose release record does not match what the restored accounts release is refused.
+#[test]
+fn restore_refuses_a_release_that_does_not_match() {
+    use veil_sequencer::RegistryRecord;
+    let c = committee();
+    let mut net = net(&c, [Behaviour::Honest; 4]);
+    net.disk.push(SlotRecord::Registry {
+        change: RegistryRecord::Released {
+            at: Slot(3),
+            ledger: vec![LedgerEntry::Withdrawal {
+                builder: public_key(&builder()),
+                amount: Amount(1),
+            }],
+        },
+    });
+    let err =
+        net.restart(&c, genesis(&c, &[(&builder(), 10_000)]), &TestPool::default()).unwrap_err();
+    assert!(matches!(err, SequencerError::RecordMismatch { .. }), "{err}");
+}

@@ -56,7 +56,7 @@ use veil_mempool::admission::AdmissionConfig;
 use veil_mempool::metrics::PoolStats;
 use veil_mempool::pool::{FeedBatch, FeedCursor, Pool, PoolConfig};
 use veil_mempool::validate::Validator;
-use veil_primitives::{Eon, SignedReceipt, Slot, TxId};
+use veil_primitives::{Eon, RollupId, SignedReceipt, Slot, TxId};
 use veil_storage::sqlite::SqliteTxStore;
 use veil_storage::{Durable, PendingTxStore, ReceiptStore, StoreError, StoreStats, StoredTx};
 use veil_wire::error::TlsError;
@@ -369,6 +369,12 @@ impl Ingress {
     /// admission waits on the same lock.
     pub fn with_pool<R>(&self, f: impl FnOnce(&Pool) -> R) -> R {
         f(&self.shared.pool())
+    }
+
+    /// Replaces the pool's table of registered rollups and gas limits
+    /// ([`Pool::set_rollups`]): the sequencer keeps it in step with the rollup registry.
+    pub fn set_rollups(&self, rollups: Option<std::collections::BTreeMap<RollupId, u64>>) {
+        self.shared.pool().set_rollups(rollups);
     }
 
     /// Advances the slot: expired transactions leave the pool and storage, and receipts older

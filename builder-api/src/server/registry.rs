@@ -1,0 +1,306 @@
+//! The rollup and collateral routes ([`crate::api::registry`]): thin adapters over a
+//! [`RegistryBackend`], which the node implements over the sequencer thread (changes are
+//! answered once durable) and the data API's index (blocks and payouts).
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use veil_auction::{SignedRollupUpdate, SignedWithdrawal};
+use veil_primitives::{ErrorCode, PublicKeyBytes, RollupId, SignedDepositNotice, Slot};
+
+use super::routes::{call, json_error, path_error};
+use super::AppState;
+use crate::api::registry::{
+    BuilderCollateral, DepositAccepted, RollupBlocksPage, RollupInfo, RollupList, RollupPageQuery,
+    RollupPayoutsPage, RollupUpdateAccepted, SignedDepositNoticeDoc, SignedRollupUpdateDoc,
+    SignedWithdrawalDoc, WithdrawalAccepted,
+};
+use crate::api::{ApiError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+
+use ErrorCode as C;
+
+/// What the rollup and collateral routes need from the node. Every method blocks (routes call
+/// them on the blocking pool) and answers with a typed [`ApiError`] whose code the route
+/// declares in [`route_errors`].
+pub trait RegistryBackend {
+    /// Applies a signed rollup admin message; answers once it is durable.
+    ///
+    /// # Errors
+    /// The auction's refusals (`WRONG_CHAIN`, `BAD_SIGNATURE`, `INVALID_PUBLIC_KEY`,
+    /// `UNKNOWN_ROLLUP`, `ROLLUP_EXISTS`, `STALE_NONCE`, `EFFECTIVE_SLOT_TOO_EARLY`,
+    /// `ZERO_GAS_LIMIT`, `AMOUNT_TOO_LARGE`); `STORAGE_UNAVAILABLE` if it could not be made
+    /// durable; `SHUTTING_DOWN` if the sequencer takes no input.
+    fn rollup_update(&self, update: SignedRollupUpdate) -> Result<RollupUpdateAccepted, ApiError>;
+
+    /// Every registered rollup as of the slot in progress.
+    ///
+    /// # Errors
+    /// `SHUTTING_DOWN` if the sequencer takes no input.
+    fn rollups(&self) -> Result<RollupList, ApiError>;
+
+    /// One rollup as of the slot in progress.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for a rollup not registered; `SHUTTING_DOWN`.
+    fn rollup(&self, rollup: RollupId) -> Result<RollupInfo, ApiError>;
+
+    /// A rollup's published blocks from `from` on, in slot order, at most `limit` slots.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for a rollup not registered; `STORAGE_UNAVAILABLE`; `SHUTTING_DOWN`.
+    fn rollup_blocks(
+        &self,
+        rollup: RollupId,
+        from: Slot,
+        limit: u32,
+    ) -> Result<RollupBlocksPage, ApiError>;
+
+    /// A rollup's payouts (slots it was sold in) from `from` on, at most `limit` slots.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for a rollup not registered; `STORAGE_UNAVAILABLE`; `SHUTTING_DOWN`.
+    fn rollup_payouts(
+        &self,
+        rollup: RollupId,
+        from: Slot,
+        limit: u32,
+    ) -> Result<RollupPayoutsPage, ApiError>;
+
+    /// A builder's collateral account.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for a key that never deposited; `SHUTTING_DOWN`.
+    fn builder_collateral(&self, builder: PublicKeyBytes) -> Result<BuilderCollateral, ApiError>;
+
+    /// Credits a bridge-signed deposit notice, once per deposit id; answers once durable.
+    ///
+    /// # Errors
+    /// `WRONG_CHAIN`, `UNKNOWN_BRIDGE_KEY`, `BAD_SIGNATURE`, `UNSUPPORTED_ACCOUNT_KIND`,
+    /// `DEPOSIT_CONFLICT`, `ZERO_AMOUNT`, `INVALID_PUBLIC_KEY`, `AMOUNT_TOO_LARGE`,
+    /// `OVERFLOW`; `STORAGE_UNAVAILABLE`; `SHUTTING_DOWN`.
+    fn deposit(&self, notice: SignedDepositNotice) -> Result<DepositAccepted, ApiError>;
+
+    /// Reserves a builder-signed withdrawal; answers once durable.
+    ///
+    /// # Errors
+    /// `WRONG_CHAIN`, `ZERO_AMOUNT`, `UNKNOWN_BUILDER`, `STALE_NONCE`, `BAD_SIGNATURE`,
+    /// `INSUFFICIENT_COLLATERAL`, `OVERFLOW`; `STORAGE_UNAVAILABLE`; `SHUTTING_DOWN`.
+    fn withdraw(&self, request: SignedWithdrawal) -> Result<WithdrawalAccepted, ApiError>;
+}
+
+/// The error codes of this module's routes, by operation id (see
+/// [`super::route_errors`]).
+#[must_use]
+pub(super) fn route_errors(operation: &str) -> &'static [ErrorCode] {
+    match operation {
+        "rollup_update" => &[
+            C::MalformedRequest,
+            C::RequestTooLarge,
+            C::WrongChain,
+            C::InvalidPublicKey,
+            C::BadSignature,
+            C::UnknownRollup,
+            C::RollupExists,
+            C::StaleNonce,
+            C::EffectiveSlotTooEarly,
+            C::ZeroGasLimit,
+            C::AmountTooLarge,
+            C::StorageUnavailable,
+            C::ShuttingDown,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
+        "rollups" => &[C::ShuttingDown, C::DeadlineExceeded, C::RateLimited],
+        "rollup" | "builder_collateral" => &[
+            C::MalformedRequest,
+            C::NotFound,
+            C::ShuttingDown,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
+        "rollup_blocks" | "rollup_payouts" => &[
+            C::MalformedRequest,
+            C::PageLimitExceeded,
+            C::NotFound,
+            C::StorageUnavailable,
+            C::ShuttingDown,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
+        "deposit" => &[
+            C::MalformedRequest,
+            C::RequestTooLarge,
+            C::WrongChain,
+            C::UnknownBridgeKey,
+            C::BadSignature,
+            C::UnsupportedAccountKind,
+            C::DepositConflict,
+            C::ZeroAmount,
+            C::InvalidPublicKey,
+            C::AmountTooLarge,
+            C::Overflow,
+            C::StorageUnavailable,
+            C::ShuttingDown,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
+        "withdraw" => &[
+            C::MalformedRequest,
+            C::RequestTooLarge,
+            C::WrongChain,
+            C::ZeroAmount,
+            C::UnknownBuilder,
+            C::StaleNonce,
+            C::BadSignature,
+            C::InsufficientCollateral,
+            C::Overflow,
+            C::StorageUnavailable,
+            C::ShuttingDown,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
+        _ => &[],
+    }
+}
+
+pub(super) fn register(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    router
+        .routes(routes!(rollup_update))
+        .routes(routes!(rollups))
+        .routes(routes!(rollup))
+        .routes(routes!(rollup_blocks))
+        .routes(routes!(rollup_payouts))
+        .routes(routes!(builder_collateral))
+        .routes(routes!(deposit))
+        .routes(routes!(withdraw))
+}
+
+fn parse_rollup(rollup: Result<Path<u32>, PathRejection>) -> Result<RollupId, ApiError> {
+    rollup.map(|Path(r)| RollupId(r)).map_err(path_error)
+}
+
+fn parse_page(
+    query: Result<Query<RollupPageQuery>, QueryRejection>,
+) -> Result<(Slot, u32), ApiError> {
+    let Query(q) = query.map_err(|r| ApiError::new(C::MalformedRequest, r.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+    if limit == 0 {
+        return Err(ApiError::new(C::MalformedRequest, "limit must be at least 1"));
+    }
+    if limit > MAX_PAGE_LIMIT {
+        return Err(ApiError::new(
+            C::PageLimitExceeded,
+            format!("limit {limit} is over the maximum page size {MAX_PAGE_LIMIT}"),
+        ));
+    }
+    Ok((Slot(q.from.unwrap_or(0)), limit))
+}
+
+/// Registers a rollup, changes its terms from a later slot on, or rotates its admin key: a
+/// signed admin message with a nonce above the last one (a replay is `STALE_NONCE`) and an
+/// effective slot after every slot already opened. Answered once the change is durable.
+#[utoipa::path(post, path = "/v1/rollups/updates", tag = "rollup",
+    request_body = SignedRollupUpdateDoc,
+    responses((status = 200, description = "Accepted and durable", body = RollupUpdateAccepted)))]
+async fn rollup_update(
+    State(s): State<AppState>,
+    body: Result<Json<SignedRollupUpdate>, JsonRejection>,
+) -> Result<Json<RollupUpdateAccepted>, ApiError> {
+    let Json(update) = body.map_err(json_error)?;
+    call(&s, "rollup_update", move |b| b.rollup_update(update)).await.map(Json)
+}
+
+/// Every registered rollup: admin key, last nonce, terms in force now, scheduled changes.
+#[utoipa::path(get, path = "/v1/rollups", tag = "rollup",
+    responses((status = 200, description = "The rollups", body = RollupList)))]
+async fn rollups(State(s): State<AppState>) -> Result<Json<RollupList>, ApiError> {
+    call(&s, "rollups", |b| b.rollups()).await.map(Json)
+}
+
+/// One rollup: admin key, last nonce, terms in force now, scheduled changes.
+#[utoipa::path(get, path = "/v1/rollups/{rollup}", tag = "rollup",
+    params(("rollup" = u32, Path, description = "The rollup id")),
+    responses((status = 200, description = "The rollup", body = RollupInfo)))]
+async fn rollup(
+    State(s): State<AppState>,
+    rollup: Result<Path<u32>, PathRejection>,
+) -> Result<Json<RollupInfo>, ApiError> {
+    let rollup = parse_rollup(rollup)?;
+    call(&s, "rollup", move |b| b.rollup(rollup)).await.map(Json)
+}
+
+/// A rollup's published plaintext blocks from slot `from` on, oldest first, each in committed
+/// order; read on from `next_from`.
+#[utoipa::path(get, path = "/v1/rollups/{rollup}/blocks", tag = "rollup",
+    params(("rollup" = u32, Path, description = "The rollup id"), RollupPageQuery),
+    responses((status = 200, description = "A page of blocks", body = RollupBlocksPage)))]
+async fn rollup_blocks(
+    State(s): State<AppState>,
+    rollup: Result<Path<u32>, PathRejection>,
+    query: Result<Query<RollupPageQuery>, QueryRejection>,
+) -> Result<Json<RollupBlocksPage>, ApiError> {
+    let rollup = parse_rollup(rollup)?;
+    let (from, limit) = parse_page(query)?;
+    call(&s, "rollup_blocks", move |b| b.rollup_blocks(rollup, from, limit)).await.map(Json)
+}
+
+/// A rollup's payouts from slot `from` on, oldest first: per slot it was sold in, its share
+/// by policy bucket and the outcome hash behind it; read on from `next_from`.
+#[utoipa::path(get, path = "/v1/rollups/{rollup}/payouts", tag = "rollup",
+    params(("rollup" = u32, Path, description = "The rollup id"), RollupPageQuery),
+    responses((status = 200, description = "A page of payouts", body = RollupPayoutsPage)))]
+async fn rollup_payouts(
+    State(s): State<AppState>,
+    rollup: Result<Path<u32>, PathRejection>,
+    query: Result<Query<RollupPageQuery>, QueryRejection>,
+) -> Result<Json<RollupPayoutsPage>, ApiError> {
+    let rollup = parse_rollup(rollup)?;
+    let (from, limit) = parse_page(query)?;
+    call(&s, "rollup_payouts", move |b| b.rollup_payouts(rollup, from, limit)).await.map(Json)
+}
+
+/// A builder's collateral: balance, unsettled payments, pending withdrawals with their
+/// release slots, what is available, the withdrawal nonce.
+#[utoipa::path(get, path = "/v1/builders/{key}", tag = "builder",
+    params(("key" = String, Path, description = "The builder's ed25519 key (0x hex)")),
+    responses((status = 200, description = "The account", body = BuilderCollateral)))]
+async fn builder_collateral(
+    State(s): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+) -> Result<Json<BuilderCollateral>, ApiError> {
+    let Path(key) = key.map_err(path_error)?;
+    let key: PublicKeyBytes =
+        key.parse().map_err(|e| ApiError::new(C::MalformedRequest, format!("key: {e}")))?;
+    call(&s, "builder_collateral", move |b| b.builder_collateral(key)).await.map(Json)
+}
+
+/// Credits a bridge-signed deposit notice to a builder's collateral. Idempotent per
+/// settlement-layer deposit id: the same notice again gets the same answer and is not
+/// credited twice; another notice under a used id is `DEPOSIT_CONFLICT`. Answered once
+/// durable.
+#[utoipa::path(post, path = "/v1/builders/deposits", tag = "builder",
+    request_body = SignedDepositNoticeDoc,
+    responses((status = 200, description = "Credited (now or before)", body = DepositAccepted)))]
+async fn deposit(
+    State(s): State<AppState>,
+    body: Result<Json<SignedDepositNotice>, JsonRejection>,
+) -> Result<Json<DepositAccepted>, ApiError> {
+    let Json(notice) = body.map_err(json_error)?;
+    call(&s, "deposit", move |b| b.deposit(notice)).await.map(Json)
+}
+
+/// Requests a withdrawal of collateral, signed by the builder with a nonce above its last
+/// one: the amount is reserved at once and released after the withdrawal delay. Answered
+/// once durable.
+#[utoipa::path(post, path = "/v1/builders/withdrawals", tag = "builder",
+    request_body = SignedWithdrawalDoc,
+    responses((status = 200, description = "Reserved and durable", body = WithdrawalAccepted)))]
+async fn withdraw(
+    State(s): State<AppState>,
+    body: Result<Json<SignedWithdrawal>, JsonRejection>,
+) -> Result<Json<WithdrawalAccepted>, ApiError> {
+    let Json(request) = body.map_err(json_error)?;
+    call(&s, "withdraw", move |b| b.withdraw(request)).await.map(Json)
+}
