@@ -8,6 +8,7 @@
 //! The `veil-perf` binary runs the suites; the criterion benches in `benches/` time the
 //! same operations with criterion's statistics.
 
+pub mod api;
 pub mod auction;
 pub mod crypto;
 pub mod fixtures;

@@ -31,6 +31,8 @@ enum Suite {
     Auction,
     /// QUIC ingest into the durable mempool, ack latency, pool memory.
     Ingest,
+    /// The HTTP API of a node: bid intake over HTTP, mempool stream lag.
+    Api,
     /// The running system end to end: sequencer node, keypers as `veil keyper` processes
     /// (build `veil` first), commit-to-plaintext latency, sustained rate, short slots.
     Pipeline,
@@ -43,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Suite::Crypto => veil_benches::crypto::run(cli.quick, &mut reporter)?,
         Suite::Auction => veil_benches::auction::run(cli.quick, &mut reporter)?,
         Suite::Ingest => veil_benches::ingest::run(cli.quick, &mut reporter)?,
+        Suite::Api => veil_benches::api::run(cli.quick, &mut reporter)?,
         Suite::Pipeline => veil_benches::pipeline::run(cli.quick, &mut reporter)?,
     }
     Ok(())
