@@ -94,6 +94,56 @@ async fn sleep_until(ms: u64) {
     }
 }
 
+/// The auction's close, rerun from public data: the book at the deadline is each builder's
+/// latest bid per rollup set among the bids the data API lists; the terms are the record's.
+/// Collateral at the close is not public, so every bidder is taken to have enough (the record
+/// lists none excluded for collateral), and no pending transactions are given for fallback
+/// blocks (the slot's unsold rollup had none pending).
+fn recompute(
+    record: &veil_auction::Outcome,
+    listed: &[veil_builder_api::api::BidReceived],
+) -> veil_auction::Outcome {
+    use std::collections::{BTreeMap, HashMap};
+    use veil_auction::payment::{close, CloseInput};
+    use veil_auction::StoredBid;
+
+    let mut latest: BTreeMap<(PublicKeyBytes, Vec<RollupId>), &SignedBid> = BTreeMap::new();
+    for b in listed {
+        let mut set = b.rollups.clone();
+        set.sort_unstable();
+        let slot = latest.entry((b.builder, set)).or_insert(&b.bid);
+        if b.bid.message.sequence > slot.message.sequence {
+            *slot = &b.bid;
+        }
+    }
+    let terms: veil_auction::registry::RollupTerms =
+        record.terms.iter().map(|t| (t.rollup, t.config.clone())).collect();
+    let mut stored: Vec<StoredBid> = latest
+        .values()
+        .map(|s| StoredBid {
+            id: veil_node::services::bids::bid_id(s),
+            signed: (*s).clone(),
+            reserve: Amount(s.message.rollups().map(|r| terms[&r].reserve.0).sum()),
+        })
+        .collect();
+    stored.sort_by_key(|s| s.id);
+    let refs: Vec<&StoredBid> = stored.iter().collect();
+    let available: HashMap<PublicKeyBytes, Amount> =
+        stored.iter().map(|s| (s.signed.message.builder, veil_auction::MAX_AMOUNT)).collect();
+    let (outcome, _) = close(&CloseInput {
+        chain_id: record.chain_id,
+        slot: record.slot,
+        rule: record.rule,
+        node_budget: veil_auction::config::DEFAULT_SEARCH_NODE_BUDGET,
+        terms: &terms,
+        bids: &refs,
+        available: &available,
+        pending: &[],
+    })
+    .unwrap();
+    outcome
+}
+
 fn code(e: &HttpError) -> ErrorCode {
     e.code().unwrap_or_else(|| panic!("not a typed error: {e}"))
 }
@@ -270,6 +320,17 @@ async fn http_api_end_to_end() {
     let ours = &blocks.published.blocks.iter().find(|b| b.rollup == RollupId(0)).unwrap().txs;
     assert_eq!(ours[0].id, tx);
     assert_eq!(ours[0].result, TxResult::Included(b"hello over http".to_vec()));
+
+    // Anyone can recompute the slot's winners, payments and payouts from the data API alone
+    // (the bids it lists once the slot closed, the terms in the outcome record) and gets the
+    // committed outcome hash.
+    let listed =
+        data.bids(&DataQuery { slot: Some(slot.0), ..DataQuery::default() }).await.unwrap().bids;
+    assert!(outcome.outcome.excluded_for_collateral.is_empty());
+    let recomputed = recompute(&outcome.outcome, &listed);
+    assert_eq!(recomputed.winners, outcome.outcome.winners);
+    assert_eq!(recomputed.payouts, outcome.outcome.payouts);
+    assert_eq!(recomputed.hash(), outcome.commitment.outcome_hash);
 
     // The data API: bids received, filtered and paginated.
     let mine =
