@@ -8,7 +8,8 @@
 //! - `tx`: a [`MempoolTx`](crate::api::MempoolTx) in JSON; its id is the cursor after it, so a
 //!   client that reconnects with `Last-Event-ID` resumes exactly where it stopped.
 //! - `skipped`: `{"skipped": n}`: `n` transactions left the pool (included, expired, evicted)
-//!   before this subscriber read them.
+//!   after the subscriber's cursor and before it read them (none for a stream from `0`, which
+//!   asks for whatever is pending). It has no id.
 //! - `error`: an error body; the stream ends after it.
 //!
 //! A comment every 15 s keeps idle connections open through proxies.
@@ -87,10 +88,12 @@ pub(super) fn mempool_events(
                 Err(_) => return None,
             };
             if page.skipped > 0 {
-                st.queue.push_back(
-                    json_event("skipped", &serde_json::json!({ "skipped": page.skipped }))
-                        .id(page.next_cursor.to_string()),
-                );
+                // No id: the page's `tx` events carry the cursors, and one taken from here
+                // would resume after transactions the client has not read yet.
+                st.queue.push_back(json_event(
+                    "skipped",
+                    &serde_json::json!({ "skipped": page.skipped }),
+                ));
             }
             for tx in &page.txs {
                 st.queue.push_back(json_event("tx", tx).id((tx.seq + 1).to_string()));

@@ -2,6 +2,7 @@
 //! [`BuilderClient`] only: one page from a cursor, or `--follow` to stay on the live stream
 //! (resuming where it stopped if the connection drops).
 
+use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
@@ -55,29 +56,36 @@ pub async fn run(args: MempoolArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut stream = client.mempool_stream(&query).await?;
+    let mut out = std::io::stdout().lock();
     loop {
         let event = tokio::select! {
             e = stream.next() => e,
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
-        match event {
+        let written = match event {
             Some(Ok(MempoolEvent::Tx(tx))) if args.http.json => {
-                println!("{}", serde_json::to_string(&tx)?);
+                writeln!(out, "{}", serde_json::to_string(&tx)?)
             }
-            Some(Ok(MempoolEvent::Tx(tx))) => println!("{}", line(&tx)),
+            Some(Ok(MempoolEvent::Tx(tx))) => writeln!(out, "{}", line(&tx)),
             Some(Ok(MempoolEvent::Skipped(n))) if !args.http.json => {
-                println!("({n} left the pool before they were read)");
+                writeln!(out, "({n} left the pool before they were read)")
             }
-            Some(Ok(MempoolEvent::Skipped(_))) => {}
+            Some(Ok(MempoolEvent::Skipped(_))) => Ok(()),
             Some(Err(e)) if e.is_retryable() => {
                 eprintln!("stream interrupted ({e}); resuming at cursor {}", stream.cursor());
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 if let Err(e) = stream.resume().await {
                     eprintln!("resume failed: {e}");
                 }
+                Ok(())
             }
             Some(Err(e)) => return Err(e.into()),
             None => return Ok(()),
+        };
+        // A reader that went away (`veil mempool --follow | head`) ends the command quietly.
+        match written.and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
         }
     }
 }

@@ -82,6 +82,8 @@ fn mempool_page(ingress: &Ingress, read: &MempoolRead) -> MempoolPage {
         cursor = end;
     }
     let caught_up = cursor >= ingress.feed_updates().borrow().0;
+    // From 0 the client asked for whatever is pending: what left before is not news to it.
+    let skipped = if read.cursor == 0 { 0 } else { skipped };
     MempoolPage { txs, next_cursor: cursor, skipped, caught_up }
 }
 
