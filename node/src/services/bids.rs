@@ -9,7 +9,10 @@
 //! the verdict. The
 //! intake sends every bid of a batch before it waits for the first verdict, so a batch costs
 //! one channel round trip, not one per bid. Accepted bids are then recorded for the data API
-//! ([`DataStore::insert_bids`]) on the caller's thread: the slot thread never writes them.
+//! ([`DataStore::insert_bids`]) by a writer thread of their own, fed through a bounded queue: the
+//! records of many requests go into one SQLite transaction, a request never waits for the write,
+//! and a writer that falls behind by [`RECORD_QUEUE`] batches makes the intake wait (nothing is
+//! dropped, memory stays bounded). The slot thread never writes them.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -29,11 +32,34 @@ use super::sequencer::{now_ms, SequencerInput};
 #[error("the sequencer thread has stopped")]
 pub struct IntakeStopped;
 
+/// Batches of accepted bids queued for the data API's writer at most.
+pub const RECORD_QUEUE: usize = 64;
+
+/// Rows the writer puts into one transaction at most.
+const RECORD_TRANSACTION: usize = 4_096;
+
 /// The bid intake. Cheap to clone; see the module docs.
 #[derive(Debug, Clone)]
 pub struct BidIntake {
     input: mpsc::Sender<SequencerInput>,
-    data: Arc<DataStore>,
+    records: mpsc::SyncSender<Vec<BidRow>>,
+}
+
+/// Writes queued bid records, many requests' worth per transaction, until every intake is
+/// gone.
+fn write_records(data: &DataStore, queue: &mpsc::Receiver<Vec<BidRow>>) {
+    while let Ok(mut rows) = queue.recv() {
+        while rows.len() < RECORD_TRANSACTION {
+            match queue.try_recv() {
+                Ok(more) => rows.extend(more),
+                Err(_) => break,
+            }
+        }
+        // The auction holds the bids already; the data API's record of them is best effort.
+        if let Err(e) = data.insert_bids(&rows) {
+            tracing::error!(error = %e, bids = rows.len(), "accepted bids not recorded for the data API");
+        }
+    }
 }
 
 /// A bid's id: sha3-256 of its signing bytes (the auction's [`BidId`]).
@@ -43,15 +69,25 @@ pub fn bid_id(bid: &SignedBid) -> BidId {
 }
 
 impl BidIntake {
-    /// An intake over the sequencer thread's input, recording accepted bids in `data`.
+    /// An intake over the sequencer thread's input, recording accepted bids in `data` (by a
+    /// writer thread that ends when the last clone of the intake is dropped).
+    ///
+    /// # Panics
+    /// If the writer thread cannot be spawned.
     #[must_use]
     pub fn new(input: mpsc::Sender<SequencerInput>, data: Arc<DataStore>) -> BidIntake {
-        BidIntake { input, data }
+        let (records, queue) = mpsc::sync_channel(RECORD_QUEUE);
+        std::thread::Builder::new()
+            .name("veil-bid-records".into())
+            .spawn(move || write_records(&data, &queue))
+            .expect("spawn the bid record writer");
+        BidIntake { input, records }
     }
 
     /// Hands `bids` to the sequencer thread in order and waits for every verdict: the bid id
     /// if accepted, the auction's refusal if not. Blocks for one round trip to the sequencer
-    /// thread and, if any bid was accepted, one write of the data API's index.
+    /// thread; the accepted bids are queued for the data API's writer (waiting only while its
+    /// queue is full), so they are listed there a moment later.
     ///
     /// # Errors
     /// [`IntakeStopped`] if the sequencer thread is gone.
@@ -90,9 +126,8 @@ impl BidIntake {
                 Err(e) => verdicts.push(Err(e)),
             }
         }
-        // The auction holds the bids already; the data API's record of them is best effort.
-        if let Err(e) = self.data.insert_bids(&accepted) {
-            tracing::error!(error = %e, bids = accepted.len(), "accepted bids not recorded for the data API");
+        if !accepted.is_empty() && self.records.send(accepted).is_err() {
+            tracing::error!("the bid record writer has stopped; accepted bids not recorded");
         }
         Ok(verdicts)
     }
