@@ -19,14 +19,18 @@
 //! ([`api::http_status`]). Routes ([`api::paths`]): `GET /v1/builder/schedule`,
 //! `POST /v1/builder/bids`, `POST /v1/builder/bids/batch`, `GET /v1/slots/{slot}/outcome`,
 //! `GET /v1/slots/{slot}/blocks`, `GET /v1/data/bids`, `GET /v1/data/blocks`,
-//! `GET /v1/tx/{id}`, `GET /health`, `GET /ready`, `GET /metrics`, `GET /openapi.json`; and
+//! `GET /v1/tx/{id}`, `GET /v1/builder/top_bid` (only where the node shows it; sealed by
+//! default), `GET /v1/mempool` (pages from a cursor) and `GET /v1/mempool/stream` (server-sent
+//! events, resumable with `Last-Event-ID`; [`http::MempoolStream`]), `GET /health`,
+//! `GET /ready`, `GET /metrics`, `GET /openapi.json`; and
 //! the rollup and collateral routes ([`api::registry::paths`]): `POST /v1/rollups/updates`
 //! (signed admin messages: register, configure, rotate the admin key), `GET /v1/rollups`,
 //! `GET /v1/rollups/{rollup}`, `GET /v1/rollups/{rollup}/blocks?from=&limit=`,
 //! `GET /v1/rollups/{rollup}/payouts?from=&limit=`, `GET /v1/builders/{key}`,
 //! `POST /v1/builders/deposits` (bridge-signed deposit notices, idempotent per deposit id),
 //! `POST /v1/builders/withdrawals`. Every accepted change is durable in the sequencer's record
-//! log before it is answered, and survives a restart.
+//! log before it is answered, and survives a restart. Requests are rate-limited per client
+//! address and bids per builder key (`RATE_LIMITED`, 429, with `Retry-After`).
 //!
 //! # Submission SDK (QUIC)
 //!
