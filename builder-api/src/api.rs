@@ -592,6 +592,12 @@ pub enum TxState {
     Failed,
     /// Published as dropped with its atomic bundle (a part of the bundle failed).
     Dropped,
+    /// Left the pool uncommitted: its expiry slot passed (`slot`: the first slot it could no
+    /// longer be included in). Known for the node's recent departures since its start.
+    Expired,
+    /// Left the pool uncommitted: pushed out by transactions paying more while the pool was
+    /// full (`slot`: when). Known for the node's recent departures since its start.
+    Evicted,
 }
 
 /// A transaction's status.

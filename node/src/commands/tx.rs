@@ -51,6 +51,8 @@ pub async fn run(args: TxArgs) -> anyhow::Result<()> {
         TxState::Included => "included",
         TxState::Failed => "failed",
         TxState::Dropped => "dropped",
+        TxState::Expired => "expired",
+        TxState::Evicted => "evicted",
     };
     let mut line = format!("{} {state}", status.tx);
     if let Some(slot) = status.slot {

@@ -101,7 +101,7 @@ use veil_storage::data::{self, DataStore, SlotDoc, TxFate};
 use veil_storage::StoreError;
 
 use super::bids::{BidIntake, TopBids};
-use super::ingress::Ingress;
+use super::ingress::{Departure, Ingress};
 use super::keyper_server::KeyperLinks;
 use super::sequencer::{now_ms, SequencerInput};
 use crate::metrics::NodeMetrics;
@@ -338,9 +338,26 @@ impl ApiBackend for NodeApi {
                 receipt: None,
             });
         }
+        if let Some(departure) = self.ingress.departure(&tx) {
+            let (state, slot) = match departure {
+                Departure::Expired { slot } => (TxState::Expired, slot),
+                Departure::Evicted { slot } => (TxState::Evicted, slot),
+            };
+            return Ok(TxStatus {
+                tx,
+                state,
+                slot: Some(slot),
+                rollup: None,
+                position: None,
+                receipt: None,
+            });
+        }
         Err(ApiError::new(
             ErrorCode::NotFound,
-            format!("no record of {tx} (never admitted, expired, evicted, or its receipt pruned)"),
+            format!(
+                "no record of {tx} (never admitted, or it left the pool before the node's last \
+                 start or too long ago to be remembered, or its receipt was pruned)"
+            ),
         ))
     }
 

@@ -47,6 +47,15 @@ async fn start_node_with(
     committee: &DevCommittee,
     timing: SlotTiming,
 ) -> SequencerNode {
+    start_node_pool(dir, committee, timing, PoolConfig::new(CHAIN)).await
+}
+
+async fn start_node_pool(
+    dir: &std::path::Path,
+    committee: &DevCommittee,
+    timing: SlotTiming,
+    pool: PoolConfig,
+) -> SequencerNode {
     let admin = SigningKey::from_bytes(&[0xad; 32]);
     let mut auction = Auction::new(AuctionConfig { chain_id: CHAIN, ..AuctionConfig::default() });
     for (id, reserve) in [(0, 5), (1, 0)] {
@@ -70,7 +79,7 @@ async fn start_node_with(
         timing,
         genesis_ms: None,
         auction,
-        pool: PoolConfig::new(CHAIN),
+        pool,
     })
     .await
     .unwrap()
@@ -621,5 +630,67 @@ async fn mempool_snapshot_and_stream() {
     assert_eq!(page.txs.iter().map(|t| t.id).collect::<Vec<_>>(), vec![b_id]);
 
     drop((live, resumed, response));
+    node.stop().await;
+}
+
+/// A transaction that left the pool uncommitted says why: evicted by a better-paying one
+/// while the pool was full, or expired when its last slot passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_evicted_transactions_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 23).unwrap();
+    let mut pool = PoolConfig::new(CHAIN);
+    pool.max_txs = std::num::NonZeroUsize::new(2).unwrap();
+    let timing = SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 };
+    let node = start_node_pool(dir.path(), &committee, timing, pool).await;
+    let base = format!("http://{}", node.http_addr().unwrap());
+    let http = HttpClient::with(
+        &base,
+        Duration::from_secs(10),
+        GetRetry { attempts: 1, ..GetRetry::default() },
+    )
+    .unwrap();
+    let builder = BuilderClient::new(http.clone());
+    let data = DataClient::new(http);
+    let submitter = Submitter::new(
+        ClientConfig::new(
+            node.ingress().local_addr(),
+            Pin::Fingerprint(node.ingress().fingerprint()),
+        ),
+        RetryPolicy::default(),
+    );
+    // After a slot's close, so that no fallback block takes them before the next slot.
+    let s = builder.schedule().await.unwrap();
+    sleep_until(s.current.bidding_deadline_ms + 20).await;
+    let now = s.current.slot;
+    let meta = |fee: u128, expiry: Slot, payer: u8| TxMeta {
+        chain_id: CHAIN,
+        eon: Eon(1),
+        rollup: RollupId(0),
+        fee_payer: PublicKeyBytes([payer; 32]),
+        max_fee: Amount(fee),
+        gas_limit: 21_000,
+        expiry_slot: expiry,
+        bundle: None,
+    };
+    let last_slot = encrypt(&committee.pks, &meta(50, now, 1), b"only this slot").unwrap();
+    let cheap = encrypt(&committee.pks, &meta(10, Slot(now.0 + 100), 2), b"cheap").unwrap();
+    let better = encrypt(&committee.pks, &meta(20, Slot(now.0 + 100), 3), b"better").unwrap();
+    let last_slot = submitter.submit(&last_slot).await.unwrap();
+    let cheap = submitter.submit(&cheap).await.unwrap();
+    assert_eq!(data.tx_status(&cheap).await.unwrap().state, TxState::Pending);
+    // The pool holds two: the third, paying more than the cheapest, pushes it out.
+    submitter.submit(&better).await.unwrap();
+    let evicted = data.tx_status(&cheap).await.unwrap();
+    assert_eq!(evicted.state, TxState::Evicted);
+    assert!(evicted.slot.is_some());
+    // The next slot opens: the transaction whose last slot was `now` expires.
+    let expired = eventually("expiry", || async {
+        data.tx_status(&last_slot).await.ok().filter(|s| s.state == TxState::Expired)
+    })
+    .await;
+    assert_eq!(expired.slot, Some(now.next()));
+    let out = veil(&["tx", "status", &cheap.to_string(), "--url", &base]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("evicted"), "{out:?}");
     node.stop().await;
 }

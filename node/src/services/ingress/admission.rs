@@ -13,6 +13,7 @@ use veil_storage::StoredTx;
 use veil_wire::ingress::{Ack, ServerFrame};
 
 use super::connection::Request;
+use super::departures::Departure;
 use super::Shared;
 use crate::metrics::IngressStats;
 
@@ -108,6 +109,10 @@ fn admit_batch(
                 }
                 deletes.extend(a.evicted.iter().map(|(s, _)| *s));
                 shared.routes().left_pool(a.evicted.iter().map(|(_, id)| id));
+                let mut departures = shared.departures();
+                departures.readmitted(&a.ids);
+                let slot = pool.current_slot();
+                departures.record(a.evicted.iter().map(|(_, id)| id), Departure::Evicted { slot });
             }
             answers.push((r, outcome));
         }

@@ -38,6 +38,7 @@
 
 mod admission;
 mod connection;
+pub mod departures;
 mod feed;
 mod receipts;
 
@@ -66,6 +67,7 @@ use veil_wire::ingress::{
 use veil_wire::tls::{self, CertFingerprint};
 
 use self::connection::Request;
+pub use self::departures::Departure;
 pub use self::feed::FeedSubscriber;
 use self::receipts::ReceiptRoutes;
 use crate::metrics::{IngressStats, IngressStatsSnapshot};
@@ -196,6 +198,8 @@ struct Shared {
     next_connection: AtomicU64,
     /// Receipts of slots before this one have been queued for deletion.
     pruned_before: AtomicU64,
+    /// Why recent transactions left the pool uncommitted. Locked after the pool.
+    departures: Mutex<departures::Departures>,
 }
 
 /// The answer to a client's `INFO` request, from the configuration and the pool's state.
@@ -231,6 +235,10 @@ impl Shared {
 
     fn routes(&self) -> std::sync::MutexGuard<'_, ReceiptRoutes> {
         self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn departures(&self) -> std::sync::MutexGuard<'_, departures::Departures> {
+        self.departures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -315,6 +323,7 @@ impl Ingress {
             routes: Mutex::new(routes),
             next_connection: AtomicU64::new(0),
             pruned_before: AtomicU64::new(0),
+            departures: Mutex::new(departures::Departures::default()),
         });
         let tasks = vec![
             tokio::spawn(admission::admission_loop(shared.clone(), admission_rx)),
@@ -384,6 +393,9 @@ impl Ingress {
             let mut pool = self.shared.pool();
             let removed = pool.on_slot(slot);
             self.shared.routes().left_pool(removed.iter().map(|(_, id)| id));
+            self.shared
+                .departures()
+                .record(removed.iter().map(|(_, id)| id), Departure::Expired { slot });
             removed
         };
         let n = removed.len();
@@ -444,6 +456,12 @@ impl Ingress {
     /// [`StoreError`] if the read fails or the stored receipt does not decode.
     pub fn receipt(&self, tx: &TxId) -> Result<Option<SignedReceipt>, StoreError> {
         self.shared.receipt_store.receipt(tx)
+    }
+
+    /// Why `tx` left the pool uncommitted, if it did recently (see [`departures`]).
+    #[must_use]
+    pub fn departure(&self, tx: &TxId) -> Option<Departure> {
+        self.shared.departures().get(tx)
     }
 
     /// Reads the feed (see [`Pool::feed`]).
