@@ -36,6 +36,7 @@ use veil_primitives::{Amount, ChainId, Eon, RollupId, Slot, TxId};
 use veil_wire::client::{ClientConfig, IngressClient};
 use veil_wire::tls::Pin;
 
+use crate::ingest::runtime;
 use crate::report::{Better, Figure, Goal, Reporter};
 
 const SUITE: &str = "api";
@@ -48,14 +49,6 @@ const SUBSCRIBERS: usize = 20;
 const STREAM_RATE: f64 = 5_000.0;
 /// Ciphertexts each bid names (of its rollup, pending in the pool).
 const NAMED: usize = 16;
-
-fn runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(name)
-        .enable_all()
-        .build()?)
-}
 
 fn builder_key(i: usize) -> SigningKey {
     let mut seed = [0xb0u8; 32];

@@ -35,7 +35,8 @@ use crate::report::{Better, Figure, Goal, Reporter};
 const CONNECTIONS: usize = 4;
 const WINDOW: usize = 512;
 
-fn runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
+/// A two-worker tokio runtime with named threads (the node's, or the load generator's).
+pub(crate) fn runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(name)
