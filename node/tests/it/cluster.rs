@@ -98,6 +98,7 @@ struct Sequencer {
     fingerprint: CertFingerprint,
     keyper_addr: SocketAddr,
     key: String,
+    http: String,
     lines: mpsc::Receiver<String>,
 }
 
@@ -132,6 +133,7 @@ impl Sequencer {
             fingerprint: w[4].parse().unwrap(),
             keyper_addr: w[6].parse().unwrap(),
             key: w[8].to_string(),
+            http: format!("http://{}", w[10]),
             lines,
         }
     }
@@ -599,4 +601,59 @@ fn a_forged_second_commitment_is_refused_by_every_keyper_even_after_a_restart() 
             ingress.shutdown().await;
         }
     });
+}
+
+/// A deposit notice is durable before it is answered: the sequencer aborts (as `kill -9`
+/// would stop it) right after the registry record is written and before its answer; after the
+/// restart the deposit is credited, and the same notice sent again is answered as a repeat
+/// without a second credit.
+#[test]
+fn a_deposit_is_durable_before_its_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Minute-long slots: everything here happens in slot 0.
+    let setup = Setup::new(tmp.path(), 4, 1, 60_000);
+    let keygen = |name: &str| {
+        let out = Command::new(VEIL)
+            .args(["keygen", "--out", name])
+            .current_dir(&setup.dir)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let bridge = keygen("bridge.key");
+    let builder = keygen("builder.key");
+    let mut config = std::fs::read_to_string(setup.dir.join("veil.toml")).unwrap();
+    config.push_str(&format!("[bridge]\nkey = \"{bridge}\"\n"));
+    std::fs::write(setup.dir.join("veil.toml"), config).unwrap();
+    let deposit_id = format!("0x{}", "d1".repeat(32));
+    let deposit = |seq: &Sequencer| {
+        Command::new(VEIL)
+            .args(["builder", "deposit", "--url", &seq.http, "--bridge-key", "bridge.key"])
+            .args(["--deposit-id", &deposit_id, "--account", &builder, "--amount", "777"])
+            .current_dir(&setup.dir)
+            .output()
+            .unwrap()
+    };
+
+    let mut armed = Sequencer::start(&setup, Some("after:registry:0"));
+    let out = deposit(&armed);
+    assert!(!out.status.success(), "answered although the process was to abort: {out:?}");
+    let status = armed.child.wait().unwrap();
+    assert!(!status.success(), "the failpoint did not abort the sequencer");
+
+    let seq = Sequencer::start(&setup, None);
+    let collateral = |seq: &Sequencer| {
+        let out = Command::new(VEIL)
+            .args(["builder", "collateral", "--url", &seq.http, "--builder", &builder, "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(collateral(&seq)["balance"], "777", "the deposit did not survive the abort");
+    // The same notice again: answered, not credited twice.
+    let out = deposit(&seq);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(collateral(&seq)["balance"], "777");
+    seq.stop();
 }
