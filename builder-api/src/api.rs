@@ -463,7 +463,8 @@ pub struct MempoolPage {
     /// Pass as `cursor` for the next page (or to start a stream where this page ends).
     pub next_cursor: u64,
     /// Transactions passed over since the cursor because they left the pool (included,
-    /// expired, evicted) or belong to another rollup than the one asked for.
+    /// expired, evicted), are in flight (committed, not yet published: bids may not name
+    /// them) or belong to another rollup than the one asked for.
     pub skipped: u64,
     /// Whether the page reaches the newest durable transaction (nothing more to read now).
     pub caught_up: bool,
