@@ -134,7 +134,7 @@ pub struct BuilderStats {
     pub paid: u128,
     /// Outcomes given up on.
     pub outcomes_missed: u64,
-    /// Times the mempool stream was reopened.
+    /// Attempts to reopen the mempool stream after it broke or ended.
     pub stream_reconnects: u64,
     /// Resynchronisations of the pending set from the mempool pages.
     pub resyncs: u64,
@@ -171,6 +171,7 @@ impl ReferenceBuilder {
             sequence: 0,
             bids: BTreeMap::new(),
             next_outcome: None,
+            first: Slot(0),
             stats: stats.clone(),
             lines,
             client,
@@ -218,6 +219,8 @@ struct Driver {
     sequence: u64,
     bids: BTreeMap<Slot, SentSlot>,
     next_outcome: Option<Slot>,
+    /// The first slot bid for: earlier slots are read, not reported.
+    first: Slot,
     stats: Arc<Mutex<BuilderStats>>,
     lines: Option<mpsc::Sender<SlotLine>>,
 }
@@ -246,6 +249,7 @@ impl Driver {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2));
         let mut backoff = self.config.backoff;
+        let mut last: Option<Slot> = None;
         loop {
             if *stop.borrow() {
                 break;
@@ -290,9 +294,19 @@ impl Driver {
             while let Ok(t) = rx.try_recv() {
                 self.take(&t);
             }
-            self.next_outcome.get_or_insert(target.slot);
+            if self.next_outcome.is_none() {
+                // Read the slot before the first one bid for too: what it committed may have
+                // reached the stream before it was committed.
+                self.first = target.slot;
+                self.next_outcome = Some(Slot(target.slot.0.saturating_sub(1)));
+            }
             self.read_outcomes(target.slot).await;
             self.bid(target.slot).await;
+            last = Some(target.slot);
+        }
+        // The last slot bid for is usually decided by now: report it too.
+        if let Some(slot) = last {
+            self.read_outcomes(slot.next()).await;
         }
         follower.abort();
         let _ = follower.await;
@@ -416,6 +430,9 @@ impl Driver {
                 .then(|| self.planner.shading_bps()),
         };
         self.stats().pending = self.pending.stats();
+        if slot < self.first {
+            return;
+        }
         if let Some(lines) = &self.lines {
             if lines.try_send(line).is_err() {
                 tracing::debug!(%slot, "slot line dropped: nobody reads fast enough");
@@ -448,7 +465,8 @@ impl Driver {
         if stale && self.resync().await {
             // The pending set held ids the node no longer offers: bid again without them.
             plans = self.planner.plan(&self.pending, &terms, &exclude);
-            lines = self.send(&terms, &plans).await;
+            let again = self.send(&terms, &plans).await;
+            lines.extend(again);
         }
         if !plans.is_empty() {
             self.stats().slots_bid += 1;
