@@ -126,3 +126,83 @@ async fn reference_builder_wins_a_slot_and_its_transactions_are_published() {
     }
     node.stop().await;
 }
+
+/// A ciphertext committed and not yet published (no keypers: it stays in flight until the
+/// release timeout) is left out of `GET /v1/mempool`: the auction would refuse a bid naming
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mempool_pages_leave_out_ciphertexts_in_flight() {
+    use veil_builder_api::api::{MempoolQuery, TxState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 24).unwrap();
+    let timing = SlotTiming { slot_ms: 1_000, bid_window_ms: 400, release_timeout_ms: 120_000 };
+    let node = start_node_with(dir.path(), &committee, timing).await;
+    let base = format!("http://{}", node.http_addr().unwrap());
+    let http = HttpClient::with(
+        &base,
+        Duration::from_secs(10),
+        GetRetry { attempts: 1, ..GetRetry::default() },
+    )
+    .unwrap();
+    let client = BuilderClient::new(http.clone());
+    let data = DataClient::new(http);
+    let submitter = Submitter::new(
+        ClientConfig::new(
+            node.ingress().local_addr(),
+            Pin::Fingerprint(node.ingress().fingerprint()),
+        ),
+        RetryPolicy::default(),
+    );
+    let s = client.schedule().await.unwrap();
+    let meta = |fee: u128, payer: u8| TxMeta {
+        chain_id: CHAIN,
+        eon: Eon(1),
+        rollup: RollupId(1),
+        fee_payer: PublicKeyBytes([payer; 32]),
+        max_fee: Amount(fee),
+        gas_limit: 21_000,
+        expiry_slot: Slot(s.current.slot.0 + 50),
+        bundle: None,
+    };
+    // Each transaction is sent just after a bidding deadline, so that no fallback block
+    // commits it before the page is read.
+    let after_a_deadline = || {
+        let client = client.clone();
+        async move {
+            let s = client.schedule().await.unwrap();
+            let deadline = if s.current_open {
+                s.current.bidding_deadline_ms
+            } else {
+                s.next.bidding_deadline_ms
+            };
+            sleep_until(deadline + 20).await;
+        }
+    };
+    after_a_deadline().await;
+    let ct = encrypt(&committee.pks, &meta(30, 1), b"in flight").unwrap();
+    let id = submitter.submit(&ct).await.unwrap();
+    let listed = |page: &veil_builder_api::api::MempoolPage| page.txs.iter().any(|t| t.id == id);
+    let page = client.mempool(&MempoolQuery::default()).await.unwrap();
+    assert!(listed(&page), "pending and not committed: listed");
+
+    // Nobody bids: the slot's fallback block commits it; without keypers it is never
+    // released, so it stays in the pool, in flight.
+    eventually("the commitment", || {
+        let data = data.clone();
+        async move { data.tx_status(&id).await.ok().filter(|t| t.state == TxState::Committed) }
+    })
+    .await;
+    let page = client.mempool(&MempoolQuery::default()).await.unwrap();
+    assert!(!listed(&page), "in flight: left out");
+    assert!(page.skipped >= 1);
+
+    // A transaction admitted after it is still listed.
+    after_a_deadline().await;
+    let later = submitter.submit(&encrypt(&committee.pks, &meta(10, 2), b"later").unwrap()).await;
+    let later = later.unwrap();
+    let page = client.mempool(&MempoolQuery::default()).await.unwrap();
+    assert!(page.txs.iter().any(|t| t.id == later));
+    assert!(!listed(&page));
+    node.stop().await;
+}
