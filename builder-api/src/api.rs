@@ -462,9 +462,10 @@ pub struct MempoolPage {
     pub txs: Vec<MempoolTx>,
     /// Pass as `cursor` for the next page (or to start a stream where this page ends).
     pub next_cursor: u64,
-    /// Transactions that left the pool (included, expired, evicted) after the cursor before
-    /// this read reached them; always 0 from cursor 0 (which asks for whatever is pending).
-    /// Transactions of other rollups than the one asked for are not counted.
+    /// Transactions passed over after the cursor because they left the pool (included,
+    /// expired, evicted) or are in flight (committed, not yet published: bids may not name
+    /// them); always 0 from cursor 0 (which asks for whatever is pending). Transactions of
+    /// other rollups than the one asked for are not counted.
     pub skipped: u64,
     /// Whether the page reaches the newest durable transaction (nothing more to read now).
     pub caught_up: bool,

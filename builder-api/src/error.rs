@@ -40,3 +40,34 @@ pub enum SdkError {
     #[error("bad receipt")]
     BadReceipt(#[from] veil_primitives::receipt::ReceiptError),
 }
+
+/// The reference builder ([`crate::builder`]) refused an input or a setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuilderError {
+    /// A mempool transaction's bundle metadata cannot be right: a part index not below the
+    /// count, more parts than a bundle may have, or a second part at an index already held.
+    #[error("transaction {tx}: bad bundle part {index} of {count}")]
+    BadBundle {
+        /// The transaction.
+        tx: veil_primitives::TxId,
+        /// Its claimed part index.
+        index: u16,
+        /// Its claimed part count.
+        count: u16,
+    },
+    /// A mempool transaction's fee is above the largest amount any ledger accepts.
+    #[error("transaction {tx}: fee above the largest amount")]
+    FeeTooLarge {
+        /// The transaction.
+        tx: veil_primitives::TxId,
+    },
+    /// A rollup set is empty or does not parse (`0+1+2`).
+    #[error("bad rollup set: {0}")]
+    BadRollupSet(String),
+    /// No strategy has this name.
+    #[error("unknown strategy {0:?} (fee-order, bundle-aware, cross-rollup, shading)")]
+    BadStrategy(String),
+    /// A bid share outside 1 to 100 percent.
+    #[error("bid percent {0}: must be 1 to 100")]
+    BadPercent(u16),
+}

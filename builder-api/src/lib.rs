@@ -7,6 +7,7 @@
 //! | [`Submitter`], [`encrypt`], [`loadgen`] | client | encrypt a transaction (or an atomic bundle) to the committee key, submit it to the ingress over QUIC, wait for the ack ("durably stored and offered to builders") and for the signed inclusion receipt |
 //! | [`api`] | both | routes, JSON bodies, the error body, the one [`ErrorCode`](veil_primitives::ErrorCode) → HTTP status mapping |
 //! | [`http`] | client | [`http::BuilderClient`], [`http::RollupClient`] and [`http::DataClient`]: typed errors, `GET`s retried (the registry `POST`s are safe to resend: nonces and deposit ids make them idempotent or refused as replays) |
+//! | [`builder`] | client | the reference builder (`veil builder run`): a sans-IO pending set, block builder and bid planner, and a driver that follows the mempool stream and bids over HTTP |
 //! | `server` (feature `server`) | server | axum routes over an `ApiBackend` the node implements, `/openapi.json` generated from the handlers |
 //!
 //! The client side links neither axum nor any storage: the node implements the server's
@@ -65,6 +66,7 @@
 //! ```
 
 pub mod api;
+pub mod builder;
 mod error;
 pub mod http;
 pub mod loadgen;
@@ -72,5 +74,5 @@ pub mod loadgen;
 pub mod server;
 mod submit;
 
-pub use error::SdkError;
+pub use error::{BuilderError, SdkError};
 pub use submit::{encrypt, encrypt_bundle, RetryPolicy, Submitter};

@@ -11,16 +11,18 @@
 //! `--keyper-processes` (key files and logs in the data directory).
 //!
 //! The node serves the HTTP API (builders, data API, users, `/openapi.json`) on the address it
-//! prints, and the devnet's builders bid over it through the SDK's `BuilderClient` (they still
-//! read the mempool in-process: the mempool stream over HTTP comes later). What is not there
-//! yet, and said so in the output: fees are charged and credited as ledger
+//! prints. The devnet's builders are instances of the reference builder
+//! ([`veil_builder_api::builder::ReferenceBuilder`], what `veil builder run` runs) talking
+//! HTTP only: they follow the mempool stream, read each slot's outcome and bid through the
+//! SDK's `BuilderClient`, one per strategy (fee order on one rollup, cross-rollup sets,
+//! bid shading). What is not there yet, and said so in the output: fees are charged and credited as ledger
 //! entries at settlement, but fee accounts (deposits, balances, reservation at admission)
 //! come with the ingress v2 issue.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,8 +30,9 @@ use anyhow::Context;
 use ed25519_dalek::SigningKey;
 use rand_core::RngCore;
 use serde_json::json;
-use veil_auction::{
-    public_key, Auction, AuctionConfig, Bid, LedgerEntry, RevenuePolicy, RollupBlock, RollupConfig,
+use veil_auction::{public_key, Auction, AuctionConfig, LedgerEntry, RevenuePolicy, RollupConfig};
+use veil_builder_api::builder::{
+    BuilderStats, DriverConfig, ReferenceBuilder, RollupSet, StrategyConfig, StrategyKind,
 };
 use veil_builder_api::http::{BuilderClient, HttpClient};
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, Submitter};
@@ -44,7 +47,6 @@ use veil_wire::client::ClientConfig;
 use veil_wire::tls::Pin;
 
 use crate::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
-use crate::services::ingress::Ingress;
 use crate::services::keyper::{Behaviour, KeyperLaunch, KeyperSetup, RunningKeyper};
 use crate::services::sequencer::{now_ms, SlotReport};
 
@@ -167,37 +169,18 @@ fn rollups() -> Vec<Rollup> {
     ]
 }
 
-/// A builder's strategy.
-#[derive(Debug, Clone)]
-struct Strategy {
-    name: &'static str,
-    rollups: Vec<RollupId>,
-    /// Share of the included fees it bids, in percent.
-    bid_percent: u128,
-    /// Whether it includes atomic bundles (whole) or leaves them out.
-    bundles: bool,
-}
-
-fn strategies() -> Vec<Strategy> {
+/// The devnet's builders: a name and a reference-builder strategy each.
+fn strategies() -> Vec<(&'static str, StrategyConfig)> {
+    let set = |s: &str| s.parse::<RollupSet>().expect("a literal rollup set");
+    let config = |kind, sets: &[&str], percent| {
+        StrategyConfig::new(kind, sets.iter().map(|s| set(s)).collect(), percent)
+            .expect("literal strategies are valid")
+    };
     vec![
-        Strategy {
-            name: "fee-order r0",
-            rollups: vec![RollupId(0)],
-            bid_percent: 70,
-            bundles: false,
-        },
-        Strategy {
-            name: "fee-order r1",
-            rollups: vec![RollupId(1)],
-            bid_percent: 70,
-            bundles: false,
-        },
-        Strategy {
-            name: "cross-rollup bundle-aware r0+r1+r2",
-            rollups: vec![RollupId(0), RollupId(1), RollupId(2)],
-            bid_percent: 50,
-            bundles: true,
-        },
+        ("fee-order r0", config(StrategyKind::FeeOrder, &["0"], 70)),
+        ("fee-order r1", config(StrategyKind::FeeOrder, &["1"], 70)),
+        ("cross-rollup r0+r1,r2", config(StrategyKind::CrossRollup, &["0+1", "2"], 50)),
+        ("shading r0+r1+r2", config(StrategyKind::Shading, &["0+1+2"], 60)),
     ]
 }
 
@@ -378,27 +361,24 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         tokio::spawn(async move { users(pks, clock, submitter, sent, submitted, rate).await })
     };
 
-    // Builders.
-    let stop = Arc::new(AtomicBool::new(false));
-    let builders: Vec<std::thread::JoinHandle<()>> = strategies()
+    // Builders: reference builders over HTTP, as outside builders would run them.
+    let builders: Vec<(&'static str, ReferenceBuilder)> = strategies()
         .into_iter()
         .zip(builder_keys)
-        .map(|(strategy, key)| {
-            let (ingress, api, in_flight, stop) =
-                (ingress.clone(), api.clone(), node.in_flight(), stop.clone());
-            std::thread::spawn(move || {
-                builder(strategy, key, clock, &ingress, &api, &in_flight, &stop)
-            })
+        .map(|((name, strategy), key)| {
+            let client = BuilderClient::new(HttpClient::new(&api)?);
+            Ok((name, ReferenceBuilder::spawn(client, DriverConfig::new(key, strategy), None)))
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
+    say(format!(
+        "builders: {} (reference builders following GET /v1/mempool/stream, bidding over HTTP)",
+        builders.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    ));
 
     // The report.
     let mut summary = Summary::default();
-    let names: BTreeMap<PublicKeyBytes, &'static str> = strategies()
-        .iter()
-        .zip((0..).map(|i: u8| public_key(&SigningKey::from_bytes(&[0xb0 + i; 32]))))
-        .map(|(s, k)| (k, s.name))
-        .collect();
+    let names: BTreeMap<PublicKeyBytes, &'static str> =
+        builders.iter().map(|(name, b)| (b.key(), *name)).collect();
     let (report_async_tx, mut report_async_rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         while let Ok(r) = report_rx.recv() {
@@ -421,14 +401,18 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     }
 
     // Shut down in order: inputs first, then the services.
-    stop.store(true, Ordering::Relaxed);
     users.abort();
-    for b in builders {
-        let _ = b.join();
+    let mut builder_stats = Vec::new();
+    for (name, b) in builders {
+        builder_stats.push((name, b.stop().await));
     }
     drop(ingress);
     node.stop().await;
     keypers.stop().await;
+    // The builders' own counts, then the summary (the last line).
+    for (name, stats) in &builder_stats {
+        print_builder(name, stats, config.json);
+    }
     print_summary(&summary, submitted.load(Ordering::Relaxed), config.json);
     Ok(())
 }
@@ -494,100 +478,6 @@ async fn users(
                     submitted.fetch_add(1, Ordering::Relaxed);
                 }
             });
-        }
-    }
-}
-
-fn builder(
-    strategy: Strategy,
-    key: SigningKey,
-    clock: SlotClock,
-    ingress: &Ingress,
-    api: &str,
-    in_flight: &Mutex<HashSet<TxId>>,
-    stop: &AtomicBool,
-) {
-    let reserves: BTreeMap<RollupId, Amount> =
-        rollups().into_iter().map(|r| (r.id, r.reserve)).collect();
-    // Bids go over HTTP through the SDK, as an outside builder's would.
-    let (runtime, client) = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| Ok((rt, BuilderClient::new(HttpClient::new(api)?))))
-    {
-        Ok(pair) => pair,
-        Err(e) => {
-            tracing::error!(builder = strategy.name, error = %e, "builder cannot reach the HTTP API");
-            return;
-        }
-    };
-    let mut sequence = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        // Bid a third into the current slot's bidding window, or wait for the next slot.
-        let now = now_ms();
-        let mut slot = clock.slot_at(now);
-        if now >= clock.start_ms(slot) + clock.bid_window_ms / 3 {
-            slot = slot.next();
-        }
-        let at = clock.start_ms(slot) + clock.bid_window_ms / 3;
-        while now_ms() < at {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10.min(at.saturating_sub(now_ms())).max(1)));
-        }
-        let taken = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
-        let candidates: Vec<(TxId, TxMeta)> = ingress.with_pool(|p| {
-            strategy
-                .rollups
-                .iter()
-                .flat_map(|r| {
-                    p.best_by_fee(*r).take(400).map(|v| (*v.id, *v.meta)).collect::<Vec<_>>()
-                })
-                .filter(|(id, m)| !taken.contains(id) && m.expiry_slot >= slot)
-                .collect()
-        });
-        let mut blocks: BTreeMap<RollupId, Vec<TxId>> = BTreeMap::new();
-        let mut fees = 0u128;
-        let mut bundles: HashMap<BundleId, Vec<(TxId, TxMeta)>> = HashMap::new();
-        for (id, m) in candidates {
-            match m.bundle {
-                None => {
-                    blocks.entry(m.rollup).or_default().push(id);
-                    fees += m.max_fee.0;
-                }
-                Some(b) if strategy.bundles => bundles.entry(b.id).or_default().push((id, m)),
-                Some(_) => {}
-            }
-        }
-        for (_, parts) in bundles {
-            let count = parts[0].1.bundle.map_or(0, |b| usize::from(b.count));
-            if parts.len() == count {
-                for (id, m) in parts {
-                    blocks.entry(m.rollup).or_default().push(id);
-                    fees += m.max_fee.0;
-                }
-            }
-        }
-        if blocks.is_empty() {
-            continue;
-        }
-        let reserve: u128 = blocks.keys().map(|r| reserves[r].0).sum();
-        sequence += 1;
-        let bid = Bid {
-            chain_id: DEVNET_CHAIN,
-            slot,
-            builder: public_key(&key),
-            sequence,
-            amount: Amount((fees * strategy.bid_percent / 100).max(reserve)),
-            blocks: blocks
-                .into_iter()
-                .map(|(rollup, ciphertexts)| RollupBlock { rollup, ciphertexts, plaintext: vec![] })
-                .collect(),
-        };
-        if let Err(e) = runtime.block_on(client.submit_bid(&bid.sign(&key))) {
-            tracing::debug!(builder = strategy.name, %slot, error = %e, "bid refused");
         }
     }
 }
@@ -746,6 +636,32 @@ fn print_summary(s: &Summary, submitted: u64, json: bool) {
             s.blamed,
             pct(0.5).map_or("-".into(), |v| v.to_string()),
             t.last().map_or("-".into(), |v| v.to_string()),
+        );
+    }
+}
+
+fn print_builder(name: &str, s: &BuilderStats, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({
+                "builder": name, "slots_bid": s.slots_bid, "bids_sent": s.bids_sent,
+                "bids_accepted": s.bids_accepted, "refusals": s.refusals,
+                "slots_won": s.slots_won, "rollups_won": s.rollups_won, "paid": s.paid.to_string(),
+                "stream_reconnects": s.stream_reconnects,
+            })
+        );
+    } else {
+        let refusals: Vec<String> = s.refusals.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!(
+            "builder {name}: bid in {} slots, {} bids ({} accepted, refused: {}), won {} slots ({} rollup blocks) paying {}",
+            s.slots_bid,
+            s.bids_sent,
+            s.bids_accepted,
+            if refusals.is_empty() { "none".to_string() } else { refusals.join(", ") },
+            s.slots_won,
+            s.rollups_won,
+            s.paid,
         );
     }
 }

@@ -262,6 +262,7 @@ impl SequencerNode {
                     data,
                     top_bids: sequencer.top_bids(),
                     ingress: ingress.clone(),
+                    in_flight: sequencer.in_flight(),
                     keypers: keyper_server.links(),
                     running: sequencer.running(),
                     metrics: metrics.clone(),

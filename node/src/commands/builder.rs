@@ -4,6 +4,11 @@
 //! signs a withdrawal request with the builder's key file. The chain id comes from the node's
 //! schedule; the withdrawal nonce defaults to the account's last one plus one. Human-readable
 //! by default, the API's JSON with `--json`.
+//!
+//! `veil builder run` is the reference builder ([`veil_builder_api::builder`]): it follows
+//! the node's mempool stream, bids once per slot by its strategy, and prints a line per slot
+//! once the slot's outcome is known (its bids, what it won, what it paid), JSON lines with
+//! `--json`. Ctrl-C stops it cleanly and prints its counters.
 
 use std::path::PathBuf;
 
@@ -12,7 +17,13 @@ use veil_auction::{public_key, WithdrawalRequest};
 use veil_builder_api::http::BuilderClient;
 use veil_primitives::{AccountKind, Amount, DepositId, DepositNotice, PublicKeyBytes};
 
-use super::args::HttpArgs;
+use veil_builder_api::builder::{
+    DriverConfig, PendingConfig, ReferenceBuilder, RollupSet, SlotLine, StrategyConfig,
+    StrategyKind, DEFAULT_BID_PERCENT, DEFAULT_MAX_PENDING,
+};
+use veil_primitives::RollupId;
+
+use super::args::{short_hex, HttpArgs};
 use super::keygen::read_key;
 
 /// `veil builder` arguments.
@@ -32,6 +43,40 @@ pub enum BuilderCommand {
     Deposit(DepositArgs),
     /// Withdraw collateral (released after the withdrawal delay).
     Withdraw(WithdrawArgs),
+    /// Run the reference builder: follow the mempool, build blocks, bid every slot.
+    Run(RunArgs),
+}
+
+/// `veil builder run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The node.
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// The builder's ed25519 secret key file (the key must hold collateral).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The strategy: fee-order, bundle-aware, cross-rollup or shading.
+    #[arg(long, default_value = "bundle-aware")]
+    pub strategy: StrategyKind,
+    /// The rollups it builds for (comma-separated): the one rollup set of fee-order,
+    /// bundle-aware and shading; cross-rollup without `--sets` bids for each alone and for
+    /// all together.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub rollups: Vec<u32>,
+    /// cross-rollup: the rollup sets it bids for, each its own bid (`0+1,2`).
+    #[arg(long, value_delimiter = ',')]
+    pub sets: Vec<RollupSet>,
+    /// The share of its blocks' value (their fees) it bids, in percent (1 to 100); the
+    /// shading strategy starts from it.
+    #[arg(long, default_value_t = DEFAULT_BID_PERCENT, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub bid_percent: u16,
+    /// When it bids, in ms after the slot's start (default: a third into the bidding window).
+    #[arg(long)]
+    pub at_ms: Option<u64>,
+    /// Pending transactions it holds at most (the lowest fees leave first).
+    #[arg(long, default_value_t = DEFAULT_MAX_PENDING)]
+    pub max_pending: usize,
 }
 
 /// `veil builder collateral` arguments.
@@ -88,6 +133,7 @@ pub struct WithdrawArgs {
 /// A bad URL or key file, or the API's typed error (printed with its code).
 pub async fn run(args: BuilderArgs) -> anyhow::Result<()> {
     match args.command {
+        BuilderCommand::Run(a) => run_builder(a).await?,
         BuilderCommand::Collateral(a) => {
             let c = BuilderClient::new(a.http.client()?).collateral(&a.builder).await?;
             if a.http.json {
@@ -146,6 +192,146 @@ pub async fn run(args: BuilderArgs) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// The rollup sets of `veil builder run`'s arguments.
+fn rollup_sets(a: &RunArgs) -> anyhow::Result<Vec<RollupSet>> {
+    let all = RollupSet::new(a.rollups.iter().copied().map(RollupId))?;
+    if a.strategy != StrategyKind::CrossRollup {
+        if !a.sets.is_empty() {
+            anyhow::bail!("--sets is for --strategy cross-rollup; {} uses --rollups", a.strategy);
+        }
+        return Ok(vec![all]);
+    }
+    if !a.sets.is_empty() {
+        return Ok(a.sets.clone());
+    }
+    let mut sets: Vec<RollupSet> =
+        all.rollups().iter().map(|r| RollupSet::new([*r])).collect::<Result<_, _>>()?;
+    if all.rollups().len() > 1 {
+        sets.push(all);
+    }
+    Ok(sets)
+}
+
+async fn run_builder(a: RunArgs) -> anyhow::Result<()> {
+    let key = read_key(&a.key)?;
+    let me = public_key(&key);
+    let client = BuilderClient::new(a.http.client()?);
+    let strategy = StrategyConfig::new(a.strategy, rollup_sets(&a)?, a.bid_percent)?;
+    let sets: Vec<String> = strategy.sets.iter().map(ToString::to_string).collect();
+    if !a.http.json {
+        let collateral = match client.collateral(&me).await {
+            Ok(c) => format!("available collateral {}", c.available),
+            Err(e) => format!("no collateral ({e})"),
+        };
+        println!(
+            "builder {}: {} for rollup sets {} bidding {}% of its blocks' fees{}, {}; following {}",
+            short_hex(&me.to_string()),
+            a.strategy,
+            sets.join(", "),
+            a.bid_percent,
+            a.at_ms.map_or(String::new(), |ms| format!(" at +{ms} ms")),
+            collateral,
+            a.http.url,
+        );
+    }
+    let mut config = DriverConfig::new(key, strategy);
+    config.at_ms = a.at_ms;
+    config.pending = PendingConfig { max_txs: a.max_pending.max(1), ..PendingConfig::default() };
+    let (lines_tx, mut lines) = tokio::sync::mpsc::channel(64);
+    let builder = ReferenceBuilder::spawn(client, config, Some(lines_tx));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            line = lines.recv() => match line {
+                Some(line) => print_line(&line, a.http.json)?,
+                None => break,
+            },
+        }
+    }
+    let stats = builder.stop().await;
+    // The last slot's line, reported while stopping.
+    while let Ok(line) = lines.try_recv() {
+        print_line(&line, a.http.json)?;
+    }
+    if a.http.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "summary": true, "slots_bid": stats.slots_bid, "bids_sent": stats.bids_sent,
+                "bids_accepted": stats.bids_accepted, "refusals": stats.refusals,
+                "bid_failures": stats.bid_failures, "slots_won": stats.slots_won,
+                "rollups_won": stats.rollups_won, "paid": stats.paid.to_string(),
+                "stream_reconnects": stats.stream_reconnects, "resyncs": stats.resyncs,
+                "pending": stats.pending.held,
+            })
+        );
+    } else {
+        let refusals: Vec<String> =
+            stats.refusals.iter().map(|(code, n)| format!("{code} {n}")).collect();
+        println!(
+            "stopped: bid in {} slots, {} bids ({} accepted, refused: {}), won {} slots ({} rollup blocks) paying {}; {} pending held, stream reopened {} times",
+            stats.slots_bid,
+            stats.bids_sent,
+            stats.bids_accepted,
+            if refusals.is_empty() { "none".to_string() } else { refusals.join(", ") },
+            stats.slots_won,
+            stats.rollups_won,
+            stats.paid,
+            stats.pending.held,
+            stats.stream_reconnects,
+        );
+    }
+    Ok(())
+}
+
+/// One slot's line: its bids (amount, transactions per rollup, verdict) and the outcome.
+pub fn format_line(line: &SlotLine) -> String {
+    let bids: Vec<String> = line
+        .bids
+        .iter()
+        .map(|b| {
+            let per_rollup: Vec<String> =
+                b.rollups.iter().zip(&b.txs).map(|(r, n)| format!("r{r} {n} txs")).collect();
+            let verdict = match &b.result {
+                veil_builder_api::builder::BidResult::Accepted(_) => "accepted".to_string(),
+                veil_builder_api::builder::BidResult::Refused(code) => format!("refused {code}"),
+                veil_builder_api::builder::BidResult::Failed(e) => format!("failed: {e}"),
+            };
+            format!("bid {} of value {} ({}) {verdict}", b.amount, b.value, per_rollup.join(", "))
+        })
+        .collect();
+    let result = if !line.decided {
+        "outcome unknown".to_string()
+    } else if !line.won.is_empty() {
+        let won: Vec<String> = line.won.iter().map(|r| format!("r{r}")).collect();
+        format!("WON {} paying {}", won.join(" "), line.paid)
+    } else if line.bids.is_empty() {
+        "-".to_string()
+    } else {
+        "lost".to_string()
+    };
+    format!(
+        "slot {}: {} | {result} | {} pending{}",
+        line.slot,
+        if bids.is_empty() { "no bid".to_string() } else { bids.join("; ") },
+        line.pending,
+        line.shading_bps.map_or(String::new(), |b| format!(
+            " | shading {}.{:02}%",
+            b / 100,
+            b % 100
+        )),
+    )
+}
+
+fn print_line(line: &SlotLine, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(line)?);
+    } else {
+        println!("{}", format_line(line));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! | rollups, collateral, deposits, withdrawals | see [`super::registry_api`] |
 //! | bids | the [`BidIntake`] (the sequencer thread's input channel, as for in-process builders) |
 //! | outcome, blocks, data API | the data API's index ([`DataStore`]), fed from the record log by the [`super::indexer::Indexer`] |
+//! | mempool page and stream | the ingress's feed, without the ids in flight (the sequencer's in-flight set) |
 //! | transaction status | the index (published fates), the ingress's receipt store (committed), the pool (pending) |
 //! | readiness, metrics | the sequencer thread's liveness, the keyper links, the metrics registry |
 //!
@@ -14,10 +15,11 @@
 //! registry reads go over its channel, everything else is read from stores it already writes
 //! or from copies made at start.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 use veil_auction::{BidId, VerifiedBid};
 use veil_builder_api::api::{
@@ -34,8 +36,13 @@ use veil_primitives::{hexbytes, ChainId, CiphertextIndex, Eon, ErrorCode, Slot, 
 const MEMPOOL_SCAN: usize = 8_192;
 
 /// Reads one mempool page from the ingress's feed: pending transactions after
-/// `read.cursor`, oldest first, filtered by rollup.
-fn mempool_page(ingress: &Ingress, read: &MempoolRead) -> MempoolPage {
+/// `read.cursor`, oldest first, filtered by rollup, without the ones in flight (committed in
+/// a signed commitment, not yet published: the auction refuses bids naming them).
+fn mempool_page(
+    ingress: &Ingress,
+    in_flight: &Mutex<HashSet<TxId>>,
+    read: &MempoolRead,
+) -> MempoolPage {
     let limit = read.limit.max(1) as usize;
     let mut cursor = read.cursor;
     let mut txs = Vec::with_capacity(limit.min(256));
@@ -49,10 +56,19 @@ fn mempool_page(ingress: &Ingress, read: &MempoolRead) -> MempoolPage {
             break;
         }
         let end = batch.next.0;
+        // The pool's lock is released: take the in-flight set's alone, once per batch.
+        let taken: HashSet<TxId> = {
+            let in_flight = in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            batch.items.iter().filter(|i| in_flight.contains(&i.id)).map(|i| i.id).collect()
+        };
         for item in batch.items {
             skipped += item.seq.0 - cursor;
             cursor = item.seq.0 + 1;
             scanned += 1;
+            if taken.contains(&item.id) {
+                skipped += 1;
+                continue;
+            }
             if read.rollup.is_some_and(|r| r != item.meta.rollup) {
                 continue;
             }
@@ -128,6 +144,9 @@ pub struct NodeApi {
     pub top_bids: TopBids,
     /// The ingress (pool and receipts).
     pub ingress: Arc<Ingress>,
+    /// The ciphertexts committed and not yet published ([`super::sequencer::SequencerService::in_flight`]):
+    /// the mempool reads leave them out.
+    pub in_flight: Arc<Mutex<HashSet<TxId>>>,
     /// The keyper endpoint's links.
     pub keypers: KeyperLinks,
     /// The sequencer thread's liveness.
@@ -379,7 +398,7 @@ impl ApiBackend for NodeApi {
     }
 
     fn mempool(&self, read: &MempoolRead) -> Result<MempoolPage, ApiError> {
-        Ok(mempool_page(&self.ingress, read))
+        Ok(mempool_page(&self.ingress, &self.in_flight, read))
     }
 
     fn mempool_watch(&self) -> Box<dyn MempoolWatch> {

@@ -27,9 +27,9 @@ use veil_wire::client::ClientConfig;
 use veil_wire::tls::Pin;
 
 const VEIL: &str = env!("CARGO_BIN_EXE_veil");
-const CHAIN: ChainId = ChainId(1);
+pub(crate) const CHAIN: ChainId = ChainId(1);
 
-fn builder_key() -> SigningKey {
+pub(crate) fn builder_key() -> SigningKey {
     SigningKey::from_bytes(&[0xb1; 32])
 }
 
@@ -42,7 +42,7 @@ async fn start_node(dir: &std::path::Path, committee: &DevCommittee) -> Sequence
     .await
 }
 
-async fn start_node_with(
+pub(crate) async fn start_node_with(
     dir: &std::path::Path,
     committee: &DevCommittee,
     timing: SlotTiming,
@@ -96,7 +96,7 @@ fn bid(slot: Slot, sequence: u64, amount: u128, rollup: u32, ids: Vec<TxId>) -> 
     }
 }
 
-async fn sleep_until(ms: u64) {
+pub(crate) async fn sleep_until(ms: u64) {
     let now = now_ms();
     if ms > now {
         tokio::time::sleep(Duration::from_millis(ms - now)).await;
@@ -158,7 +158,7 @@ fn code(e: &HttpError) -> ErrorCode {
 }
 
 /// Polls until `f` gives `Some`, for at most 20 s (the slot lifecycle under a loaded machine).
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     what: &str,
     mut f: impl FnMut() -> F,
 ) -> T {

@@ -7,5 +7,6 @@ mod http;
 mod ingress;
 mod process;
 mod receipts;
+mod refbuilder;
 mod registry;
 mod sdk;
