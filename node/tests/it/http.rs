@@ -37,7 +37,8 @@ async fn start_node(dir: &std::path::Path, committee: &DevCommittee) -> Sequence
     start_node_with(
         dir,
         committee,
-        SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 },
+        // Bidding windows wide enough for a test's bids on a loaded 2-core machine.
+        SlotTiming { slot_ms: 1_600, bid_window_ms: 800, release_timeout_ms: 3000 },
     )
     .await
 }
@@ -153,6 +154,30 @@ fn recompute(
     outcome
 }
 
+/// The node's HTTP base URL and an SDK client of it that never retries (a test sees every
+/// answer).
+pub(crate) fn http_client(node: &SequencerNode) -> (String, HttpClient) {
+    let base = format!("http://{}", node.http_addr().unwrap());
+    let http = HttpClient::with(
+        &base,
+        Duration::from_secs(10),
+        GetRetry { attempts: 1, ..GetRetry::default() },
+    )
+    .unwrap();
+    (base, http)
+}
+
+/// A submitter to the node's ingress, pinned to its certificate.
+pub(crate) fn submitter(node: &SequencerNode) -> Submitter {
+    Submitter::new(
+        ClientConfig::new(
+            node.ingress().local_addr(),
+            Pin::Fingerprint(node.ingress().fingerprint()),
+        ),
+        RetryPolicy::default(),
+    )
+}
+
 fn code(e: &HttpError) -> ErrorCode {
     e.code().unwrap_or_else(|| panic!("not a typed error: {e}"))
 }
@@ -181,13 +206,7 @@ async fn http_api_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 21).unwrap();
     let node = start_node(dir.path(), &committee).await;
-    let base = format!("http://{}", node.http_addr().unwrap());
-    let http = HttpClient::with(
-        &base,
-        Duration::from_secs(10),
-        GetRetry { attempts: 1, ..GetRetry::default() },
-    )
-    .unwrap();
+    let (base, http) = http_client(&node);
     let builder = BuilderClient::new(http.clone());
     let data = DataClient::new(http);
 
@@ -216,10 +235,10 @@ async fn http_api_end_to_end() {
 
     // The schedule.
     let s: SlotSchedule = builder.schedule().await.unwrap();
-    assert_eq!((s.chain_id, s.eon, s.slot_ms, s.bid_window_ms), (CHAIN, Eon(1), 800, 400));
+    assert_eq!((s.chain_id, s.eon, s.slot_ms, s.bid_window_ms), (CHAIN, Eon(1), 1_600, 800));
     assert_eq!(s.next.slot, s.current.slot.next());
-    assert_eq!(s.next.start_ms, s.current.start_ms + 800);
-    assert_eq!(s.current.bidding_deadline_ms, s.current.start_ms + 400);
+    assert_eq!(s.next.start_ms, s.current.start_ms + 1_600);
+    assert_eq!(s.current.bidding_deadline_ms, s.current.start_ms + 800);
     let reserves: Vec<(u32, u128, u64)> =
         s.rollups.iter().map(|r| (r.rollup.0, r.reserve.0, r.gas_limit)).collect();
     assert_eq!(reserves, vec![(0, 5, 30_000_000), (1, 0, 30_000_000)]);
@@ -232,13 +251,7 @@ async fn http_api_end_to_end() {
     // before the next slot's auction.
     let s = builder.schedule().await.unwrap();
     sleep_until(s.current.bidding_deadline_ms + 20).await;
-    let submitter = Submitter::new(
-        ClientConfig::new(
-            node.ingress().local_addr(),
-            Pin::Fingerprint(node.ingress().fingerprint()),
-        ),
-        RetryPolicy::default(),
-    );
+    let submitter = submitter(&node);
     let meta = TxMeta {
         chain_id: CHAIN,
         eon: Eon(1),
@@ -510,24 +523,12 @@ async fn mempool_snapshot_and_stream() {
     let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 22).unwrap();
     let timing = SlotTiming { slot_ms: 60_000, bid_window_ms: 30_000, release_timeout_ms: 3000 };
     let node = start_node_with(dir.path(), &committee, timing).await;
-    let base = format!("http://{}", node.http_addr().unwrap());
-    let http = HttpClient::with(
-        &base,
-        Duration::from_secs(10),
-        GetRetry { attempts: 1, ..GetRetry::default() },
-    )
-    .unwrap();
+    let (base, http) = http_client(&node);
     let builder = BuilderClient::new(http);
 
     // A stream opened on the empty pool, before anything is sent.
     let mut live = builder.mempool_stream(&MempoolQuery::default()).await.unwrap();
-    let submitter = Submitter::new(
-        ClientConfig::new(
-            node.ingress().local_addr(),
-            Pin::Fingerprint(node.ingress().fingerprint()),
-        ),
-        RetryPolicy::default(),
-    );
+    let submitter = submitter(&node);
     let meta = |rollup: u32, fee: u128| TxMeta {
         chain_id: CHAIN,
         eon: Eon(1),
@@ -643,22 +644,10 @@ async fn expired_and_evicted_transactions_say_so() {
     pool.max_txs = std::num::NonZeroUsize::new(2).unwrap();
     let timing = SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 };
     let node = start_node_pool(dir.path(), &committee, timing, pool).await;
-    let base = format!("http://{}", node.http_addr().unwrap());
-    let http = HttpClient::with(
-        &base,
-        Duration::from_secs(10),
-        GetRetry { attempts: 1, ..GetRetry::default() },
-    )
-    .unwrap();
+    let (base, http) = http_client(&node);
     let builder = BuilderClient::new(http.clone());
     let data = DataClient::new(http);
-    let submitter = Submitter::new(
-        ClientConfig::new(
-            node.ingress().local_addr(),
-            Pin::Fingerprint(node.ingress().fingerprint()),
-        ),
-        RetryPolicy::default(),
-    );
+    let submitter = submitter(&node);
     // After a slot's close, so that no fallback block takes them before the next slot.
     let s = builder.schedule().await.unwrap();
     sleep_until(s.current.bidding_deadline_ms + 20).await;

@@ -2,24 +2,22 @@
 //! in-process keypers: it follows the mempool stream over HTTP, wins a slot with the
 //! transactions it saw, and they are published.
 
-use std::time::Duration;
-
 use ed25519_dalek::SigningKey;
 use veil_auction::public_key;
 use veil_builder_api::builder::{
     BidResult, DriverConfig, ReferenceBuilder, StrategyConfig, StrategyKind,
 };
-use veil_builder_api::http::{BuilderClient, DataClient, GetRetry, HttpClient};
-use veil_builder_api::{encrypt, RetryPolicy, Submitter};
+use veil_builder_api::encrypt;
+use veil_builder_api::http::{BuilderClient, DataClient};
 use veil_crypto::dev::DevCommittee;
 use veil_node::sequencer_node::SlotTiming;
 use veil_node::services::keyper::{Behaviour, KeyperSetup, RunningKeyper};
 use veil_primitives::{Amount, Eon, PublicKeyBytes, RollupId, Slot, TxMeta};
 use veil_sequencer::slot::TxResult;
-use veil_wire::client::ClientConfig;
-use veil_wire::tls::Pin;
 
-use super::http::{builder_key, eventually, sleep_until, start_node_with, CHAIN};
+use super::http::{
+    builder_key, eventually, http_client, sleep_until, start_node_with, submitter, CHAIN,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_builder_wins_a_slot_and_its_transactions_are_published() {
@@ -27,13 +25,7 @@ async fn reference_builder_wins_a_slot_and_its_transactions_are_published() {
     let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 23).unwrap();
     let timing = SlotTiming { slot_ms: 1_000, bid_window_ms: 600, release_timeout_ms: 3_000 };
     let node = start_node_with(dir.path(), &committee, timing).await;
-    let base = format!("http://{}", node.http_addr().unwrap());
-    let http = HttpClient::with(
-        &base,
-        Duration::from_secs(10),
-        GetRetry { attempts: 1, ..GetRetry::default() },
-    )
-    .unwrap();
+    let (_, http) = http_client(&node);
     let client = BuilderClient::new(http.clone());
     let data = DataClient::new(http);
     let sequencer_key = public_key(&SigningKey::from_bytes(&[0x5e; 32]));
@@ -68,13 +60,7 @@ async fn reference_builder_wins_a_slot_and_its_transactions_are_published() {
     // takes them before the builder bids for the next slot.
     let s = client.schedule().await.unwrap();
     sleep_until(s.current.bidding_deadline_ms + 20).await;
-    let submitter = Submitter::new(
-        ClientConfig::new(
-            node.ingress().local_addr(),
-            Pin::Fingerprint(node.ingress().fingerprint()),
-        ),
-        RetryPolicy::default(),
-    );
+    let submitter = submitter(&node);
     let mut ids = Vec::new();
     for (n, fee) in [40u128, 60].into_iter().enumerate() {
         let meta = TxMeta {
@@ -138,22 +124,10 @@ async fn mempool_pages_leave_out_ciphertexts_in_flight() {
     let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 24).unwrap();
     let timing = SlotTiming { slot_ms: 1_000, bid_window_ms: 400, release_timeout_ms: 120_000 };
     let node = start_node_with(dir.path(), &committee, timing).await;
-    let base = format!("http://{}", node.http_addr().unwrap());
-    let http = HttpClient::with(
-        &base,
-        Duration::from_secs(10),
-        GetRetry { attempts: 1, ..GetRetry::default() },
-    )
-    .unwrap();
+    let (_, http) = http_client(&node);
     let client = BuilderClient::new(http.clone());
     let data = DataClient::new(http);
-    let submitter = Submitter::new(
-        ClientConfig::new(
-            node.ingress().local_addr(),
-            Pin::Fingerprint(node.ingress().fingerprint()),
-        ),
-        RetryPolicy::default(),
-    );
+    let submitter = submitter(&node);
     let s = client.schedule().await.unwrap();
     let meta = |fee: u128, payer: u8| TxMeta {
         chain_id: CHAIN,

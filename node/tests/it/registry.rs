@@ -13,8 +13,8 @@ use veil_auction::{
     RollupConfig, RollupUpdate, SignedRollupUpdate, WithdrawalRequest,
 };
 use veil_builder_api::api::MAX_PAGE_LIMIT;
-use veil_builder_api::http::{BuilderClient, GetRetry, HttpClient, HttpError, RollupClient};
-use veil_builder_api::{encrypt, RetryPolicy, SdkError, Submitter};
+use veil_builder_api::http::{BuilderClient, HttpError, RollupClient};
+use veil_builder_api::{encrypt, SdkError};
 use veil_crypto::dev::DevCommittee;
 use veil_crypto::PublicKeySet;
 use veil_mempool::pool::PoolConfig;
@@ -26,8 +26,8 @@ use veil_primitives::{
     RollupId, SignatureBytes, SignedDepositNotice, Slot, TxMeta,
 };
 use veil_sequencer::slot::TxResult;
-use veil_wire::client::ClientConfig;
-use veil_wire::tls::Pin;
+
+use super::http::{http_client, submitter};
 
 const CHAIN: ChainId = ChainId(1);
 const VEIL: &str = env!("CARGO_BIN_EXE_veil");
@@ -81,13 +81,7 @@ async fn start_node(dir: &std::path::Path, pks: &PublicKeySet) -> SequencerNode 
 }
 
 fn clients(node: &SequencerNode) -> (String, BuilderClient, RollupClient) {
-    let base = format!("http://{}", node.http_addr().unwrap());
-    let http = HttpClient::with(
-        &base,
-        Duration::from_secs(10),
-        GetRetry { attempts: 1, ..GetRetry::default() },
-    )
-    .unwrap();
+    let (base, http) = http_client(node);
     (base, BuilderClient::new(http.clone()), RollupClient::new(http))
 }
 
@@ -267,13 +261,7 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
         RollupChange::Register { admin: public_key(&admin()), config: rollup_config(4, 1_000_000) },
     );
     // Before it is registered the ingress refuses its transactions.
-    let submitter = Submitter::new(
-        ClientConfig::new(
-            node.ingress().local_addr(),
-            Pin::Fingerprint(node.ingress().fingerprint()),
-        ),
-        RetryPolicy::default(),
-    );
+    let submitter = submitter(&node);
     let meta = TxMeta {
         chain_id: CHAIN,
         eon: Eon(1),
@@ -460,13 +448,6 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     assert_eq!(builders.collateral(&me).await.unwrap().balance, before_account.balance);
     // The restored registry feeds the ingress: rollup 5's transactions are admitted.
     let again = encrypt(&pks, &meta, b"after the restart").unwrap();
-    let submitter = Submitter::new(
-        ClientConfig::new(
-            node.ingress().local_addr(),
-            Pin::Fingerprint(node.ingress().fingerprint()),
-        ),
-        RetryPolicy::default(),
-    );
-    submitter.submit(&again).await.unwrap();
+    super::http::submitter(&node).submit(&again).await.unwrap();
     node.stop().await;
 }
