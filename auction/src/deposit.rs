@@ -5,9 +5,8 @@
 //! book remembers every credited notice by its deposit id: the same notice again is answered
 //! as the first time ([`DepositCredit::repeat`]) and not credited again, so a bridge (or a
 //! client) may resend a notice whose answer it lost; a *different* notice under a used id is
-//! refused ([`AuctionError::DepositConflict`]). Only builder collateral is credited here; a
-//! fee-payer notice is refused with [`AuctionError::UnsupportedAccountKind`] until user fee
-//! accounts exist.
+//! refused ([`AuctionError::DepositConflict`]). A notice credits either a builder's collateral
+//! ([`AccountKind::Builder`]) or a user's fee account ([`AccountKind::FeePayer`]).
 
 use std::collections::HashMap;
 
@@ -15,6 +14,14 @@ use veil_primitives::{AccountKind, DepositId, DepositNotice, PublicKeyBytes, Sig
 
 use crate::outcome::LedgerEntry;
 use crate::AuctionError;
+
+/// The ledger entry a notice credits.
+pub(crate) fn entry(n: &DepositNotice) -> LedgerEntry {
+    match n.kind {
+        AccountKind::Builder => LedgerEntry::Deposit { builder: n.account, amount: n.amount },
+        AccountKind::FeePayer => LedgerEntry::FeeDeposit { payer: n.account, amount: n.amount },
+    }
+}
 
 /// The answer to a deposit notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,14 +81,8 @@ impl DepositBook {
         &self,
         n: &DepositNotice,
     ) -> Result<Option<DepositCredit>, AuctionError> {
-        if n.kind != AccountKind::Builder {
-            return Err(AuctionError::UnsupportedAccountKind(n.kind));
-        }
         match self.credited.get(&n.deposit_id) {
-            Some(first) if first == n => Ok(Some(DepositCredit {
-                entry: LedgerEntry::Deposit { builder: n.account, amount: n.amount },
-                repeat: true,
-            })),
+            Some(first) if first == n => Ok(Some(DepositCredit { entry: entry(n), repeat: true })),
             Some(_) => Err(AuctionError::DepositConflict(n.deposit_id)),
             None => Ok(None),
         }

@@ -43,7 +43,7 @@ use crate::registry::{
 use crate::wdp::MAX_ROLLUPS;
 use crate::AuctionError;
 use veil_primitives::signed::{self, SignedItem};
-use veil_primitives::{CiphertextIndex, DepositNotice, SignedDepositNotice, TxMeta};
+use veil_primitives::{AccountKind, CiphertextIndex, DepositNotice, SignedDepositNotice, TxMeta};
 
 /// The slot auction of one Veil network.
 #[derive(Debug)]
@@ -52,6 +52,7 @@ pub struct Auction {
     rollups: RollupRegistry,
     builders: BuilderRegistry,
     deposits: DepositBook,
+    fee_accounts: HashMap<PublicKeyBytes, Amount>,
     last_opened: Option<Slot>,
     open: BTreeMap<Slot, SlotBook>,
     unsettled: BTreeMap<Slot, Outcome>,
@@ -67,6 +68,7 @@ impl Auction {
             rollups: RollupRegistry::default(),
             builders: BuilderRegistry::default(),
             deposits: DepositBook::default(),
+            fee_accounts: HashMap::new(),
             last_opened: None,
             open: BTreeMap::new(),
             unsettled: BTreeMap::new(),
@@ -164,14 +166,63 @@ impl Auction {
         self.deposits.set_bridge(bridge);
     }
 
-    /// Credits a bridge-signed deposit notice to a builder's collateral, once per deposit id
-    /// (see [`crate::deposit`]). The same notice again is answered as the first time with
-    /// `repeat: true` and changes nothing.
+    /// Credits a user's fee account (genesis, or a fee-payer deposit notice). The payer must be
+    /// a valid ed25519 key: it signs its transactions.
+    ///
+    /// # Errors
+    /// [`AuctionError::ZeroAmount`], [`AuctionError::AmountTooLarge`],
+    /// [`AuctionError::InvalidPublicKey`], [`AuctionError::Overflow`]; nothing changes then.
+    pub fn deposit_fee(
+        &mut self,
+        payer: PublicKeyBytes,
+        amount: Amount,
+    ) -> Result<LedgerEntry, AuctionError> {
+        if amount.0 == 0 {
+            return Err(AuctionError::ZeroAmount);
+        }
+        if amount > crate::MAX_AMOUNT {
+            return Err(AuctionError::AmountTooLarge(amount));
+        }
+        veil_primitives::signed::verifying_key(&payer)?;
+        let balance = self.fee_accounts.get(&payer).copied().unwrap_or(Amount::ZERO);
+        let balance = balance.checked_add(amount).ok_or(AuctionError::Overflow("fee deposit"))?;
+        self.fee_accounts.insert(payer, balance);
+        Ok(LedgerEntry::FeeDeposit { payer, amount })
+    }
+
+    /// A fee payer's balance: deposits less the fees charged (zero if it never deposited).
+    #[must_use]
+    pub fn fee_balance(&self, payer: &PublicKeyBytes) -> Amount {
+        self.fee_accounts.get(payer).copied().unwrap_or(Amount::ZERO)
+    }
+
+    /// Every fee account with its balance.
+    pub fn fee_balances(&self) -> impl Iterator<Item = (PublicKeyBytes, Amount)> + '_ {
+        self.fee_accounts.iter().map(|(k, v)| (*k, *v))
+    }
+
+    /// Charges a settled transaction fee to its payer. Admission reserved it against the
+    /// payer's balance, so it is covered; should it not be (a ledger restored from records
+    /// that predate fee accounts), the balance stops at zero and the shortfall is returned.
+    pub fn charge_fee(&mut self, payer: &PublicKeyBytes, amount: Amount) -> Amount {
+        let balance = self.fee_balance(payer);
+        let shortfall = amount.saturating_sub(balance);
+        let left = balance.saturating_sub(amount);
+        if left == Amount::ZERO {
+            self.fee_accounts.remove(payer);
+        } else {
+            self.fee_accounts.insert(*payer, left);
+        }
+        shortfall
+    }
+
+    /// Credits a bridge-signed deposit notice, once per deposit id (see [`crate::deposit`]):
+    /// to a builder's collateral or to a user's fee account, by its account kind. The same
+    /// notice again is answered as the first time with `repeat: true` and changes nothing.
     ///
     /// # Errors
     /// Nothing changes on error: [`AuctionError::WrongChain`],
     /// [`AuctionError::UnknownBridgeKey`], [`AuctionError::BadSignature`],
-    /// [`AuctionError::UnsupportedAccountKind`] (a fee-payer notice),
     /// [`AuctionError::DepositConflict`] (another notice under the same deposit id), and the
     /// deposit's own refusals ([`AuctionError::ZeroAmount`], an invalid account key, an
     /// overflow).
@@ -205,7 +256,10 @@ impl Auction {
         if notice.amount > crate::MAX_AMOUNT {
             return Err(AuctionError::AmountTooLarge(notice.amount));
         }
-        let entry = self.builders.deposit(notice.account, notice.amount)?;
+        let entry = match notice.kind {
+            AccountKind::Builder => self.builders.deposit(notice.account, notice.amount)?,
+            AccountKind::FeePayer => self.deposit_fee(notice.account, notice.amount)?,
+        };
         self.deposits.record(notice);
         Ok(DepositCredit { entry, repeat: false })
     }

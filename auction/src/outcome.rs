@@ -54,6 +54,14 @@ pub enum LedgerEntry {
         /// The payment.
         amount: Amount,
     },
+    /// A deposit credited to a user's fee account (a bridge notice of kind `fee_payer`, or
+    /// genesis): transaction fees are charged from it at settlement.
+    FeeDeposit {
+        /// The fee payer.
+        payer: PublicKeyBytes,
+        /// The amount.
+        amount: Amount,
+    },
     /// A credit to one bucket of one rollup's revenue policy.
     Payout {
         /// The slot sold.
@@ -100,6 +108,11 @@ impl LedgerEntry {
                 e.u32(rollup.0);
                 e.bytes(bucket.as_bytes());
                 e.fixed(&account.0);
+                e.amount(*amount);
+            }
+            LedgerEntry::FeeDeposit { payer, amount } => {
+                e.u8(5);
+                e.fixed(&payer.0);
                 e.amount(*amount);
             }
         }

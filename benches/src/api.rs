@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 use veil_auction::{
@@ -28,12 +27,13 @@ use veil_auction::{
     VerifiedBid,
 };
 use veil_builder_api::api::{paths, BidBatch, BidVerdicts};
-use veil_builder_api::loadgen::prepare_transactions;
+use veil_builder_api::loadgen::{payer_keys, prepare_transactions};
 use veil_crypto::dev::DevCommittee;
 use veil_mempool::pool::PoolConfig;
 use veil_node::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
 use veil_primitives::{Amount, ChainId, Eon, RollupId, Slot, TxId};
 use veil_wire::client::{ClientConfig, IngressClient};
+use veil_wire::ingress::SignedCiphertext;
 use veil_wire::tls::Pin;
 
 use crate::ingest::runtime;
@@ -49,6 +49,9 @@ const SUBSCRIBERS: usize = 20;
 const STREAM_RATE: f64 = 5_000.0;
 /// Ciphertexts each bid names (of its rollup, pending in the pool).
 const NAMED: usize = 16;
+/// The fee payers' seed and count (funded at genesis).
+const PAYER_SEED: u64 = 0xa91;
+const PAYERS: usize = 256;
 
 fn builder_key(i: usize) -> SigningKey {
     let mut seed = [0xb0u8; 32];
@@ -73,6 +76,9 @@ fn genesis() -> anyhow::Result<Auction> {
     }
     for i in 0..BUILDERS {
         auction.deposit(public_key(&builder_key(i)), Amount(u128::from(u64::MAX)))?;
+    }
+    for p in payer_keys(PAYER_SEED, PAYERS) {
+        auction.deposit_fee(public_key(&p), Amount(u128::from(u64::MAX)))?;
     }
     Ok(auction)
 }
@@ -110,7 +116,8 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let seconds = if quick { 1.0 } else { 4.0 };
     let txs = (STREAM_RATE * seconds) as usize;
     reporter.note(&format!("api: encrypting {txs} transactions for the stream case"));
-    let corpus = prepare_transactions(&committee.pks, txs, 512, ROLLUPS, 0xa91);
+    let payers = payer_keys(PAYER_SEED, PAYERS);
+    let corpus = prepare_transactions(&committee.pks, txs, 512, ROLLUPS, &payers);
     let lag = load_rt.block_on(stream_lag(&base, client, corpus))?;
     reporter.note(&format!(
         "mempool stream: {} txs at {:.0} tx/s offered ({:.0} acked/s), {SUBSCRIBERS} subscribers, {} of {} deliveries seen; lag p50 {:.1} ms p99 {:.1} ms max {:.1} ms; ack p99 {:.1} ms",
@@ -227,7 +234,11 @@ async fn subscribe(
     Ok(seen)
 }
 
-async fn stream_lag(base: &str, client: ClientConfig, corpus: Vec<Bytes>) -> anyhow::Result<Lag> {
+async fn stream_lag(
+    base: &str,
+    client: ClientConfig,
+    corpus: Vec<SignedCiphertext>,
+) -> anyhow::Result<Lag> {
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicU64::new(0));

@@ -1,8 +1,8 @@
 //! The `ingest` suite: QUIC ingest into the durable mempool, on this machine, with the load
 //! generator in the same process (its own runtime).
 //!
-//! - `ingest_durable`: transactions per second admitted (strict decode + batched proof
-//!   check), durably stored (SQLite WAL, group commit, fsync) and acked, closed loop over
+//! - `ingest_durable`: transactions per second admitted (strict decode, batched fee-payer
+//!   signature check, batched proof check), durably stored (SQLite WAL, group commit, fsync) and acked, closed loop over
 //!   several connections. Baseline: the raw quinn framed-stream message rate in the same run,
 //!   same client, same frames, a server that answers each frame with an ack and does nothing
 //!   else: the transport ceiling.
@@ -20,20 +20,26 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
-use veil_builder_api::loadgen::{self, prepare_transactions, LoadConfig, LoadReport};
+use veil_builder_api::loadgen::{self, payer_keys, prepare_transactions, LoadConfig, LoadReport};
 use veil_crypto::testing::TestCommittee;
 use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Pool, PoolConfig};
-use veil_mempool::validate::{CommitteeValidator, Validator};
+use veil_mempool::validate::{
+    check_payer_signatures, open_gate, CommitteeValidator, Submission, Validator,
+};
 use veil_node::services::ingress::{Ingress, IngressConfig};
-use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
+use veil_primitives::{
+    Amount, ChainId, Eon, PublicKeyBytes, RollupId, SignatureBytes, Slot, TxId, TxMeta,
+};
 use veil_wire::client::ClientConfig;
-use veil_wire::ingress::{Ack, ClientFrame, FrameDecoder, ServerFrame, ALPN};
+use veil_wire::ingress::{Ack, ClientFrame, FrameDecoder, ServerFrame, SignedCiphertext, ALPN};
 use veil_wire::tls::{self, Pin};
 
 use crate::report::{Better, Figure, Goal, Reporter};
 
 const CONNECTIONS: usize = 4;
 const WINDOW: usize = 512;
+/// Fee payers sharing the load (each below its pending quota).
+const PAYERS: usize = 1024;
 
 /// A two-worker tokio runtime with named threads (the node's, or the load generator's).
 pub(crate) fn runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
@@ -80,6 +86,7 @@ fn pool_memory(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
             },
             ephemeral_key: EphemeralKeyDigest(ek),
             body: Bytes::from(vec![(i % 251) as u8; 512]),
+            payer_signature: SignatureBytes([0; 64]),
         };
         pool.admit_tx(c).map_err(|e| anyhow::anyhow!("pool refused: {e}"))?;
     }
@@ -153,7 +160,7 @@ fn load(
     client_rt: &tokio::runtime::Runtime,
     addr: SocketAddr,
     fp: tls::CertFingerprint,
-    txs: Vec<Bytes>,
+    txs: Vec<SignedCiphertext>,
     rate: Option<f64>,
 ) -> anyhow::Result<LoadReport> {
     let config = LoadConfig {
@@ -176,12 +183,16 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let pks = committee.pks.clone();
     let n = if quick { 20_000 } else { 100_000 };
     reporter.note(&format!("encrypting {n} distinct 512-byte transactions (not timed)..."));
-    let txs = prepare_transactions(&pks, n, 512, 16, 1);
+    let payers = payer_keys(1, PAYERS);
+    let txs = prepare_transactions(&pks, n, 512, 16, &payers);
 
     // Where the time goes: the validity check and a group commit, measured alone.
     let validator = CommitteeValidator::new(vec![pks.clone()]);
-    let sample: Vec<Bytes> = txs[..2048.min(n)].to_vec();
-    let refs: Vec<&[u8]> = sample.iter().map(|b| &b[..]).collect();
+    let sample: Vec<Submission> = txs[..2048.min(n)]
+        .iter()
+        .map(|t| Submission { body: t.ciphertext.clone(), payer_signature: t.payer_signature })
+        .collect();
+    let refs: Vec<&[u8]> = sample.iter().map(|s| &s.body[..]).collect();
     let t = Instant::now();
     let decoded: Vec<veil_crypto::Ciphertext> =
         veil_crypto::Ciphertext::decode_many(&refs).into_iter().collect::<Result<_, _>>()?;
@@ -191,15 +202,22 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let bad = pks.verify_batch(&cts, &mut rand_core::OsRng);
     let verify_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
     anyhow::ensure!(bad.is_empty(), "own ciphertexts failed the batch check");
+    let mut with_sigs: Vec<Result<Option<veil_crypto::Ciphertext>, _>> =
+        decoded.into_iter().map(|c| Ok(Some(c))).collect();
+    let signatures: Vec<SignatureBytes> = sample.iter().map(|s| s.payer_signature).collect();
+    let t = Instant::now();
+    check_payer_signatures(&mut with_sigs, &signatures);
+    let sig_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
+    anyhow::ensure!(with_sigs.iter().all(Result::is_ok), "own payer signatures refused");
     reporter.note(&format!(
-        "admission check split: strict decode (subgroup checks, rayon) {decode_us:.1} us/tx, batched proof check {verify_us:.1} us/tx"
+        "admission check split: strict decode (subgroup checks, rayon) {decode_us:.1} us/tx, fee-payer signatures (batched ed25519, rayon) {sig_us:.1} us/tx, batched proof check {verify_us:.1} us/tx"
     ));
     let t = Instant::now();
-    let checked = validator.validate(&sample, &mut rand_core::OsRng);
+    let checked = validator.validate(&sample, &open_gate, &mut rand_core::OsRng);
     let validate_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
     anyhow::ensure!(checked.iter().all(Result::is_ok), "validator refused own ciphertexts");
     reporter.note(&format!(
-        "admission check (strict decode + batched proof, rayon): {validate_us:.1} us/tx on this machine, i.e. at most {:.0} tx/s of the 2 cores",
+        "admission check (strict decode + payer signature + batched proof, rayon): {validate_us:.1} us/tx on this machine, i.e. at most {:.0} tx/s of the 2 cores",
         1e6 / validate_us
     ));
 
@@ -264,7 +282,7 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let secs = if quick { 3.0 } else { 10.0 };
     let m = (rate * secs) as usize;
     reporter.note(&format!("encrypting {m} more transactions for {secs} s at {rate:.0} tx/s..."));
-    let more = prepare_transactions(&pks, m, 512, 16, 2);
+    let more = prepare_transactions(&pks, m, 512, 16, &payers);
     let before = ingress.store_stats();
     let server_before = ingress.stats();
     let paced = load(&client_rt, addr, fp, more, Some(rate))?;

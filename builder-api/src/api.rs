@@ -119,6 +119,7 @@ pub const fn http_status(code: ErrorCode) -> u16 {
         | C::DeadlineNotReached
         | C::NothingToSettle
         | C::InsufficientCollateral
+        | C::InsufficientBalance
         | C::StaleSequence
         | C::RollupExists
         | C::StaleNonce

@@ -24,6 +24,9 @@ pub enum SdkError {
     /// The server acknowledged ids other than the ones the client computed.
     #[error("the server acknowledged different ids than submitted")]
     WrongIds,
+    /// The signing key is not the fee payer the ciphertext names.
+    #[error("the signing key is not the ciphertext's fee payer {0}")]
+    WrongPayer(veil_primitives::PublicKeyBytes),
     /// A bundle must have between 1 and the maximum number of parts, one per rollup.
     #[error("bad bundle: {0}")]
     BadBundle(&'static str),

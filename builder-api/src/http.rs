@@ -18,8 +18,8 @@ use veil_auction::{SignedBid, SignedRollupUpdate, SignedWithdrawal};
 use veil_primitives::{ErrorCode, PublicKeyBytes, RollupId, SignedDepositNotice, Slot, TxId};
 
 use crate::api::registry::{
-    self, BuilderCollateral, DepositAccepted, RollupBlocksPage, RollupInfo, RollupList,
-    RollupPayoutsPage, RollupUpdateAccepted, WithdrawalAccepted,
+    self, BuilderCollateral, DepositAccepted, FeeAccountInfo, RollupBlocksPage, RollupInfo,
+    RollupList, RollupPayoutsPage, RollupUpdateAccepted, WithdrawalAccepted,
 };
 
 use crate::api::{
@@ -486,6 +486,41 @@ impl BuilderClient {
         request: &SignedWithdrawal,
     ) -> Result<WithdrawalAccepted, HttpError> {
         self.http.post(registry::paths::WITHDRAWALS, request).await
+    }
+}
+
+/// A user's client: the fee account that pays for its transactions, and deposits to it
+/// through the bridge (the bridge signs the notice).
+#[derive(Debug, Clone)]
+pub struct UserClient {
+    http: HttpClient,
+}
+
+impl UserClient {
+    /// A user's client over `http`.
+    #[must_use]
+    pub fn new(http: HttpClient) -> UserClient {
+        UserClient { http }
+    }
+
+    /// A fee payer's account: balance, reserved, held, available, pending transactions.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `NOT_FOUND` for a payer that never deposited.
+    pub async fn fee_account(&self, payer: &PublicKeyBytes) -> Result<FeeAccountInfo, HttpError> {
+        self.http.get(&registry::paths::USER.replace("{payer}", &payer.to_string()), &[]).await
+    }
+
+    /// Has a bridge-signed deposit notice of kind `fee_payer` credited (the same route as a
+    /// builder's deposit). Safe to resend.
+    ///
+    /// # Errors
+    /// As [`BuilderClient::deposit`].
+    pub async fn deposit(
+        &self,
+        notice: &SignedDepositNotice,
+    ) -> Result<DepositAccepted, HttpError> {
+        self.http.post(registry::paths::DEPOSITS, notice).await
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! | module | side | what |
 //! |---|---|---|
-//! | [`Submitter`], [`encrypt`], [`loadgen`] | client | encrypt a transaction (or an atomic bundle) to the committee key, submit it to the ingress over QUIC, wait for the ack ("durably stored and offered to builders") and for the signed inclusion receipt |
+//! | [`Submitter`], [`encrypt`], [`sign`], [`loadgen`] | client | encrypt a transaction (or an atomic bundle) to the committee key, sign it as its fee payer, submit it to the ingress over QUIC, wait for the ack ("durably stored and offered to builders") and for the signed inclusion receipt |
 //! | [`api`] | both | routes, JSON bodies, the error body, the one [`ErrorCode`](veil_primitives::ErrorCode) → HTTP status mapping |
 //! | [`http`] | client | [`http::BuilderClient`], [`http::RollupClient`] and [`http::DataClient`]: typed errors, `GET`s retried (the registry `POST`s are safe to resend: nonces and deposit ids make them idempotent or refused as replays) |
 //! | [`builder`] | client | the reference builder (`veil builder run`): a sans-IO pending set, block builder and bid planner, and a driver that follows the mempool stream and bids over HTTP |
@@ -35,6 +35,9 @@
 //!
 //! # Submission SDK (QUIC)
 //!
+//! - Every ciphertext is signed by its fee payer ([`sign`]): the key the associated data
+//!   names as `fee_payer`, over the ciphertext's id. The payer's fee account must hold the
+//!   transaction's `max_fee` (see `GET /v1/users/{payer}`).
 //! - [`Submitter`] keeps one connection (one QUIC stream) and pipelines requests over it. When
 //!   the connection breaks it reconnects, and a request that failed in transport or with a
 //!   retryable rejection is sent again with exponential backoff: admission is idempotent (the
@@ -51,8 +54,8 @@
 //! # Example
 //!
 //! ```no_run
-//! # async fn demo(pks: veil_crypto::PublicKeySet, ad: veil_primitives::TxMeta)
-//! # -> Result<(), veil_builder_api::SdkError> {
+//! # async fn demo(pks: veil_crypto::PublicKeySet, ad: veil_primitives::TxMeta,
+//! #     payer: ed25519_dalek::SigningKey) -> Result<(), veil_builder_api::SdkError> {
 //! use veil_builder_api::{RetryPolicy, Submitter};
 //! use veil_wire::client::ClientConfig;
 //! use veil_wire::tls::Pin;
@@ -61,7 +64,8 @@
 //! let submitter = Submitter::new(ClientConfig::new("127.0.0.1:4433".parse().unwrap(), pin),
 //!     RetryPolicy::default());
 //! let ct = veil_builder_api::encrypt(&pks, &ad, b"my transaction")?;
-//! let id = submitter.submit(&ct).await?;
+//! // `payer` is the key `ad.fee_payer` names; its fee account pays `ad.max_fee` at most.
+//! let id = submitter.submit(&ct, &payer).await?;
 //! # let _ = id; Ok(()) }
 //! ```
 
@@ -75,4 +79,4 @@ pub mod server;
 mod submit;
 
 pub use error::{BuilderError, SdkError};
-pub use submit::{encrypt, encrypt_bundle, RetryPolicy, Submitter};
+pub use submit::{encrypt, encrypt_bundle, sign, RetryPolicy, Submitter};

@@ -1,14 +1,16 @@
 //! A load generator: many connections, an optional target rate, latency percentiles.
 //!
-//! The ciphertexts are prepared by the caller before [`run`] (encryption costs far more than
-//! admission, and the point is to measure the node), so the timed phase only sends bytes and
-//! waits for acks.
+//! The ciphertexts are prepared (encrypted and signed by their fee payers) by the caller
+//! before [`run`] (encryption costs far more than admission, and the point is to measure the
+//! node), so the timed phase only sends bytes and waits for acks. The fee payers are
+//! [`payer_keys`], derived from a public seed: a node that enforces fee accounts must have
+//! them funded (genesis `[[fee_payers]]`, or bridge deposit notices).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 use sha3::{Digest, Sha3_256};
 use tokio::sync::Semaphore;
@@ -16,29 +18,49 @@ use veil_crypto::PublicKeySet;
 use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
 use veil_wire::client::{ClientConfig, IngressClient};
 use veil_wire::error::ClientError;
+use veil_wire::ingress::SignedCiphertext;
 
-/// Encrypts `count` distinct transactions in parallel: distinct fee payers (so that no
-/// per-sender quota is hit), spread over `rollups`.
+/// `count` fee-payer keys derived from `seed` (sha3-256 of the seed and the index): anyone
+/// who knows the seed can fund them, and sign as them. For load tests and devnets only.
+#[must_use]
+pub fn payer_keys(seed: u64, count: usize) -> Vec<SigningKey> {
+    (0..count.max(1))
+        .map(|i| {
+            let mut h = Sha3_256::new();
+            h.update(b"veil/loadgen-payer");
+            h.update(seed.to_be_bytes());
+            h.update((i as u64).to_be_bytes());
+            SigningKey::from_bytes(&h.finalize().into())
+        })
+        .collect()
+}
+
+/// Encrypts `count` distinct transactions in parallel, spread over `rollups`, each paid and
+/// signed by one of `payers` in turn (so that no payer's quota is hit while `count` stays
+/// below the quota times the number of payers).
+///
+/// # Panics
+/// If `payers` is empty.
 #[must_use]
 pub fn prepare_transactions(
     pks: &PublicKeySet,
     count: usize,
     payload_size: usize,
     rollups: u32,
-    seed: u64,
-) -> Vec<Bytes> {
+    payers: &[SigningKey],
+) -> Vec<SignedCiphertext> {
+    assert!(!payers.is_empty(), "at least one fee payer");
+    let public: Vec<PublicKeyBytes> =
+        payers.iter().map(veil_primitives::signed::public_key).collect();
     (0..count)
         .into_par_iter()
         .map(|i| {
-            let mut h = Sha3_256::new();
-            h.update(seed.to_be_bytes());
-            h.update((i as u64).to_be_bytes());
-            let payer: [u8; 32] = h.finalize().into();
+            let payer = i % payers.len();
             let ad = TxMeta {
                 chain_id: pks.chain_id(),
                 eon: pks.eon(),
                 rollup: RollupId(i as u32 % rollups.max(1)),
-                fee_payer: PublicKeyBytes(payer),
+                fee_payer: public[payer],
                 max_fee: Amount(1 + (i as u128 % 1000)),
                 gas_limit: 21_000,
                 expiry_slot: Slot(5_000),
@@ -50,7 +72,7 @@ pub fn prepare_transactions(
             let ct = pks
                 .encrypt(&ad, &payload, &mut rand_core::OsRng)
                 .expect("the committee's own chain and eon, payload within bounds");
-            Bytes::from(ct.into_bytes())
+            crate::submit::sign(&ct, &payers[payer]).expect("signed by the payer it names")
         })
         .collect()
 }
@@ -124,7 +146,7 @@ struct Tally {
 /// in [`LoadReport::failed`].
 pub async fn run(
     config: LoadConfig,
-    txs: Vec<Bytes>,
+    txs: Vec<SignedCiphertext>,
     progress: Arc<AtomicU64>,
 ) -> Result<LoadReport, ClientError> {
     let connections = config.connections.max(1);
@@ -133,7 +155,7 @@ pub async fn run(
         clients.push(Arc::new(IngressClient::connect(config.client.clone()).await?));
     }
     let total = txs.len();
-    let mut per_conn: Vec<Vec<(usize, Bytes)>> = vec![Vec::new(); connections];
+    let mut per_conn: Vec<Vec<(usize, SignedCiphertext)>> = vec![Vec::new(); connections];
     for (i, tx) in txs.into_iter().enumerate() {
         per_conn[i % connections].push((i, tx));
     }

@@ -1,16 +1,22 @@
-//! Encrypting and submitting with reconnection and retries.
+//! Encrypting, signing as fee payer, and submitting with reconnection and retries.
+//!
+//! Every ciphertext travels with its fee payer's signature over its id ([`sign`], see
+//! `veil_primitives::payer`): the key named as `fee_payer` in the associated data signs, and
+//! the ingress refuses a ciphertext whose signature does not verify. The payer's fee account
+//! must hold the transaction's `max_fee`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use ed25519_dalek::SigningKey;
 use tokio::sync::Mutex;
 use veil_crypto::{BundleRef, Ciphertext, PublicKeySet};
 use veil_primitives::receipt::verify_receipt;
 use veil_primitives::{BundleId, ChainId, PublicKeyBytes, SignedReceipt, TxId, TxMeta};
 use veil_wire::client::{ClientConfig, IngressClient};
 use veil_wire::error::ClientError;
-use veil_wire::ingress::Ack;
+use veil_wire::ingress::{Ack, SignedCiphertext};
 
 use crate::error::SdkError;
 
@@ -21,6 +27,19 @@ use crate::error::SdkError;
 /// large.
 pub fn encrypt(pks: &PublicKeySet, ad: &TxMeta, payload: &[u8]) -> Result<Ciphertext, SdkError> {
     Ok(pks.encrypt(ad, payload, &mut rand_core::OsRng)?)
+}
+
+/// Signs `ct` as its fee payer.
+///
+/// # Errors
+/// [`SdkError::WrongPayer`] if `payer` is not the key `ct` names as its fee payer.
+pub fn sign(ct: &Ciphertext, payer: &SigningKey) -> Result<SignedCiphertext, SdkError> {
+    let named = ct.ad().fee_payer;
+    if veil_primitives::signed::public_key(payer) != named {
+        return Err(SdkError::WrongPayer(named));
+    }
+    let bytes = Bytes::copy_from_slice(ct.as_bytes());
+    Ok(SignedCiphertext::sign(bytes, ct.ad().chain_id, payer))
 }
 
 /// Encrypts an atomic bundle: one `(associated data, payload)` per rollup. Sets each part's
@@ -105,43 +124,80 @@ impl Submitter {
         }
     }
 
-    /// Submits one ciphertext; returns its id once the server acknowledged it durably.
+    /// Signs `ct` as its fee payer `payer` and submits it; returns its id once the server
+    /// acknowledged it durably.
     ///
     /// # Errors
+    /// [`SdkError::WrongPayer`] before sending if `payer` is not `ct`'s fee payer;
     /// [`SdkError::Rejected`] for a refusal, [`SdkError::Unreachable`] when retries run out,
     /// [`SdkError::WrongIds`] if the ack does not match.
-    pub async fn submit(&self, ct: &Ciphertext) -> Result<TxId, SdkError> {
-        let bytes = Bytes::copy_from_slice(ct.as_bytes());
-        let ack = self
-            .with_retry(|c| {
-                let bytes = bytes.clone();
-                async move { c.submit(bytes).await }
-            })
-            .await?;
-        if ack.ids != [ct.id()] {
-            return Err(SdkError::WrongIds);
-        }
-        Ok(ct.id())
+    pub async fn submit(&self, ct: &Ciphertext, payer: &SigningKey) -> Result<TxId, SdkError> {
+        self.submit_signed(sign(ct, payer)?).await
     }
 
-    /// Submits every part of an atomic bundle; returns their ids once acknowledged.
+    /// Submits a ciphertext its fee payer signed already.
     ///
     /// # Errors
     /// As [`Submitter::submit`].
-    pub async fn submit_bundle(&self, parts: &[Ciphertext]) -> Result<Vec<TxId>, SdkError> {
-        let bytes: Vec<Bytes> =
-            parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect();
+    pub async fn submit_signed(&self, tx: SignedCiphertext) -> Result<TxId, SdkError> {
+        let id = veil_crypto::tx_id(&tx.ciphertext);
         let ack = self
             .with_retry(|c| {
-                let bytes = bytes.clone();
-                async move { c.submit_bundle(bytes).await }
+                let tx = tx.clone();
+                async move { c.submit(tx).await }
             })
             .await?;
-        let ids: Vec<TxId> = parts.iter().map(Ciphertext::id).collect();
+        if ack.ids != [id] {
+            return Err(SdkError::WrongIds);
+        }
+        Ok(id)
+    }
+
+    /// Signs every part of an atomic bundle as `payer` (the fee payer of every part) and
+    /// submits them; returns their ids once acknowledged.
+    ///
+    /// # Errors
+    /// As [`Submitter::submit`].
+    pub async fn submit_bundle(
+        &self,
+        parts: &[Ciphertext],
+        payer: &SigningKey,
+    ) -> Result<Vec<TxId>, SdkError> {
+        let signed = parts.iter().map(|p| sign(p, payer)).collect::<Result<Vec<_>, _>>()?;
+        self.submit_signed_bundle(signed).await
+    }
+
+    /// Submits a bundle whose parts their fee payers signed already (parts may have different
+    /// payers).
+    ///
+    /// # Errors
+    /// As [`Submitter::submit`].
+    pub async fn submit_signed_bundle(
+        &self,
+        parts: Vec<SignedCiphertext>,
+    ) -> Result<Vec<TxId>, SdkError> {
+        let ids: Vec<TxId> = parts.iter().map(|p| veil_crypto::tx_id(&p.ciphertext)).collect();
+        let ack = self
+            .with_retry(|c| {
+                let parts = parts.clone();
+                async move { c.submit_bundle(parts).await }
+            })
+            .await?;
         if ack.ids != ids {
             return Err(SdkError::WrongIds);
         }
         Ok(ids)
+    }
+
+    /// Asks the ingress what it accepts now (the `Info` frame): the chain, the current slot,
+    /// the eons, the minimum fee and every limit.
+    ///
+    /// # Errors
+    /// [`SdkError::Unreachable`] if no connection can be made.
+    pub async fn server_info(&self) -> Result<veil_wire::ingress::ServerInfo, SdkError> {
+        let unreachable = |last| SdkError::Unreachable { attempts: 1, last };
+        let client = self.connection().await.map_err(unreachable)?;
+        client.server_info().await.map_err(unreachable)
     }
 
     /// Waits up to `timeout` for the inclusion receipt of `tx`, which must have been submitted

@@ -10,20 +10,27 @@ use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot, TxMeta};
 pub use crate::dev::{identity, rng, DevCommittee as TestCommittee, SeededRng};
 
 impl crate::dev::DevCommittee {
-    /// Metadata for a plain (non-bundle) transaction to `rollup` on this committee.
+    /// Metadata for a plain (non-bundle) transaction to `rollup` on this committee, paid by
+    /// [`test_payer`] (the ed25519 key whose secret is `[7; 32]`).
     #[must_use]
     pub fn ad(&self, rollup: u32, fee: u128) -> TxMeta {
         TxMeta {
             chain_id: self.pks.chain_id(),
             eon: self.pks.eon(),
             rollup: RollupId(rollup),
-            fee_payer: PublicKeyBytes([7; 32]),
+            fee_payer: PublicKeyBytes(test_payer().verifying_key().to_bytes()),
             max_fee: Amount(fee),
             gas_limit: 21_000,
             expiry_slot: Slot(1_000),
             bundle: None,
         }
     }
+}
+
+/// The fee payer of [`TestCommittee::ad`]: the ed25519 key whose secret is `[7; 32]`.
+#[must_use]
+pub fn test_payer() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7; 32])
 }
 
 /// A ciphertext with a valid proof over an arbitrary `body` (a padding bucket plus 16 bytes

@@ -16,8 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use veil_primitives::{ErrorCode, TxId};
+use veil_primitives::{ErrorCode, SignatureBytes, TxId};
 
 use crate::error::Rejection;
 use crate::pool::{Admitted, Candidate, Pool};
@@ -121,10 +120,10 @@ impl Pool {
     /// # Errors
     /// [`ErrorCode::CiphertextTooLarge`] (with the part, for a bundle) or
     /// [`ErrorCode::BadBundle`].
-    pub fn precheck(&mut self, parts: &[Bytes], bundle: bool) -> Result<(), Rejection> {
+    pub fn precheck<T: AsRef<[u8]>>(&mut self, parts: &[T], bundle: bool) -> Result<(), Rejection> {
         let config = self.config();
         let max_ct = config.max_ciphertext_size.get();
-        let result = if let Some(i) = parts.iter().position(|p| p.len() > max_ct) {
+        let result = if let Some(i) = parts.iter().position(|p| p.as_ref().len() > max_ct) {
             let r = Rejection::new(ErrorCode::CiphertextTooLarge, format!("over {max_ct} bytes"));
             Err(if bundle { r.at_part(i) } else { r })
         } else if parts.is_empty() || parts.len() > config.max_bundle_parts.get() {
@@ -144,14 +143,16 @@ impl Pool {
     /// The pending ciphertext whose id is `id`, if any. The shell computes `id` from the
     /// submitted bytes with [`veil_crypto::tx_id`] outside the pool's lock: stored bytes are
     /// canonical and the id is their hash, so a match is a resubmission of exactly those bytes
-    /// and needs no cryptographic check.
+    /// and needs no cryptographic check (its payer signed it when it was admitted; the new
+    /// `payer_signature` is carried along unchecked, and nothing of a duplicate is stored).
     #[must_use]
-    pub fn resubmission(&self, id: &TxId) -> Option<Candidate> {
+    pub fn resubmission(&self, id: &TxId, payer_signature: SignatureBytes) -> Option<Candidate> {
         self.get(id).map(|v| Candidate {
             id: *v.id,
             meta: *v.meta,
             ephemeral_key: *v.ephemeral_key,
             body: v.body.clone(),
+            payer_signature,
         })
     }
 

@@ -14,7 +14,7 @@
 //! |---|---|
 //! | [`pool`] | the [`pool::Pool`]: indexes per rollup, bundle units, capacity and eviction, expiry, commit removal, the feed cursor, the [`veil_primitives::CiphertextIndex`] the auction reads |
 //! | [`admission`] | the rules around the pool: per-connection token bucket, frame-level prechecks, resubmissions, deadlines, and admission of checked requests |
-//! | [`validate`] | the cryptographic check over veil-crypto: strict decoding in parallel and one batched proof check per eon |
+//! | [`validate`] | the cryptographic check over veil-crypto: strict decoding in parallel, the fee payer's signature (batch-verified), a funded-payer gate, then one batched proof check per eon |
 //! | [`error`] | [`error::Rejection`]: an [`veil_primitives::ErrorCode`] with detail and bundle part |
 //! | [`metrics`] | plain `Stats` structs |
 //!
@@ -46,7 +46,15 @@
 //! # Security assumptions
 //!
 //! - Submitters are hostile: the cheap checks (rate, sizes) bound how much of the expensive
-//!   check (curve decoding, ~30 µs) one connection can demand.
+//!   check (curve decoding, ~30 µs) one connection can demand, and a ciphertext reaches the
+//!   proof check only once its fee payer's signature verified and the payer is funded.
+//! - **Fee payers sign.** Every ciphertext carries its fee payer's signature over its id, so
+//!   nobody can spend another payer's quota or balance. With fee accounts on
+//!   ([`pool::PoolConfig::fee_accounts`]), admission reserves each transaction's `max_fee`
+//!   against its payer's available balance ([`pool::FeeAccount`]); the reservation is
+//!   released when the transaction expires or is evicted, and held from commitment until
+//!   the sequencer settles the fee ([`pool::Pool::settle_fee`]). A payer at its quota has its
+//!   own lowest-fee lone transaction replaced by one that pays more.
 //! - The batch check's coefficients come from the RNG the shell passes in; submitters must not
 //!   be able to predict it.
 //! - The pool trusts its own database on restart (rows were checked before they were stored).
@@ -56,7 +64,9 @@
 //! ```
 //! use bytes::Bytes;
 //! use veil_mempool::pool::{Candidate, EphemeralKeyDigest, FeedCursor, Pool, PoolConfig};
-//! use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
+//! use veil_primitives::{
+//!     Amount, ChainId, Eon, PublicKeyBytes, RollupId, SignatureBytes, Slot, TxId, TxMeta,
+//! };
 //!
 //! let mut pool = Pool::new(PoolConfig::new(ChainId(1)), Slot(10), &[Eon(1)]);
 //! let meta = TxMeta {
@@ -74,6 +84,8 @@
 //!     meta,
 //!     ephemeral_key: EphemeralKeyDigest([2; 32]),
 //!     body: Bytes::from_static(b"canonical ciphertext bytes"),
+//!     // Checked by the validator before the pool sees a candidate.
+//!     payer_signature: SignatureBytes([0; 64]),
 //! };
 //! let admitted = pool.admit_tx(tx.clone()).unwrap();
 //! assert!(!admitted.duplicate);

@@ -29,12 +29,16 @@ use std::num::NonZeroUsize;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use veil_primitives::{
-    Amount, BundleId, ChainId, CiphertextIndex, Eon, ErrorCode, PublicKeyBytes, RollupId, Slot,
-    TxId,
+    Amount, BundleId, ChainId, CiphertextIndex, Eon, ErrorCode, PublicKeyBytes, RollupId,
+    SignatureBytes, Slot, TxId,
 };
 
 use crate::error::Rejection;
 use crate::metrics::PoolStats;
+
+mod accounts;
+pub use accounts::FeeAccount;
+use accounts::Payer;
 
 /// Default global capacity: 1,500,000 transactions.
 pub const DEFAULT_MAX_TXS: usize = 1_500_000;
@@ -82,6 +86,10 @@ pub struct Candidate {
     pub ephemeral_key: EphemeralKeyDigest,
     /// Its canonical encoding (owned: not a slice of a larger receive buffer).
     pub body: Bytes,
+    /// Its fee payer's signature over its id ([`veil_primitives::PayerAuthorization`]),
+    /// checked before the pool sees it. The pool does not keep it in memory: it goes to
+    /// storage with the row.
+    pub payer_signature: SignatureBytes,
 }
 
 /// Limits and policy of a pool. See the `DEFAULT_*` constants.
@@ -110,6 +118,12 @@ pub struct PoolConfig {
     /// above its rollup's is refused ([`ErrorCode::InvalidGasLimit`]). `None` (a standalone
     /// ingress with no sequencer behind it) accepts any rollup and only refuses gas limit 0.
     pub rollups: Option<std::collections::BTreeMap<RollupId, u64>>,
+    /// Whether fee payers need funded fee accounts: a transaction is admitted only if its
+    /// `max_fee` fits its payer's available balance (balance less what its pending and
+    /// committed-but-unsettled transactions reserve), refused with
+    /// [`ErrorCode::InsufficientBalance`] otherwise. Off for a standalone ingress with no
+    /// sequencer (and no ledger) behind it.
+    pub fee_accounts: bool,
 }
 
 impl PoolConfig {
@@ -128,6 +142,7 @@ impl PoolConfig {
             max_bundle_parts: nz(DEFAULT_MAX_BUNDLE_PARTS),
             max_expiry_horizon: DEFAULT_MAX_EXPIRY_HORIZON,
             rollups: None,
+            fee_accounts: false,
         }
     }
 }
@@ -141,7 +156,9 @@ pub struct Admitted {
     pub duplicate: bool,
     /// Sequence numbers of the newly inserted transactions, to be stored durably.
     pub inserted: Vec<Seq>,
-    /// Transactions evicted to make room, to be deleted from storage.
+    /// Transactions evicted to make room, to be deleted from storage: lower-fee transactions
+    /// of anyone when the pool or a rollup is full, and the fee payer's own lowest-fee
+    /// transactions it replaced at its quota.
     pub evicted: Vec<(Seq, TxId)>,
 }
 
@@ -224,7 +241,8 @@ pub struct Pool {
     by_unit_fee: BTreeSet<(Amount, Reverse<u64>)>,
     by_expiry: BTreeSet<(Slot, u64)>,
     rollups: HashMap<RollupId, RollupIndex>,
-    senders: HashMap<PublicKeyBytes, usize>,
+    senders: HashMap<PublicKeyBytes, Payer>,
+    accounts: HashMap<PublicKeyBytes, FeeAccount>,
     bytes: usize,
     stats: PoolStats,
 }
@@ -248,6 +266,7 @@ impl Pool {
             by_expiry: BTreeSet::new(),
             rollups: HashMap::new(),
             senders: HashMap::new(),
+            accounts: HashMap::new(),
             bytes: 0,
             stats: PoolStats::default(),
         }
@@ -264,6 +283,66 @@ impl Pool {
     /// a changed gas limit applies to new admissions. Pending transactions are kept.
     pub fn set_rollups(&mut self, rollups: Option<std::collections::BTreeMap<RollupId, u64>>) {
         self.config.rollups = rollups;
+    }
+
+    /// A fee payer's account as the pool sees it (`None`: never credited, nothing pending).
+    #[must_use]
+    pub fn fee_account(&self, payer: &PublicKeyBytes) -> Option<FeeAccount> {
+        self.accounts.get(payer).copied()
+    }
+
+    /// How many transactions `payer` has pending.
+    #[must_use]
+    pub fn pending_of(&self, payer: &PublicKeyBytes) -> usize {
+        self.senders.get(payer).map_or(0, Payer::count)
+    }
+
+    /// Sets a fee payer's ledger balance (at start, from the sequencer's restored ledger).
+    pub fn set_fee_balance(&mut self, payer: PublicKeyBytes, balance: Amount) {
+        let a = self.accounts.entry(payer).or_default();
+        a.balance = balance;
+        if a.is_empty() {
+            self.accounts.remove(&payer);
+        }
+    }
+
+    /// A deposit credited to a fee payer by the ledger.
+    pub fn credit_fee(&mut self, payer: PublicKeyBytes, amount: Amount) {
+        let a = self.accounts.entry(payer).or_default();
+        a.balance = a.balance.saturating_add(amount);
+    }
+
+    /// A committed transaction's fee settled by the ledger: the hold
+    /// [`Pool::remove_committed`] put on it ends, and the payer's balance becomes the
+    /// ledger's `balance` after the charge (copied, not computed: a charge replayed after a
+    /// restart cannot be counted twice).
+    pub fn settle_fee(&mut self, payer: &PublicKeyBytes, amount: Amount, balance: Amount) {
+        let a = self.accounts.entry(*payer).or_default();
+        a.settle(amount, balance);
+        if a.is_empty() {
+            self.accounts.remove(payer);
+        }
+    }
+
+    /// The cheap fee-payer check admission runs before the expensive proof check: with fee
+    /// accounts on, the payer must hold a balance of at least `meta.max_fee` (what is
+    /// reserved is checked later, by the pool's rules). Counted in [`Pool::stats`] when it
+    /// refuses.
+    ///
+    /// # Errors
+    /// [`ErrorCode::InsufficientBalance`].
+    pub fn check_funded(&self, meta: &TxMeta) -> Result<(), Rejection> {
+        if !self.config.fee_accounts {
+            return Ok(());
+        }
+        let balance = self.accounts.get(&meta.fee_payer).map_or(Amount::ZERO, |a| a.balance);
+        if balance == Amount::ZERO || balance < meta.max_fee {
+            return Err(Rejection::new(
+                ErrorCode::InsufficientBalance,
+                format!("fee payer's balance {balance} does not cover max fee {}", meta.max_fee),
+            ));
+        }
+        Ok(())
     }
 
     /// Replaces the accepted eons (key rotation). Pending transactions are kept.
@@ -544,33 +623,80 @@ impl Pool {
                 return Err(if is_bundle { r.at_part(i) } else { r });
             }
         }
-        let mut per_sender: HashMap<PublicKeyBytes, usize> = HashMap::new();
-        for p in &parts {
-            *per_sender.entry(p.meta.fee_payer).or_default() += 1;
-        }
-        for (sender, n) in &per_sender {
-            let have = self.senders.get(sender).copied().unwrap_or(0);
-            if have + n > self.config.max_per_sender.get() {
-                return Err(Rejection::new(
-                    ErrorCode::SenderQuota,
-                    format!("fee payer has {have} pending transactions"),
-                ));
-            }
-        }
         let fee = parts.iter().map(|p| p.meta.max_fee).min().expect("non-empty");
-        let victims = self.plan_eviction(&parts, fee)?;
+        let replaced = self.plan_payers(&parts, fee)?;
+        let victims = self.plan_eviction(&parts, fee, replaced)?;
         let mut evicted = Vec::new();
         for unit in victims {
-            for seq in self.remove_unit(unit) {
-                evicted.push(seq);
-            }
+            evicted.extend(self.remove_unit(unit));
         }
         let inserted = self.insert_unit(parts);
         Ok(Admitted { ids, duplicate: false, inserted, evicted })
     }
 
-    /// Picks units to evict so that `parts` fit, each paying strictly less than `fee`.
-    fn plan_eviction(&self, parts: &[Candidate], fee: Amount) -> Result<Vec<u64>, Rejection> {
+    /// The fee payers' rules for a request whose unit pays `fee` (its lowest part's
+    /// `max_fee`): per payer, the quota of pending transactions and the available balance.
+    ///
+    /// A payer at its quota is not refused outright: its own lowest-fee lone transactions
+    /// (never a bundle part) are replaced, as many as needed, if each pays strictly less than
+    /// `fee`; otherwise [`ErrorCode::SenderQuota`]. With fee accounts on, the payer's
+    /// available balance, plus what the replaced transactions reserved, must cover the
+    /// `max_fee` of its parts; otherwise [`ErrorCode::InsufficientBalance`]. Returns the units
+    /// to replace.
+    fn plan_payers(&self, parts: &[Candidate], fee: Amount) -> Result<Vec<u64>, Rejection> {
+        let mut adding: BTreeMap<PublicKeyBytes, (usize, Amount)> = BTreeMap::new();
+        for p in parts {
+            let a = adding.entry(p.meta.fee_payer).or_insert((0, Amount::ZERO));
+            a.0 += 1;
+            a.1 = a.1.saturating_add(p.meta.max_fee);
+        }
+        let max = self.config.max_per_sender.get();
+        let mut replaced = Vec::new();
+        for (payer, (n, need)) in &adding {
+            let mine = self.senders.get(payer);
+            let have = mine.map_or(0, Payer::count);
+            let over = (have + n).saturating_sub(max);
+            let mut freed = Amount::ZERO;
+            if over > 0 {
+                let victims: Vec<(Amount, u64)> =
+                    mine.map(|m| m.lowest_lone().take(over).collect()).unwrap_or_default();
+                if victims.len() < over || victims.iter().any(|(f, _)| *f >= fee) {
+                    return Err(Rejection::new(
+                        ErrorCode::SenderQuota,
+                        format!(
+                            "fee payer has {have} pending transactions (at most {max}) and \
+                             none it could replace pays less than {fee}"
+                        ),
+                    ));
+                }
+                for (f, seq) in victims {
+                    freed = freed.saturating_add(f);
+                    replaced.push(self.entries[&seq].unit);
+                }
+            }
+            if self.config.fee_accounts {
+                let account = self.accounts.get(payer).copied().unwrap_or_default();
+                let available = account.available();
+                if account.balance == Amount::ZERO || *need > available.saturating_add(freed) {
+                    return Err(Rejection::new(
+                        ErrorCode::InsufficientBalance,
+                        format!("fee payer's available balance {available} < max fee {need}"),
+                    ));
+                }
+            }
+        }
+        Ok(replaced)
+    }
+
+    /// Picks units to evict so that `parts` fit, each paying strictly less than `fee`;
+    /// `replaced` (units the payers' quotas replace) are removed in any case and free their
+    /// room first. Returns every unit to remove, `replaced` first.
+    fn plan_eviction(
+        &self,
+        parts: &[Candidate],
+        fee: Amount,
+        replaced: Vec<u64>,
+    ) -> Result<Vec<u64>, Rejection> {
         let add_txs = parts.len();
         let add_bytes: usize = parts.iter().map(|p| p.body.len()).sum();
         let mut victims: Vec<u64> = Vec::new();
@@ -597,6 +723,9 @@ impl Pool {
             }
         };
 
+        for unit in replaced {
+            take(unit, &mut victims, &mut freed_txs, &mut freed_bytes, &mut freed_per_rollup);
+        }
         let mut global = self.by_unit_fee.iter();
         while self.entries.len() + add_txs - freed_txs > self.config.max_txs.get()
             || self.bytes + add_bytes - freed_bytes > self.config.max_bytes.get()
@@ -666,7 +795,11 @@ impl Pool {
         let r = self.rollups.entry(c.meta.rollup).or_default();
         r.by_fee.insert((Reverse(c.meta.max_fee), seq));
         r.by_arrival.insert(seq);
-        *self.senders.entry(c.meta.fee_payer).or_default() += 1;
+        let lone = unit == seq && c.meta.bundle.is_none();
+        self.senders.entry(c.meta.fee_payer).or_default().add(c.meta.max_fee, seq, lone);
+        if self.config.fee_accounts {
+            self.accounts.entry(c.meta.fee_payer).or_default().reserve(c.meta.max_fee);
+        }
         self.bytes += c.body.len();
         self.entries.insert(
             seq,
@@ -685,6 +818,16 @@ impl Pool {
         let mut out = Vec::with_capacity(unit.parts.len());
         for seq in unit.parts {
             let Some(e) = self.entries.remove(&seq) else { continue };
+            if self.config.fee_accounts {
+                // Released here; a committed transaction's reservation is held again by
+                // `remove_committed` until its fee is settled.
+                if let Some(a) = self.accounts.get_mut(&e.meta.fee_payer) {
+                    a.unreserve(e.meta.max_fee);
+                    if a.is_empty() {
+                        self.accounts.remove(&e.meta.fee_payer);
+                    }
+                }
+            }
             self.ids.remove(&e.id);
             self.ephemeral_keys.remove(&e.ephemeral_key);
             if let Some(r) = self.rollups.get_mut(&e.meta.rollup) {
@@ -694,9 +837,8 @@ impl Pool {
                     self.rollups.remove(&e.meta.rollup);
                 }
             }
-            if let Some(n) = self.senders.get_mut(&e.meta.fee_payer) {
-                *n -= 1;
-                if *n == 0 {
+            if let Some(p) = self.senders.get_mut(&e.meta.fee_payer) {
+                if p.remove(e.meta.max_fee, seq) {
                     self.senders.remove(&e.meta.fee_payer);
                 }
             }
@@ -744,7 +886,19 @@ impl Pool {
         for id in ids {
             let Some(seq) = self.ids.get(id) else { continue };
             let unit = self.entries[seq].unit;
+            let held: Vec<(PublicKeyBytes, Amount)> = if self.config.fee_accounts {
+                self.units[&unit]
+                    .parts
+                    .iter()
+                    .map(|s| (self.entries[s].meta.fee_payer, self.entries[s].meta.max_fee))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             removed.extend(self.remove_unit(unit));
+            for (payer, fee) in held {
+                self.accounts.entry(payer).or_default().hold(fee);
+            }
         }
         self.stats.committed += removed.len() as u64;
         removed

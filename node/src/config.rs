@@ -45,6 +45,8 @@ pub struct SequencerConfig {
     pub rollups: Vec<GenesisRollup>,
     /// Builders' collateral at genesis.
     pub builders: Vec<GenesisBuilder>,
+    /// Users' fee accounts at genesis.
+    pub fee_payers: Vec<GenesisFeePayer>,
     /// The settlement-layer bridge whose signed deposit notices are credited.
     pub bridge: BridgeSection,
 }
@@ -74,6 +76,7 @@ impl Default for SequencerConfig {
             auction: AuctionSection::default(),
             rollups: Vec::new(),
             builders: Vec::new(),
+            fee_payers: Vec::new(),
             bridge: BridgeSection::default(),
         }
     }
@@ -270,6 +273,16 @@ pub struct GenesisBuilder {
     pub deposit: Amount,
 }
 
+/// One `[[fee_payers]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFeePayer {
+    /// The fee payer's ed25519 key (it signs its transactions).
+    pub key: PublicKeyBytes,
+    /// Its fee account's balance.
+    pub deposit: Amount,
+}
+
 impl SequencerConfig {
     /// Reads `path`.
     ///
@@ -291,7 +304,8 @@ impl SequencerConfig {
         }
     }
 
-    /// The auction at genesis: the rollups registered and the builders' collateral deposited.
+    /// The auction at genesis: the rollups registered, the builders' collateral and the
+    /// users' fee accounts deposited.
     ///
     /// # Errors
     /// An invalid rollup (policy not summing to 10,000, zero gas, a bad key) or deposit.
@@ -317,6 +331,11 @@ impl SequencerConfig {
         }
         for b in &self.builders {
             auction.deposit(b.key, b.deposit).with_context(|| format!("builder {}", b.key))?;
+        }
+        for p in &self.fee_payers {
+            auction
+                .deposit_fee(p.key, p.deposit)
+                .with_context(|| format!("fee payer {}", p.key))?;
         }
         if let Some(key) = self.bridge.key {
             veil_primitives::signed::verifying_key(&key).context("bridge.key")?;

@@ -52,6 +52,13 @@ use crate::services::sequencer::{now_ms, SlotReport};
 
 /// The devnet's chain id.
 pub const DEVNET_CHAIN: ChainId = ChainId(1337);
+/// The seed of the devnet users' fee-payer keys (`veil_builder_api::loadgen::payer_keys`):
+/// `veil submit --dev-payer 7` signs as the first of them.
+pub const DEVNET_USER_SEED: u64 = 7;
+/// How many simulated users (fee payers) the devnet funds and sends from.
+pub const DEVNET_USERS: usize = 32;
+/// Each devnet user's fee-account deposit.
+pub const DEVNET_USER_DEPOSIT: u128 = 1_000_000;
 
 /// What to run. See `veil devnet --help` for the defaults.
 #[derive(Debug, Clone)]
@@ -321,7 +328,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     if let Some(addr) = node.http_addr() {
         say(format!("http api: http://{addr} (metrics: http://{addr}/metrics, document: http://{addr}/openapi.json)"));
     }
-    say("builders bid over HTTP (POST /v1/builder/bids, through the SDK); fees are charged and credited as ledger entries at settlement; fee accounts with balances come with ingress v2".into());
+    say("builders bid over HTTP (POST /v1/builder/bids, through the SDK); users sign as fee payers, admission reserves each max fee against the payer's fee account, settlement charges it and credits the block's builder".into());
 
     // The bridge funds the builders' collateral over HTTP: one signed deposit notice each
     // (idempotent per deposit id, so a restarted devnet sends the same notices again).
@@ -342,10 +349,28 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         .sign(&bridge);
         collateral.deposit(&notice).await.context("fund a builder through the bridge")?;
     }
+    // And the users' fee accounts, the same way (deposit notices of kind fee_payer).
+    let user_keys = veil_builder_api::loadgen::payer_keys(DEVNET_USER_SEED, DEVNET_USERS);
+    for (i, key) in user_keys.iter().enumerate() {
+        let notice = veil_primitives::DepositNotice {
+            chain_id: DEVNET_CHAIN,
+            bridge: public_key(&bridge),
+            deposit_id: veil_primitives::DepositId(veil_primitives::encoding::sha3_256(
+                format!("devnet user deposit {i}").as_bytes(),
+            )),
+            kind: veil_primitives::AccountKind::FeePayer,
+            account: public_key(key),
+            amount: Amount(DEVNET_USER_DEPOSIT),
+        }
+        .sign(&bridge);
+        collateral.deposit(&notice).await.context("fund a user through the bridge")?;
+    }
     say(format!(
-        "bridge {}: {} builders funded over HTTP (POST /v1/builders/deposits)",
+        "bridge {}: {} builders and {} users' fee accounts ({} each) funded over HTTP (POST /v1/builders/deposits)",
         public_key(&bridge),
-        builder_keys.len()
+        builder_keys.len(),
+        user_keys.len(),
+        DEVNET_USER_DEPOSIT,
     ));
 
     // Users.
@@ -358,7 +383,10 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         ));
         let (pks, sent, submitted, rate) =
             (pks.clone(), sent.clone(), submitted.clone(), config.rate);
-        tokio::spawn(async move { users(pks, clock, submitter, sent, submitted, rate).await })
+        let payers = user_keys.clone();
+        tokio::spawn(
+            async move { users(pks, payers, clock, submitter, sent, submitted, rate).await },
+        )
     };
 
     // Builders: reference builders over HTTP, as outside builders would run them.
@@ -419,6 +447,7 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
 
 async fn users(
     pks: veil_crypto::PublicKeySet,
+    payers: Vec<SigningKey>,
     clock: SlotClock,
     submitter: Arc<Submitter>,
     sent: Arc<Mutex<HashMap<TxId, Vec<u8>>>>,
@@ -431,13 +460,12 @@ async fn users(
     for n in 0u64.. {
         tick.tick().await;
         let slot = clock.slot_at(now_ms());
-        let mut payer = [0u8; 32];
-        rng.fill_bytes(&mut payer);
+        let payer = payers[rng.next_u32() as usize % payers.len()].clone();
         let base = TxMeta {
             chain_id: pks.chain_id(),
             eon: pks.eon(),
             rollup: RollupId(rng.next_u32() % 3),
-            fee_payer: PublicKeyBytes(payer),
+            fee_payer: public_key(&payer),
             max_fee: Amount(u128::from(1 + rng.next_u32() % 100)),
             gas_limit: 21_000,
             expiry_slot: Slot(slot.0 + 30),
@@ -459,7 +487,7 @@ async fn users(
             let refs: Vec<(TxMeta, &[u8])> = legs.iter().map(|(m, p)| (*m, p.as_slice())).collect();
             let Ok(cts) = encrypt_bundle(&pks, BundleId(id), &refs) else { continue };
             tokio::spawn(async move {
-                if submitter.submit_bundle(&cts).await.is_ok() {
+                if submitter.submit_bundle(&cts, &payer).await.is_ok() {
                     let mut sent = sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     for (ct, (_, p)) in cts.iter().zip(legs) {
                         sent.insert(ct.id(), p);
@@ -471,7 +499,7 @@ async fn users(
             let payload = format!("user tx {n}").into_bytes();
             let Ok(ct) = encrypt(&pks, &base, &payload) else { continue };
             tokio::spawn(async move {
-                if submitter.submit(&ct).await.is_ok() {
+                if submitter.submit(&ct, &payer).await.is_ok() {
                     sent.lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .insert(ct.id(), payload);

@@ -154,7 +154,8 @@ pub struct SequencerNodeConfig {
     pub timing: SlotTiming,
     /// A fixed genesis time; by default now + 500 ms at the first start.
     pub genesis_ms: Option<u64>,
-    /// The auction at genesis: rollups registered, builders' collateral deposited.
+    /// The auction at genesis: rollups registered, builders' collateral and users' fee
+    /// accounts deposited.
     pub auction: Auction,
     /// The mempool's limits.
     pub pool: PoolConfig,
@@ -203,6 +204,10 @@ impl SequencerNode {
         // limits; the sequencer thread keeps the table in step with the registry (rollups
         // registered or reconfigured after genesis, restored ones).
         pool.rollups.get_or_insert_with(|| config.auction.rollups().gas_limits());
+        // A sequencer has a ledger: every fee payer needs a funded fee account, and admission
+        // reserves each transaction's max fee against it (the sequencer thread copies the
+        // ledger's balances into the pool once the records are restored).
+        pool.fee_accounts = true;
         let mut ingress_config =
             IngressConfig::new(config.ingress_listen, config.data_dir.join("ingress"), pool);
         ingress_config.eons = vec![pks.eon()];

@@ -98,6 +98,9 @@ error_codes! {
     ConnectionQuota = 21, "CONNECTION_QUOTA", true;
     /// The pool (or the rollup's share of it) is full of transactions paying at least as much.
     PoolFull = 22, "POOL_FULL", true;
+    /// The fee payer's available balance (its fee account's balance less what its pending
+    /// transactions reserve) is below the transaction's max fee.
+    InsufficientBalance = 23, "INSUFFICIENT_BALANCE", true;
     /// The bundle is inconsistent: parts disagree on the bundle id, the count does not match,
     /// an index repeats, two parts name the same rollup, a lone part of a bundle was sent
     /// alone, a bundle part has no bundle reference, or only some parts are known.
@@ -210,8 +213,7 @@ error_codes! {
     /// A deposit notice signed by a key that is not the node's configured bridge key (or the
     /// node has no bridge key configured).
     UnknownBridgeKey = 136, "UNKNOWN_BRIDGE_KEY", false;
-    /// A deposit notice for an account kind this node does not credit yet (fee-payer
-    /// accounts come with user fee accounts).
+    /// A deposit notice for an account kind this node does not credit.
     UnsupportedAccountKind = 137, "UNSUPPORTED_ACCOUNT_KIND", false;
     /// A second, different commitment for a slot that already has one (refused, reported).
     Equivocation = 200, "EQUIVOCATION", false;

@@ -12,6 +12,7 @@
 //! | [`TxId`], [`BundleId`], [`PublicKeyBytes`], [`byte_id!`] | fixed-size byte ids with hex encodings |
 //! | [`TxMeta`], [`BundleRef`], [`CiphertextIndex`] | a ciphertext's public metadata and read access to admitted ones ([`meta`]) |
 //! | [`Signed`], [`SignedMessage`], [`SignatureBytes`] | ed25519 signatures with one domain-separation convention ([`signed`]) |
+//! | [`PayerAuthorization`] | a fee payer's signature over one ciphertext's id, carried with every submitted ciphertext ([`payer`]) |
 //! | [`Receipt`], [`SignedReceipt`], [`CommitmentId`] | the sequencer's signed inclusion receipt, shared by the sequencer, the wire and clients ([`receipt`]) |
 //! | [`DepositNotice`], [`AccountKind`], [`DepositId`] | a bridge-signed notice of money that arrived on the settlement layer, credited once per deposit id ([`deposit`]) |
 //! | [`encoding::Encoder`] | the canonical byte encoding behind every signature and hash |
@@ -48,12 +49,14 @@ pub mod encoding;
 pub mod error_code;
 pub mod hexbytes;
 pub mod meta;
+pub mod payer;
 pub mod receipt;
 pub mod signed;
 
 pub use deposit::{AccountKind, DepositId, DepositNotice, SignedDepositNotice};
 pub use error_code::ErrorCode;
 pub use meta::{CiphertextIndex, TxMeta};
+pub use payer::PayerAuthorization;
 pub use receipt::{CommitmentId, Receipt, SignedReceipt};
 pub use signed::{SignatureBytes, Signed, SignedMessage};
 
@@ -150,6 +153,12 @@ impl Amount {
     #[must_use]
     pub fn saturating_sub(self, other: Amount) -> Amount {
         Amount(self.0.saturating_sub(other.0))
+    }
+
+    /// `self + other`, clamped at `u128::MAX`.
+    #[must_use]
+    pub fn saturating_add(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
     }
 }
 

@@ -468,6 +468,9 @@ pub struct SlotStats {
     pub blamed: u64,
     /// Fallback rounds requested.
     pub rescales: u64,
+    /// Fee charges that exceeded their payer's balance (the balance stopped at zero). Zero
+    /// unless records predate fee accounts: admission reserves every fee it admits.
+    pub fee_shortfalls: u64,
     /// The last slot's time from commitment out to plaintext decided, in ms.
     pub last_commit_to_plaintext_ms: Option<u64>,
 }
@@ -680,7 +683,8 @@ impl SlotMachine {
             let Some(restored) = slots.get(&slot) else { continue };
             let result = match (&restored.latest, &restored.decided) {
                 (SlotRecord::Undecryptable { .. }, _) => self.auction.restore_abandoned(slot),
-                (SlotRecord::Settled { .. }, Some((_, outcome))) => {
+                (SlotRecord::Settled { fees, .. }, Some((_, outcome))) => {
+                    self.charge_fees(fees);
                     self.auction.restore_settled(outcome)
                 }
                 (_, Some((_, outcome))) => self.auction.restore_closed((**outcome).clone()),
@@ -735,6 +739,17 @@ impl SlotMachine {
         }
         self.prune();
         Ok(())
+    }
+
+    /// Charges a settled slot's transaction fees to their payers' fee accounts.
+    fn charge_fees(&mut self, fees: &[FeeEntry]) {
+        for f in fees {
+            if let FeeEntry::Charge { payer, amount, .. } = f {
+                if self.auction.charge_fee(payer, *amount) > Amount::ZERO {
+                    self.stats.fee_shortfalls += 1;
+                }
+            }
+        }
     }
 
     /// Applies a registry change persisted before a restart, exactly as it was applied then.
@@ -1067,6 +1082,7 @@ impl SlotMachine {
                 // here, so this settles; a slot without winners settles with an empty ledger.
                 let ledger = self.auction.settle(slot).unwrap_or_default();
                 let fees = published.fees.clone();
+                self.charge_fees(&fees);
                 self.events.push_back(SlotEvent::Publish(Publication::Decrypted(published)));
                 self.persist(SlotRecord::Settled { slot, ledger, fees });
             }

@@ -335,7 +335,9 @@ impl Market {
             }
         };
         self.intents.insert(id, intent);
-        Ok(Candidate { id, meta, ephemeral_key: eph, body })
+        // The pool never sees signatures (the ingress checks them); the simulation has none.
+        let payer_signature = veil_primitives::SignatureBytes([0; 64]);
+        Ok(Candidate { id, meta, ephemeral_key: eph, body, payer_signature })
     }
 
     fn user_meta(&mut self, slot: u64, rollup: u32, fee: f64, bundle: Option<BundleRef>) -> TxMeta {

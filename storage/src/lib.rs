@@ -26,7 +26,9 @@
 //! ```
 //! use bytes::Bytes;
 //! use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Seq};
-//! use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
+//! use veil_primitives::{
+//!     Amount, ChainId, Eon, PublicKeyBytes, RollupId, SignatureBytes, Slot, TxId, TxMeta,
+//! };
 //! use veil_storage::{sqlite::SqliteTxStore, PendingTxStore, StoredTx};
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -41,6 +43,7 @@
 //!     candidate: Candidate {
 //!         id: TxId([9; 32]), meta, ephemeral_key: EphemeralKeyDigest([2; 32]),
 //!         body: Bytes::from_static(b"ciphertext"),
+//!         payer_signature: SignatureBytes([3; 64]),
 //!     },
 //! };
 //! let durable = store.write(vec![row.clone()], vec![]);

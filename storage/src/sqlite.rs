@@ -50,7 +50,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Seq};
-use veil_primitives::{SignedReceipt, Slot, TxId, TxMeta};
+use veil_primitives::{SignatureBytes, SignedReceipt, Slot, TxId, TxMeta};
 
 use crate::error::StoreError;
 use crate::metrics::StoreStats;
@@ -69,11 +69,31 @@ pub const MAX_GROUP_ROWS: usize = 16_384;
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "mempool.sqlite";
 
+/// The `meta` column: postcard of this, then the fee payer's 64-byte signature. Rows written
+/// before fee payers signed (ingress protocol version 1) end after the postcard part; they
+/// load with an all-zero signature.
 #[derive(Serialize, Deserialize)]
 struct RowMeta {
     id: TxId,
     meta: TxMeta,
     ephemeral_key: EphemeralKeyDigest,
+}
+
+fn encode_row_meta(c: &Candidate) -> Vec<u8> {
+    let row = RowMeta { id: c.id, meta: c.meta, ephemeral_key: c.ephemeral_key };
+    let mut out = postcard::to_allocvec(&row).expect("postcard of plain structs cannot fail");
+    out.extend_from_slice(&c.payer_signature.0);
+    out
+}
+
+fn decode_row_meta(bytes: &[u8]) -> Result<(RowMeta, SignatureBytes), String> {
+    let (m, rest) = postcard::take_from_bytes::<RowMeta>(bytes).map_err(|e| e.to_string())?;
+    let sig = match rest.len() {
+        0 => SignatureBytes([0; 64]),
+        64 => SignatureBytes(rest.try_into().expect("64 bytes")),
+        n => return Err(format!("{n} bytes after the metadata (0 or 64 expected)")),
+    };
+    Ok((m, sig))
 }
 
 /// An operation for the storage thread.
@@ -302,8 +322,8 @@ fn load(conn: &Connection) -> Result<Vec<StoredTx>, StoreError> {
         let seq = seq as u64;
         let meta: Vec<u8> = row.get(1)?;
         let body: Vec<u8> = row.get(2)?;
-        let m: RowMeta = postcard::from_bytes(&meta)
-            .map_err(|e| StoreError::CorruptRow { seq, reason: e.to_string() })?;
+        let (m, payer_signature) =
+            decode_row_meta(&meta).map_err(|reason| StoreError::CorruptRow { seq, reason })?;
         out.push(StoredTx {
             seq: Seq(seq),
             candidate: Candidate {
@@ -311,6 +331,7 @@ fn load(conn: &Connection) -> Result<Vec<StoredTx>, StoreError> {
                 meta: m.meta,
                 ephemeral_key: m.ephemeral_key,
                 body: Bytes::from(body),
+                payer_signature,
             },
         });
     }
@@ -420,12 +441,7 @@ fn commit_group(
             }
             for row in insert {
                 let c = &row.candidate;
-                let meta = postcard::to_allocvec(&RowMeta {
-                    id: c.id,
-                    meta: c.meta,
-                    ephemeral_key: c.ephemeral_key,
-                })
-                .expect("postcard of plain structs cannot fail");
+                let meta = encode_row_meta(c);
                 ins.execute(params![
                     row.seq.0 as i64,
                     c.meta.expiry_slot.0 as i64,
@@ -499,8 +515,28 @@ mod tests {
                 },
                 ephemeral_key: EphemeralKeyDigest([n as u8; 32]),
                 body: Bytes::from(vec![n as u8; 64]),
+                payer_signature: SignatureBytes([n as u8; 64]),
             },
         }
+    }
+
+    /// Rows written before fee payers signed load with a zero signature; other lengths are
+    /// corrupt.
+    #[test]
+    fn row_meta_reads_rows_without_a_signature() {
+        let c = row(4).candidate;
+        let (m, sig) = decode_row_meta(&encode_row_meta(&c)).unwrap();
+        assert_eq!((m.id, m.meta, sig), (c.id, c.meta, c.payer_signature));
+        let legacy = postcard::to_allocvec(&RowMeta {
+            id: c.id,
+            meta: c.meta,
+            ephemeral_key: c.ephemeral_key,
+        })
+        .unwrap();
+        assert_eq!(decode_row_meta(&legacy).unwrap().1, SignatureBytes([0; 64]));
+        let mut odd = legacy;
+        odd.push(1);
+        assert!(decode_row_meta(&odd).is_err());
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -25,8 +25,8 @@ use veil_primitives::{SignedReceipt, TxId};
 
 use crate::error::ClientError;
 use crate::ingress::{
-    Ack, ClientFrame, FrameDecoder, Ping, ServerFrame, Submit, SubmitBundle, ALPN,
-    DEFAULT_MAX_FRAME_SIZE,
+    Ack, ClientFrame, FrameDecoder, Ping, ServerFrame, SignedCiphertext, Submit, SubmitBundle,
+    ALPN, DEFAULT_MAX_FRAME_SIZE,
 };
 use crate::tls::{self, Pin};
 
@@ -237,17 +237,15 @@ impl IngressClient {
         self.conn.close_reason()
     }
 
-    /// Submits one ciphertext (canonical bytes) and waits for the ack.
+    /// Submits one ciphertext signed by its fee payer ([`SignedCiphertext::sign`]) and waits
+    /// for the ack.
     ///
     /// # Errors
     /// [`ClientError::Rejected`] with the server's code, or a transport error.
-    pub async fn submit(&self, ciphertext: Bytes) -> Result<Ack, ClientError> {
+    pub async fn submit(&self, tx: SignedCiphertext) -> Result<Ack, ClientError> {
         let request_id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = ClientFrame::Submit(Submit {
-            request_id,
-            deadline_ms: self.config.deadline_ms,
-            ciphertext,
-        });
+        let frame =
+            ClientFrame::Submit(Submit { request_id, deadline_ms: self.config.deadline_ms, tx });
         self.request(request_id, &frame).await
     }
 
@@ -255,7 +253,7 @@ impl IngressClient {
     ///
     /// # Errors
     /// As [`IngressClient::submit`].
-    pub async fn submit_bundle(&self, parts: Vec<Bytes>) -> Result<Ack, ClientError> {
+    pub async fn submit_bundle(&self, parts: Vec<SignedCiphertext>) -> Result<Ack, ClientError> {
         let request_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = ClientFrame::SubmitBundle(SubmitBundle {
             request_id,

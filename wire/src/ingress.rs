@@ -2,7 +2,9 @@
 //! on one QUIC stream in the framing of [`crate::frame`].
 //!
 //! The normative description, precise enough to write a client from, is `PROTOCOL.md` at the
-//! root of this crate. Every frame body is version 1 today. Rejections carry a code from the
+//! root of this crate. This is version 2 of the protocol (ALPN [`ALPN`]): its submissions
+//! carry each ciphertext's fee-payer signature ([`SignedCiphertext`]), so their bodies are
+//! version 2; every other frame body is version 1. Rejections carry a code from the
 //! workspace's one [`ErrorCode`] table, as its `u16` value.
 //!
 //! Besides the answers to its requests, a client receives one unsolicited frame kind:
@@ -13,22 +15,29 @@
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use veil_primitives::{ErrorCode, SignedReceipt, TxId};
+use veil_primitives::{
+    ChainId, ErrorCode, PayerAuthorization, SignatureBytes, SignedReceipt, TxId,
+};
 
 use crate::error::FrameError;
 use crate::frame::{decode_body, encode_frame, RawFrame};
 pub use crate::frame::{FrameDecoder, LEN_PREFIX};
 
-/// The ALPN protocol name of version 1 of the ingress protocol.
-pub const ALPN: &[u8] = b"veil-ingress/1";
+/// The ALPN protocol name of version 2 of the ingress protocol, the one this crate speaks.
+/// Version 1 (`veil-ingress/1`, unsigned submissions) is no longer served.
+pub const ALPN: &[u8] = b"veil-ingress/2";
 
 /// The default maximum frame size (header excluded): 128 KiB, enough for a bundle of the
 /// most parts (16) each of the largest ciphertext (6,510 bytes, `crypto/CIPHERTEXT.md`)
 /// with its framing; a test in `veil-node` checks this against the crypto constants.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 128 * 1024;
 
-/// The version of every frame body defined today.
+/// The body version of every frame but the submissions.
 pub const VERSION_1: u8 = 1;
+/// The body version of [`kind::SUBMIT`] and [`kind::SUBMIT_BUNDLE`] in protocol version 2:
+/// each ciphertext with its fee payer's signature. Version 1 bodies (unsigned) are refused
+/// with `UNSUPPORTED_VERSION`.
+pub const VERSION_2: u8 = 2;
 
 /// Frame type bytes. Client-to-server kinds are `0x01..=0x7f`, server-to-client `0x81..=0xff`.
 pub mod kind {
@@ -58,7 +67,29 @@ pub mod kind {
 /// maximum frame size.
 pub const MAX_RECEIPTS_PER_FRAME: usize = 256;
 
-/// Body of [`kind::SUBMIT`], version 1.
+/// One ciphertext with its fee payer's authorization: the signature, by the key named as
+/// `fee_payer` in the ciphertext's associated data, over its id
+/// ([`veil_primitives::payer`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedCiphertext {
+    /// The ciphertext's canonical encoding.
+    pub ciphertext: Bytes,
+    /// The fee payer's ed25519 signature over [`PayerAuthorization`] of the ciphertext's id.
+    pub payer_signature: SignatureBytes,
+}
+
+impl SignedCiphertext {
+    /// Signs `ciphertext` (canonical bytes, whose associated data names `chain_id` and the
+    /// fee payer whose secret key is `payer`).
+    #[must_use]
+    pub fn sign(ciphertext: Bytes, chain_id: ChainId, payer: &ed25519_dalek::SigningKey) -> Self {
+        let tx = TxId(veil_primitives::encoding::sha3_256(&ciphertext));
+        let payer_signature = PayerAuthorization { chain_id, tx }.sign(payer);
+        SignedCiphertext { ciphertext, payer_signature }
+    }
+}
+
+/// Body of [`kind::SUBMIT`], version 2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submit {
     /// Chosen by the client; echoed in the answer. Unique per stream while in flight.
@@ -66,20 +97,20 @@ pub struct Submit {
     /// Milliseconds the client is willing to wait for admission, counted from the moment the
     /// server has read the frame; 0 means the server's default.
     pub deadline_ms: u32,
-    /// The ciphertext's canonical encoding.
-    pub ciphertext: Bytes,
+    /// The ciphertext, signed by its fee payer.
+    pub tx: SignedCiphertext,
 }
 
-/// Body of [`kind::SUBMIT_BUNDLE`], version 1.
+/// Body of [`kind::SUBMIT_BUNDLE`], version 2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitBundle {
     /// As in [`Submit`].
     pub request_id: u64,
     /// As in [`Submit`].
     pub deadline_ms: u32,
-    /// Every part of the bundle, each the canonical encoding of one ciphertext whose
-    /// associated data names the bundle. Order does not matter.
-    pub parts: Vec<Bytes>,
+    /// Every part of the bundle, each one ciphertext whose associated data names the bundle,
+    /// signed by its own fee payer. Order does not matter.
+    pub parts: Vec<SignedCiphertext>,
 }
 
 /// Body of [`kind::PING`] and [`kind::PONG`], version 1.
@@ -203,7 +234,11 @@ pub enum ServerFrame {
 }
 
 fn check_version(raw: &RawFrame) -> Result<(), FrameError> {
-    if raw.version != VERSION_1 {
+    check_version_is(raw, VERSION_1)
+}
+
+fn check_version_is(raw: &RawFrame, version: u8) -> Result<(), FrameError> {
+    if raw.version != version {
         return Err(FrameError::UnsupportedVersion { kind: raw.kind, version: raw.version });
     }
     Ok(())
@@ -222,11 +257,11 @@ impl ClientFrame {
     pub fn decode(raw: &RawFrame) -> Result<ClientFrame, FrameError> {
         match raw.kind {
             kind::SUBMIT => {
-                check_version(raw)?;
+                check_version_is(raw, VERSION_2)?;
                 Ok(ClientFrame::Submit(decode_body(&raw.body)?))
             }
             kind::SUBMIT_BUNDLE => {
-                check_version(raw)?;
+                check_version_is(raw, VERSION_2)?;
                 Ok(ClientFrame::SubmitBundle(decode_body(&raw.body)?))
             }
             kind::PING => {
@@ -244,8 +279,8 @@ impl ClientFrame {
     /// Appends this frame, header included, to `out`.
     pub fn encode(&self, out: &mut BytesMut) {
         match self {
-            ClientFrame::Submit(b) => encode_frame_v1(kind::SUBMIT, b, out),
-            ClientFrame::SubmitBundle(b) => encode_frame_v1(kind::SUBMIT_BUNDLE, b, out),
+            ClientFrame::Submit(b) => encode_frame(kind::SUBMIT, VERSION_2, b, out),
+            ClientFrame::SubmitBundle(b) => encode_frame(kind::SUBMIT_BUNDLE, VERSION_2, b, out),
             ClientFrame::Ping(b) => encode_frame_v1(kind::PING, b, out),
             ClientFrame::Info(b) => encode_frame_v1(kind::INFO, b, out),
         }
@@ -333,12 +368,54 @@ mod tests {
 
     use super::*;
 
-    fn submit(id: u64, ct: &[u8]) -> ClientFrame {
-        ClientFrame::Submit(Submit {
-            request_id: id,
-            deadline_ms: 0,
+    fn signed(ct: &[u8]) -> SignedCiphertext {
+        SignedCiphertext {
             ciphertext: Bytes::copy_from_slice(ct),
-        })
+            payer_signature: SignatureBytes([0x55; 64]),
+        }
+    }
+
+    fn submit(id: u64, ct: &[u8]) -> ClientFrame {
+        ClientFrame::Submit(Submit { request_id: id, deadline_ms: 0, tx: signed(ct) })
+    }
+
+    /// Version 1 submissions (unsigned) are refused as an unsupported version, not misread.
+    #[test]
+    fn version_1_submissions_are_refused() {
+        let body = Bytes::from_static(&[1, 0, 1, 0xaa]);
+        for k in [kind::SUBMIT, kind::SUBMIT_BUNDLE] {
+            let raw = RawFrame { kind: k, version: VERSION_1, body: body.clone() };
+            assert!(matches!(
+                ClientFrame::decode(&raw),
+                Err(FrameError::UnsupportedVersion { version: 1, .. })
+            ));
+        }
+    }
+
+    /// A signature that is not exactly 64 bytes does not decode.
+    #[test]
+    fn short_signatures_are_malformed() {
+        let mut out = BytesMut::new();
+        submit(1, b"a").encode(&mut out);
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+        dec.push(&out[..]);
+        let raw = dec.poll_frame().unwrap().unwrap();
+        let cut = RawFrame { body: raw.body.slice(..raw.body.len() - 1), ..raw };
+        assert!(matches!(ClientFrame::decode(&cut), Err(FrameError::Malformed(_))));
+    }
+
+    /// What a client signs is the documented authorization of the ciphertext's id.
+    #[test]
+    fn signed_ciphertext_signs_the_id() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let ct = Bytes::from_static(b"some canonical bytes");
+        let s = SignedCiphertext::sign(ct.clone(), ChainId(4), &key);
+        let auth = PayerAuthorization {
+            chain_id: ChainId(4),
+            tx: TxId(veil_primitives::encoding::sha3_256(&ct)),
+        };
+        let pk = veil_primitives::signed::public_key(&key);
+        assert!(auth.verify(&pk, &s.payer_signature).is_ok());
     }
 
     /// `81 00` is 1 as a non-minimal varint: postcard alone would take it, the spec forbids it.
@@ -352,12 +429,13 @@ mod tests {
         assert!(matches!(ClientFrame::decode(&padded), Err(FrameError::Malformed(_))));
         // The same inside a submit: request id 1 written as 81 00.
         let mut body = vec![0x81, 0x00, 0x00, 0x01, 0xaa];
+        body.extend([0x55; 64]);
         let raw =
-            RawFrame { kind: kind::SUBMIT, version: VERSION_1, body: Bytes::from(body.clone()) };
+            RawFrame { kind: kind::SUBMIT, version: VERSION_2, body: Bytes::from(body.clone()) };
         assert!(matches!(ClientFrame::decode(&raw), Err(FrameError::Malformed(_))));
         body.drain(..2);
         body.insert(0, 0x01);
-        let raw = RawFrame { kind: kind::SUBMIT, version: VERSION_1, body: Bytes::from(body) };
+        let raw = RawFrame { kind: kind::SUBMIT, version: VERSION_2, body: Bytes::from(body) };
         assert!(ClientFrame::decode(&raw).is_ok());
     }
 
@@ -368,7 +446,7 @@ mod tests {
             ClientFrame::SubmitBundle(SubmitBundle {
                 request_id: 2,
                 deadline_ms: 500,
-                parts: vec![Bytes::from_static(b"x"), Bytes::from_static(b"yz")],
+                parts: vec![signed(b"x"), signed(b"yz")],
             }),
             ClientFrame::Ping(Ping { nonce: 9 }),
         ];
@@ -473,7 +551,7 @@ mod tests {
 
     #[test]
     fn oversized_frame_is_skipped_and_stream_stays_in_sync() {
-        let mut dec = FrameDecoder::new(16);
+        let mut dec = FrameDecoder::new(128);
         let mut out = BytesMut::new();
         out.put_u32(1000);
         out.put_bytes(0xaa, 1000);
@@ -488,7 +566,7 @@ mod tests {
 
     #[test]
     fn bad_frames_are_typed() {
-        let mut dec = FrameDecoder::new(64);
+        let mut dec = FrameDecoder::new(128);
         dec.push(&[0, 0, 0, 1, 7]);
         assert!(matches!(dec.poll_frame(), Some(Err(FrameError::Malformed(_)))));
         dec.push(&[0, 0, 0, 2, 0x55, 1]);
@@ -516,7 +594,9 @@ mod tests {
         assert_eq!(&out[..], &[0, 0, 0, 3, 3, 1, 1]);
         out.clear();
         submit(300, &[0xaa, 0xbb, 0xcc]).encode(&mut out);
-        assert_eq!(&out[..], &[0, 0, 0, 9, 1, 1, 0xac, 0x02, 0, 3, 0xaa, 0xbb, 0xcc]);
+        let mut want = vec![0, 0, 0, 0x49, 1, 2, 0xac, 0x02, 0, 3, 0xaa, 0xbb, 0xcc];
+        want.extend([0x55; 64]);
+        assert_eq!(&out[..], &want[..]);
         out.clear();
         ServerFrame::Ack(Ack { request_id: 300, ids: vec![TxId([0x11; 32])], duplicate: false })
             .encode(&mut out);
@@ -624,8 +704,9 @@ mod tests {
         }
 
         #[test]
-        fn submit_roundtrips(id: u64, deadline: u32, ct in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
-            let f = ClientFrame::Submit(Submit { request_id: id, deadline_ms: deadline, ciphertext: Bytes::from(ct) });
+        fn submit_roundtrips(id: u64, deadline: u32, sig: u8, ct in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let tx = SignedCiphertext { ciphertext: Bytes::from(ct), payer_signature: SignatureBytes([sig; 64]) };
+            let f = ClientFrame::Submit(Submit { request_id: id, deadline_ms: deadline, tx });
             let mut out = BytesMut::new();
             f.encode(&mut out);
             let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);

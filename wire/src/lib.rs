@@ -8,7 +8,7 @@
 //! | module | what | I/O |
 //! |---|---|---|
 //! | [`frame`] | the framing and the sans-IO [`frame::FrameDecoder`] | none |
-//! | [`ingress`] | the ingress protocol's frames (submit, bundle, ping, ack, reject); normative spec in `PROTOCOL.md` | none |
+//! | [`ingress`] | the ingress protocol's frames (signed submit and bundle, ping, info, ack, reject, receipts); normative spec in `PROTOCOL.md` | none |
 //! | `keyper` (feature `keyper`) | the keyper protocol's frames and channel binding; normative spec in `KEYPER.md` | none |
 //! | [`tls`] | the persisted self-signed server certificate and clients' certificate pinning | disk |
 //! | [`client`] | a pipelined ingress client over quinn | network |
@@ -28,13 +28,16 @@
 //!
 //! ```
 //! use bytes::{Bytes, BytesMut};
-//! use veil_wire::ingress::{ClientFrame, FrameDecoder, Submit, DEFAULT_MAX_FRAME_SIZE};
+//! use ed25519_dalek::SigningKey;
+//! use veil_primitives::ChainId;
+//! use veil_wire::ingress::{
+//!     ClientFrame, FrameDecoder, SignedCiphertext, Submit, DEFAULT_MAX_FRAME_SIZE,
+//! };
 //!
-//! let frame = ClientFrame::Submit(Submit {
-//!     request_id: 1,
-//!     deadline_ms: 0,
-//!     ciphertext: Bytes::from_static(b"ciphertext bytes"),
-//! });
+//! // The fee payer signs the ciphertext's id (see `veil_primitives::payer`).
+//! let payer = SigningKey::from_bytes(&[9; 32]);
+//! let tx = SignedCiphertext::sign(Bytes::from_static(b"ciphertext bytes"), ChainId(1), &payer);
+//! let frame = ClientFrame::Submit(Submit { request_id: 1, deadline_ms: 0, tx });
 //! let mut out = BytesMut::new();
 //! frame.encode(&mut out);
 //! let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);

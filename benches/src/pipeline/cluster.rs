@@ -195,6 +195,10 @@ fn auction(spec: &ClusterSpec) -> anyhow::Result<Auction> {
             },
         )?;
     }
+    // The load's fee payers, funded beyond anything a run spends.
+    for p in veil_builder_api::loadgen::payer_keys(super::load::PAYER_SEED, super::load::PAYERS) {
+        auction.deposit_fee(public_key(&p), Amount(u128::from(u64::MAX)))?;
+    }
     Ok(auction)
 }
 

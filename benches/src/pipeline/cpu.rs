@@ -14,8 +14,8 @@ use anyhow::ensure;
 use bytes::Bytes;
 use veil_crypto::dev::DevCommittee;
 use veil_crypto::{decrypt_block, Ciphertext, DecryptOutcome, ShareBatch, VerifiedShareBatch};
-use veil_mempool::validate::{CommitteeValidator, Validator};
-use veil_primitives::Slot;
+use veil_mempool::validate::{open_gate, CommitteeValidator, Submission, Validator};
+use veil_primitives::{SignatureBytes, Slot};
 use veil_sequencer::receipt::{receipts_for, ReceiptSigner};
 use veil_sequencer::{
     Commitment, CommitmentVerifier, CommittedBlock, KeyFinalizer, KeyperConfig, KeyperMachine,
@@ -268,37 +268,46 @@ pub struct OperationCosts {
 pub const SMALL_RUN: usize = 16;
 
 impl OperationCosts {
-    /// Times each operation on `bodies` (valid ciphertexts of `committee`) with `reps` runs,
-    /// on a one-thread rayon pool: the CPU counted is the work, not a pool's idle spinning.
+    /// Times each operation on `bodies` (valid ciphertexts of `committee`, signed by their
+    /// payers with `signatures`) with `reps` runs, on a one-thread rayon pool: the CPU counted
+    /// is the work, not a pool's idle spinning.
     ///
     /// # Errors
     /// If the fixture does not check or decrypt (a bug in the suite).
     pub fn measure(
         committee: &DevCommittee,
         bodies: &[Bytes],
+        signatures: &[SignatureBytes],
         reps: usize,
     ) -> anyhow::Result<OperationCosts> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .thread_name(|_| "veil-perf-model".into())
             .build()?;
-        pool.install(|| OperationCosts::measure_here(committee, bodies, reps))
+        pool.install(|| OperationCosts::measure_here(committee, bodies, signatures, reps))
     }
 
     fn measure_here(
         committee: &DevCommittee,
         bodies: &[Bytes],
+        signatures: &[SignatureBytes],
         reps: usize,
     ) -> anyhow::Result<OperationCosts> {
         let pks = &committee.pks;
         let n = bodies.len();
         let mut rng = rand_core::OsRng;
         let validator = CommitteeValidator::new(vec![pks.clone()]);
+        let submissions: Vec<Submission> = bodies
+            .iter()
+            .zip(signatures)
+            .map(|(b, s)| Submission { body: b.clone(), payer_signature: *s })
+            .collect();
         ensure!(
-            validator.validate(bodies, &mut rng).iter().all(Result::is_ok),
+            validator.validate(&submissions, &open_gate, &mut rng).iter().all(Result::is_ok),
             "the fixture's ciphertexts do not pass admission"
         );
-        let admission_us = cpu_us_per_item(reps, n, || validator.validate(bodies, &mut rng));
+        let admission_us =
+            cpu_us_per_item(reps, n, || validator.validate(&submissions, &open_gate, &mut rng));
 
         let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
         let validation_us = cpu_us_per_item(reps, n, || {

@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use rayon::prelude::*;
-use sha3::{Digest, Sha3_256};
 use veil_builder_api::loadgen::{self, LoadConfig, LoadReport};
 use veil_crypto::{PublicKeySet, PADDING_BUCKETS};
 use veil_node::services::sequencer::{now_ms, SlotReport};
-use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot, TxId, TxMeta};
+use veil_primitives::{Amount, PayerAuthorization, RollupId, SignatureBytes, Slot, TxId, TxMeta};
 use veil_sequencer::slot::TxResult;
 use veil_sequencer::SignedCommitment;
 use veil_storage::StoreStats;
 use veil_wire::client::ClientConfig;
+use veil_wire::ingress::SignedCiphertext;
 use veil_wire::tls::Pin;
 
 use super::cluster::{Cluster, TX_GAS};
@@ -54,11 +54,19 @@ pub struct TxPlan {
     pub expiry: Slot,
 }
 
+/// The seed of the fee payers every phase's transactions are paid and signed by
+/// ([`veil_builder_api::loadgen::payer_keys`]); the cluster funds them at genesis.
+pub const PAYER_SEED: u64 = 0x9e4;
+/// How many fee payers share the load.
+pub const PAYERS: usize = 256;
+
 /// Prepared transactions, in submission order.
 #[derive(Debug)]
 pub struct Prepared {
     /// The ciphertexts' wire bytes.
     pub bodies: Vec<Bytes>,
+    /// Each ciphertext's fee-payer signature.
+    pub signatures: Vec<SignatureBytes>,
     /// Whether each is undecryptable by design.
     pub junk: Vec<bool>,
     /// Position of each id in `bodies`.
@@ -92,17 +100,16 @@ fn body_len() -> usize {
 pub fn prepare(pks: &PublicKeySet, plan: &TxPlan) -> anyhow::Result<Prepared> {
     let rollups = plan.rollups.max(1) as usize;
     let junk_body = body_len();
-    let built: Vec<(Bytes, TxId, bool)> = (0..plan.count)
+    let payers = veil_builder_api::loadgen::payer_keys(PAYER_SEED, PAYERS);
+    let built: Vec<(Bytes, SignatureBytes, TxId, bool)> = (0..plan.count)
         .into_par_iter()
         .map(|i| {
-            let mut h = Sha3_256::new();
-            h.update(plan.seed.to_be_bytes());
-            h.update((i as u64).to_be_bytes());
+            let payer = &payers[i % payers.len()];
             let ad = TxMeta {
                 chain_id: pks.chain_id(),
                 eon: pks.eon(),
                 rollup: RollupId((i % rollups) as u32),
-                fee_payer: PublicKeyBytes(h.finalize().into()),
+                fee_payer: veil_primitives::signed::public_key(payer),
                 max_fee: Amount(plan.fee_base - i as u128),
                 gas_limit: TX_GAS,
                 expiry_slot: plan.expiry,
@@ -119,12 +126,20 @@ pub fn prepare(pks: &PublicKeySet, plan: &TxPlan) -> anyhow::Result<Prepared> {
                 pks.encrypt(&ad, &payload(plan.seed, i), &mut rng)?
             };
             let id = ct.id();
-            Ok((Bytes::from(ct.into_bytes()), id, junk))
+            let signature = PayerAuthorization { chain_id: ad.chain_id, tx: id }.sign(payer);
+            Ok((Bytes::from(ct.into_bytes()), signature, id, junk))
         })
         .collect::<Result<_, veil_crypto::CryptoError>>()?;
-    let index = built.iter().enumerate().map(|(i, (_, id, _))| (*id, i)).collect();
-    let (bodies, junk) = built.into_iter().map(|(b, _, j)| (b, j)).unzip();
-    Ok(Prepared { bodies, junk, index, seed: plan.seed })
+    let index = built.iter().enumerate().map(|(i, (_, _, id, _))| (*id, i)).collect();
+    let mut bodies = Vec::with_capacity(built.len());
+    let mut signatures = Vec::with_capacity(built.len());
+    let mut junk = Vec::with_capacity(built.len());
+    for (b, s, _, j) in built {
+        bodies.push(b);
+        signatures.push(s);
+        junk.push(j);
+    }
+    Ok(Prepared { bodies, signatures, junk, index, seed: plan.seed })
 }
 
 /// One finished slot as the phase saw it.
@@ -337,7 +352,7 @@ struct Generated {
 /// Runs the load generator on its own one-worker runtime in this thread.
 fn generate(
     config: &LoadConfig,
-    bodies: Vec<Bytes>,
+    bodies: Vec<SignedCiphertext>,
     schedule: Schedule,
     clock: veil_sequencer::SlotClock,
     progress: &Arc<AtomicU64>,
@@ -418,7 +433,12 @@ pub fn run_phase(
         rate: Some(spec.schedule.rate()),
         window: WINDOW,
     };
-    let bodies = prepared.bodies.clone();
+    let bodies: Vec<SignedCiphertext> = prepared
+        .bodies
+        .iter()
+        .zip(&prepared.signatures)
+        .map(|(b, s)| SignedCiphertext { ciphertext: b.clone(), payer_signature: *s })
+        .collect();
     let progress = Arc::new(AtomicU64::new(0));
     let answered = progress.clone();
     let load_start_ms = now_ms();

@@ -163,7 +163,8 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
 
     // The CPU model's operations, timed before anything else runs.
     let fixture = load::prepare(&committee.pks, &tx_plan(&plan, plan.block, None, 99, Slot(100)))?;
-    let costs = OperationCosts::measure(&committee, &fixture.bodies, plan.reps)?;
+    let costs =
+        OperationCosts::measure(&committee, &fixture.bodies, &fixture.signatures, plan.reps)?;
     drop(fixture);
     reporter.note(&format!(
         "CPU per transaction, microbenchmarks of the same operations (one thread, blocks of {}, median of {}): \

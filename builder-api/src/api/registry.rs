@@ -33,8 +33,11 @@ pub mod paths {
     pub const ROLLUP_PAYOUTS: &str = "/v1/rollups/{rollup}/payouts";
     /// `GET`: a builder's collateral ([`super::BuilderCollateral`]).
     pub const BUILDER: &str = "/v1/builders/{key}";
-    /// `POST`: a bridge-signed deposit notice ([`super::DepositAccepted`]).
+    /// `POST`: a bridge-signed deposit notice ([`super::DepositAccepted`]): builder collateral
+    /// or a user's fee account, by the notice's account kind.
     pub const DEPOSITS: &str = "/v1/builders/deposits";
+    /// `GET`: a fee payer's fee account ([`super::FeeAccountInfo`]).
+    pub const USER: &str = "/v1/users/{payer}";
     /// `POST`: a builder-signed withdrawal request ([`super::WithdrawalAccepted`]).
     pub const WITHDRAWALS: &str = "/v1/builders/withdrawals";
 }
@@ -177,6 +180,30 @@ pub struct PendingWithdrawal {
     /// How much (all requests released at that slot, summed).
     #[schema(value_type = String)]
     pub amount: Amount,
+}
+
+/// A user's fee account: what the ledger holds for a fee payer, and what its transactions in
+/// the mempool reserve. A transaction is admitted only if its `max_fee` fits `available`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeeAccountInfo {
+    /// The fee payer.
+    #[schema(value_type = String)]
+    pub payer: PublicKeyBytes,
+    /// The ledger's balance: deposits less the fees charged at settlement.
+    #[schema(value_type = String)]
+    pub balance: Amount,
+    /// The `max_fee` of the payer's pending transactions.
+    #[schema(value_type = String)]
+    pub reserved: Amount,
+    /// The `max_fee` of its committed transactions whose fees are not settled yet.
+    #[schema(value_type = String)]
+    pub held: Amount,
+    /// What new transactions may still reserve: balance − reserved − held.
+    #[schema(value_type = String)]
+    pub available: Amount,
+    /// Its pending transactions.
+    pub pending: u64,
 }
 
 /// A builder's collateral account.

@@ -13,9 +13,9 @@ use veil_primitives::{ErrorCode, PublicKeyBytes, RollupId, SignedDepositNotice, 
 use super::routes::{call, json_error, path_error};
 use super::AppState;
 use crate::api::registry::{
-    BuilderCollateral, DepositAccepted, RollupBlocksPage, RollupInfo, RollupList, RollupPageQuery,
-    RollupPayoutsPage, RollupUpdateAccepted, SignedDepositNoticeDoc, SignedRollupUpdateDoc,
-    SignedWithdrawalDoc, WithdrawalAccepted,
+    BuilderCollateral, DepositAccepted, FeeAccountInfo, RollupBlocksPage, RollupInfo, RollupList,
+    RollupPageQuery, RollupPayoutsPage, RollupUpdateAccepted, SignedDepositNoticeDoc,
+    SignedRollupUpdateDoc, SignedWithdrawalDoc, WithdrawalAccepted,
 };
 use crate::api::{ApiError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 
@@ -77,10 +77,16 @@ pub trait RegistryBackend {
     /// Credits a bridge-signed deposit notice, once per deposit id; answers once durable.
     ///
     /// # Errors
-    /// `WRONG_CHAIN`, `UNKNOWN_BRIDGE_KEY`, `BAD_SIGNATURE`, `UNSUPPORTED_ACCOUNT_KIND`,
+    /// `WRONG_CHAIN`, `UNKNOWN_BRIDGE_KEY`, `BAD_SIGNATURE`,
     /// `DEPOSIT_CONFLICT`, `ZERO_AMOUNT`, `INVALID_PUBLIC_KEY`, `AMOUNT_TOO_LARGE`,
     /// `OVERFLOW`; `STORAGE_UNAVAILABLE`; `SHUTTING_DOWN`.
     fn deposit(&self, notice: SignedDepositNotice) -> Result<DepositAccepted, ApiError>;
+
+    /// A fee payer's fee account.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for a payer that never deposited and has nothing pending.
+    fn fee_account(&self, payer: PublicKeyBytes) -> Result<FeeAccountInfo, ApiError>;
 
     /// Reserves a builder-signed withdrawal; answers once durable.
     ///
@@ -113,7 +119,7 @@ pub(super) fn route_errors(operation: &str) -> &'static [ErrorCode] {
             C::RateLimited,
         ],
         "rollups" => &[C::ShuttingDown, C::DeadlineExceeded, C::RateLimited],
-        "rollup" | "builder_collateral" => &[
+        "rollup" | "builder_collateral" | "fee_account" => &[
             C::MalformedRequest,
             C::NotFound,
             C::ShuttingDown,
@@ -135,7 +141,6 @@ pub(super) fn route_errors(operation: &str) -> &'static [ErrorCode] {
             C::WrongChain,
             C::UnknownBridgeKey,
             C::BadSignature,
-            C::UnsupportedAccountKind,
             C::DepositConflict,
             C::ZeroAmount,
             C::InvalidPublicKey,
@@ -173,6 +178,7 @@ pub(super) fn register(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(rollup_blocks))
         .routes(routes!(rollup_payouts))
         .routes(routes!(builder_collateral))
+        .routes(routes!(fee_account))
         .routes(routes!(deposit))
         .routes(routes!(withdraw))
 }
@@ -276,7 +282,23 @@ async fn builder_collateral(
     call(&s, "builder_collateral", move |b| b.builder_collateral(key)).await.map(Json)
 }
 
-/// Credits a bridge-signed deposit notice to a builder's collateral. Idempotent per
+/// A user's fee account: the ledger's balance, what its pending transactions reserve and its
+/// committed ones hold until settlement, and what is available for new transactions.
+#[utoipa::path(get, path = "/v1/users/{payer}", tag = "user",
+    params(("payer" = String, Path, description = "The fee payer's public key, 0x hex")),
+    responses((status = 200, description = "The fee account", body = FeeAccountInfo)))]
+async fn fee_account(
+    State(s): State<AppState>,
+    payer: Result<Path<String>, PathRejection>,
+) -> Result<Json<FeeAccountInfo>, ApiError> {
+    let Path(payer) = payer.map_err(path_error)?;
+    let payer: PublicKeyBytes =
+        payer.parse().map_err(|e| ApiError::new(C::MalformedRequest, format!("payer: {e}")))?;
+    call(&s, "fee_account", move |b| b.fee_account(payer)).await.map(Json)
+}
+
+/// Credits a bridge-signed deposit notice: to a builder's collateral (kind `builder`) or to
+/// a user's fee account (kind `fee_payer`). Idempotent per
 /// settlement-layer deposit id: the same notice again gets the same answer and is not
 /// credited twice; another notice under a used id is `DEPOSIT_CONFLICT`. Answered once
 /// durable.

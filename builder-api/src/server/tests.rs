@@ -137,6 +137,20 @@ impl RegistryBackend for Scripted {
         })
     }
 
+    fn fee_account(
+        &self,
+        payer: PublicKeyBytes,
+    ) -> Result<crate::api::registry::FeeAccountInfo, ApiError> {
+        self.answer(|| crate::api::registry::FeeAccountInfo {
+            payer,
+            balance: Amount(9),
+            reserved: Amount(4),
+            held: Amount(1),
+            available: Amount(4),
+            pending: 2,
+        })
+    }
+
     fn deposit(
         &self,
         notice: veil_primitives::SignedDepositNotice,

@@ -32,6 +32,7 @@ fn cand(n: u64, meta: TxMeta) -> Candidate {
         meta,
         ephemeral_key: EphemeralKeyDigest(ek),
         body: Bytes::from(vec![n as u8; 100]),
+        payer_signature: SignatureBytes([0; 64]),
     }
 }
 
@@ -118,6 +119,170 @@ fn sender_quota() {
     p.admit_tx(cand(2, meta(2, 10, 1, 20))).unwrap();
     assert_eq!(code(p.admit_tx(cand(3, meta(1, 10, 1, 20)))), ErrorCode::SenderQuota);
     p.admit_tx(cand(4, meta(1, 10, 2, 20))).unwrap();
+}
+
+/// A payer at its quota replaces its own lowest-fee lone transaction with one that pays more,
+/// never another payer's, never a bundle part, never for an equal fee.
+#[test]
+fn sender_at_quota_replaces_its_cheapest() {
+    let mut p = small(100, 100, 3);
+    p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    p.admit_tx(cand(2, meta(2, 5, 1, 20))).unwrap();
+    p.admit_tx(cand(3, meta(1, 1, 2, 20))).unwrap(); // another payer, cheaper still
+    let mut b = bundle(4, &[3], 2, 7);
+    b[0].meta.fee_payer = PublicKeyBytes([1; 32]);
+    p.admit_bundle(b).unwrap(); // payer 1's bundle part pays 2: not replaceable
+    assert_eq!(code(p.admit_tx(cand(5, meta(1, 5, 1, 20)))), ErrorCode::SenderQuota);
+    let a = p.admit_tx(cand(6, meta(1, 6, 1, 20))).unwrap();
+    assert_eq!(a.evicted.len(), 1);
+    assert_eq!(a.evicted[0].1, cand(2, meta(2, 5, 1, 20)).id, "its lowest-fee lone tx");
+    assert!(p.get(&cand(3, meta(1, 1, 2, 20)).id).is_some(), "the other payer's tx stays");
+    assert!(p.get(&cand(4, meta(3, 2, 1, 20)).id).is_some(), "the bundle part stays");
+    assert_eq!(p.len(), 4);
+    // Next: only the fee-10 and fee-6 lone txs are replaceable; 7 beats 6.
+    let a = p.admit_tx(cand(7, meta(1, 7, 1, 20))).unwrap();
+    assert_eq!(a.evicted[0].1, cand(6, meta(1, 6, 1, 20)).id);
+}
+
+fn funded(per_sender: usize) -> Pool {
+    let mut c = PoolConfig::new(CHAIN);
+    c.max_per_sender = NonZeroUsize::new(per_sender).unwrap();
+    c.fee_accounts = true;
+    Pool::new(c, Slot(10), &[EON])
+}
+
+fn payer(n: u8) -> PublicKeyBytes {
+    PublicKeyBytes([n; 32])
+}
+
+#[test]
+fn fee_accounts_reserve_hold_and_settle() {
+    let mut p = funded(100);
+    // Unfunded: refused, also by the cheap gate.
+    assert_eq!(code(p.admit_tx(cand(1, meta(1, 10, 1, 20)))), ErrorCode::InsufficientBalance);
+    assert_eq!(
+        p.check_funded(&meta(1, 10, 1, 20)).unwrap_err().code,
+        ErrorCode::InsufficientBalance
+    );
+    // Zero-fee transactions still need a funded payer.
+    assert_eq!(code(p.admit_tx(cand(1, meta(1, 0, 1, 20)))), ErrorCode::InsufficientBalance);
+    p.credit_fee(payer(1), Amount(25));
+    assert!(p.check_funded(&meta(1, 25, 1, 20)).is_ok());
+    p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    p.admit_tx(cand(2, meta(1, 10, 1, 12))).unwrap();
+    assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(5));
+    // The gate looks at the balance only; the pool's rule at what is available.
+    assert!(p.check_funded(&meta(1, 6, 1, 20)).is_ok());
+    assert_eq!(code(p.admit_tx(cand(3, meta(1, 6, 1, 20)))), ErrorCode::InsufficientBalance);
+    // A bundle's parts of one payer count together.
+    let mut b = bundle(4, &[2, 3], 3, 5);
+    for part in &mut b {
+        part.meta.fee_payer = payer(1);
+    }
+    assert_eq!(code(p.admit_bundle(b.clone())), ErrorCode::InsufficientBalance);
+    // Expiry releases the reservation.
+    let gone = p.on_slot(Slot(13));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(15));
+    p.admit_bundle(b).unwrap();
+    assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(9));
+    // Commitment holds the reservation until settlement charges it.
+    let committed = p.remove_committed(&[cand(1, meta(1, 10, 1, 20)).id]);
+    assert_eq!(committed.len(), 1);
+    let a = p.fee_account(&payer(1)).unwrap();
+    assert_eq!((a.balance, a.reserved, a.held), (Amount(25), Amount(6), Amount(10)));
+    assert_eq!(a.available(), Amount(9));
+    p.settle_fee(&payer(1), Amount(10), Amount(15));
+    let a = p.fee_account(&payer(1)).unwrap();
+    assert_eq!((a.balance, a.reserved, a.held), (Amount(15), Amount(6), Amount(0)));
+    assert_eq!(a.available(), Amount(9));
+}
+
+/// At its quota, the replaced transaction's reservation pays for the new one.
+#[test]
+fn replacement_frees_its_reservation() {
+    let mut p = funded(2);
+    p.credit_fee(payer(1), Amount(20));
+    p.admit_tx(cand(1, meta(1, 10, 1, 20))).unwrap();
+    p.admit_tx(cand(2, meta(1, 8, 1, 20))).unwrap();
+    assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(2));
+    let a = p.admit_tx(cand(3, meta(1, 9, 1, 20))).unwrap();
+    assert_eq!(a.evicted.len(), 1);
+    assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(1));
+    assert_eq!(code(p.admit_tx(cand(4, meta(1, 12, 1, 20)))), ErrorCode::InsufficientBalance);
+}
+
+#[derive(Debug, Clone)]
+enum AccountOp {
+    Credit(u8, u8),
+    Admit(u8, u8, u8),
+    Slot,
+    Commit(u8),
+    Settle(u8, u8),
+}
+
+fn account_op() -> impl Strategy<Value = AccountOp> {
+    prop_oneof![
+        (0u8..3, 1u8..40).prop_map(|(p, a)| AccountOp::Credit(p, a)),
+        (0u8..3, 0u8..20, 0u8..4).prop_map(|(p, f, e)| AccountOp::Admit(p, f, e)),
+        Just(AccountOp::Slot),
+        any::<u8>().prop_map(AccountOp::Commit),
+        (0u8..3, 0u8..20).prop_map(|(p, a)| AccountOp::Settle(p, a)),
+    ]
+}
+
+proptest! {
+    /// Whatever the order of deposits, admissions, expiries, commitments and settlements:
+    /// each payer's reservation is exactly the `max_fee` of its pending transactions, and
+    /// what it has pending and held never exceeds its balance unless a settlement charged
+    /// more than was held (which only a crash window can cause).
+    #[test]
+    fn reservations_match_pending(ops in proptest::collection::vec(account_op(), 1..120)) {
+        let mut p = funded(4);
+        let mut n = 100u64;
+        let mut slot = 10;
+        let mut overcharged = [false; 3];
+        for op in ops {
+            match op {
+                AccountOp::Credit(who, amount) => p.credit_fee(payer(who), Amount(amount.into())),
+                AccountOp::Admit(who, fee, ttl) => {
+                    n += 1;
+                    let _ = p.admit_tx(cand(n, meta(1, fee.into(), who, slot + u64::from(ttl))));
+                }
+                AccountOp::Slot => {
+                    slot += 1;
+                    let _ = p.on_slot(Slot(slot));
+                }
+                AccountOp::Commit(pick) => {
+                    let ids: Vec<TxId> = p.entries.values().map(|e| e.id).collect();
+                    if !ids.is_empty() {
+                        let _ = p.remove_committed(&[ids[usize::from(pick) % ids.len()]]);
+                    }
+                }
+                AccountOp::Settle(who, amount) => {
+                    let held = p.fee_account(&payer(who)).map_or(Amount::ZERO, |a| a.held);
+                    if Amount(amount.into()) > held {
+                        overcharged[usize::from(who)] = true;
+                    }
+                    let balance = p.fee_account(&payer(who)).map_or(Amount::ZERO, |a| a.balance);
+                    p.settle_fee(&payer(who), Amount(amount.into()), balance.saturating_sub(Amount(amount.into())));
+                }
+            }
+            for who in 0..3u8 {
+                let pending: u128 = p
+                    .entries
+                    .values()
+                    .filter(|e| e.meta.fee_payer == payer(who))
+                    .map(|e| e.meta.max_fee.0)
+                    .sum();
+                let a = p.fee_account(&payer(who)).unwrap_or_default();
+                prop_assert_eq!(a.reserved.0, pending);
+                if !overcharged[usize::from(who)] {
+                    prop_assert!(a.reserved.0 + a.held.0 <= a.balance.0);
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -290,6 +455,7 @@ fn restore_rebuilds_and_prunes_expired() {
                     meta: *v.meta,
                     ephemeral_key: *v.ephemeral_key,
                     body: v.body.clone(),
+                    payer_signature: SignatureBytes([0; 64]),
                 },
             )
         })
@@ -332,7 +498,7 @@ proptest! {
             prop_assert_eq!(p.ephemeral_keys.len(), p.len());
             let unit_parts: usize = p.units.values().map(|u| u.parts.len()).sum();
             prop_assert_eq!(unit_parts, p.len());
-            prop_assert!(p.senders.values().all(|v| *v <= 5));
+            prop_assert!(p.senders.values().all(|v| v.count() <= 5));
             for u in p.units.values() {
                 if let Some(b) = u.bundle { prop_assert_eq!(u.parts.len(), 2); prop_assert!(p.bundles.contains_key(&b)); }
             }
@@ -373,7 +539,7 @@ fn precheck_refuses_sizes_and_part_counts_before_any_check() {
     );
     let r = p.precheck(&[ok.clone(), big], true).unwrap_err();
     assert_eq!((r.code, r.part), (ErrorCode::CiphertextTooLarge, Some(1)));
-    assert_eq!(p.precheck(&[], true).unwrap_err().code, ErrorCode::BadBundle);
+    assert_eq!(p.precheck::<Bytes>(&[], true).unwrap_err().code, ErrorCode::BadBundle);
     let too_many = vec![ok; p.config().max_bundle_parts.get() + 1];
     assert_eq!(p.precheck(&too_many, true).unwrap_err().code, ErrorCode::BadBundle);
     assert_eq!(p.stats().rejected(ErrorCode::CiphertextTooLarge), 2);
@@ -410,10 +576,10 @@ fn resubmissions_are_recognised_by_their_bytes() {
     let mut c = cand(1, meta(1, 10, 1, 20));
     c.id = veil_crypto::tx_id(&body);
     c.body = body.clone();
-    assert!(p.resubmission(&veil_crypto::tx_id(&body)).is_none());
+    assert!(p.resubmission(&veil_crypto::tx_id(&body), SignatureBytes([0; 64])).is_none());
     p.admit_tx(c.clone()).unwrap();
-    assert_eq!(p.resubmission(&veil_crypto::tx_id(&body)), Some(c));
-    assert!(p.resubmission(&veil_crypto::tx_id(b"other bytes")).is_none());
+    assert_eq!(p.resubmission(&veil_crypto::tx_id(&body), SignatureBytes([0; 64])), Some(c));
+    assert!(p.resubmission(&veil_crypto::tx_id(b"other bytes"), SignatureBytes([0; 64])).is_none());
 }
 
 /// What the metadata describes is checked against the configuration: registered rollups,

@@ -7,9 +7,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use veil_builder_api::loadgen::{self, prepare_transactions, LoadConfig};
+use veil_builder_api::http::UserClient;
+use veil_builder_api::loadgen::{self, payer_keys, prepare_transactions, LoadConfig};
+use veil_primitives::signed::public_key;
+use veil_primitives::{AccountKind, Amount, DepositId, DepositNotice};
+use veil_wire::client::IngressClient;
 
-use super::args::{load_committee, ServerArgs};
+use super::args::{load_committee, HttpArgs, ServerArgs};
 
 /// `veil loadgen` arguments.
 #[derive(Debug, Args)]
@@ -38,9 +42,24 @@ pub struct LoadgenArgs {
     /// Write every acknowledged id (one per line) to this file.
     #[arg(long)]
     pub acked_out: Option<PathBuf>,
-    /// Seed that makes the transactions distinct from other runs.
+    /// Seed of the TEST fee payers (`veil_builder_api::loadgen::payer_keys`): the
+    /// transactions are paid and signed by these keys, in turn.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// How many fee payers share the load (each may have 10,000 pending by default).
+    #[arg(long, default_value_t = 256)]
+    pub payers: usize,
+    /// Fund every fee payer first with a bridge-signed deposit notice of this amount each
+    /// (needs `--bridge-key` and the node's HTTP API, `--url`). A sequencer admits a
+    /// transaction only if its payer's fee account holds its max fee.
+    #[arg(long, requires = "bridge_key")]
+    pub fund: Option<Amount>,
+    /// The bridge's ed25519 secret key file, to sign the `--fund` deposit notices.
+    #[arg(long)]
+    pub bridge_key: Option<PathBuf>,
+    /// The node's HTTP API for `--fund`.
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
 
 /// Runs `veil loadgen`.
@@ -49,11 +68,55 @@ pub struct LoadgenArgs {
 /// Bad arguments or a failure to connect.
 pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let pks = load_committee(&args.server.committee)?;
-    eprintln!("encrypting {} transactions of {} bytes...", args.count, args.payload_size);
-    let (count, size, rollups, seed) = (args.count, args.payload_size, args.rollups, args.seed);
-    let txs =
-        tokio::task::spawn_blocking(move || prepare_transactions(&pks, count, size, rollups, seed))
-            .await?;
+    let info = {
+        let client = IngressClient::connect(args.server.client_config()?).await?;
+        let info = client.server_info().await?;
+        client.close().await;
+        info
+    };
+    eprintln!(
+        "ingress: chain {} slot {} eons {:?} min fee {} max ciphertext {} bytes",
+        info.chain_id,
+        info.current_slot,
+        info.eons.iter().map(|e| e.0).collect::<Vec<_>>(),
+        info.min_fee,
+        info.max_ciphertext_size,
+    );
+    let payers = payer_keys(args.seed, args.payers);
+    if let (Some(amount), Some(bridge_key)) = (args.fund, &args.bridge_key) {
+        let bridge = super::keygen::read_key(bridge_key)?;
+        let users = UserClient::new(args.http.client()?);
+        for (i, p) in payers.iter().enumerate() {
+            // One settlement-layer transfer per payer, seed and amount: rerunning with the
+            // same arguments resends the same notices, which are not credited twice.
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&args.seed.to_be_bytes());
+            id[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+            id[16..32].copy_from_slice(&amount.0.to_be_bytes());
+            let notice = DepositNotice {
+                chain_id: info.chain_id,
+                bridge: public_key(&bridge),
+                deposit_id: DepositId(id),
+                kind: AccountKind::FeePayer,
+                account: public_key(p),
+                amount,
+            }
+            .sign(&bridge);
+            users.deposit(&notice).await.context("fund a fee payer")?;
+        }
+        eprintln!("funded {} fee payers with {amount} each", payers.len());
+    }
+    eprintln!(
+        "encrypting {} transactions of {} bytes, paid by {} fee payers...",
+        args.count,
+        args.payload_size,
+        payers.len()
+    );
+    let (count, size, rollups) = (args.count, args.payload_size, args.rollups);
+    let txs = tokio::task::spawn_blocking(move || {
+        prepare_transactions(&pks, count, size, rollups, &payers)
+    })
+    .await?;
     let progress = Arc::new(AtomicU64::new(0));
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(

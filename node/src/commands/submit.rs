@@ -1,14 +1,16 @@
-//! `veil submit`: encrypt and submit one transaction or an atomic bundle, and optionally
-//! wait for its signed inclusion receipts.
+//! `veil submit`: encrypt one transaction or an atomic bundle, sign it as its fee payer, submit
+//! it, and optionally wait for its signed inclusion receipts.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use ed25519_dalek::SigningKey;
 use serde::Deserialize;
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, Submitter};
 use veil_primitives::hexbytes::HexBytes;
+use veil_primitives::signed::public_key;
 use veil_primitives::{Amount, BundleId, PublicKeyBytes, RollupId, SignedReceipt, Slot, TxMeta};
 
 use super::args::{load_committee, BundlePartArg, ServerArgs};
@@ -42,12 +44,17 @@ pub struct SubmitArgs {
     /// Gas limit.
     #[arg(long, default_value_t = 21_000)]
     pub gas_limit: u64,
-    /// Last slot of inclusion.
-    #[arg(long, default_value_t = 1_000)]
-    pub expiry_slot: u64,
-    /// Fee payer public key, 0x-hex of 32 bytes.
+    /// Last slot of inclusion; by default 100 slots after the server's current slot.
     #[arg(long)]
-    pub fee_payer: Option<PublicKeyBytes>,
+    pub expiry_slot: Option<u64>,
+    /// The fee payer's secret key file (`veil keygen`): its public key is the transaction's
+    /// fee payer and it signs every ciphertext. Its fee account must hold the max fee.
+    #[arg(long, conflicts_with = "dev_payer", required_unless_present = "dev_payer")]
+    pub payer_key: Option<PathBuf>,
+    /// A TEST fee payer derived from this public seed, as `veil devnet` and `veil loadgen`
+    /// derive theirs (anyone who knows the seed can sign as it).
+    #[arg(long)]
+    pub dev_payer: Option<u64>,
     /// After the ack, keep the connection open and wait for each transaction's signed
     /// inclusion receipt; print one `receipt` line per transaction.
     #[arg(long)]
@@ -82,14 +89,25 @@ struct PartSpec {
 /// Bad arguments, unreadable files, encryption or submission failures.
 pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
     let pks = load_committee(&args.server.committee)?;
+    let payer = payer_key(args.payer_key.as_deref(), args.dev_payer)?;
+    let submitter = Submitter::new(args.server.client_config()?, RetryPolicy::default());
+    let info = submitter.server_info().await?;
+    eprintln!(
+        "ingress: chain {} slot {} eons {:?} min fee {}; fee payer {}",
+        info.chain_id,
+        info.current_slot,
+        info.eons.iter().map(|e| e.0).collect::<Vec<_>>(),
+        info.min_fee,
+        public_key(&payer),
+    );
     let base = TxMeta {
         chain_id: pks.chain_id(),
         eon: pks.eon(),
         rollup: RollupId(args.rollup),
-        fee_payer: args.fee_payer.unwrap_or_default(),
+        fee_payer: public_key(&payer),
         max_fee: Amount(args.max_fee),
         gas_limit: args.gas_limit,
-        expiry_slot: Slot(args.expiry_slot),
+        expiry_slot: Slot(args.expiry_slot.unwrap_or(info.current_slot.0 + 100)),
         bundle: None,
     };
     let mut parts: Vec<(TxMeta, Vec<u8>)> = Vec::new();
@@ -115,16 +133,15 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
     } else {
         bail!("nothing to submit: pass --payload, --payload-file, --part or --file");
     }
-    let submitter = Submitter::new(args.server.client_config()?, RetryPolicy::default());
     let ids = if parts.len() == 1 {
         let ct = encrypt(&pks, &parts[0].0, &parts[0].1)?;
-        vec![submitter.submit(&ct).await?]
+        vec![submitter.submit(&ct, &payer).await?]
     } else {
         let mut id = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
         let refs: Vec<(TxMeta, &[u8])> = parts.iter().map(|(ad, p)| (*ad, p.as_slice())).collect();
         let cts = encrypt_bundle(&pks, BundleId(id), &refs)?;
-        submitter.submit_bundle(&cts).await?
+        submitter.submit_bundle(&cts, &payer).await?
     };
     for id in &ids {
         println!("{id}");
@@ -142,6 +159,27 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The fee payer's signing key: a key file, or a TEST key derived from a public seed.
+///
+/// # Errors
+/// An unreadable key file, or neither given.
+pub fn payer_key(
+    file: Option<&std::path::Path>,
+    dev_seed: Option<u64>,
+) -> anyhow::Result<SigningKey> {
+    match (file, dev_seed) {
+        (Some(f), _) => super::keygen::read_key(f),
+        (None, Some(seed)) => Ok(dev_payer(seed)),
+        (None, None) => bail!("no fee payer: pass --payer-key FILE or --dev-payer SEED"),
+    }
+}
+
+/// The TEST fee payer of `seed`: the first of [`veil_builder_api::loadgen::payer_keys`].
+#[must_use]
+pub fn dev_payer(seed: u64) -> SigningKey {
+    veil_builder_api::loadgen::payer_keys(seed, 1).remove(0)
 }
 
 /// One receipt as a line of `key=value` fields.

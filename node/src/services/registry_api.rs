@@ -11,9 +11,9 @@ use std::sync::mpsc;
 
 use veil_auction::{Auction, LedgerEntry, SignedRollupUpdate, SignedWithdrawal};
 use veil_builder_api::api::registry::{
-    BuilderCollateral, DepositAccepted, PendingWithdrawal, RollupBlock, RollupBlocksPage,
-    RollupInfo, RollupList, RollupPayoutRecord, RollupPayoutsPage, RollupUpdateAccepted,
-    WithdrawalAccepted,
+    BuilderCollateral, DepositAccepted, FeeAccountInfo, PendingWithdrawal, RollupBlock,
+    RollupBlocksPage, RollupInfo, RollupList, RollupPayoutRecord, RollupPayoutsPage,
+    RollupUpdateAccepted, WithdrawalAccepted,
 };
 use veil_builder_api::api::ApiError;
 use veil_builder_api::server::RegistryBackend;
@@ -201,6 +201,24 @@ impl RegistryBackend for NodeApi {
         })?
         .ok_or_else(|| {
             ApiError::new(ErrorCode::NotFound, format!("builder {builder} never deposited"))
+        })
+    }
+
+    fn fee_account(&self, payer: PublicKeyBytes) -> Result<FeeAccountInfo, ApiError> {
+        let (account, pending) = self.ingress.fee_account(&payer);
+        let Some(a) = account else {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("fee payer {payer} never deposited and has nothing pending"),
+            ));
+        };
+        Ok(FeeAccountInfo {
+            payer,
+            balance: a.balance,
+            reserved: a.reserved,
+            held: a.held,
+            available: a.available(),
+            pending: pending as u64,
         })
     }
 

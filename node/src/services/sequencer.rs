@@ -206,6 +206,8 @@ impl SequencerService {
         machine.restore(records, &IngressPool(&ingress)).map_err(|e| {
             anyhow::anyhow!("{}: the slot records do not restore: {e}", log_path.display())
         })?;
+        // The pool's fee accounts mirror the restored ledger's balances.
+        ingress.set_fee_balances(machine.auction().fee_balances());
         let (input, rx) = channel;
         // Restored commitments are in flight again: builders must not name their ciphertexts.
         let in_flight = Arc::new(Mutex::new(machine.in_flight().clone()));
@@ -366,6 +368,10 @@ impl Shell {
                             if rollup {
                                 self.sync_rollups(true);
                             }
+                            if let Some(LedgerEntry::FeeDeposit { payer, .. }) = &accepted.entry {
+                                let balance = self.machine.auction().fee_balance(payer);
+                                self.ingress.set_fee_balances([(*payer, balance)]);
+                            }
                             let _ = reply.send(Ok(accepted));
                         }
                     }
@@ -506,6 +512,13 @@ impl Shell {
             }
             Publication::Settled { slot, ledger, fees } => {
                 drop(in_flight);
+                let auction = self.machine.auction();
+                self.ingress.settle_fees(fees.iter().filter_map(|f| match f {
+                    FeeEntry::Charge { payer, amount, .. } => {
+                        Some((*payer, *amount, auction.fee_balance(payer)))
+                    }
+                    FeeEntry::Credit { .. } => None,
+                }));
                 self.mark(slot, "settle");
                 self.metrics.slots.get_or_create(&vec![("outcome", "settled")]).inc();
                 for e in &ledger {

@@ -71,13 +71,24 @@ impl Setup {
                 )
             })
             .collect();
+        // The test payers these tests sign with, funded at genesis.
+        let fee_payers: String = [7u8, 9]
+            .iter()
+            .map(|n| {
+                format!(
+                    "[[fee_payers]]\nkey = \"{}\"\ndeposit = \"{}\"\n",
+                    crate::payers::public(*n),
+                    crate::payers::FUNDS
+                )
+            })
+            .collect();
         let config = format!(
             "data_dir = \"data\"\n\
              [ingress]\nlisten = \"{}\"\n\
              [keypers]\nlisten = \"{}\"\n\
              [metrics]\nlisten = \"{}\"\n\
              [slots]\nslot_ms = {slot_ms}\nbid_window_ms = {}\nrelease_timeout_ms = 2000\n\
-             {rollups}",
+             {rollups}{fee_payers}",
             free_udp(),
             free_udp(),
             free_tcp(),
@@ -228,7 +239,9 @@ impl Users {
                     let payload = format!("cluster tx {n}").into_bytes();
                     let ct = encrypt(&pks, &meta, &payload).unwrap();
                     // Only acknowledged transactions count: a crash may refuse some.
-                    if let Ok(id) = submitter.submit(&ct).await {
+                    if let Ok(id) =
+                        submitter.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await
+                    {
                         sent2.lock().unwrap().insert(id, payload);
                     }
                     n += 1;
@@ -503,16 +516,14 @@ fn a_forged_second_commitment_is_refused_by_every_keyper_even_after_a_restart() 
                 chain_id: pks.chain_id(),
                 eon: pks.eon(),
                 rollup: RollupId(0),
-                fee_payer: PublicKeyBytes([9; 32]),
+                fee_payer: crate::payers::public(9),
                 max_fee: Amount(5),
                 gas_limit: 21_000,
                 expiry_slot: Slot(100),
                 bundle: None,
             };
             let ct = encrypt(&pks, &meta, &[n; 8]).unwrap();
-            ids.push(
-                client.submit(bytes::Bytes::copy_from_slice(ct.as_bytes())).await.unwrap().ids[0],
-            );
+            ids.push(client.submit(crate::payers::signed(&ct)).await.unwrap().ids[0]);
         }
         ids
     });

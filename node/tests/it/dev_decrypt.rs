@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use veil_crypto::dev::DevCommittee;
 use veil_crypto::{MAX_CIPHERTEXT_LEN, PADDING_BUCKETS};
-use veil_primitives::{hexbytes, Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxMeta};
+use veil_primitives::{hexbytes, Amount, ChainId, Eon, RollupId, Slot, TxMeta};
 
 const VEIL: &str = env!("CARGO_BIN_EXE_veil");
 const SPEC: &str = include_str!("../../../crypto/CIPHERTEXT.md");
@@ -91,7 +91,7 @@ fn dev_decrypt_opens_the_known_answer_vector_and_names_failed_checks() {
         chain_id: ChainId(1),
         eon: Eon(1),
         rollup: RollupId(2),
-        fee_payer: PublicKeyBytes([3; 32]),
+        fee_payer: crate::payers::public(3),
         max_fee: Amount(4),
         gas_limit: 5,
         expiry_slot: Slot(6),

@@ -69,6 +69,7 @@ async fn start_node_pool(
         auction.register_genesis_rollup(RollupId(id), public_key(&admin), config).unwrap();
     }
     auction.deposit(public_key(&builder_key()), Amount(1_000_000)).unwrap();
+    crate::payers::fund(&mut auction);
     SequencerNode::start(SequencerNodeConfig {
         data_dir: dir.to_path_buf(),
         pks: committee.pks.clone(),
@@ -256,14 +257,14 @@ async fn http_api_end_to_end() {
         chain_id: CHAIN,
         eon: Eon(1),
         rollup: RollupId(0),
-        fee_payer: PublicKeyBytes([7; 32]),
+        fee_payer: crate::payers::public(7),
         max_fee: Amount(10),
         gas_limit: 21_000,
         expiry_slot: Slot(s.current.slot.0 + 100),
         bundle: None,
     };
     let ct = encrypt(&committee.pks, &meta, b"hello over http").unwrap();
-    let tx = submitter.submit(&ct).await.unwrap();
+    let tx = submitter.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await.unwrap();
     let status = data.tx_status(&tx).await.unwrap();
     assert_eq!((status.state, status.rollup), (TxState::Pending, Some(RollupId(0))));
 
@@ -533,7 +534,7 @@ async fn mempool_snapshot_and_stream() {
         chain_id: CHAIN,
         eon: Eon(1),
         rollup: RollupId(rollup),
-        fee_payer: PublicKeyBytes([7; 32]),
+        fee_payer: crate::payers::public(7),
         max_fee: Amount(fee),
         gas_limit: 21_000,
         expiry_slot: Slot(100),
@@ -541,7 +542,7 @@ async fn mempool_snapshot_and_stream() {
     };
     let a = encrypt(&committee.pks, &meta(0, 10), b"first").unwrap();
     let b = encrypt(&committee.pks, &meta(1, 11), b"second").unwrap();
-    let a_id = submitter.submit(&a).await.unwrap();
+    let a_id = submitter.submit(&a, &crate::payers::key_of(&a.ad().fee_payer)).await.unwrap();
     let first = next_tx(&mut live).await;
     assert_eq!((first.id, first.rollup, first.max_fee), (a_id, RollupId(0), Amount(10)));
     assert_eq!(
@@ -549,7 +550,7 @@ async fn mempool_snapshot_and_stream() {
         (21_000, Slot(100), a.as_bytes().len() as u32)
     );
     assert_eq!(first.ciphertext, None, "bodies only when asked for");
-    let b_id = submitter.submit(&b).await.unwrap();
+    let b_id = submitter.submit(&b, &crate::payers::key_of(&b.ad().fee_payer)).await.unwrap();
     let second = next_tx(&mut live).await;
     assert_eq!(second.id, b_id);
     assert_eq!(live.cursor(), second.seq + 1);
@@ -656,7 +657,7 @@ async fn expired_and_evicted_transactions_say_so() {
         chain_id: CHAIN,
         eon: Eon(1),
         rollup: RollupId(0),
-        fee_payer: PublicKeyBytes([payer; 32]),
+        fee_payer: crate::payers::public(payer),
         max_fee: Amount(fee),
         gas_limit: 21_000,
         expiry_slot: expiry,
@@ -665,11 +666,15 @@ async fn expired_and_evicted_transactions_say_so() {
     let last_slot = encrypt(&committee.pks, &meta(50, now, 1), b"only this slot").unwrap();
     let cheap = encrypt(&committee.pks, &meta(10, Slot(now.0 + 100), 2), b"cheap").unwrap();
     let better = encrypt(&committee.pks, &meta(20, Slot(now.0 + 100), 3), b"better").unwrap();
-    let last_slot = submitter.submit(&last_slot).await.unwrap();
-    let cheap = submitter.submit(&cheap).await.unwrap();
+    let last_slot = submitter
+        .submit(&last_slot, &crate::payers::key_of(&last_slot.ad().fee_payer))
+        .await
+        .unwrap();
+    let cheap =
+        submitter.submit(&cheap, &crate::payers::key_of(&cheap.ad().fee_payer)).await.unwrap();
     assert_eq!(data.tx_status(&cheap).await.unwrap().state, TxState::Pending);
     // The pool holds two: the third, paying more than the cheapest, pushes it out.
-    submitter.submit(&better).await.unwrap();
+    submitter.submit(&better, &crate::payers::key_of(&better.ad().fee_payer)).await.unwrap();
     let evicted = data.tx_status(&cheap).await.unwrap();
     assert_eq!(evicted.state, TxState::Evicted);
     assert!(evicted.slot.is_some());

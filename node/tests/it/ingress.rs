@@ -12,10 +12,10 @@ use veil_crypto::{BundleRef, Ciphertext, PublicKeySet, TrustedDealer};
 use veil_mempool::pool::{FeedCursor, PoolConfig};
 use veil_mempool::validate::{CommitteeValidator, Validator};
 use veil_node::services::ingress::{Ingress, IngressConfig, CLOSE_IDLE};
-use veil_primitives::{Amount, BundleId, ChainId, Eon, ErrorCode, PublicKeyBytes, Slot, TxMeta};
+use veil_primitives::{Amount, BundleId, ChainId, Eon, ErrorCode, Slot, TxMeta};
 use veil_wire::client::{ClientConfig, IngressClient};
 use veil_wire::error::ClientError;
-use veil_wire::ingress::kind;
+use veil_wire::ingress::{kind, SignedCiphertext};
 use veil_wire::tls::{self, Pin};
 
 fn committee() -> TestCommittee {
@@ -50,13 +50,20 @@ fn encrypt(pks: &PublicKeySet, ad: TxMeta, seed: u64) -> Ciphertext {
 
 fn ad(c: &TestCommittee, rollup: u32, fee: u128, payer: u8) -> TxMeta {
     let mut ad = c.ad(rollup, fee);
-    ad.fee_payer = PublicKeyBytes([payer; 32]);
+    ad.fee_payer = crate::payers::public(payer);
     ad.expiry_slot = Slot(100);
     ad
 }
 
-fn bytes(ct: &Ciphertext) -> Bytes {
-    Bytes::copy_from_slice(ct.as_bytes())
+/// Arbitrary bytes signed by payer `n` (for chain 1): what a client sends that gets past the
+/// signature check to the checks behind it.
+fn raw(bytes: &[u8], n: u8) -> SignedCiphertext {
+    crate::payers::signed_raw(Bytes::copy_from_slice(bytes), ChainId(1), n)
+}
+
+/// `ct` signed by its fee payer, ready to submit.
+fn bytes(ct: &Ciphertext) -> SignedCiphertext {
+    crate::payers::signed(ct)
 }
 
 async fn rejected(r: Result<veil_wire::ingress::Ack, ClientError>) -> (ErrorCode, Option<u16>) {
@@ -115,16 +122,17 @@ async fn bundle_is_admitted_whole() {
     assert_eq!(ack.ids, parts.iter().map(Ciphertext::id).collect::<Vec<_>>());
     assert_eq!(ingress.with_pool(|p| p.len()), 3);
     // One tampered part: the bundle is refused and the bad part is named.
-    let mut tampered: Vec<Bytes> = (0..2u16)
+    let mut tampered: Vec<SignedCiphertext> = (0..2u16)
         .map(|i| {
             let mut a = ad(&c, u32::from(i) + 1, 10, 2);
             a.bundle = Some(BundleRef { id: BundleId([8; 32]), index: i, count: 2 });
             bytes(&encrypt(&c.pks, a, 200 + u64::from(i)))
         })
         .collect();
-    let mut last = tampered[1].to_vec();
+    let mut last = tampered[1].ciphertext.to_vec();
     *last.last_mut().unwrap() ^= 1;
-    tampered[1] = Bytes::from(last);
+    // Signed by its payer: the signature passes, the proof does not.
+    tampered[1] = crate::payers::signed_raw(Bytes::from(last), ChainId(1), 2);
     let r = client.submit_bundle(tampered).await;
     assert_eq!(rejected(r).await, (ErrorCode::BadProof, Some(1)));
     assert_eq!(ingress.with_pool(|p| p.len()), 3);
@@ -148,13 +156,13 @@ async fn admission_rejection_codes() {
 
     // INVALID_CIPHERTEXT
     assert_eq!(
-        code(client.submit(Bytes::from_static(b"not a ciphertext")).await).await,
+        code(client.submit(raw(b"not a ciphertext", 1)).await).await,
         ErrorCode::InvalidCiphertext
     );
     // BAD_PROOF: the body is covered by the proof's challenge.
     let mut tampered = encrypt(&c.pks, ad(&c, 1, 10, 1), 1).as_bytes().to_vec();
     *tampered.last_mut().unwrap() ^= 0x80;
-    assert_eq!(code(client.submit(Bytes::from(tampered)).await).await, ErrorCode::BadProof);
+    assert_eq!(code(client.submit(raw(&tampered, 1)).await).await, ErrorCode::BadProof);
     // WRONG_EON and WRONG_CHAIN: keys of other eons and chains.
     let ids = c.identities.iter().map(|k| k.verifying_key()).collect::<Vec<_>>();
     let (eon2, _) = TrustedDealer::deal(ChainId(1), Eon(2), 1, &ids, &mut rng(5)).unwrap();
@@ -183,12 +191,19 @@ async fn admission_rejection_codes() {
     client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 1), 7))).await.unwrap();
     let copy = encrypt(&c.pks, ad(&c, 2, 10, 3), 7);
     assert_eq!(code(client.submit(bytes(&copy)).await).await, ErrorCode::EphemeralKeyReused);
-    // SENDER_QUOTA: payer 1 may have 2 pending.
+    // SENDER_QUOTA: payer 1 may have 2 pending (fees 10 and 11); a third paying no more
+    // than its cheapest is refused...
     client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 11, 1), 8))).await.unwrap();
     assert_eq!(
-        code(client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 12, 1), 9))).await).await,
+        code(client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 10, 1), 9))).await).await,
         ErrorCode::SenderQuota
     );
+    // ...and one paying more replaces its cheapest (issue 7, finding 1).
+    let cheapest = encrypt(&c.pks, ad(&c, 1, 10, 1), 7).id();
+    let better = encrypt(&c.pks, ad(&c, 1, 12, 1), 10);
+    assert_eq!(client.submit(bytes(&better)).await.unwrap().ids, vec![better.id()]);
+    assert!(ingress.with_pool(|p| p.get(&cheapest).is_none()), "replaced");
+    assert!(ingress.with_pool(|p| p.get(&better.id()).is_some()));
     let stats = ingress.pool_stats();
     for rc in [
         ErrorCode::InvalidCiphertext,
@@ -261,8 +276,11 @@ async fn garbage_and_oversized_frames_are_answered() {
     cfg.max_frame_size = 8 * 1024;
     let ingress = start(cfg, &c.pks).await;
     let client = connect(&ingress).await;
-    client.send_raw(raw_frame(kind::SUBMIT, 1, &[0xff, 0xff, 0xff])).await.unwrap();
+    client.send_raw(raw_frame(kind::SUBMIT, 2, &[0xff, 0xff, 0xff])).await.unwrap();
     assert_eq!(unsolicited_code(&client).await, ErrorCode::MalformedFrame);
+    // Version 1 of a submission (unsigned, protocol version 1) is not served.
+    client.send_raw(raw_frame(kind::SUBMIT, 1, &[1, 0, 1, 0xaa])).await.unwrap();
+    assert_eq!(unsolicited_code(&client).await, ErrorCode::UnsupportedVersion);
     client.send_raw(raw_frame(kind::SUBMIT, 9, &[])).await.unwrap();
     assert_eq!(unsolicited_code(&client).await, ErrorCode::UnsupportedVersion);
     client.send_raw(raw_frame(0x55, 1, &[1, 2, 3])).await.unwrap();
@@ -277,8 +295,8 @@ async fn garbage_and_oversized_frames_are_answered() {
     let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
     assert_eq!(client.submit(bytes(&ct)).await.unwrap().ids, vec![ct.id()]);
     let stats = ingress.stats();
-    assert_eq!(stats.bad_frames, 6);
-    assert!(stats.frames_in >= 7);
+    assert_eq!(stats.bad_frames, 7);
+    assert!(stats.frames_in >= 8);
     client.close().await;
     ingress.shutdown().await;
 }
@@ -411,11 +429,12 @@ struct SlowValidator(CommitteeValidator, Duration);
 impl Validator for SlowValidator {
     fn validate(
         &self,
-        cts: &[Bytes],
+        cts: &[veil_mempool::validate::Submission],
+        gate: veil_mempool::validate::Gate<'_>,
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Vec<Result<veil_mempool::pool::Candidate, veil_mempool::error::Rejection>> {
         std::thread::sleep(self.1);
-        self.0.validate(cts, rng)
+        self.0.validate(cts, gate, rng)
     }
 }
 
@@ -528,7 +547,7 @@ async fn a_client_that_finishes_its_stream_gets_every_answer() {
             veil_wire::ingress::ClientFrame::Submit(veil_wire::ingress::Submit {
                 request_id: i + 1,
                 deadline_ms: 0,
-                ciphertext: bytes(&ct),
+                tx: bytes(&ct),
             })
             .encode(&mut out);
         }
@@ -564,7 +583,7 @@ async fn request_id_zero_and_duplicates_in_flight_are_refused() {
     let mut out = BytesMut::new();
     for (id, seed) in [(0u64, 1u64), (5, 2), (5, 3)] {
         let ct = encrypt(&c.pks, ad(&c, 1, 10, seed as u8), seed);
-        ClientFrame::Submit(Submit { request_id: id, deadline_ms: 0, ciphertext: bytes(&ct) })
+        ClientFrame::Submit(Submit { request_id: id, deadline_ms: 0, tx: bytes(&ct) })
             .encode(&mut out);
     }
     send.write_all(&out).await.unwrap();

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use veil_builder_api::loadgen::{self, LoadConfig};
 use veil_crypto::{Ciphertext, PublicKeySet};
 use veil_primitives::TxId;
@@ -121,7 +120,8 @@ fn kill_9_under_load_loses_no_acknowledged_transaction() {
     let dir = tmp.path().to_path_buf();
     let (committee_path, pks) = committee(&dir);
     let data = dir.join("data");
-    let txs = veil_builder_api::loadgen::prepare_transactions(&pks, 2000, 512, 4, 7);
+    let payers = veil_builder_api::loadgen::payer_keys(7, 16);
+    let txs = veil_builder_api::loadgen::prepare_transactions(&pks, 2000, 512, 4, &payers);
     let (mut child, addr, fp) = spawn_ingress(&data, &committee_path);
 
     let rt =
@@ -154,9 +154,9 @@ fn kill_9_under_load_loses_no_acknowledged_transaction() {
     let (mut child, addr, fp2) = spawn_ingress(&data, &committee_path);
     assert_eq!(fp, fp2);
     let acked: HashSet<TxId> = report.acked_ids.iter().copied().collect();
-    let sample: Vec<Bytes> = txs
+    let sample: Vec<veil_wire::ingress::SignedCiphertext> = txs
         .iter()
-        .filter(|b| acked.contains(&Ciphertext::from_bytes(b).unwrap().id()))
+        .filter(|t| acked.contains(&Ciphertext::from_bytes(&t.ciphertext).unwrap().id()))
         .take(20)
         .cloned()
         .collect();

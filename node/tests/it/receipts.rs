@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use veil_builder_api::{encrypt, RetryPolicy, SdkError, Submitter};
 use veil_crypto::testing::TestCommittee;
@@ -74,8 +73,8 @@ fn ct(c: &TestCommittee, rollup: u32, payload: &[u8]) -> Ciphertext {
     encrypt(&c.pks, &c.ad(rollup, 10), payload).unwrap()
 }
 
-fn bytes(ct: &Ciphertext) -> Bytes {
-    Bytes::copy_from_slice(ct.as_bytes())
+fn bytes(ct: &Ciphertext) -> veil_wire::ingress::SignedCiphertext {
+    crate::payers::signed(ct)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,8 +161,8 @@ async fn the_issuer_signs_off_thread_and_the_sdk_waits_and_verifies() {
     let ingress = Arc::new(start(tmp.path(), &c).await);
     let sdk = Submitter::new(client_config(&ingress), RetryPolicy::default());
     let (p, q) = (ct(&c, 1, b"p"), ct(&c, 2, b"q"));
-    sdk.submit(&p).await.unwrap();
-    sdk.submit(&q).await.unwrap();
+    sdk.submit(&p, &crate::payers::key_of(&p.ad().fee_payer)).await.unwrap();
+    sdk.submit(&q, &crate::payers::key_of(&q.ad().fee_payer)).await.unwrap();
 
     let finalizer = sequencer();
     let issuer = ReceiptIssuer::spawn(finalizer.receipt_signer().unwrap(), ingress.clone(), 4)

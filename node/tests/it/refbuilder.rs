@@ -12,7 +12,7 @@ use veil_builder_api::http::{BuilderClient, DataClient};
 use veil_crypto::dev::DevCommittee;
 use veil_node::sequencer_node::SlotTiming;
 use veil_node::services::keyper::{Behaviour, KeyperSetup, RunningKeyper};
-use veil_primitives::{Amount, Eon, PublicKeyBytes, RollupId, Slot, TxMeta};
+use veil_primitives::{Amount, Eon, RollupId, Slot, TxMeta};
 use veil_sequencer::slot::TxResult;
 
 use super::http::{
@@ -67,14 +67,14 @@ async fn reference_builder_wins_a_slot_and_its_transactions_are_published() {
             chain_id: CHAIN,
             eon: Eon(1),
             rollup: RollupId(0),
-            fee_payer: PublicKeyBytes([n as u8 + 1; 32]),
+            fee_payer: crate::payers::public(n as u8 + 1),
             max_fee: Amount(fee),
             gas_limit: 21_000,
             expiry_slot: Slot(s.current.slot.0 + 50),
             bundle: None,
         };
         let ct = encrypt(&committee.pks, &meta, format!("reference {n}").as_bytes()).unwrap();
-        ids.push(submitter.submit(&ct).await.unwrap());
+        ids.push(submitter.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await.unwrap());
     }
 
     // The builder reports the slot it won with both transactions: 100 of value, 60 bid.
@@ -133,7 +133,7 @@ async fn mempool_pages_leave_out_ciphertexts_in_flight() {
         chain_id: CHAIN,
         eon: Eon(1),
         rollup: RollupId(1),
-        fee_payer: PublicKeyBytes([payer; 32]),
+        fee_payer: crate::payers::public(payer),
         max_fee: Amount(fee),
         gas_limit: 21_000,
         expiry_slot: Slot(s.current.slot.0 + 50),
@@ -156,9 +156,10 @@ async fn mempool_pages_leave_out_ciphertexts_in_flight() {
     after_a_deadline().await;
     // A first transaction, so that the one watched does not sit at cursor 0 (a read from 0
     // asks for whatever is pending and reports nothing skipped).
-    submitter.submit(&encrypt(&committee.pks, &meta(20, 3), b"first").unwrap()).await.unwrap();
+    let first = encrypt(&committee.pks, &meta(20, 3), b"first").unwrap();
+    submitter.submit(&first, &crate::payers::key_of(&first.ad().fee_payer)).await.unwrap();
     let ct = encrypt(&committee.pks, &meta(30, 1), b"in flight").unwrap();
-    let id = submitter.submit(&ct).await.unwrap();
+    let id = submitter.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await.unwrap();
     let listed = |page: &veil_builder_api::api::MempoolPage| page.txs.iter().any(|t| t.id == id);
     let page = client.mempool(&MempoolQuery::default()).await.unwrap();
     assert!(listed(&page), "pending and not committed: listed");
@@ -181,7 +182,8 @@ async fn mempool_pages_leave_out_ciphertexts_in_flight() {
 
     // A transaction admitted after it is still listed.
     after_a_deadline().await;
-    let later = submitter.submit(&encrypt(&committee.pks, &meta(10, 2), b"later").unwrap()).await;
+    let later = encrypt(&committee.pks, &meta(10, 2), b"later").unwrap();
+    let later = submitter.submit(&later, &crate::payers::key_of(&later.ad().fee_payer)).await;
     let later = later.unwrap();
     let page = client.mempool(&MempoolQuery::default()).await.unwrap();
     assert!(page.txs.iter().any(|t| t.id == later));

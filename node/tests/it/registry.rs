@@ -59,6 +59,7 @@ fn genesis() -> Auction {
     };
     auction.register_genesis_rollup(RollupId(0), public_key(&genesis_admin), config).unwrap();
     auction.set_bridge_key(Some(public_key(&bridge())));
+    crate::payers::fund(&mut auction);
     auction
 }
 
@@ -202,10 +203,6 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
             ErrorCode::BadSignature,
         ),
         (
-            DepositNotice { kind: AccountKind::FeePayer, ..notice(4, me, 5) }.sign(&bridge()),
-            ErrorCode::UnsupportedAccountKind,
-        ),
-        (
             DepositNotice { chain_id: ChainId(2), ..notice(5, me, 5) }.sign(&bridge()),
             ErrorCode::WrongChain,
         ),
@@ -266,14 +263,14 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
         chain_id: CHAIN,
         eon: Eon(1),
         rollup: RollupId(5),
-        fee_payer: PublicKeyBytes([7; 32]),
+        fee_payer: crate::payers::public(7),
         max_fee: Amount(10),
         gas_limit: 21_000,
         expiry_slot: Slot(schedule.current.slot.0 + 200),
         bundle: None,
     };
     let early = encrypt(&pks, &meta, b"too early").unwrap();
-    match submitter.submit(&early).await {
+    match submitter.submit(&early, &crate::payers::key_of(&early.ad().fee_payer)).await {
         Err(SdkError::Rejected(r)) => assert_eq!(r.reject_code(), Some(ErrorCode::UnknownRollup)),
         other => panic!("expected UNKNOWN_ROLLUP, got {other:?}"),
     }
@@ -320,7 +317,10 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     // The ingress admits its transactions now (the table is live); this one goes into a
     // fallback block once rollup 5's terms are in force.
     let fallback = encrypt(&pks, &meta, b"fallback for rollup five").unwrap();
-    let fallback = submitter.submit(&fallback).await.unwrap();
+    let fallback = submitter
+        .submit(&fallback, &crate::payers::key_of(&fallback.ad().fee_payer))
+        .await
+        .unwrap();
     // Its terms reach the schedule when they take effect.
     let s = eventually("rollup 5 in the schedule", || async {
         let s = builders.schedule().await.ok()?;
@@ -330,7 +330,7 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     // A transaction admitted after a deadline, which a builder bids for in the next slot.
     sleep_until(s.current.bidding_deadline_ms + 20).await;
     let ct = encrypt(&pks, &meta, b"hello, rollup five").unwrap();
-    let tx = submitter.submit(&ct).await.unwrap();
+    let tx = submitter.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await.unwrap();
     let slot = s.next.slot;
     sleep_until(s.next.start_ms + 10).await;
     let bid = Bid {
@@ -448,6 +448,9 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     assert_eq!(builders.collateral(&me).await.unwrap().balance, before_account.balance);
     // The restored registry feeds the ingress: rollup 5's transactions are admitted.
     let again = encrypt(&pks, &meta, b"after the restart").unwrap();
-    super::http::submitter(&node).submit(&again).await.unwrap();
+    super::http::submitter(&node)
+        .submit(&again, &crate::payers::key_of(&again.ad().fee_payer))
+        .await
+        .unwrap();
     node.stop().await;
 }

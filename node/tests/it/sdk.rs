@@ -5,7 +5,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use veil_builder_api::loadgen::{self, LoadConfig};
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, SdkError, Submitter};
 use veil_crypto::testing::TestCommittee;
@@ -13,7 +12,7 @@ use veil_mempool::pool::PoolConfig;
 use veil_mempool::validate::CommitteeValidator;
 use veil_node::services::ingress::IngressError;
 use veil_node::services::ingress::{Ingress, IngressConfig};
-use veil_primitives::{BundleId, ChainId, Eon, ErrorCode, PublicKeyBytes, Slot};
+use veil_primitives::{BundleId, ChainId, Eon, ErrorCode, Slot};
 use veil_wire::client::ClientConfig;
 use veil_wire::tls::Pin;
 
@@ -54,15 +53,22 @@ async fn submit_bundle_and_reconnect() {
     let sdk = Submitter::new(cfg, retry);
 
     let ct = encrypt(&c.pks, &c.ad(1, 10), b"hello").unwrap();
-    assert_eq!(sdk.submit(&ct).await.unwrap(), ct.id());
+    assert_eq!(sdk.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await.unwrap(), ct.id());
     // Idempotent resubmission.
-    assert_eq!(sdk.submit(&ct).await.unwrap(), ct.id());
+    assert_eq!(sdk.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await.unwrap(), ct.id());
 
     let mut a2 = c.ad(2, 10);
-    a2.fee_payer = PublicKeyBytes([8; 32]);
+    a2.fee_payer = crate::payers::public(8);
     let parts =
         encrypt_bundle(&c.pks, BundleId([4; 32]), &[(c.ad(1, 10), b"a"), (a2, b"b")]).unwrap();
-    let ids = sdk.submit_bundle(&parts).await.unwrap();
+    // Two fee payers: each part signed by its own.
+    let signed = parts.iter().map(crate::payers::signed).collect();
+    let ids = sdk.submit_signed_bundle(signed).await.unwrap();
+    // One key for parts of two payers is caught before anything is sent.
+    assert!(matches!(
+        sdk.submit_bundle(&parts, &crate::payers::key(7)).await,
+        Err(veil_builder_api::SdkError::WrongPayer(_))
+    ));
     assert_eq!(ids.len(), 2);
 
     // Non-retryable rejection surfaces at once.
@@ -70,7 +76,7 @@ async fn submit_bundle_and_reconnect() {
     expired.expiry_slot = Slot(0);
     let late = encrypt(&c.pks, &expired, b"late").unwrap();
     ingress.on_slot(Slot(5));
-    match sdk.submit(&late).await {
+    match sdk.submit(&late, &crate::payers::key_of(&late.ad().fee_payer)).await {
         Err(SdkError::Rejected(r)) => assert_eq!(r.reject_code(), Some(ErrorCode::Expired)),
         other => panic!("{other:?}"),
     }
@@ -80,12 +86,15 @@ async fn submit_bundle_and_reconnect() {
     let ingress = start(&dir, addr, &c).await;
     assert_eq!(ingress.with_pool(|p| p.len()), 3);
     let ct2 = encrypt(&c.pks, &c.ad(3, 10), b"after restart").unwrap();
-    assert_eq!(sdk.submit(&ct2).await.unwrap(), ct2.id());
+    assert_eq!(
+        sdk.submit(&ct2, &crate::payers::key_of(&ct2.ad().fee_payer)).await.unwrap(),
+        ct2.id()
+    );
 
     // The load generator, closed loop, two connections.
-    let txs: Vec<Bytes> = (0..40u32)
+    let txs: Vec<veil_wire::ingress::SignedCiphertext> = (0..40u32)
         .map(|i| {
-            Bytes::from(encrypt(&c.pks, &c.ad(i % 4, 10), &i.to_be_bytes()).unwrap().into_bytes())
+            crate::payers::signed(&encrypt(&c.pks, &c.ad(i % 4, 10), &i.to_be_bytes()).unwrap())
         })
         .collect();
     let load = LoadConfig {

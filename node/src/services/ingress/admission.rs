@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 use veil_mempool::error::Rejection;
 use veil_mempool::pool::{Admitted, Candidate, FeedCursor};
-use veil_primitives::{ErrorCode, TxId};
+use veil_mempool::validate::Submission;
+use veil_primitives::{ErrorCode, SignatureBytes, TxId};
 use veil_storage::StoredTx;
 use veil_wire::ingress::{Ack, ServerFrame};
 
@@ -39,22 +39,27 @@ async fn check_batch(
     shared: &Arc<Shared>,
     requests: Vec<Request>,
 ) -> Option<(Vec<Request>, Vec<Result<Candidate, Rejection>>)> {
-    let flat: Vec<Bytes> = requests.iter().flat_map(|r| r.parts.iter().cloned()).collect();
+    let flat: Vec<&Submission> = requests.iter().flat_map(|r| r.parts.iter()).collect();
     // Resubmissions of pending bytes need no check: replaying valid ciphertexts costs a hash,
     // computed here, outside the pool's lock.
-    let ids: Vec<TxId> = flat.iter().map(|b| veil_crypto::tx_id(b)).collect();
+    let ids: Vec<TxId> = flat.iter().map(|s| veil_crypto::tx_id(&s.body)).collect();
     let known: Vec<Option<Candidate>> = {
         let pool = shared.pool();
-        ids.iter().map(|id| pool.resubmission(id)).collect()
+        ids.iter().zip(&flat).map(|(id, s)| pool.resubmission(id, s.payer_signature)).collect()
     };
-    let unknown: Vec<Bytes> =
-        flat.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(b, _)| b.clone()).collect();
+    let unknown: Vec<Submission> =
+        flat.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(s, _)| (*s).clone()).collect();
     let validator = shared.validator.clone();
     let checked = if unknown.is_empty() {
         Ok(Vec::new())
     } else {
-        tokio::task::spawn_blocking(move || validator.validate(&unknown, &mut rand_core::OsRng))
-            .await
+        let gate_shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            // The payer must be funded before its ciphertext costs a proof check.
+            let gate = |meta: &veil_primitives::TxMeta| gate_shared.pool().check_funded(meta);
+            validator.validate(&unknown, &gate, &mut rand_core::OsRng)
+        })
+        .await
     };
     let Ok(checked) = checked else {
         for r in requests {
@@ -93,10 +98,17 @@ fn admit_batch(
         let mut pool = shared.pool();
         for r in requests {
             let mine: Vec<_> = results.by_ref().take(r.parts.len()).collect();
+            // The pool keeps no signatures; the rows take them to storage.
+            let signatures: Vec<(TxId, SignatureBytes)> =
+                mine.iter().flatten().map(|c| (c.id, c.payer_signature)).collect();
             let outcome = pool.admit_checked(mine, r.bundle, r.deadline, now);
             if let Ok(a) = &outcome {
                 for seq in &a.inserted {
                     let v = pool.get_seq(*seq).expect("just inserted");
+                    let payer_signature = signatures
+                        .iter()
+                        .find(|(id, _)| id == v.id)
+                        .map_or(SignatureBytes([0; 64]), |(_, s)| *s);
                     rows.push(StoredTx {
                         seq: *seq,
                         candidate: Candidate {
@@ -104,6 +116,7 @@ fn admit_batch(
                             meta: *v.meta,
                             ephemeral_key: *v.ephemeral_key,
                             body: v.body.clone(),
+                            payer_signature,
                         },
                     });
                 }

@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use quinn::{Endpoint, VarInt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use veil_mempool::validate::Submission;
 use veil_primitives::ErrorCode;
-use veil_wire::ingress::{ClientFrame, FrameDecoder, ServerFrame};
+use veil_wire::ingress::{ClientFrame, FrameDecoder, ServerFrame, SignedCiphertext};
 
 use super::receipts::ConnId;
 use super::{Shared, CLOSE_IDLE};
@@ -28,7 +29,7 @@ pub(super) struct Request {
     /// The connection it came on (where its transactions' receipts go).
     pub(super) conn: ConnId,
     pub(super) received: Instant,
-    pub(super) parts: Vec<Bytes>,
+    pub(super) parts: Vec<Submission>,
     pub(super) bundle: bool,
     pub(super) deadline: Instant,
     pub(super) reply: mpsc::Sender<Outgoing>,
@@ -50,6 +51,10 @@ impl Request {
         let out = Outgoing { frame, _permit: Some(self.permit) };
         let _ = self.reply.try_send(out);
     }
+}
+
+fn submission(tx: SignedCiphertext) -> Submission {
+    Submission { body: tx.ciphertext, payer_signature: tx.payer_signature }
 }
 
 pub(super) async fn accept_loop(
@@ -190,9 +195,12 @@ async fn serve_connection(
                     continue;
                 }
                 Ok(ClientFrame::Submit(s)) => {
-                    (s.request_id, vec![s.ciphertext], false, s.deadline_ms)
+                    (s.request_id, vec![submission(s.tx)], false, s.deadline_ms)
                 }
-                Ok(ClientFrame::SubmitBundle(b)) => (b.request_id, b.parts, true, b.deadline_ms),
+                Ok(ClientFrame::SubmitBundle(b)) => {
+                    let parts = b.parts.into_iter().map(submission).collect();
+                    (b.request_id, parts, true, b.deadline_ms)
+                }
             };
             let received = Instant::now();
             // Precedence (PROTOCOL.md): framing, then the request id, then the rate, then the

@@ -55,9 +55,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use veil_mempool::admission::AdmissionConfig;
 use veil_mempool::metrics::PoolStats;
-use veil_mempool::pool::{FeedBatch, FeedCursor, Pool, PoolConfig};
+use veil_mempool::pool::{FeeAccount, FeedBatch, FeedCursor, Pool, PoolConfig};
 use veil_mempool::validate::Validator;
-use veil_primitives::{Eon, RollupId, SignedReceipt, Slot, TxId};
+use veil_primitives::{Amount, Eon, PublicKeyBytes, RollupId, SignedReceipt, Slot, TxId};
 use veil_storage::sqlite::SqliteTxStore;
 use veil_storage::{Durable, PendingTxStore, ReceiptStore, StoreError, StoreStats, StoredTx};
 use veil_wire::error::TlsError;
@@ -384,6 +384,31 @@ impl Ingress {
     /// ([`Pool::set_rollups`]): the sequencer keeps it in step with the rollup registry.
     pub fn set_rollups(&self, rollups: Option<std::collections::BTreeMap<RollupId, u64>>) {
         self.shared.pool().set_rollups(rollups);
+    }
+
+    /// Sets fee payers' ledger balances in the pool's fee accounts ([`Pool::set_fee_balance`]):
+    /// at start from the restored ledger, and after each accepted fee deposit.
+    pub fn set_fee_balances(&self, balances: impl IntoIterator<Item = (PublicKeyBytes, Amount)>) {
+        let mut pool = self.shared.pool();
+        for (payer, balance) in balances {
+            pool.set_fee_balance(payer, balance);
+        }
+    }
+
+    /// Settled transaction fees: `(payer, fee, the payer's ledger balance after the charge)`
+    /// ([`Pool::settle_fee`]).
+    pub fn settle_fees(&self, settled: impl IntoIterator<Item = (PublicKeyBytes, Amount, Amount)>) {
+        let mut pool = self.shared.pool();
+        for (payer, fee, balance) in settled {
+            pool.settle_fee(&payer, fee, balance);
+        }
+    }
+
+    /// A fee payer's account as the pool sees it, and how many transactions it has pending.
+    #[must_use]
+    pub fn fee_account(&self, payer: &PublicKeyBytes) -> (Option<FeeAccount>, usize) {
+        let pool = self.shared.pool();
+        (pool.fee_account(payer), pool.pending_of(payer))
     }
 
     /// Advances the slot: expired transactions leave the pool and storage, and receipts older
