@@ -3,6 +3,7 @@
 
 mod cluster;
 mod dev_decrypt;
+mod fees;
 mod http;
 mod ingress;
 mod process;
