@@ -128,7 +128,7 @@ pub const fn http_status(code: ErrorCode) -> u16 {
         | C::Equivocation
         | C::KeyperReplaced => 409,
         C::FrameTooLarge | C::CiphertextTooLarge | C::RequestTooLarge | C::BidTooLarge => 413,
-        C::SenderQuota | C::ConnectionQuota | C::TooManyBids | C::RateLimited => 429,
+        C::SenderQuota | C::ConnectionQuota | C::TooManyBids | C::RateLimited | C::Suspended => 429,
         C::PoolFull | C::StorageUnavailable | C::ShuttingDown | C::NotReady | C::NotReleased => 503,
         C::DeadlineExceeded => 504,
     }

@@ -13,6 +13,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`pool`] | the [`pool::Pool`]: indexes per rollup, bundle units, capacity and eviction, expiry, commit removal, the feed cursor, the [`veil_primitives::CiphertextIndex`] the auction reads |
+//! | [`abuse`] | who sent failing proofs: trust classes for batching, suspended payers, connections to close, addresses to refuse |
 //! | [`admission`] | the rules around the pool: per-connection token bucket, frame-level prechecks, resubmissions, deadlines, and admission of checked requests |
 //! | [`validate`] | the cryptographic check over veil-crypto: strict decoding in parallel, the fee payer's signature (batch-verified), a funded-payer gate, then one batched proof check per eon |
 //! | [`error`] | [`error::Rejection`]: an [`veil_primitives::ErrorCode`] with detail and bundle part |
@@ -97,6 +98,7 @@
 //! assert_eq!(pool.on_slot(Slot(21)).len(), 1);
 //! ```
 
+pub mod abuse;
 pub mod admission;
 pub mod error;
 pub mod metrics;

@@ -33,6 +33,10 @@ pub struct IngressStats {
     pub receipts_push_dropped: AtomicU64,
     /// Inclusion receipts with no open connection to push to (stored only).
     pub receipts_unrouted: AtomicU64,
+    /// Connections closed for sending more failing proofs than allowed.
+    pub abuse_closed: AtomicU64,
+    /// Connections refused because their address's connections were closed so.
+    pub abuse_refused: AtomicU64,
 }
 
 /// A point-in-time copy of [`IngressStats`].
@@ -64,6 +68,10 @@ pub struct IngressStatsSnapshot {
     pub receipts_push_dropped: u64,
     /// See [`IngressStats::receipts_unrouted`].
     pub receipts_unrouted: u64,
+    /// See [`IngressStats::abuse_closed`].
+    pub abuse_closed: u64,
+    /// See [`IngressStats::abuse_refused`].
+    pub abuse_refused: u64,
 }
 
 impl IngressStats {
@@ -90,6 +98,8 @@ impl IngressStats {
             receipts_pushed: g(&self.receipts_pushed),
             receipts_push_dropped: g(&self.receipts_push_dropped),
             receipts_unrouted: g(&self.receipts_unrouted),
+            abuse_closed: g(&self.abuse_closed),
+            abuse_refused: g(&self.abuse_refused),
         }
     }
 }

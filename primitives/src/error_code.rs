@@ -101,6 +101,9 @@ error_codes! {
     /// The fee payer's available balance (its fee account's balance less what its pending
     /// transactions reserve) is below the transaction's max fee.
     InsufficientBalance = 23, "INSUFFICIENT_BALANCE", true;
+    /// The fee payer signed a ciphertext whose validity proof failed, recently: its
+    /// submissions are refused for a while (60 s by default).
+    Suspended = 24, "SUSPENDED", true;
     /// The bundle is inconsistent: parts disagree on the bundle id, the count does not match,
     /// an index repeats, two parts name the same rollup, a lone part of a bundle was sent
     /// alone, a bundle part has no bundle reference, or only some parts are known.

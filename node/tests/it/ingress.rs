@@ -159,10 +159,11 @@ async fn admission_rejection_codes() {
         code(client.submit(raw(b"not a ciphertext", 1)).await).await,
         ErrorCode::InvalidCiphertext
     );
-    // BAD_PROOF: the body is covered by the proof's challenge.
-    let mut tampered = encrypt(&c.pks, ad(&c, 1, 10, 1), 1).as_bytes().to_vec();
+    // BAD_PROOF: the body is covered by the proof's challenge. (Its payer, 9, is suspended
+    // from now on: the cases below use other payers.)
+    let mut tampered = encrypt(&c.pks, ad(&c, 1, 10, 9), 1).as_bytes().to_vec();
     *tampered.last_mut().unwrap() ^= 0x80;
-    assert_eq!(code(client.submit(raw(&tampered, 1)).await).await, ErrorCode::BadProof);
+    assert_eq!(code(client.submit(raw(&tampered, 9)).await).await, ErrorCode::BadProof);
     // WRONG_EON and WRONG_CHAIN: keys of other eons and chains.
     let ids = c.identities.iter().map(|k| k.verifying_key()).collect::<Vec<_>>();
     let (eon2, _) = TrustedDealer::deal(ChainId(1), Eon(2), 1, &ids, &mut rng(5)).unwrap();
@@ -631,5 +632,72 @@ async fn server_info_tells_a_client_what_is_accepted() {
     assert_eq!(info.max_bundle_parts, veil_crypto::MAX_BUNDLE_PARTS);
     assert!(info.rollups.is_empty(), "a standalone ingress accepts any rollup");
     client.close().await;
+    ingress.shutdown().await;
+}
+
+/// Waits (at most 10 s) for the server to close `client`'s connection; why it did.
+async fn closed(client: &IngressClient) -> Option<quinn::ConnectionError> {
+    for _ in 0..200 {
+        if let Some(reason) = client.close_reason() {
+            return Some(reason);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Failing proofs cost their sender (issue 7, finding 9): the payer that signed one is
+/// suspended, the connection that sent more than its allowance is closed, and an address
+/// whose connections were closed so is refused new ones; connections already open (an honest
+/// client's) keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_proofs_cost_their_sender() {
+    let c = committee();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.abuse.connection_burst = 2.0;
+    cfg.abuse.connection_rate = 0.0;
+    cfg.abuse.address_closes = 2;
+    let ingress = start(cfg, &c.pks).await;
+    let honest = connect(&ingress).await;
+    let ok = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
+    honest.submit(bytes(&ok)).await.unwrap();
+
+    // A ciphertext with a flipped body byte, signed by its payer (payer 50 + n).
+    let bad = |n: u8, seed: u64| {
+        let mut b = encrypt(&c.pks, ad(&c, 1, 10, 50 + n), seed).as_bytes().to_vec();
+        *b.last_mut().unwrap() ^= 1;
+        raw(&b, 50 + n)
+    };
+    let attacker = connect(&ingress).await;
+    let code = |r| async { rejected(r).await.0 };
+    assert_eq!(code(attacker.submit(bad(0, 100)).await).await, ErrorCode::BadProof);
+    // Its payer is suspended: even a valid ciphertext of it is refused before the proof.
+    let valid_of_0 = encrypt(&c.pks, ad(&c, 1, 10, 50), 101);
+    assert_eq!(code(honest.submit(bytes(&valid_of_0)).await).await, ErrorCode::Suspended);
+    // Two more failing proofs spend the connection's allowance (2); the third closes it.
+    assert_eq!(code(attacker.submit(bad(1, 102)).await).await, ErrorCode::BadProof);
+    let r = attacker.submit(bad(2, 103)).await;
+    assert!(r.is_err());
+    let reason = closed(&attacker).await;
+    assert!(
+        matches!(&reason, Some(quinn::ConnectionError::ApplicationClosed(a)) if a.error_code == quinn::VarInt::from_u32(veil_node::services::ingress::CLOSE_ABUSE)),
+        "{reason:?}"
+    );
+    // A second connection closed so, and the address is refused new connections.
+    let again = connect(&ingress).await;
+    for n in 3..6u8 {
+        let _ = again.submit(bad(n, 104 + u64::from(n))).await;
+    }
+    closed(&again).await;
+    let mut cfg = ClientConfig::new(ingress.local_addr(), Pin::Fingerprint(ingress.fingerprint()));
+    cfg.request_timeout = Duration::from_secs(5);
+    assert!(IngressClient::connect(cfg).await.is_err(), "the address is refused");
+    let stats = ingress.stats();
+    assert_eq!((stats.abuse_closed, stats.abuse_refused), (2, 1));
+    // The honest connection, open all along, still works.
+    let ok2 = encrypt(&c.pks, ad(&c, 2, 10, 2), 200);
+    assert_eq!(honest.submit(bytes(&ok2)).await.unwrap().ids, vec![ok2.id()]);
+    honest.close().await;
     ingress.shutdown().await;
 }

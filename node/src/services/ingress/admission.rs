@@ -1,10 +1,13 @@
 //! The admission task: batches requests, runs the cryptographic check off the reactor, applies
 //! the pool's rules under its lock, hands rows to the store, and answers once they are durable.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use quinn::VarInt;
 use tokio::sync::mpsc;
+use veil_mempool::abuse::{Class, Verdict};
 use veil_mempool::error::Rejection;
 use veil_mempool::pool::{Admitted, Candidate, FeedCursor};
 use veil_mempool::validate::Submission;
@@ -14,7 +17,7 @@ use veil_wire::ingress::{Ack, ServerFrame};
 
 use super::connection::Request;
 use super::departures::Departure;
-use super::Shared;
+use super::{Shared, CLOSE_ABUSE};
 use crate::metrics::IngressStats;
 
 /// Takes what has queued (up to `max_batch`), checks it off the reactor, admits it, and
@@ -35,11 +38,31 @@ pub(super) async fn admission_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<R
 
 /// Decodes and checks a batch off the reactor. Answers the batch itself (and returns `None`)
 /// if the check could not run.
+///
+/// The batched proof check is split by the trust class of each request's connection
+/// ([`veil_mempool::abuse`]): trusted connections in one batch, untrusted ones in another,
+/// each suspect connection alone, so that failing proofs bisect only their sender's batch.
+/// Afterwards each failing proof counts against its connection and suspends its payer.
 async fn check_batch(
     shared: &Arc<Shared>,
     requests: Vec<Request>,
 ) -> Option<(Vec<Request>, Vec<Result<Candidate, Rejection>>)> {
+    let groups: Vec<(Class, u64)> = {
+        let abuse = shared.abuse();
+        requests
+            .iter()
+            .map(|r| match abuse.class(r.conn) {
+                Class::Suspect => (Class::Suspect, r.conn),
+                other => (other, 0),
+            })
+            .collect()
+    };
     let flat: Vec<&Submission> = requests.iter().flat_map(|r| r.parts.iter()).collect();
+    let flat_group: Vec<(Class, u64)> = requests
+        .iter()
+        .zip(&groups)
+        .flat_map(|(r, g)| std::iter::repeat_n(*g, r.parts.len()))
+        .collect();
     // Resubmissions of pending bytes need no check: replaying valid ciphertexts costs a hash,
     // computed here, outside the pool's lock.
     let ids: Vec<TxId> = flat.iter().map(|s| veil_crypto::tx_id(&s.body)).collect();
@@ -47,17 +70,37 @@ async fn check_batch(
         let pool = shared.pool();
         ids.iter().zip(&flat).map(|(id, s)| pool.resubmission(id, s.payer_signature)).collect()
     };
-    let unknown: Vec<Submission> =
-        flat.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(s, _)| (*s).clone()).collect();
+    // The submissions to check, by batch: (position in `flat`, submission).
+    let mut batches: BTreeMap<(Class, u64), Vec<(usize, Submission)>> = BTreeMap::new();
+    for (i, (s, k)) in flat.iter().zip(&known).enumerate() {
+        if k.is_none() {
+            batches.entry(flat_group[i]).or_default().push((i, (*s).clone()));
+        }
+    }
     let validator = shared.validator.clone();
-    let checked = if unknown.is_empty() {
+    let checked = if batches.is_empty() {
         Ok(Vec::new())
     } else {
         let gate_shared = shared.clone();
         tokio::task::spawn_blocking(move || {
-            // The payer must be funded before its ciphertext costs a proof check.
-            let gate = |meta: &veil_primitives::TxMeta| gate_shared.pool().check_funded(meta);
-            validator.validate(&unknown, &gate, &mut rand_core::OsRng)
+            // A suspended payer, or one that cannot pay, costs no proof check.
+            let gate = |meta: &veil_primitives::TxMeta| {
+                if gate_shared.abuse().payer_suspended(&meta.fee_payer, Instant::now()) {
+                    return Err(Rejection::new(
+                        ErrorCode::Suspended,
+                        "the fee payer signed a failing proof recently",
+                    ));
+                }
+                gate_shared.pool().check_funded(meta)
+            };
+            let mut out: Vec<(usize, Result<Candidate, Rejection>)> = Vec::new();
+            for batch in batches.into_values() {
+                let (positions, subs): (Vec<usize>, Vec<Submission>) = batch.into_iter().unzip();
+                let results = validator.validate(&subs, &gate, &mut rand_core::OsRng);
+                out.extend(positions.into_iter().zip(results));
+            }
+            out.sort_by_key(|(i, _)| *i);
+            out.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
         })
         .await
     };
@@ -69,16 +112,67 @@ async fn check_batch(
         return None;
     };
     let mut checked = checked.into_iter();
-    let results = known
+    let mut fresh = vec![false; known.len()];
+    let results: Vec<Result<Candidate, Rejection>> = known
         .into_iter()
-        .map(|k| match k {
+        .enumerate()
+        .map(|(i, k)| match k {
             Some(c) => Ok(c),
-            None => checked.next().unwrap_or_else(|| {
-                Err(Rejection::new(ErrorCode::InvalidCiphertext, "validator gave no result"))
-            }),
+            None => {
+                fresh[i] = true;
+                checked.next().unwrap_or_else(|| {
+                    Err(Rejection::new(ErrorCode::InvalidCiphertext, "validator gave no result"))
+                })
+            }
         })
         .collect();
+    account_proofs(shared, &requests, &results, &fresh);
     Some((requests, results))
+}
+
+/// Counts each connection's good and failing proofs ([`veil_mempool::abuse::Abuse`]): a failing one suspends its
+/// payer and isolates the connection, and closes it once its allowance is spent (a failing
+/// proof is never an honest client's mistake).
+fn account_proofs(
+    shared: &Shared,
+    requests: &[Request],
+    results: &[Result<Candidate, Rejection>],
+    fresh: &[bool],
+) {
+    let now = Instant::now();
+    let mut at = 0;
+    let mut to_close = Vec::new();
+    {
+        let mut abuse = shared.abuse();
+        for r in requests {
+            let mut good = 0;
+            for (j, part) in r.parts.iter().enumerate() {
+                if !fresh[at + j] {
+                    continue;
+                }
+                match &results[at + j] {
+                    Ok(_) => good += 1,
+                    Err(e) if e.code == ErrorCode::BadProof => {
+                        // The bytes decoded already: read the payer without the checks.
+                        let payer = veil_crypto::Ciphertext::from_admitted_bytes(&part.body)
+                            .ok()
+                            .map(|c| c.ad().fee_payer);
+                        if abuse.record_bad_proof(r.conn, payer, now) == Verdict::Close {
+                            abuse.record_abusive_close(r.ip, now);
+                            to_close.push(r.connection.clone());
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+            abuse.record_good(r.conn, good);
+            at += r.parts.len();
+        }
+    }
+    for c in to_close {
+        IngressStats::inc(&shared.stats.abuse_closed);
+        c.close(VarInt::from_u32(CLOSE_ABUSE), b"too many ciphertexts with failing proofs");
+    }
 }
 
 fn admit_batch(

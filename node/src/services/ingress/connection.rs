@@ -34,6 +34,9 @@ pub(super) struct Request {
     pub(super) deadline: Instant,
     pub(super) reply: mpsc::Sender<Outgoing>,
     pub(super) permit: OwnedSemaphorePermit,
+    /// The connection itself and its peer's address, to close it for abuse.
+    pub(super) connection: quinn::Connection,
+    pub(super) ip: IpAddr,
     /// The stream's request ids in flight; this one leaves it when answered.
     pub(super) in_flight: InFlightIds,
 }
@@ -64,6 +67,11 @@ pub(super) async fn accept_loop(
 ) {
     while let Some(incoming) = endpoint.accept().await {
         let ip = incoming.remote_address().ip();
+        if shared.abuse().address_banned(&ip, Instant::now()) {
+            IngressStats::inc(&shared.stats.abuse_refused);
+            incoming.refuse();
+            continue;
+        }
         let admitted = {
             let mut conns = shared.connections.lock().unwrap_or_else(|e| e.into_inner());
             let total: usize = conns.values().sum();
@@ -104,6 +112,7 @@ struct RouteSlot {
 impl Drop for RouteSlot {
     fn drop(&mut self) {
         self.shared.routes().close(self.conn);
+        self.shared.abuse().connection_closed(self.conn);
     }
 }
 
@@ -250,6 +259,8 @@ async fn serve_connection(
                 deadline: shared.config.admission.deadline(received, deadline_ms),
                 reply: out_tx.clone(),
                 permit,
+                connection: conn.clone(),
+                ip: conn.remote_address().ip(),
                 in_flight: ids.clone(),
             };
             if let Err(mpsc::error::SendError(r)) = admission.send(request).await {

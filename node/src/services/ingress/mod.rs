@@ -53,6 +53,7 @@ use std::time::Duration;
 use quinn::{Endpoint, VarInt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use veil_mempool::abuse::{Abuse, AbuseConfig};
 use veil_mempool::admission::AdmissionConfig;
 use veil_mempool::metrics::PoolStats;
 use veil_mempool::pool::{FeeAccount, FeedBatch, FeedCursor, Pool, PoolConfig};
@@ -100,6 +101,9 @@ pub const CLOSE_SHUTDOWN: u32 = 0;
 pub const CLOSE_IDLE: u32 = 1;
 /// QUIC application error code: the peer broke the protocol beyond recovery.
 pub const CLOSE_PROTOCOL: u32 = 2;
+/// QUIC application error code: the peer sent more ciphertexts with failing proofs than
+/// allowed ([`veil_mempool::abuse`]).
+pub const CLOSE_ABUSE: u32 = 3;
 
 /// Starting or running the ingress failed.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +160,8 @@ pub struct IngressConfig {
     /// Slots a receipt is kept: receipts of slots older than the current slot minus this are
     /// deleted as the slot advances.
     pub receipt_retention_slots: NonZeroU64,
+    /// What senders of failing proofs are made to pay ([`veil_mempool::abuse`]).
+    pub abuse: AbuseConfig,
 }
 
 impl IngressConfig {
@@ -180,6 +186,7 @@ impl IngressConfig {
             retired_routes: DEFAULT_RETIRED_ROUTES,
             receipt_retention_slots: NonZeroU64::new(DEFAULT_RECEIPT_RETENTION_SLOTS)
                 .expect("non-zero default"),
+            abuse: AbuseConfig::default(),
         }
     }
 }
@@ -200,6 +207,8 @@ struct Shared {
     pruned_before: AtomicU64,
     /// Why recent transactions left the pool uncommitted. Locked after the pool.
     departures: Mutex<departures::Departures>,
+    /// Who sent failing proofs. Locked on its own, never with another lock held.
+    abuse: Mutex<Abuse>,
 }
 
 /// The answer to a client's `INFO` request, from the configuration and the pool's state.
@@ -239,6 +248,10 @@ impl Shared {
 
     fn departures(&self) -> std::sync::MutexGuard<'_, departures::Departures> {
         self.departures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn abuse(&self) -> std::sync::MutexGuard<'_, Abuse> {
+        self.abuse.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -309,6 +322,7 @@ impl Ingress {
             .map_err(|source| IngressError::Bind { addr: config.listen, source })?;
 
         let (feed_tx, _) = watch::channel(pool.durable_end());
+        let abuse = config.abuse;
         let (admission_tx, admission_rx) = mpsc::channel(config.max_batch * 4);
         let routes = ReceiptRoutes::new(config.retired_routes);
         let shared = Arc::new(Shared {
@@ -324,6 +338,7 @@ impl Ingress {
             next_connection: AtomicU64::new(0),
             pruned_before: AtomicU64::new(0),
             departures: Mutex::new(departures::Departures::default()),
+            abuse: Mutex::new(Abuse::new(abuse)),
         });
         let tasks = vec![
             tokio::spawn(admission::admission_loop(shared.clone(), admission_rx)),
