@@ -8,6 +8,10 @@
 //!   else: the transport ceiling.
 //! - `ingest_ack_p99`: ack latency p99 at half the measured sustainable rate (open loop,
 //!   latency counted from the scheduled send time).
+//! - `ingest_under_bad_proof_flood`: the closed-loop load again, on a fresh ingress, while an
+//!   attacker on the same address sends ciphertexts whose proofs fail (each signed by a fresh
+//!   payer) at 10% of the honest rate, reconnecting whenever it is closed; baseline the same
+//!   with the attacker replaying valid duplicates. Goal: 80% of the baseline.
 //! - `pool_memory_1m`: resident memory of a process holding 1,000,000 pending 512-byte
 //!   ciphertexts in the pool (in `--quick`, 200,000 and scaled linearly).
 //!
@@ -30,7 +34,7 @@ use veil_node::services::ingress::{Ingress, IngressConfig};
 use veil_primitives::{
     Amount, ChainId, Eon, PublicKeyBytes, RollupId, SignatureBytes, Slot, TxId, TxMeta,
 };
-use veil_wire::client::ClientConfig;
+use veil_wire::client::{ClientConfig, IngressClient};
 use veil_wire::ingress::{Ack, ClientFrame, FrameDecoder, ServerFrame, SignedCiphertext, ALPN};
 use veil_wire::tls::{self, Pin};
 
@@ -324,5 +328,178 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         unmet: None,
     });
     server_rt.block_on(ingress.shutdown());
+
+    bad_proof_flood(quick, &pks, &payers, durable.ack_rate(), &server_rt, &client_rt, reporter)
+}
+
+/// What the attacker of [`bad_proof_flood`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attack {
+    /// Valid ciphertexts already pending, again and again (the control).
+    Duplicates,
+    /// Ciphertexts with a flipped body byte, each signed by its own fresh fee payer, so the
+    /// signature verifies and the proof fails.
+    BadProofs,
+}
+
+#[derive(Debug, Default)]
+struct AttackTally {
+    sent: u64,
+    refused_connects: u64,
+    closed: u64,
+}
+
+/// Sends `attack` at `rate` per second from its own connections until `stop`, reconnecting
+/// whenever the server closes one (as an attacker would).
+async fn attacker(
+    client: ClientConfig,
+    corpus: Arc<Vec<SignedCiphertext>>,
+    rate: f64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> AttackTally {
+    use std::sync::atomic::Ordering;
+    let mut tally = AttackTally::default();
+    let period = std::time::Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let mut next = tokio::time::Instant::now();
+    let mut i = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let conn = match IngressClient::connect(client.clone()).await {
+            Ok(c) => Arc::new(c),
+            Err(_) => {
+                tally.refused_connects += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        while !stop.load(Ordering::Relaxed) && !conn.is_closed() {
+            next += period;
+            tokio::time::sleep_until(next).await;
+            let tx = corpus[i % corpus.len()].clone();
+            i += 1;
+            tally.sent += 1;
+            let c = conn.clone();
+            tokio::spawn(async move {
+                let _ = c.submit(tx).await;
+            });
+        }
+        if conn.is_closed() {
+            tally.closed += 1;
+        }
+    }
+    tally
+}
+
+/// `ingest_under_bad_proof_flood` (issue 7, finding 9): the honest closed-loop load of
+/// `ingest_durable` on a fresh ingress, while an attacker on the same address sends 10% of
+/// the honest rate of ciphertexts whose proofs fail; beside the same load with the attacker
+/// replaying valid duplicates instead. Goal: at least 80% of the control's honest rate.
+fn bad_proof_flood(
+    quick: bool,
+    pks: &veil_crypto::PublicKeySet,
+    payers: &[ed25519_dalek::SigningKey],
+    honest_rate: f64,
+    server_rt: &tokio::runtime::Runtime,
+    client_rt: &tokio::runtime::Runtime,
+    reporter: &mut Reporter,
+) -> anyhow::Result<()> {
+    let n = if quick { 10_000 } else { 40_000 };
+    let attack_rate = honest_rate * 0.1;
+    reporter.note(&format!(
+        "bad-proof flood: encrypting 2 x {n} honest transactions and the attackers' corpora (not timed); attack at {attack_rate:.0}/s (10% of {honest_rate:.0} tx/s)"
+    ));
+    // The attacker's bad proofs: each its own payer (a standalone ingress has no balances to
+    // fund), flipped body byte, signed.
+    let junk_payers = payer_keys(0xbad, 2048);
+    let junk: Vec<SignedCiphertext> = junk_payers
+        .iter()
+        .map(|payer| {
+            let public = veil_primitives::signed::public_key(payer);
+            let ad = TxMeta {
+                chain_id: pks.chain_id(),
+                eon: pks.eon(),
+                rollup: RollupId(0),
+                fee_payer: public,
+                max_fee: Amount(1_000_000),
+                gas_limit: 21_000,
+                expiry_slot: Slot(5_000),
+                bundle: None,
+            };
+            let ct = pks.encrypt(&ad, &[7u8; 512], &mut rand_core::OsRng)?;
+            let mut bytes = ct.into_bytes();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            Ok(SignedCiphertext::sign(Bytes::from(bytes), pks.chain_id(), payer))
+        })
+        .collect::<Result<_, veil_crypto::CryptoError>>()?;
+    let mut results = Vec::new();
+    for (attack, seed_payers) in [(Attack::Duplicates, 0xd0u64), (Attack::BadProofs, 0xd1)] {
+        let honest = prepare_transactions(pks, n, 512, 16, payers);
+        let dir = tempfile::tempdir()?;
+        let mut config = IngressConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir.path().to_path_buf(),
+            PoolConfig::new(pks.chain_id()),
+        );
+        config.eons = vec![pks.eon()];
+        config.max_in_flight_per_connection = WINDOW;
+        config.admission.connection_rate = 1e9;
+        config.admission.connection_burst = 1e9;
+        let validator: Arc<dyn Validator> = Arc::new(CommitteeValidator::new(vec![pks.clone()]));
+        let ingress = server_rt.block_on(Ingress::start(config, validator))?;
+        let (addr, fp) = (ingress.local_addr(), ingress.fingerprint());
+        let client = ClientConfig::new(addr, Pin::Fingerprint(fp));
+        let corpus = match attack {
+            Attack::BadProofs => junk.clone(),
+            Attack::Duplicates => {
+                // 64 valid ones, admitted first: the attacker replays them.
+                let dups = prepare_transactions(pks, 64, 512, 16, &payer_keys(seed_payers, 64));
+                let r = load(client_rt, addr, fp, dups.clone(), None)?;
+                anyhow::ensure!(r.acked == 64, "the control's duplicates were not admitted");
+                dups
+            }
+        };
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let attack_task =
+            client_rt.spawn(attacker(client.clone(), Arc::new(corpus), attack_rate, stop.clone()));
+        let report = load(client_rt, addr, fp, honest, None)?;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let tally = client_rt.block_on(attack_task)?;
+        let stats = ingress.stats();
+        let pool = ingress.pool_stats();
+        reporter.note(&format!(
+            "{attack:?}: honest {} acked of {n} in {:.2} s ({:.0} tx/s), p99 {:.1} ms; attacker sent {} ({} connections closed, {} connects refused); server: {} closed for abuse, {} refused, bad proofs {}, suspended {}",
+            report.acked,
+            report.elapsed.as_secs_f64(),
+            report.ack_rate(),
+            report.percentile_ms(99.0),
+            tally.sent,
+            tally.closed,
+            tally.refused_connects,
+            stats.abuse_closed,
+            stats.abuse_refused,
+            pool.rejected(veil_primitives::ErrorCode::BadProof),
+            pool.rejected(veil_primitives::ErrorCode::Suspended),
+        ));
+        anyhow::ensure!(
+            report.acked == n as u64,
+            "honest load: only {} of {n} acked",
+            report.acked
+        );
+        results.push(report.ack_rate());
+        server_rt.block_on(ingress.shutdown());
+    }
+    let (control, flood) = (results[0], results[1]);
+    reporter.record(Figure {
+        suite: "ingest",
+        case: "ingest_under_bad_proof_flood".into(),
+        unit: "tx/s",
+        ours: flood,
+        baseline: Some(control),
+        baseline_name: "the same honest load beside a replay of valid duplicates at the same rate"
+            .into(),
+        better: Better::Higher,
+        goal: Some(Goal::at_least(0.8 * control)),
+        unmet: None,
+    });
     Ok(())
 }

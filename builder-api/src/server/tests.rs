@@ -401,7 +401,8 @@ fn request(path: &str, method: &str) -> (String, Method, Option<String>) {
         .replace("{slot}", "7")
         .replace("{rollup}", "7")
         .replace("{id}", &TxId([9; 32]).to_string())
-        .replace("{key}", &PublicKeyBytes([4; 32]).to_string());
+        .replace("{key}", &PublicKeyBytes([4; 32]).to_string())
+        .replace("{payer}", &PublicKeyBytes([5; 32]).to_string());
     let bid = serde_json::to_value(signed_bid()).unwrap();
     let body = match path.as_str() {
         paths::BIDS => Some(bid.to_string()),
@@ -430,6 +431,8 @@ fn provoke(
                 ("/v1/rollups/seven".into(), None)
             } else if path.starts_with("/v1/builders/") {
                 ("/v1/builders/0x12".into(), None)
+            } else if path.starts_with("/v1/users/") {
+                ("/v1/users/0x12".into(), None)
             } else {
                 (format!("{path}?limit=many"), None)
             }
@@ -533,6 +536,7 @@ async fn every_route_and_status_matches_the_document() {
         reg::paths::BUILDER,
         reg::paths::DEPOSITS,
         reg::paths::WITHDRAWALS,
+        reg::paths::USER,
     ]
     .into();
     assert_eq!(documented_paths, constants);

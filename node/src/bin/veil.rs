@@ -45,6 +45,8 @@ enum Command {
     Rollup(commands::rollup::RollupArgs),
     /// A builder's collateral over HTTP: show, deposit (bridge-signed), withdraw.
     Builder(commands::builder::BuilderArgs),
+    /// A user's fee account over HTTP: show, deposit (bridge-signed).
+    User(commands::user::UserArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Builder(args) => {
             runtime().and_then(|rt| rt.block_on(commands::builder::run(args)))
         }
+        Command::User(args) => runtime().and_then(|rt| rt.block_on(commands::user::run(args))),
         Command::Loadgen(args) => {
             runtime().and_then(|rt| rt.block_on(commands::loadgen::run(args)))
         }

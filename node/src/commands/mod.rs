@@ -17,3 +17,4 @@ pub mod rollup;
 pub mod sequencer;
 pub mod submit;
 pub mod tx;
+pub mod user;
