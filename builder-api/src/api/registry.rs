@@ -68,11 +68,11 @@ pub struct RollupInfo {
     /// The terms in force now (`veil_auction::RollupConfig`: reserve, gas limit, revenue
     /// policy buckets, active); absent if the registration takes effect later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::records::RollupConfigDoc>)]
     pub current: Option<RollupConfig>,
     /// Terms scheduled for later slots (`veil_auction::ScheduledTerms`: `effective`,
     /// `config`), in slot order.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::records::ScheduledTermsDoc>)]
     pub scheduled: Vec<ScheduledTerms>,
 }
 
@@ -108,7 +108,7 @@ pub struct RollupBlock {
     /// Every committed ciphertext in committed order, with its result
     /// (`veil_sequencer::PublishedTx`: `id`, and `result`: `Included` with the payload in
     /// hex, `Failed`, or `DroppedWithBundle`).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::records::PublishedTxDoc>)]
     pub txs: Vec<PublishedTx>,
 }
 
@@ -143,7 +143,7 @@ pub struct RollupPayoutRecord {
     #[schema(value_type = String)]
     pub share: Amount,
     /// By bucket (`veil_auction::BucketPayout`: name, account, amount), in name order.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::records::BucketPayoutDoc>)]
     pub buckets: Vec<BucketPayout>,
     /// The hash of the outcome record behind it (`GET /v1/slots/{slot}/outcome` serves the
     /// record; the signed commitment binds the hash).
@@ -249,11 +249,29 @@ pub struct RollupUpdateDoc {
     pub nonce: u64,
     /// The first slot the change applies to; after every slot already opened.
     pub effective: u64,
-    /// One of `{"register": {"admin": "0x…", "config": {…}}}`, `{"configure": {…}}` or
-    /// `{"rotate_admin": {"new_admin": "0x…"}}`; a config is `{"reserve": "100",
-    /// "gas_limit": 30000000, "policy": [{"name", "bps", "account"}…], "active": true}`.
-    #[schema(value_type = Object)]
-    pub change: serde_json::Value,
+    /// What it changes.
+    pub change: RollupChangeDoc,
+}
+
+/// What a rollup admin message changes (`veil_auction::RollupChange`): an object with one
+/// key, `register`, `configure` or `rotate_admin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RollupChangeDoc {
+    /// Registers a new rollup; signed by `admin` itself (proof of possession).
+    Register {
+        /// The admin key (`0x` hex).
+        admin: String,
+        /// The initial terms.
+        config: super::records::RollupConfigDoc,
+    },
+    /// Replaces the terms from the effective slot on.
+    Configure(super::records::RollupConfigDoc),
+    /// Hands administration to another key, at once.
+    RotateAdmin {
+        /// The new admin key (`0x` hex).
+        new_admin: String,
+    },
 }
 
 /// A signed rollup admin message (`veil_auction::SignedRollupUpdate`): signed by the new
@@ -344,6 +362,17 @@ mod tests {
         let doc: SignedRollupUpdateDoc =
             serde_json::from_value(serde_json::to_value(&update).unwrap()).unwrap();
         assert_eq!(serde_json::to_value(&doc).unwrap(), serde_json::to_value(&update).unwrap());
+        let RollupChange::Register { config, .. } = update.message.change.clone() else {
+            unreachable!()
+        };
+        for change in [
+            RollupChange::Configure(config),
+            RollupChange::RotateAdmin { new_admin: public_key(&key) },
+        ] {
+            let json = serde_json::to_value(&change).unwrap();
+            let doc: RollupChangeDoc = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&doc).unwrap(), json);
+        }
         let notice = DepositNotice {
             chain_id: ChainId(1),
             bridge: public_key(&key),
