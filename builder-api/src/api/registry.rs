@@ -23,7 +23,7 @@ use veil_sequencer::slot::PublishedTx;
 pub mod paths {
     /// `POST`: a signed rollup admin message ([`super::RollupUpdateAccepted`]).
     pub const ROLLUP_UPDATES: &str = "/v1/rollups/updates";
-    /// `GET`: every registered rollup ([`super::RollupList`]).
+    /// `GET`: the registered rollups, a page at a time ([`super::RollupList`]).
     pub const ROLLUPS: &str = "/v1/rollups";
     /// `GET`: one rollup ([`super::RollupInfo`]).
     pub const ROLLUP: &str = "/v1/rollups/{rollup}";
@@ -76,15 +76,31 @@ pub struct RollupInfo {
     pub scheduled: Vec<ScheduledTerms>,
 }
 
-/// Every registered rollup.
+/// A page of the registered rollups, by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollupList {
-    /// The slot in progress: `current` terms are those in force in it.
+    /// The slot in progress when the page was read: `current` terms are those in force in it.
     #[schema(value_type = u64)]
     pub slot: Slot,
     /// The rollups, by id.
     pub rollups: Vec<RollupInfo>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the rollup listing (query parameters of `GET /v1/rollups`), with the data API's
+/// conventions: a cursor from the previous page and a page size up to the maximum.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RollupListQuery {
+    /// The `next_cursor` of the previous page (the rollups with larger ids follow); absent
+    /// for the first page.
+    pub cursor: Option<String>,
+    /// Rollups per page, 1 to the server's maximum (`PAGE_LIMIT_EXCEEDED` above it).
+    pub limit: Option<u32>,
 }
 
 /// The page of a rollup listing (query parameters).

@@ -66,8 +66,17 @@ impl RegistryBackend for Scripted {
         })
     }
 
-    fn rollups(&self) -> Result<RollupList, ApiError> {
-        self.answer(|| RollupList { slot: Slot(3), rollups: vec![rollup_info(RollupId(0))] })
+    fn rollups(&self, after: Option<RollupId>, limit: u32) -> Result<RollupList, ApiError> {
+        // Rollups 0..10 registered.
+        self.answer(|| {
+            let first = after.map_or(0, |a| a.0 + 1);
+            let rollups: Vec<RollupInfo> =
+                (first..10).take(limit as usize).map(|r| rollup_info(RollupId(r))).collect();
+            let next_cursor = (rollups.len() == limit as usize)
+                .then(|| rollups.last().map(|r| r.rollup.0.to_string()))
+                .flatten();
+            RollupList { slot: Slot(3), rollups, next_cursor }
+        })
     }
 
     fn rollup(&self, rollup: RollupId) -> Result<RollupInfo, ApiError> {
@@ -916,4 +925,53 @@ async fn record_responses_are_typed_and_real_answers_match_their_schemas() {
             || l.starts_with("get /openapi.json 200")),
         "{loose:#?}"
     );
+}
+
+/// `GET /v1/rollups` pages like the data API: a cursor from the previous page, a page size up
+/// to the maximum (`PAGE_LIMIT_EXCEEDED` above it), no cursor on the last page; the SDK's
+/// `rollups` reads every page.
+#[tokio::test]
+async fn the_rollup_listing_is_paginated() {
+    use crate::api::registry::RollupListQuery;
+    use crate::http::{GetRetry, HttpClient, RollupClient};
+
+    let app = router(Arc::new(Scripted::new(Mode::Ok)), ServerConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = HttpClient::with(
+        &format!("http://{addr}"),
+        Duration::from_secs(5),
+        GetRetry { attempts: 1, ..GetRetry::default() },
+    )
+    .unwrap();
+    let client = RollupClient::new(http);
+    // Ten rollups (0..10) in pages of four: 4, 4, 2.
+    let mut query = RollupListQuery { cursor: None, limit: Some(4) };
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = client.rollups_page(&query).await.unwrap();
+        pages += 1;
+        seen.extend(page.rollups.iter().map(|r| r.rollup.0));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    assert_eq!(pages, 3);
+    let all = client.rollups().await.unwrap();
+    assert_eq!(all.rollups.len(), 10);
+    assert!(all.next_cursor.is_none());
+    let over = RollupListQuery { cursor: None, limit: Some(crate::api::MAX_PAGE_LIMIT + 1) };
+    let e = client.rollups_page(&over).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::PageLimitExceeded));
+    for bad in [
+        RollupListQuery { cursor: Some("yesterday".into()), limit: None },
+        RollupListQuery { cursor: None, limit: Some(0) },
+    ] {
+        let e = client.rollups_page(&bad).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::MalformedRequest), "{bad:?}");
+    }
 }

@@ -12,6 +12,7 @@ use veil_auction::{
     public_key, Auction, AuctionConfig, Bid, RevenuePolicy, RollupBlock, RollupChange,
     RollupConfig, RollupUpdate, SignedRollupUpdate, WithdrawalRequest,
 };
+use veil_builder_api::api::registry::RollupListQuery;
 use veil_builder_api::api::MAX_PAGE_LIMIT;
 use veil_builder_api::http::{BuilderClient, HttpError, RollupClient};
 use veil_builder_api::{encrypt, SdkError};
@@ -316,6 +317,20 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     assert_eq!(code(&rollups.rollup(RollupId(99)).await.unwrap_err()), ErrorCode::NotFound);
     let all = rollups.rollups().await.unwrap();
     assert_eq!(all.rollups.iter().map(|r| r.rollup.0).collect::<Vec<_>>(), vec![0, 5]);
+    // The listing pages like the data API: one rollup a page, then an empty last page.
+    let mut query = RollupListQuery { cursor: None, limit: Some(1) };
+    let mut listed = Vec::new();
+    loop {
+        let page = rollups.rollups_page(&query).await.unwrap();
+        listed.extend(page.rollups.iter().map(|r| r.rollup.0));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(listed, vec![0, 5]);
+    let over = RollupListQuery { cursor: None, limit: Some(MAX_PAGE_LIMIT + 1) };
+    assert_eq!(code(&rollups.rollups_page(&over).await.unwrap_err()), ErrorCode::PageLimitExceeded);
 
     // The ingress admits its transactions now (the table is live); this one goes into a
     // fallback block once rollup 5's terms are in force.
@@ -381,6 +396,8 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     );
     let raw = reqwest::Client::new();
     for (path, status, name) in [
+        ("/v1/rollups?cursor=first", 400, "MALFORMED_REQUEST"),
+        ("/v1/rollups?limit=501", 400, "PAGE_LIMIT_EXCEEDED"),
         ("/v1/rollups/5/blocks?limit=0", 400, "MALFORMED_REQUEST"),
         ("/v1/rollups/5/blocks?colour=red", 400, "MALFORMED_REQUEST"),
         ("/v1/rollups/five", 400, "MALFORMED_REQUEST"),
@@ -408,6 +425,15 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("rollup 5") && text.contains("nonce 2"),
+        "{text}"
+    );
+    let out = std::process::Command::new(VEIL)
+        .args(["rollup", "show", "--url", &base, "--limit", "1", "--cursor", "0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("rollup 5 ") && text.contains("more: --cursor 5"),
         "{text}"
     );
     let out = std::process::Command::new(VEIL)
