@@ -214,6 +214,12 @@ impl BuilderClient {
         BuilderClient { http }
     }
 
+    /// The HTTP client underneath (to read the data API with the same settings).
+    #[must_use]
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// The slot schedule now.
     ///
     /// # Errors
