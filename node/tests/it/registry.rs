@@ -212,6 +212,7 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
         ),
         (notice(6, me, 0).sign(&bridge()), ErrorCode::ZeroAmount),
         (notice(7, PublicKeyBytes([0; 32]), 5).sign(&bridge()), ErrorCode::InvalidPublicKey),
+        (notice(8, me, Amount::MAX.0 + 1).sign(&bridge()), ErrorCode::AmountTooLarge),
     ];
     for (n, expected) in &refusals {
         let e = builders.deposit(n).await.unwrap_err();
@@ -291,6 +292,27 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
         (
             update(2, effective, RollupChange::Configure(rollup_config(1, 1))).sign(&admin()),
             ErrorCode::UnknownRollup,
+        ),
+        (
+            update(
+                1,
+                effective,
+                RollupChange::Register { admin: public_key(&admin()), config: rollup_config(4, 0) },
+            )
+            .sign(&admin()),
+            ErrorCode::ZeroGasLimit,
+        ),
+        (
+            update(
+                1,
+                effective,
+                RollupChange::Register {
+                    admin: public_key(&admin()),
+                    config: rollup_config(Amount::MAX.0 + 1, 1_000_000),
+                },
+            )
+            .sign(&admin()),
+            ErrorCode::AmountTooLarge,
         ),
     ];
     for (u, expected) in &refused {
@@ -475,5 +497,53 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     // The restored registry feeds the ingress: rollup 5's transactions are admitted.
     let again = encrypt(&pks, &meta, b"after the restart").unwrap();
     super::http::submitter(&node).submit(&again).await.unwrap();
+    node.stop().await;
+}
+
+/// `OVERFLOW` from a live node: a withdrawal's release slot is the slot in progress plus the
+/// configured delay, which does not fit a slot number when the delay is the largest one. (The
+/// other ways to it need a balance past `u128::MAX`, which takes more than 32,000 deposits of
+/// the largest amount.) Nothing is reserved, and the builder's next request goes through once
+/// it asks for no more than it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_whose_release_slot_overflows_is_refused_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 29).unwrap();
+    let mut auction = Auction::new(AuctionConfig {
+        chain_id: CHAIN,
+        withdrawal_delay_slots: u64::MAX,
+        ..AuctionConfig::default()
+    });
+    auction.set_bridge_key(Some(public_key(&bridge())));
+    // No keypers: deposits and withdrawals need none.
+    let node = SequencerNode::start(SequencerNodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        pks: committee.pks.clone(),
+        sequencer_key: SigningKey::from_bytes(&[0x5e; 32]),
+        ingress_listen: "127.0.0.1:0".parse().unwrap(),
+        keyper_listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: Some("127.0.0.1:0".parse().unwrap()),
+        http: veil_builder_api::server::ServerConfig::default(),
+        timing: SlotTiming { slot_ms: 200, bid_window_ms: 100, release_timeout_ms: 3000 },
+        genesis_ms: None,
+        auction,
+        pool: PoolConfig::new(CHAIN),
+    })
+    .await
+    .unwrap();
+    let (_, builders, _) = clients(&node);
+    let me = public_key(&builder());
+    // Slot 1 at least: at slot 0 the release slot (0 + delay) still fits.
+    eventually("slot 1", || async {
+        builders.schedule().await.ok().filter(|s| s.current.slot.0 >= 1)
+    })
+    .await;
+    builders.deposit(&notice(1, me, 1_000).sign(&bridge())).await.unwrap();
+    let request = WithdrawalRequest { chain_id: CHAIN, builder: me, amount: Amount(10), nonce: 1 }
+        .sign(&builder());
+    assert_eq!(code(&builders.withdraw(&request).await.unwrap_err()), ErrorCode::Overflow);
+    let account = builders.collateral(&me).await.unwrap();
+    assert_eq!((account.available, account.withdraw_nonce), (Amount(1_000), 0));
+    assert!(account.pending_withdrawals.is_empty());
     node.stop().await;
 }
