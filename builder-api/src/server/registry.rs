@@ -23,7 +23,7 @@ use ErrorCode as C;
 
 /// What the rollup and collateral routes need from the node. Every method blocks (routes call
 /// them on the blocking pool) and answers with a typed [`ApiError`] whose code the route
-/// declares in [`route_errors`].
+/// declares in [`route_errors`](super::route_errors).
 pub trait RegistryBackend {
     /// Applies a signed rollup admin message; answers once it is durable.
     ///
