@@ -5,9 +5,11 @@
 //! JSON follows the workspace's conventions (builder-specs habits): byte strings are
 //! `0x`-prefixed lower-case hex, amounts are decimal strings, small integers (slots, rollup
 //! ids, chain ids) are numbers. The schemas (for the OpenAPI document) are derived from these
-//! types; where a field holds a type of another crate whose JSON is that crate's, the schema
-//! says its JSON type and the docs name the Rust type.
+//! types; where a field holds a type of another crate (the cores know nothing of OpenAPI),
+//! its schema is a mirror of that type's JSON ([`records`], [`SignedBidDoc`], the signed
+//! messages of [`registry`]), tested against real values so that it cannot drift.
 
+pub mod records;
 pub mod registry;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,11 @@ use veil_primitives::{
     Amount, ChainId, Eon, ErrorCode, PublicKeyBytes, RollupId, SignedReceipt, Slot, TxId,
 };
 use veil_sequencer::{Commitment, PublishedSlot, SignedCommitment};
+
+pub use records::{
+    CommitmentDoc, OutcomeDoc, PublishedSlotDoc, PublishedTxDoc, SignedCommitmentDoc,
+    SignedReceiptDoc,
+};
 
 /// The routes, one constant per path (templates in braces). The OpenAPI document is served at
 /// [`paths::OPENAPI`].
@@ -299,18 +306,18 @@ pub struct SlotOutcome {
     pub slot: Slot,
     /// The commitment (`veil_sequencer::Commitment`): per rollup, the winner, the payment and
     /// the ordered ciphertext ids; `outcome_hash` is the hash of `outcome`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = CommitmentDoc)]
     pub commitment: Commitment,
     /// The auction's outcome record (`veil_auction::Outcome`): terms, winners with their
     /// signed bids, payments, contributions, payouts, fallback blocks, ledger entries.
-    #[schema(value_type = Object)]
+    #[schema(value_type = OutcomeDoc)]
     pub outcome: Outcome,
     /// sha3-256 of the outcome's canonical bytes (`0x` hex).
     #[schema(value_type = String)]
     pub outcome_hash: String,
     /// The signed commitment (`veil_sequencer::SignedCommitment`), once signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<SignedCommitmentDoc>)]
     pub signed: Option<SignedCommitment>,
 }
 
@@ -324,7 +331,7 @@ pub struct SlotBlocks {
     /// The publication (`veil_sequencer::PublishedSlot`): per rollup each committed
     /// ciphertext with its result (`Included` with the payload in hex, `Failed`,
     /// `DroppedWithBundle`), the keypers blamed, the fees moved.
-    #[schema(value_type = Object)]
+    #[schema(value_type = PublishedSlotDoc)]
     pub published: PublishedSlot,
 }
 
@@ -625,7 +632,7 @@ pub struct TxStatus {
     /// The sequencer's signed inclusion receipt (`veil_primitives::SignedReceipt`), when the
     /// node still holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<SignedReceiptDoc>)]
     pub receipt: Option<SignedReceipt>,
 }
 

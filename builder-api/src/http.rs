@@ -19,7 +19,7 @@ use veil_primitives::{ErrorCode, PublicKeyBytes, RollupId, SignedDepositNotice, 
 
 use crate::api::registry::{
     self, BuilderCollateral, DepositAccepted, FeeAccountInfo, RollupBlocksPage, RollupInfo,
-    RollupList, RollupPayoutsPage, RollupUpdateAccepted, WithdrawalAccepted,
+    RollupList, RollupListQuery, RollupPayoutsPage, RollupUpdateAccepted, WithdrawalAccepted,
 };
 
 use crate::api::{
@@ -212,6 +212,12 @@ impl BuilderClient {
     #[must_use]
     pub fn new(http: HttpClient) -> BuilderClient {
         BuilderClient { http }
+    }
+
+    /// The HTTP client underneath (to read the data API with the same settings).
+    #[must_use]
+    pub fn http(&self) -> &HttpClient {
+        &self.http
     }
 
     /// The slot schedule now.
@@ -563,12 +569,38 @@ impl RollupClient {
         self.http.post(registry::paths::ROLLUP_UPDATES, update).await
     }
 
-    /// Every registered rollup.
+    /// One page of the registered rollups, by id: pass the previous page's `next_cursor` as
+    /// `query.cursor` to read on.
+    ///
+    /// # Errors
+    /// See [`HttpError`]; `PAGE_LIMIT_EXCEEDED` for a limit over the server's maximum.
+    pub async fn rollups_page(&self, query: &RollupListQuery) -> Result<RollupList, HttpError> {
+        let mut pairs = Vec::new();
+        if let Some(c) = &query.cursor {
+            pairs.push(("cursor", c.clone()));
+        }
+        if let Some(l) = query.limit {
+            pairs.push(("limit", l.to_string()));
+        }
+        self.http.get(registry::paths::ROLLUPS, &pairs).await
+    }
+
+    /// Every registered rollup, read page by page (pages of the server's maximum size); the
+    /// list's `slot` is the first page's. Pages are read one after the other, so a rollup
+    /// registered meanwhile may or may not be listed.
     ///
     /// # Errors
     /// See [`HttpError`].
     pub async fn rollups(&self) -> Result<RollupList, HttpError> {
-        self.http.get(registry::paths::ROLLUPS, &[]).await
+        let mut query = RollupListQuery { cursor: None, limit: Some(crate::api::MAX_PAGE_LIMIT) };
+        let mut all = self.rollups_page(&query).await?;
+        while let Some(cursor) = all.next_cursor.take() {
+            query.cursor = Some(cursor);
+            let page = self.rollups_page(&query).await?;
+            all.rollups.extend(page.rollups);
+            all.next_cursor = page.next_cursor;
+        }
+        Ok(all)
     }
 
     /// One rollup (`NOT_FOUND` if not registered).

@@ -89,12 +89,15 @@ pub enum Verdict {
     Isolate,
     /// Close it: it spent its allowance of failing proofs.
     Close,
+    /// It was told to close already (its requests still in flight keep arriving).
+    Closing,
 }
 
 #[derive(Debug)]
 struct Conn {
     good: u32,
     struck: bool,
+    closed: bool,
     bucket: TokenBucket,
 }
 
@@ -167,9 +170,12 @@ impl Abuse {
         match self.conn(conn) {
             Some(c) => {
                 c.struck = true;
-                if c.bucket.try_take(now, 1.0) {
+                if c.closed {
+                    Verdict::Closing
+                } else if c.bucket.try_take(now, 1.0) {
                     Verdict::Isolate
                 } else {
+                    c.closed = true;
                     Verdict::Close
                 }
             }
@@ -219,7 +225,7 @@ impl Abuse {
             }
             let bucket =
                 TokenBucket::new(self.config.connection_rate, self.config.connection_burst);
-            self.conns.insert(conn, Conn { good: 0, struck: false, bucket });
+            self.conns.insert(conn, Conn { good: 0, struck: false, closed: false, bucket });
         }
         self.conns.get_mut(&conn)
     }
@@ -256,10 +262,14 @@ mod tests {
             assert_eq!(a.record_bad_proof(7, None, now), Verdict::Isolate);
         }
         assert_eq!(a.record_bad_proof(7, None, now), Verdict::Close);
-        // Another connection has its own allowance.
+        // Told once: what it had in flight only says it is closing.
+        assert_eq!(a.record_bad_proof(7, None, now), Verdict::Closing);
+        // Another connection has its own allowance, and time earns it back (0.1 per second).
         assert_eq!(a.record_bad_proof(8, None, now), Verdict::Isolate);
-        // Time earns it back (0.1 per second).
-        assert_eq!(a.record_bad_proof(7, None, now + Duration::from_secs(10)), Verdict::Isolate);
+        for _ in 0..2 {
+            assert_eq!(a.record_bad_proof(8, None, now), Verdict::Isolate);
+        }
+        assert_eq!(a.record_bad_proof(8, None, now + Duration::from_secs(10)), Verdict::Isolate);
     }
 
     #[test]

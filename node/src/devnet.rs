@@ -2,9 +2,15 @@
 //!
 //! A sequencer (the slot machine on its thread, SQLite record log), the QUIC ingress with the
 //! encrypted mempool, a committee of keypers (16, t = 11 by default) each with its own record
-//! log, several rollups with different reserves and revenue policies, simulated users that
-//! encrypt and submit transactions and cross-rollup bundles over QUIC, and competing builders
-//! with different strategies. One line per slot; a summary at the end.
+//! log, rollups with different reserves and revenue policies, simulated users that encrypt and
+//! submit transactions and cross-rollup bundles over QUIC, and competing builders with
+//! different strategies. One line per slot; a summary at the end.
+//!
+//! Two rollups are registered at genesis; once the node runs, a third registers itself and
+//! one of the first two raises its reserve, each with a signed admin message through the
+//! SDK's `RollupClient` (`POST /v1/rollups/updates`), as rollups outside the devnet do. The
+//! devnet shows each change taking effect at its slot boundary, from the outcome records of
+//! the slot before and the slot it applies to.
 //!
 //! Keypers talk to the sequencer over the QUIC keyper protocol, each with its own link:
 //! in-process by default (a thread and a link each), or as `veil keyper` child processes with
@@ -30,11 +36,14 @@ use anyhow::Context;
 use ed25519_dalek::SigningKey;
 use rand_core::RngCore;
 use serde_json::json;
-use veil_auction::{public_key, Auction, AuctionConfig, LedgerEntry, RevenuePolicy, RollupConfig};
+use veil_auction::{
+    public_key, Auction, AuctionConfig, LedgerEntry, RevenuePolicy, RollupChange, RollupConfig,
+    RollupUpdate,
+};
 use veil_builder_api::builder::{
     BuilderStats, DriverConfig, ReferenceBuilder, RollupSet, StrategyConfig, StrategyKind,
 };
-use veil_builder_api::http::{BuilderClient, HttpClient};
+use veil_builder_api::http::{BuilderClient, HttpClient, RollupClient};
 use veil_builder_api::{encrypt, encrypt_bundle, RetryPolicy, Submitter};
 use veil_crypto::dev::DevCommittee;
 use veil_mempool::pool::PoolConfig;
@@ -165,15 +174,183 @@ fn spawn_keyper_processes(
 struct Rollup {
     id: RollupId,
     reserve: Amount,
+    /// Basis points of the treasury, user rebates and protocol fee buckets.
     policy: (u16, u16, u16),
 }
 
-fn rollups() -> Vec<Rollup> {
+impl Rollup {
+    /// Its terms, paid out to its admin key.
+    fn config(&self) -> anyhow::Result<RollupConfig> {
+        Ok(RollupConfig {
+            reserve: self.reserve,
+            gas_limit: 30_000_000,
+            policy: RevenuePolicy::standard(
+                self.policy.0,
+                self.policy.1,
+                self.policy.2,
+                public_key(&admin(self.id)),
+            )?,
+            active: true,
+        })
+    }
+}
+
+/// The rollups registered at genesis.
+fn genesis_rollups() -> Vec<Rollup> {
     vec![
         Rollup { id: RollupId(0), reserve: Amount(20), policy: (8_000, 1_500, 500) },
         Rollup { id: RollupId(1), reserve: Amount(50), policy: (6_000, 3_000, 1_000) },
-        Rollup { id: RollupId(2), reserve: Amount(0), policy: (9_000, 0, 1_000) },
     ]
+}
+
+/// The rollup that registers itself over HTTP once the node runs, two slots ahead.
+fn late_rollup() -> Rollup {
+    Rollup { id: RollupId(2), reserve: Amount(0), policy: (9_000, 0, 1_000) }
+}
+
+/// The reconfiguration a genesis rollup signs and sends over HTTP once the node runs, three
+/// slots ahead: its new reserve.
+const RECONFIGURED: (RollupId, Amount) = (RollupId(1), Amount(80));
+
+/// Every rollup's own admin key: it signs the rollup's updates and receives its payouts.
+fn admin(rollup: RollupId) -> SigningKey {
+    SigningKey::from_bytes(&[0xa0u8.wrapping_add(rollup.0 as u8); 32])
+}
+
+/// A signed rollup update the devnet sent, to be shown taking effect.
+struct RollupChangeSent {
+    rollup: RollupId,
+    /// `register` or `configure`.
+    what: &'static str,
+    /// The first slot it applies to.
+    effective: Slot,
+}
+
+/// Registers [`late_rollup`] and reconfigures [`RECONFIGURED`] with signed admin messages
+/// through the SDK's `RollupClient` (`POST /v1/rollups/updates`), as a rollup's own operator
+/// would, and says so. A restarted devnet finds them done (`ROLLUP_EXISTS`; the
+/// configuration is sent again with the next nonce).
+async fn rollups_over_http(
+    api: &str,
+    say: &impl Fn(String),
+    json: bool,
+) -> anyhow::Result<Vec<RollupChangeSent>> {
+    let http = HttpClient::new(api).context("the HTTP API's address")?;
+    let schedule = BuilderClient::new(http.clone()).schedule().await?;
+    let client = RollupClient::new(http);
+    let now = schedule.current.slot;
+    let mut sent = Vec::new();
+    let mut show = |change: RollupChangeSent, text: String| {
+        if json {
+            println!(
+                "{}",
+                json!({"rollup_update": change.what, "rollup": change.rollup.0, "effective": change.effective.0})
+            );
+        } else {
+            say(text);
+        }
+        sent.push(change);
+    };
+
+    // Register: signed by the new admin key; two slots ahead, as the next slot may open
+    // before the message arrives.
+    let late = late_rollup();
+    let key = admin(late.id);
+    let register = RollupUpdate {
+        chain_id: DEVNET_CHAIN,
+        rollup: late.id,
+        nonce: 1,
+        effective: Slot(now.0 + 2),
+        change: RollupChange::Register { admin: public_key(&key), config: late.config()? },
+    }
+    .sign(&key);
+    match client.update(&register).await {
+        Ok(a) => show(
+            RollupChangeSent { rollup: a.rollup, what: "register", effective: a.effective },
+            format!(
+                "rollup {} registered over HTTP (signed update, POST /v1/rollups/updates): reserve {}, treasury/rebates/protocol {}/{}/{} bps, in force from slot {}",
+                a.rollup, late.reserve, late.policy.0, late.policy.1, late.policy.2, a.effective
+            ),
+        ),
+        Err(e) if e.code() == Some(veil_primitives::ErrorCode::RollupExists) => {
+            say(format!("rollup {} registered by an earlier run", late.id));
+        }
+        Err(e) => return Err(e).context("register a rollup over HTTP"),
+    }
+
+    // Configure: the admin key in force signs new terms from a later slot on.
+    let (id, reserve) = RECONFIGURED;
+    let info = client.rollup(id).await.context("read a rollup over HTTP")?;
+    let mut config = info.current.context("a genesis rollup has terms in force")?;
+    let before = config.reserve;
+    config.reserve = reserve;
+    let key = admin(id);
+    let configure = RollupUpdate {
+        chain_id: DEVNET_CHAIN,
+        rollup: id,
+        nonce: info.last_nonce + 1,
+        effective: Slot(now.0 + 3),
+        change: RollupChange::Configure(config),
+    }
+    .sign(&key);
+    let a = client.update(&configure).await.context("configure a rollup over HTTP")?;
+    show(
+        RollupChangeSent { rollup: a.rollup, what: "configure", effective: a.effective },
+        format!(
+            "rollup {} reconfigured over HTTP (signed update, nonce {}): reserve {before} -> {reserve} from slot {}",
+            a.rollup, a.nonce, a.effective
+        ),
+    );
+    Ok(sent)
+}
+
+/// After the slot a change applies to is reported: the outcome records of that slot and the
+/// one before show the rollup's terms switching at the boundary.
+async fn show_change(builders: &BuilderClient, change: &RollupChangeSent, json: bool) {
+    let reserve_in = |slot: Slot| async move {
+        let outcome = builders.outcome(slot).await.ok()?;
+        Some(
+            outcome
+                .outcome
+                .terms
+                .iter()
+                .find(|t| t.rollup == change.rollup)
+                .map(|t| t.config.reserve),
+        )
+    };
+    let before_slot = Slot(change.effective.0.saturating_sub(1));
+    let (Some(before), Some(after)) =
+        (reserve_in(before_slot).await, reserve_in(change.effective).await)
+    else {
+        if !json {
+            println!(
+                "rollup {} {}: the outcome records of slots {before_slot} and {} are not available",
+                change.rollup, change.what, change.effective
+            );
+        }
+        return;
+    };
+    let terms =
+        |r: Option<Amount>| r.map_or("no terms for it".to_string(), |r| format!("reserve {r}"));
+    if json {
+        println!(
+            "{}",
+            json!({
+                "rollup_terms": change.rollup.0, "update": change.what,
+                "slot_before": before_slot.0, "reserve_before": before.map(|r| r.to_string()),
+                "slot": change.effective.0, "reserve": after.map(|r| r.to_string()),
+            })
+        );
+    } else {
+        println!(
+            "rollup {}'s {} took effect at the slot boundary: slot {before_slot}'s outcome record has {}, slot {}'s {} (GET /v1/slots/{{slot}}/outcome)",
+            change.rollup,
+            if change.what == "register" { "registration" } else { "new terms" },
+            terms(before),
+            change.effective,
+            terms(after),
+        );
+    }
 }
 
 /// The devnet's builders: a name and a reference-builder strategy each.
@@ -230,23 +407,11 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     };
     say(format!("veil devnet: data in {}", config.data_dir.display()));
 
-    // Rollups and builders, registered at genesis.
+    // Two rollups at genesis; the third registers itself over HTTP once the node runs.
     let mut auction =
         Auction::new(AuctionConfig { chain_id: DEVNET_CHAIN, ..AuctionConfig::default() });
-    let admin = SigningKey::from_bytes(&[0xad; 32]);
-    for r in rollups() {
-        let rollup_config = RollupConfig {
-            reserve: r.reserve,
-            gas_limit: 30_000_000,
-            policy: RevenuePolicy::standard(
-                r.policy.0,
-                r.policy.1,
-                r.policy.2,
-                public_key(&admin),
-            )?,
-            active: true,
-        };
-        auction.register_genesis_rollup(r.id, public_key(&admin), rollup_config)?;
+    for r in genesis_rollups() {
+        auction.register_genesis_rollup(r.id, public_key(&admin(r.id)), r.config()?)?;
     }
     let builder_keys: Vec<SigningKey> =
         (0..strategies().len()).map(|i| SigningKey::from_bytes(&[0xb0 + i as u8; 32])).collect();
@@ -319,11 +484,11 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         Keypers::InProcess(running)
     };
     say(format!(
-        "sequencer: {} keypers (t = {}, {} decrypt; {} byzantine, {} silent) {} over QUIC at {}, {} rollups, slots of {} ms (bids close at +{} ms), ingress {} fingerprint {}",
+        "sequencer: {} keypers (t = {}, {} decrypt; {} byzantine, {} silent) {} over QUIC at {}, {} rollups at genesis, slots of {} ms (bids close at +{} ms), ingress {} fingerprint {}",
         config.keypers, config.threshold, config.threshold + 1, config.byzantine, config.silent,
         if config.keyper_processes { "as separate processes" } else { "in-process" },
         keyper_addr,
-        rollups().len(), config.slot_ms, clock.bid_window_ms, ingress.local_addr(), ingress.fingerprint()
+        genesis_rollups().len(), config.slot_ms, clock.bid_window_ms, ingress.local_addr(), ingress.fingerprint()
     ));
     if let Some(addr) = node.http_addr() {
         say(format!("http api: http://{addr} (metrics: http://{addr}/metrics, document: http://{addr}/openapi.json)"));
@@ -373,6 +538,9 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
         DEVNET_USER_DEPOSIT,
     ));
 
+    // The rollups' own operators: one registers, one changes its terms, over HTTP.
+    let mut changes = rollups_over_http(&api, &say, config.json).await?;
+
     // Users.
     let sent: Arc<Mutex<HashMap<TxId, Vec<u8>>>> = Arc::new(Mutex::new(HashMap::new()));
     let submitted = Arc::new(AtomicU64::new(0));
@@ -421,6 +589,13 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
             r = report_async_rx.recv() => {
                 let Some(report) = r else { break };
                 print_slot(&report, &names, &sent, &mut summary, config.json);
+                // Rollup changes whose first slot is now reported: shown taking effect.
+                let (due, later): (Vec<_>, Vec<_>) =
+                    changes.into_iter().partition(|c| c.effective <= report.slot);
+                changes = later;
+                for change in &due {
+                    show_change(&collateral, change, config.json).await;
+                }
                 if config.slots.is_some_and(|n| summary.slots >= n) {
                     break;
                 }

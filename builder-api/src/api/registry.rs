@@ -23,7 +23,7 @@ use veil_sequencer::slot::PublishedTx;
 pub mod paths {
     /// `POST`: a signed rollup admin message ([`super::RollupUpdateAccepted`]).
     pub const ROLLUP_UPDATES: &str = "/v1/rollups/updates";
-    /// `GET`: every registered rollup ([`super::RollupList`]).
+    /// `GET`: the registered rollups, a page at a time ([`super::RollupList`]).
     pub const ROLLUPS: &str = "/v1/rollups";
     /// `GET`: one rollup ([`super::RollupInfo`]).
     pub const ROLLUP: &str = "/v1/rollups/{rollup}";
@@ -71,23 +71,39 @@ pub struct RollupInfo {
     /// The terms in force now (`veil_auction::RollupConfig`: reserve, gas limit, revenue
     /// policy buckets, active); absent if the registration takes effect later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::records::RollupConfigDoc>)]
     pub current: Option<RollupConfig>,
     /// Terms scheduled for later slots (`veil_auction::ScheduledTerms`: `effective`,
     /// `config`), in slot order.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::records::ScheduledTermsDoc>)]
     pub scheduled: Vec<ScheduledTerms>,
 }
 
-/// Every registered rollup.
+/// A page of the registered rollups, by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollupList {
-    /// The slot in progress: `current` terms are those in force in it.
+    /// The slot in progress when the page was read: `current` terms are those in force in it.
     #[schema(value_type = u64)]
     pub slot: Slot,
     /// The rollups, by id.
     pub rollups: Vec<RollupInfo>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the rollup listing (query parameters of `GET /v1/rollups`), with the data API's
+/// conventions: a cursor from the previous page and a page size up to the maximum.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RollupListQuery {
+    /// The `next_cursor` of the previous page (the rollups with larger ids follow); absent
+    /// for the first page.
+    pub cursor: Option<String>,
+    /// Rollups per page, 1 to the server's maximum (`PAGE_LIMIT_EXCEEDED` above it).
+    pub limit: Option<u32>,
 }
 
 /// The page of a rollup listing (query parameters).
@@ -111,7 +127,7 @@ pub struct RollupBlock {
     /// Every committed ciphertext in committed order, with its result
     /// (`veil_sequencer::PublishedTx`: `id`, and `result`: `Included` with the payload in
     /// hex, `Failed`, or `DroppedWithBundle`).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::records::PublishedTxDoc>)]
     pub txs: Vec<PublishedTx>,
 }
 
@@ -146,7 +162,7 @@ pub struct RollupPayoutRecord {
     #[schema(value_type = String)]
     pub share: Amount,
     /// By bucket (`veil_auction::BucketPayout`: name, account, amount), in name order.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::records::BucketPayoutDoc>)]
     pub buckets: Vec<BucketPayout>,
     /// The hash of the outcome record behind it (`GET /v1/slots/{slot}/outcome` serves the
     /// record; the signed commitment binds the hash).
@@ -276,11 +292,29 @@ pub struct RollupUpdateDoc {
     pub nonce: u64,
     /// The first slot the change applies to; after every slot already opened.
     pub effective: u64,
-    /// One of `{"register": {"admin": "0x…", "config": {…}}}`, `{"configure": {…}}` or
-    /// `{"rotate_admin": {"new_admin": "0x…"}}`; a config is `{"reserve": "100",
-    /// "gas_limit": 30000000, "policy": [{"name", "bps", "account"}…], "active": true}`.
-    #[schema(value_type = Object)]
-    pub change: serde_json::Value,
+    /// What it changes.
+    pub change: RollupChangeDoc,
+}
+
+/// What a rollup admin message changes (`veil_auction::RollupChange`): an object with one
+/// key, `register`, `configure` or `rotate_admin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RollupChangeDoc {
+    /// Registers a new rollup; signed by `admin` itself (proof of possession).
+    Register {
+        /// The admin key (`0x` hex).
+        admin: String,
+        /// The initial terms.
+        config: super::records::RollupConfigDoc,
+    },
+    /// Replaces the terms from the effective slot on.
+    Configure(super::records::RollupConfigDoc),
+    /// Hands administration to another key, at once.
+    RotateAdmin {
+        /// The new admin key (`0x` hex).
+        new_admin: String,
+    },
 }
 
 /// A signed rollup admin message (`veil_auction::SignedRollupUpdate`): signed by the new
@@ -371,6 +405,17 @@ mod tests {
         let doc: SignedRollupUpdateDoc =
             serde_json::from_value(serde_json::to_value(&update).unwrap()).unwrap();
         assert_eq!(serde_json::to_value(&doc).unwrap(), serde_json::to_value(&update).unwrap());
+        let RollupChange::Register { config, .. } = update.message.change.clone() else {
+            unreachable!()
+        };
+        for change in [
+            RollupChange::Configure(config),
+            RollupChange::RotateAdmin { new_admin: public_key(&key) },
+        ] {
+            let json = serde_json::to_value(&change).unwrap();
+            let doc: RollupChangeDoc = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&doc).unwrap(), json);
+        }
         let notice = DepositNotice {
             chain_id: ChainId(1),
             bridge: public_key(&key),

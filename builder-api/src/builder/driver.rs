@@ -1,6 +1,7 @@
 //! The reference builder's driver: a tokio task that follows the mempool stream over HTTP,
-//! prunes what left by the decided slots' outcomes, and bids once per slot at a set point of
-//! the bidding window through [`BuilderClient`]. All decisions are the sans-IO [`Planner`]'s
+//! sets aside what the decided slots committed (dropped once published, taken back if the
+//! slot turns out undecryptable), and bids once per slot at a set point of the bidding window
+//! through [`BuilderClient`]. All decisions are the sans-IO [`Planner`]'s
 //! and [`PendingSet`]'s; this file only moves data and keeps time.
 
 use std::collections::{BTreeMap, HashSet};
@@ -17,8 +18,8 @@ use veil_primitives::{Amount, ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
 use super::build::SlotTerms;
 use super::pending::{PendingConfig, PendingSet, PendingStats};
 use super::strategy::{PlannedBid, Planner, SlotObservation, StrategyConfig, StrategyKind};
-use crate::api::{MempoolQuery, MempoolTx, SlotOutcome};
-use crate::http::{BuilderClient, HttpError, MempoolEvent};
+use crate::api::{DataQuery, DeliveryState, MempoolQuery, MempoolTx, SlotOutcome};
+use crate::http::{BuilderClient, DataClient, HttpError, MempoolEvent};
 
 /// Transactions read from the stream and not yet taken by the builder, at most.
 const STREAM_QUEUE: usize = 4_096;
@@ -301,6 +302,7 @@ impl Driver {
                 self.next_outcome = Some(Slot(target.slot.0.saturating_sub(1)));
             }
             self.read_outcomes(target.slot).await;
+            self.read_fates().await;
             self.bid(target.slot).await;
             last = Some(target.slot);
         }
@@ -372,7 +374,7 @@ impl Driver {
                 })
             }))
             .collect();
-        let removed = self.pending.remove_gone(slot, &committed);
+        let removed = self.pending.commit(slot, &committed);
         let mut won = Vec::new();
         let mut paid = Amount::ZERO;
         let mut others: BTreeMap<RollupId, Amount> = BTreeMap::new();
@@ -413,6 +415,38 @@ impl Driver {
             }
         }
         self.report(slot, true, won, paid);
+    }
+
+    /// Learns the fate of the decided slots whose transactions are in flight, from the data
+    /// API's blocks: published (they left the pool for good) or undecryptable (the node put
+    /// them back in its pool, which its stream never offers again: the pending set takes its
+    /// own back).
+    async fn read_fates(&mut self) {
+        let slots: Vec<Slot> = self.pending.in_flight_slots().collect();
+        if slots.is_empty() {
+            return;
+        }
+        let data = DataClient::new(self.client.http().clone());
+        for slot in slots {
+            let query = DataQuery {
+                slot: Some(slot.0),
+                limit: Some(crate::api::MAX_PAGE_LIMIT),
+                ..DataQuery::default()
+            };
+            let rows = match data.blocks(&query).await {
+                Ok(page) => page.blocks,
+                Err(e) => {
+                    tracing::warn!(%slot, error = %e, "the slot's fate is unavailable");
+                    return;
+                }
+            };
+            if rows.iter().any(|b| b.state == DeliveryState::Undecryptable) {
+                let restored = self.pending.undecryptable(slot);
+                tracing::info!(%slot, restored, "slot undecryptable: its transactions are pending again");
+            } else if !rows.is_empty() && rows.iter().all(|b| b.state == DeliveryState::Published) {
+                self.pending.published(slot);
+            }
+        }
     }
 
     fn report(&mut self, slot: Slot, decided: bool, won: Vec<RollupId>, paid: Amount) {

@@ -8,10 +8,10 @@
 //!
 //! | piece | what | I/O |
 //! |---|---|---|
-//! | [`PendingSet`] | the pending transactions' public metadata, bounded by count (lowest fee out first) and by expiry; ids that left (committed, published) remembered for a few slots so a late stream event cannot bring them back | none |
+//! | [`PendingSet`] | the pending transactions' public metadata, bounded by count (lowest fee out first) and by expiry; ids that left (committed, published) remembered for a few slots so a late stream event cannot bring them back; a decided slot's transactions set aside until it is published or abandoned | none |
 //! | [`build_blocks`] | one rollup set's blocks for a slot: fee order within each rollup's gas limit, bundles whole or not at all, expired and excluded ids left out | none |
 //! | [`Planner`] | the strategy: which sets, bundles or not, the amount (a share of the value, or a learned [`Shading`] factor), never below the reserves nor above the value | none |
-//! | [`ReferenceBuilder`] | the driver: follows `GET /v1/mempool/stream` (reopened at its cursor after a failure), reads each decided slot's outcome to prune what it committed and count wins, bids once per slot at a set point of the bidding window | HTTP through [`BuilderClient`](crate::http::BuilderClient) |
+//! | [`ReferenceBuilder`] | the driver: follows `GET /v1/mempool/stream` (reopened at its cursor after a failure), reads each decided slot's outcome to set aside what it committed and count wins, and its fate (`GET /v1/data/blocks?slot=`) to drop or take back those transactions, bids once per slot at a set point of the bidding window | HTTP through [`BuilderClient`](crate::http::BuilderClient) |
 //!
 //! # Strategies ([`StrategyKind`])
 //!
@@ -43,6 +43,12 @@
 //! outcome (commitment blocks, winners' bids, fallback blocks) before it bids for the next
 //! slot, and after an `UNKNOWN_CIPHERTEXT` or `EXPIRED_CIPHERTEXT` refusal it re-reads the
 //! mempool pages, drops what the node no longer offers and bids once more.
+//!
+//! What a decided slot committed is in flight, not gone: the pending set keeps the ones it
+//! held aside ([`PendingSet::commit`]) until the data API says the slot was published (then
+//! they are dropped) or undecryptable (then the node has returned them to its pool, where its
+//! stream will not offer them again, and the set takes them back, unless they expired).
+//! A slot whose fate is still unknown after [`PendingConfig::gone_slots`] slots is forgotten.
 //!
 //! # Example
 //!

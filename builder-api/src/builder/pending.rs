@@ -1,6 +1,13 @@
 //! The pending set a builder follows: the mempool's public metadata, bounded by count and by
 //! expiry, with the ids that left (committed, published) remembered for a while so that a
 //! late stream event cannot bring them back.
+//!
+//! A decided slot's transactions are only in flight until the slot's fate is known: the
+//! held ones are set aside ([`PendingSet::commit`]) and dropped for good once the slot is
+//! published ([`PendingSet::published`]), or put back when the slot is abandoned as
+//! undecryptable ([`PendingSet::undecryptable`]): the node returns them to its pool, but its
+//! mempool stream never offers them again (they keep their old place in admission order), so
+//! a builder that had forgotten them would never bid for them again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -115,6 +122,8 @@ pub struct PendingStats {
     pub expired: u64,
     /// Removed because they left the pool (committed or published).
     pub removed: u64,
+    /// Put back after the slot that committed them was abandoned undecryptable.
+    pub restored: u64,
     /// Refused as malformed ([`BuilderError`]).
     pub malformed: u64,
 }
@@ -133,8 +142,18 @@ pub struct PendingSet {
     bundles: HashMap<BundleId, BTreeMap<u16, TxId>>,
     gone: HashMap<TxId, Slot>,
     gone_order: VecDeque<(Slot, TxId)>,
+    /// Per decided slot whose fate is not known yet: its ids, and the transactions the set
+    /// held among them.
+    in_flight: BTreeMap<Slot, InFlight>,
     slot: Slot,
     stats: PendingStats,
+}
+
+/// A decided slot's transactions, until it is published or abandoned.
+#[derive(Debug, Clone, Default)]
+struct InFlight {
+    ids: Vec<TxId>,
+    held: Vec<PendingTx>,
 }
 
 impl PendingSet {
@@ -149,6 +168,7 @@ impl PendingSet {
             bundles: HashMap::new(),
             gone: HashMap::new(),
             gone_order: VecDeque::new(),
+            in_flight: BTreeMap::new(),
             slot: Slot(0),
             stats: PendingStats::default(),
         }
@@ -197,6 +217,10 @@ impl PendingSet {
     /// for a fee no ledger accepts. Nothing is held then.
     pub fn insert(&mut self, tx: &MempoolTx) -> Result<Inserted, BuilderError> {
         let tx = PendingTx::try_from(tx).inspect_err(|_| self.stats.malformed += 1)?;
+        self.insert_pending(tx)
+    }
+
+    fn insert_pending(&mut self, tx: PendingTx) -> Result<Inserted, BuilderError> {
         if self.txs.contains_key(&tx.id) {
             return Ok(Inserted::Duplicate);
         }
@@ -250,8 +274,9 @@ impl PendingSet {
         Some(tx)
     }
 
-    /// Moves the set to `slot`: drops what expired before it (`expiry_slot < slot`) and
-    /// forgets gone ids older than [`PendingConfig::gone_slots`]. Returns how many expired.
+    /// Moves the set to `slot`: drops what expired before it (`expiry_slot < slot`), forgets
+    /// gone ids older than [`PendingConfig::gone_slots`] and the in-flight transactions of
+    /// slots that old whose fate never became known (they stay out). Returns how many expired.
     pub fn on_slot(&mut self, slot: Slot) -> usize {
         self.slot = self.slot.max(slot);
         let mut expired = 0;
@@ -264,6 +289,9 @@ impl PendingSet {
         }
         self.stats.expired += expired as u64;
         let horizon = Slot(self.slot.0.saturating_sub(self.config.gone_slots));
+        let kept = self.in_flight.split_off(&horizon);
+        let forgotten = std::mem::replace(&mut self.in_flight, kept);
+        self.stats.removed += forgotten.values().map(|f| f.held.len() as u64).sum::<u64>();
         while let Some(&(at, id)) = self.gone_order.front() {
             if at >= horizon && self.gone_order.len() <= self.config.max_gone {
                 break;
@@ -292,20 +320,30 @@ impl PendingSet {
         dead.len()
     }
 
-    /// Removes ids that left the pool at `slot` (committed in its outcome, or published) and
-    /// remembers them as gone for a while. Returns how many were held.
+    /// Removes ids that left the pool for good at `slot` and remembers them as gone for a
+    /// while. Returns how many were held.
     pub fn remove_gone<'a>(
         &mut self,
         slot: Slot,
         ids: impl IntoIterator<Item = &'a TxId>,
     ) -> usize {
-        let mut removed = 0;
+        let removed = self.take_out(slot, ids).len();
+        self.stats.removed += removed as u64;
+        removed
+    }
+
+    /// Removes `ids`, remembers them as gone at `slot`, returns the held ones.
+    fn take_out<'a>(
+        &mut self,
+        slot: Slot,
+        ids: impl IntoIterator<Item = &'a TxId>,
+    ) -> Vec<PendingTx> {
+        let mut held = Vec::new();
         for id in ids {
-            if self.remove_one(id).is_some() {
-                removed += 1;
-            }
-            if self.gone.insert(*id, slot).is_none() {
-                self.gone_order.push_back((slot, *id));
+            held.extend(self.remove_one(id));
+            match self.gone.insert(*id, slot) {
+                Some(at) if at == slot => {}
+                _ => self.gone_order.push_back((slot, *id)),
             }
         }
         while self.gone_order.len() > self.config.max_gone {
@@ -315,14 +353,79 @@ impl PendingSet {
                 }
             }
         }
-        self.stats.removed += removed as u64;
-        removed
+        held
+    }
+
+    /// Takes out the ids a decided slot committed (its commitment, the winners' bids, the
+    /// fallback blocks): they are in flight until the slot is published or abandoned, so no
+    /// bid may name them and a late stream event cannot bring them back. The held ones are
+    /// kept aside until [`PendingSet::published`] or [`PendingSet::undecryptable`]. Returns
+    /// how many were held.
+    pub fn commit<'a>(&mut self, slot: Slot, ids: impl IntoIterator<Item = &'a TxId>) -> usize {
+        let ids: Vec<TxId> = ids.into_iter().copied().collect();
+        if ids.is_empty() {
+            return 0;
+        }
+        let held = self.take_out(slot, &ids);
+        let n = held.len();
+        let entry = self.in_flight.entry(slot).or_default();
+        entry.ids.extend(ids);
+        entry.held.extend(held);
+        n
+    }
+
+    /// The slot was published: what it committed left the pool for good. Returns how many
+    /// held transactions that drops.
+    pub fn published(&mut self, slot: Slot) -> usize {
+        let n = self.in_flight.remove(&slot).map_or(0, |f| f.held.len());
+        self.stats.removed += n as u64;
+        n
+    }
+
+    /// The slot was abandoned as undecryptable: the node returned what it committed to the
+    /// pool. Its ids are no longer remembered as gone, and the transactions the set held
+    /// return to it (unless they expired meanwhile or the set is full of better ones).
+    /// Returns how many returned.
+    pub fn undecryptable(&mut self, slot: Slot) -> usize {
+        let Some(f) = self.in_flight.remove(&slot) else { return 0 };
+        for id in &f.ids {
+            if self.gone.get(id) == Some(&slot) {
+                self.gone.remove(id);
+            }
+        }
+        let mut restored = 0;
+        for tx in f.held {
+            match self.insert_pending(tx) {
+                Ok(Inserted::Added | Inserted::Evicted(_)) => {
+                    // Counted as restored, not as newly taken.
+                    self.stats.added -= 1;
+                    restored += 1;
+                }
+                Ok(Inserted::Expired) => self.stats.expired += 1,
+                Ok(Inserted::Duplicate) => {}
+                Ok(Inserted::Gone | Inserted::Full) | Err(_) => self.stats.removed += 1,
+            }
+        }
+        self.stats.restored += restored as u64;
+        restored
+    }
+
+    /// The decided slots whose fate is not known yet, oldest first.
+    pub fn in_flight_slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.in_flight.keys().copied()
+    }
+
+    /// Held transactions set aside as in flight, over all slots.
+    #[must_use]
+    pub fn in_flight_len(&self) -> usize {
+        self.in_flight.values().map(|f| f.held.len()).sum()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use veil_primitives::{Eon, PublicKeyBytes};
 
     pub(crate) fn tx(seq: u64, rollup: u32, fee: u128, expiry: u64) -> MempoolTx {
@@ -366,6 +469,138 @@ mod tests {
         assert_eq!(set.insert(&tx(2, 0, 10, 5)).unwrap(), Inserted::Gone);
         set.on_slot(Slot(4 + DEFAULT_GONE_SLOTS + 1));
         assert_eq!(set.insert(&tx(2, 0, 10, 50)).unwrap(), Inserted::Added);
+    }
+
+    #[test]
+    fn an_undecryptable_slot_gives_its_transactions_back() {
+        let mut set = PendingSet::new(PendingConfig::default());
+        for seq in 1..=5 {
+            set.insert(&tx(seq, 0, 10 * u128::from(seq), 20)).unwrap();
+        }
+        let id = |seq| tx(seq, 0, 0, 0).id;
+        set.on_slot(Slot(3));
+        // Slot 3 commits two held transactions and one this builder never saw.
+        assert_eq!(set.commit(Slot(3), &[id(1), id(2), id(99)]), 2);
+        assert_eq!((set.len(), set.in_flight_len()), (3, 2));
+        assert_eq!(set.in_flight_slots().collect::<Vec<_>>(), vec![Slot(3)]);
+        // In flight: a late stream event cannot bring one back.
+        assert_eq!(set.insert(&tx(1, 0, 10, 20)).unwrap(), Inserted::Gone);
+        // Slot 3 is abandoned: both are pending again, and the unseen one may be taken.
+        assert_eq!(set.undecryptable(Slot(3)), 2);
+        assert_eq!((set.len(), set.in_flight_len()), (5, 0));
+        assert!(set.get(&id(1)).is_some() && set.get(&id(2)).is_some());
+        assert_eq!(set.insert(&tx(99, 0, 10, 20)).unwrap(), Inserted::Added);
+        assert_eq!(set.stats().restored, 2);
+        // Slot 4 commits one and is published: it is gone for good.
+        assert_eq!(set.commit(Slot(4), &[id(3)]), 1);
+        assert_eq!(set.published(Slot(4)), 1);
+        assert_eq!(set.insert(&tx(3, 0, 30, 20)).unwrap(), Inserted::Gone);
+        assert_eq!(set.in_flight_slots().count(), 0);
+        // A transaction that expired while in flight does not come back.
+        set.insert(&tx(7, 0, 10, 5)).unwrap();
+        set.commit(Slot(5), &[id(7)]);
+        set.on_slot(Slot(6));
+        assert_eq!(set.undecryptable(Slot(5)), 0);
+        assert!(set.get(&id(7)).is_none());
+        // A slot whose fate never becomes known is forgotten after `gone_slots`.
+        set.commit(Slot(6), &[id(4)]);
+        set.on_slot(Slot(6 + DEFAULT_GONE_SLOTS + 1));
+        assert_eq!((set.in_flight_slots().count(), set.in_flight_len()), (0, 0));
+        assert_eq!(set.undecryptable(Slot(6)), 0);
+        // Nothing committed, nothing in flight.
+        assert_eq!(set.commit(Slot(20), &[]), 0);
+        assert_eq!(set.in_flight_slots().count(), 0);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A new transaction: fee, expiry in slots from now.
+        Insert(u128, u64),
+        /// The current slot commits this many held transactions (and one unseen id).
+        Commit(usize),
+        /// The oldest in-flight slot's fate: undecryptable (true) or published.
+        Resolve(bool),
+        /// The next slot.
+        Advance,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (1u128..100, 0u64..6).prop_map(|(f, e)| Op::Insert(f, e)),
+            2 => (0usize..4).prop_map(Op::Commit),
+            2 => any::<bool>().prop_map(Op::Resolve),
+            2 => Just(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        /// Against a model: a committed transaction leaves the set while in flight, comes back
+        /// iff its slot is abandoned before it expired, and is dropped for good when its slot
+        /// is published; nothing stays in flight past `gone_slots`.
+        #[test]
+        fn in_flight_transactions_follow_their_slots_fate(
+            ops in prop::collection::vec(op(), 1..80)
+        ) {
+            const GONE: u64 = 3;
+            let mut set = PendingSet::new(PendingConfig {
+                gone_slots: GONE,
+                ..PendingConfig::default()
+            });
+            let mut held: BTreeMap<TxId, u64> = BTreeMap::new();
+            let mut flight: BTreeMap<Slot, Vec<(TxId, u64)>> = BTreeMap::new();
+            let mut slot = 0u64;
+            let mut seq = 0u64;
+            for op in ops {
+                match op {
+                    Op::Insert(fee, expiry) => {
+                        seq += 1;
+                        let t = tx(seq, (seq % 3) as u32, fee, slot + expiry);
+                        prop_assert_eq!(set.insert(&t).unwrap(), Inserted::Added);
+                        held.insert(t.id, slot + expiry);
+                    }
+                    Op::Commit(k) => {
+                        let taken: Vec<(TxId, u64)> =
+                            held.iter().take(k).map(|(i, e)| (*i, *e)).collect();
+                        let mut ids: Vec<TxId> = taken.iter().map(|t| t.0).collect();
+                        seq += 1;
+                        let unseen = tx(seq, 0, 1, slot + 9);
+                        ids.push(unseen.id);
+                        prop_assert_eq!(set.commit(Slot(slot), &ids), taken.len());
+                        for (i, _) in &taken {
+                            held.remove(i);
+                        }
+                        flight.entry(Slot(slot)).or_default().extend(taken.iter().copied());
+                        // In flight, neither a held one nor the unseen one can be taken.
+                        prop_assert_eq!(set.insert(&unseen).unwrap(), Inserted::Gone);
+                    }
+                    Op::Resolve(undecryptable) => {
+                        let Some((&s, _)) = flight.iter().next() else { continue };
+                        let txs = flight.remove(&s).unwrap();
+                        if undecryptable {
+                            let back: Vec<_> = txs.iter().filter(|t| t.1 >= slot).collect();
+                            prop_assert_eq!(set.undecryptable(s), back.len());
+                            held.extend(back.into_iter().copied());
+                        } else {
+                            prop_assert_eq!(set.published(s), txs.len());
+                        }
+                    }
+                    Op::Advance => {
+                        slot += 1;
+                        set.on_slot(Slot(slot));
+                        held.retain(|_, e| *e >= slot);
+                        flight.retain(|s, _| s.0 >= slot.saturating_sub(GONE));
+                    }
+                }
+                let ids: BTreeSet<TxId> = set.iter().map(|t| t.id).collect();
+                prop_assert_eq!(&ids, &held.keys().copied().collect::<BTreeSet<_>>());
+                prop_assert_eq!(
+                    set.in_flight_slots().collect::<Vec<_>>(),
+                    flight.keys().copied().collect::<Vec<_>>()
+                );
+                prop_assert_eq!(set.in_flight_len(), flight.values().map(Vec::len).sum::<usize>());
+                prop_assert_eq!(set.stats().held, set.len());
+            }
+        }
     }
 
     #[test]

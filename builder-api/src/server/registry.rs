@@ -14,8 +14,8 @@ use super::routes::{call, json_error, path_error};
 use super::AppState;
 use crate::api::registry::{
     BuilderCollateral, DepositAccepted, FeeAccountInfo, RollupBlocksPage, RollupInfo, RollupList,
-    RollupPageQuery, RollupPayoutsPage, RollupUpdateAccepted, SignedDepositNoticeDoc,
-    SignedRollupUpdateDoc, SignedWithdrawalDoc, WithdrawalAccepted,
+    RollupListQuery, RollupPageQuery, RollupPayoutsPage, RollupUpdateAccepted,
+    SignedDepositNoticeDoc, SignedRollupUpdateDoc, SignedWithdrawalDoc, WithdrawalAccepted,
 };
 use crate::api::{ApiError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 
@@ -23,7 +23,7 @@ use ErrorCode as C;
 
 /// What the rollup and collateral routes need from the node. Every method blocks (routes call
 /// them on the blocking pool) and answers with a typed [`ApiError`] whose code the route
-/// declares in [`route_errors`].
+/// declares in [`route_errors`](super::route_errors).
 pub trait RegistryBackend {
     /// Applies a signed rollup admin message; answers once it is durable.
     ///
@@ -34,11 +34,12 @@ pub trait RegistryBackend {
     /// durable; `SHUTTING_DOWN` if the sequencer takes no input.
     fn rollup_update(&self, update: SignedRollupUpdate) -> Result<RollupUpdateAccepted, ApiError>;
 
-    /// Every registered rollup as of the slot in progress.
+    /// The registered rollups with ids above `after` (all if `None`), by id, at most `limit`,
+    /// as of the slot in progress; `next_cursor` (the last id listed) when the page is full.
     ///
     /// # Errors
     /// `SHUTTING_DOWN` if the sequencer takes no input.
-    fn rollups(&self) -> Result<RollupList, ApiError>;
+    fn rollups(&self, after: Option<RollupId>, limit: u32) -> Result<RollupList, ApiError>;
 
     /// One rollup as of the slot in progress.
     ///
@@ -118,7 +119,13 @@ pub(super) fn route_errors(operation: &str) -> &'static [ErrorCode] {
             C::DeadlineExceeded,
             C::RateLimited,
         ],
-        "rollups" => &[C::ShuttingDown, C::DeadlineExceeded, C::RateLimited],
+        "rollups" => &[
+            C::MalformedRequest,
+            C::PageLimitExceeded,
+            C::ShuttingDown,
+            C::DeadlineExceeded,
+            C::RateLimited,
+        ],
         "rollup" | "builder_collateral" | "fee_account" => &[
             C::MalformedRequest,
             C::NotFound,
@@ -187,11 +194,10 @@ fn parse_rollup(rollup: Result<Path<u32>, PathRejection>) -> Result<RollupId, Ap
     rollup.map(|Path(r)| RollupId(r)).map_err(path_error)
 }
 
-fn parse_page(
-    query: Result<Query<RollupPageQuery>, QueryRejection>,
-) -> Result<(Slot, u32), ApiError> {
-    let Query(q) = query.map_err(|r| ApiError::new(C::MalformedRequest, r.body_text()))?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+/// A page size: the default if absent, `MALFORMED_REQUEST` for 0, `PAGE_LIMIT_EXCEEDED` over
+/// the maximum.
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
     if limit == 0 {
         return Err(ApiError::new(C::MalformedRequest, "limit must be at least 1"));
     }
@@ -201,7 +207,26 @@ fn parse_page(
             format!("limit {limit} is over the maximum page size {MAX_PAGE_LIMIT}"),
         ));
     }
-    Ok((Slot(q.from.unwrap_or(0)), limit))
+    Ok(limit)
+}
+
+fn parse_page(
+    query: Result<Query<RollupPageQuery>, QueryRejection>,
+) -> Result<(Slot, u32), ApiError> {
+    let Query(q) = query.map_err(|r| ApiError::new(C::MalformedRequest, r.body_text()))?;
+    Ok((Slot(q.from.unwrap_or(0)), page_limit(q.limit)?))
+}
+
+fn parse_list(
+    query: Result<Query<RollupListQuery>, QueryRejection>,
+) -> Result<(Option<RollupId>, u32), ApiError> {
+    let Query(q) = query.map_err(|r| ApiError::new(C::MalformedRequest, r.body_text()))?;
+    let after = q
+        .cursor
+        .map(|c| c.parse::<u32>().map(RollupId))
+        .transpose()
+        .map_err(|_| ApiError::new(C::MalformedRequest, "cursor: not a cursor of this API"))?;
+    Ok((after, page_limit(q.limit)?))
 }
 
 /// Registers a rollup, changes its terms from a later slot on, or rotates its admin key: a
@@ -218,11 +243,16 @@ async fn rollup_update(
     call(&s, "rollup_update", move |b| b.rollup_update(update)).await.map(Json)
 }
 
-/// Every registered rollup: admin key, last nonce, terms in force now, scheduled changes.
-#[utoipa::path(get, path = "/v1/rollups", tag = "rollup",
-    responses((status = 200, description = "The rollups", body = RollupList)))]
-async fn rollups(State(s): State<AppState>) -> Result<Json<RollupList>, ApiError> {
-    call(&s, "rollups", |b| b.rollups()).await.map(Json)
+/// The registered rollups by id, a page at a time: admin key, last nonce, terms in force now,
+/// scheduled changes; read on from `next_cursor`.
+#[utoipa::path(get, path = "/v1/rollups", tag = "rollup", params(RollupListQuery),
+    responses((status = 200, description = "A page of rollups", body = RollupList)))]
+async fn rollups(
+    State(s): State<AppState>,
+    query: Result<Query<RollupListQuery>, QueryRejection>,
+) -> Result<Json<RollupList>, ApiError> {
+    let (after, limit) = parse_list(query)?;
+    call(&s, "rollups", move |b| b.rollups(after, limit)).await.map(Json)
 }
 
 /// One rollup: admin key, last nonce, terms in force now, scheduled changes.

@@ -12,14 +12,14 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use ed25519_dalek::SigningKey;
 use tower::ServiceExt;
-use veil_auction::{Bid, BidId, Outcome, PaymentRule, RollupBlock, SignedBid, VerifiedBid};
+use veil_auction::{Bid, BidId, RollupBlock, SignedBid, VerifiedBid};
 use veil_primitives::{Amount, ChainId, Eon, ErrorCode, PublicKeyBytes, RollupId, Slot, TxId};
-use veil_sequencer::{Commitment, PublishedSlot};
 
 use super::*;
+use crate::api::records::samples;
 use crate::api::registry::{
     self as reg, BuilderCollateral, DepositAccepted, RollupBlocksPage, RollupInfo, RollupList,
-    RollupPayoutsPage, RollupUpdateAccepted, WithdrawalAccepted,
+    RollupPayoutRecord, RollupPayoutsPage, RollupUpdateAccepted, WithdrawalAccepted,
 };
 use crate::api::{paths, BlockDelivered, DeliveryState, TxState, MAX_PAGE_LIMIT};
 
@@ -54,34 +54,6 @@ impl Scripted {
     }
 }
 
-fn commitment() -> Commitment {
-    Commitment {
-        chain_id: ChainId(1),
-        slot: Slot(7),
-        eon: Eon(1),
-        blocks: vec![],
-        outcome_hash: [0; 32],
-    }
-}
-
-fn outcome() -> Outcome {
-    Outcome {
-        chain_id: ChainId(1),
-        slot: Slot(7),
-        rule: PaymentRule::FirstPrice,
-        exact: true,
-        bids_considered: 0,
-        bids_digest: [0; 32],
-        terms: vec![],
-        welfare: Amount::ZERO,
-        excluded_for_collateral: vec![],
-        winners: vec![],
-        payouts: vec![],
-        fallback: vec![],
-        ledger: vec![],
-    }
-}
-
 impl RegistryBackend for Scripted {
     fn rollup_update(
         &self,
@@ -94,18 +66,21 @@ impl RegistryBackend for Scripted {
         })
     }
 
-    fn rollups(&self) -> Result<RollupList, ApiError> {
-        self.answer(|| RollupList { slot: Slot(3), rollups: vec![] })
+    fn rollups(&self, after: Option<RollupId>, limit: u32) -> Result<RollupList, ApiError> {
+        // Rollups 0..10 registered.
+        self.answer(|| {
+            let first = after.map_or(0, |a| a.0 + 1);
+            let rollups: Vec<RollupInfo> =
+                (first..10).take(limit as usize).map(|r| rollup_info(RollupId(r))).collect();
+            let next_cursor = (rollups.len() == limit as usize)
+                .then(|| rollups.last().map(|r| r.rollup.0.to_string()))
+                .flatten();
+            RollupList { slot: Slot(3), rollups, next_cursor }
+        })
     }
 
     fn rollup(&self, rollup: RollupId) -> Result<RollupInfo, ApiError> {
-        self.answer(|| RollupInfo {
-            rollup,
-            admin: PublicKeyBytes([1; 32]),
-            last_nonce: 0,
-            current: None,
-            scheduled: vec![],
-        })
+        self.answer(|| rollup_info(rollup))
     }
 
     fn rollup_blocks(
@@ -114,7 +89,15 @@ impl RegistryBackend for Scripted {
         _: Slot,
         _: u32,
     ) -> Result<RollupBlocksPage, ApiError> {
-        self.answer(|| RollupBlocksPage { rollup, blocks: vec![], next_from: None })
+        self.answer(|| RollupBlocksPage {
+            rollup,
+            blocks: samples::published()
+                .blocks
+                .into_iter()
+                .map(|b| reg::RollupBlock { slot: Slot(7), txs: b.txs })
+                .collect(),
+            next_from: Some(8),
+        })
     }
 
     fn rollup_payouts(
@@ -123,7 +106,23 @@ impl RegistryBackend for Scripted {
         _: Slot,
         _: u32,
     ) -> Result<RollupPayoutsPage, ApiError> {
-        self.answer(|| RollupPayoutsPage { rollup, payouts: vec![], next_from: None })
+        self.answer(|| {
+            let outcome = samples::outcome();
+            let p = &outcome.payouts[0];
+            RollupPayoutsPage {
+                rollup,
+                payouts: vec![RollupPayoutRecord {
+                    slot: outcome.slot,
+                    builder: p.builder,
+                    reserve: p.reserve,
+                    share: p.share,
+                    buckets: p.buckets.clone(),
+                    outcome_hash: veil_primitives::hexbytes::encode(&outcome.hash()),
+                    settled: true,
+                }],
+                next_from: None,
+            }
+        })
     }
 
     fn builder_collateral(&self, builder: PublicKeyBytes) -> Result<BuilderCollateral, ApiError> {
@@ -206,18 +205,15 @@ impl ApiBackend for Scripted {
     fn outcome(&self, slot: Slot) -> Result<SlotOutcome, ApiError> {
         self.answer(|| SlotOutcome {
             slot,
-            commitment: commitment(),
-            outcome: outcome(),
-            outcome_hash: String::new(),
-            signed: None,
+            commitment: samples::commitment(),
+            outcome: samples::outcome(),
+            outcome_hash: veil_primitives::hexbytes::encode(&samples::outcome().hash()),
+            signed: Some(samples::signed_commitment()),
         })
     }
 
     fn blocks(&self, slot: Slot) -> Result<SlotBlocks, ApiError> {
-        self.answer(|| SlotBlocks {
-            slot,
-            published: PublishedSlot { slot, blocks: vec![], blamed: vec![], fees: vec![] },
-        })
+        self.answer(|| SlotBlocks { slot, published: samples::published() })
     }
 
     fn bids_received(&self, _: &DataFilter, _: PageRequest) -> Result<BidsPage, ApiError> {
@@ -244,11 +240,11 @@ impl ApiBackend for Scripted {
     fn tx_status(&self, tx: TxId) -> Result<TxStatus, ApiError> {
         self.answer(|| TxStatus {
             tx,
-            state: TxState::Pending,
-            slot: None,
-            rollup: None,
-            position: None,
-            receipt: None,
+            state: TxState::Committed,
+            slot: Some(Slot(7)),
+            rollup: Some(RollupId(0)),
+            position: Some(0),
+            receipt: Some(samples::receipt()),
         })
     }
 
@@ -309,6 +305,17 @@ impl ApiBackend for Scripted {
             std::thread::sleep(Duration::from_secs(1));
         }
         "# EOF\n".into()
+    }
+}
+
+/// A registered rollup with terms in force and terms scheduled.
+fn rollup_info(rollup: RollupId) -> RollupInfo {
+    RollupInfo {
+        rollup,
+        admin: PublicKeyBytes([1; 32]),
+        last_nonce: 2,
+        current: Some(samples::config(5)),
+        scheduled: vec![samples::scheduled()],
     }
 }
 
@@ -715,4 +722,274 @@ async fn clients_decode_errors_and_retry_only_gets() {
     let page = DataClient::new(http).blocks(&crate::api::DataQuery::default()).await.unwrap();
     assert_eq!(page.next_cursor.as_deref(), Some("3"));
     assert!(matches!(HttpClient::new("not a url"), Err(crate::http::HttpError::BadUrl(_))));
+}
+
+// ----- The document's schemas against real answers. -----
+
+/// The schema `schema` points to (through a `$ref` into the document's components).
+fn resolve<'a>(doc: &'a serde_json::Value, schema: &'a serde_json::Value) -> &'a serde_json::Value {
+    match schema.get("$ref").and_then(serde_json::Value::as_str) {
+        Some(r) => {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{r}"));
+            let target = &doc["components"]["schemas"][name];
+            assert!(target.is_object(), "{r} is not in the document");
+            target
+        }
+        None => schema,
+    }
+}
+
+/// The JSON types a schema allows (`type` as a string or a list).
+fn types_of(schema: &serde_json::Value) -> BTreeSet<&str> {
+    match schema.get("type") {
+        Some(serde_json::Value::String(t)) => [t.as_str()].into(),
+        Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// Every place reachable from `schema` that says nothing of its instance's shape: a schema
+/// without a type, an object without properties, an array without items.
+fn free_forms(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    at: &str,
+    seen: &mut BTreeSet<String>,
+    out: &mut Vec<String>,
+) {
+    if let Some(r) = schema.get("$ref").and_then(serde_json::Value::as_str) {
+        if seen.insert(r.to_string()) {
+            free_forms(doc, resolve(doc, schema), &format!("{at}<{r}>"), seen, out);
+        }
+        return;
+    }
+    let mut shaped = schema.get("enum").is_some() || schema.get("const").is_some();
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for (i, s) in schema.get(key).and_then(|l| l.as_array()).into_iter().flatten().enumerate() {
+            shaped = true;
+            free_forms(doc, s, &format!("{at}/{key}[{i}]"), seen, out);
+        }
+    }
+    let types = types_of(schema);
+    if types.is_empty() && !shaped {
+        out.push(format!("{at}: any value"));
+    }
+    if types.contains("object") {
+        match schema.get("properties").and_then(|p| p.as_object()) {
+            Some(props) => {
+                for (k, s) in props {
+                    free_forms(doc, s, &format!("{at}.{k}"), seen, out);
+                }
+            }
+            None => out.push(format!("{at}: a free-form object")),
+        }
+    }
+    if types.contains("array") {
+        match schema.get("items") {
+            Some(s) => free_forms(doc, s, &format!("{at}[]"), seen, out),
+            None => out.push(format!("{at}: an array of anything")),
+        }
+    }
+}
+
+/// Checks `v` against `schema` (the subset of JSON Schema the document uses), strictly: an
+/// object may hold only the properties its schema lists (the API's types refuse unknown
+/// fields too).
+fn validate(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    let schema = resolve(doc, schema);
+    for s in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        validate(doc, s, v, at)?;
+    }
+    if let Some(list) = schema.get("oneOf").and_then(Value::as_array) {
+        let matching = list.iter().filter(|s| validate(doc, s, v, at).is_ok()).count();
+        if matching != 1 {
+            return Err(format!("{at}: {matching} branches of oneOf match {v}"));
+        }
+    }
+    if let Some(list) = schema.get("anyOf").and_then(Value::as_array) {
+        if !list.iter().any(|s| validate(doc, s, v, at).is_ok()) {
+            return Err(format!("{at}: no branch of anyOf matches {v}"));
+        }
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        if !values.contains(v) {
+            return Err(format!("{at}: {v} is not one of {values:?}"));
+        }
+    }
+    let types = types_of(schema);
+    let is = |t: &str| match t {
+        "null" => v.is_null(),
+        "boolean" => v.is_boolean(),
+        "integer" => v.is_u64() || v.is_i64(),
+        "number" => v.is_number(),
+        "string" => v.is_string(),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        other => panic!("type {other}"),
+    };
+    if !types.is_empty() && !types.iter().any(|t| is(t)) {
+        return Err(format!("{at}: {v} is not of type {types:?}"));
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64()) {
+        if n < min {
+            return Err(format!("{at}: {v} is below the minimum {min}"));
+        }
+    }
+    match v {
+        Value::Object(fields) => {
+            for r in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                let r = r.as_str().unwrap();
+                if !fields.contains_key(r) {
+                    return Err(format!("{at}: the required {r} is missing"));
+                }
+            }
+            let props = schema.get("properties").and_then(Value::as_object);
+            for (k, x) in fields {
+                match props.and_then(|p| p.get(k)) {
+                    Some(s) => validate(doc, s, x, &format!("{at}.{k}"))?,
+                    None if types.contains("object") => {
+                        return Err(format!("{at}.{k}: not a property of the schema"));
+                    }
+                    None => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for (i, x) in items.iter().enumerate() {
+                    validate(doc, s, x, &format!("{at}[{i}]"))?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The responses that carry the sequencer's records (outcome record, signed commitment,
+/// published blocks, rollup terms, receipts) have typed schemas all the way down, and real
+/// answers through the router, with every variant of every record type, match them. The
+/// only free-form places left in the whole document are the committee key set of the
+/// schedule (`veil_crypto::PublicKeySet` JSON) and the document itself.
+#[tokio::test]
+async fn record_responses_are_typed_and_real_answers_match_their_schemas() {
+    let doc = serde_json::to_value(openapi()).unwrap();
+    let schema_of = |path: &str| {
+        doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+            .clone()
+    };
+    let tx = TxId([9; 32]).to_string();
+    for (path, real) in [
+        (paths::OUTCOME, "/v1/slots/7/outcome".to_string()),
+        (paths::BLOCKS, "/v1/slots/7/blocks".into()),
+        (paths::DATA_BLOCKS, paths::DATA_BLOCKS.into()),
+        (paths::TX, format!("/v1/tx/{tx}")),
+        (reg::paths::ROLLUPS, reg::paths::ROLLUPS.into()),
+        (reg::paths::ROLLUP, "/v1/rollups/7".into()),
+        (reg::paths::ROLLUP_BLOCKS, "/v1/rollups/7/blocks".into()),
+        (reg::paths::ROLLUP_PAYOUTS, "/v1/rollups/7/payouts".into()),
+    ] {
+        let schema = schema_of(path);
+        assert!(schema.is_object(), "{path} has no JSON schema");
+        let mut loose = Vec::new();
+        free_forms(&doc, &schema, path, &mut BTreeSet::new(), &mut loose);
+        assert!(loose.is_empty(), "{path}: {loose:#?}");
+        let (status, bytes) = send(app(Mode::Ok), Method::GET, &real, None).await;
+        assert_eq!(status, 200, "{real}");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        validate(&doc, &schema, &body, path).unwrap_or_else(|e| panic!("{e}\n{body:#}"));
+    }
+
+    // The checks are not vacuous: an unknown field, a missing required one or a wrong type
+    // fails.
+    let schema = schema_of(paths::OUTCOME);
+    let (_, bytes) = send(app(Mode::Ok), Method::GET, "/v1/slots/7/outcome", None).await;
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut extra = body.clone();
+    extra["outcome"]["winners"][0]["bonus"] = 1.into();
+    let mut missing = body.clone();
+    missing["commitment"].as_object_mut().unwrap().remove("eon");
+    let mut wrong = body.clone();
+    wrong["signed"]["message"]["blocks"][0]["payment"] = 20.into();
+    let mut bad_variant = body;
+    bad_variant["outcome"]["ledger"][0]["kind"] = "gift".into();
+    for broken in [extra, missing, wrong, bad_variant] {
+        assert!(validate(&doc, &schema, &broken, "outcome").is_err(), "{broken:#}");
+    }
+
+    // The whole document: every free-form place is one of the two known ones.
+    let mut loose = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (path, method, _) in operations(&openapi()) {
+        let op = &doc["paths"][&path][method];
+        for (status, response) in op["responses"].as_object().unwrap() {
+            for (kind, content) in response["content"].as_object().into_iter().flatten() {
+                let at = format!("{method} {path} {status} {kind}");
+                free_forms(&doc, &content["schema"], &at, &mut seen, &mut loose);
+            }
+        }
+        if let Some(body) = op["requestBody"]["content"]["application/json"].get("schema") {
+            free_forms(&doc, body, &format!("{method} {path} body"), &mut seen, &mut loose);
+        }
+    }
+    assert!(
+        loose.iter().all(|l| l.ends_with(".committee: a free-form object")
+            || l.starts_with("get /openapi.json 200")),
+        "{loose:#?}"
+    );
+}
+
+/// `GET /v1/rollups` pages like the data API: a cursor from the previous page, a page size up
+/// to the maximum (`PAGE_LIMIT_EXCEEDED` above it), no cursor on the last page; the SDK's
+/// `rollups` reads every page.
+#[tokio::test]
+async fn the_rollup_listing_is_paginated() {
+    use crate::api::registry::RollupListQuery;
+    use crate::http::{GetRetry, HttpClient, RollupClient};
+
+    let app = router(Arc::new(Scripted::new(Mode::Ok)), ServerConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = HttpClient::with(
+        &format!("http://{addr}"),
+        Duration::from_secs(5),
+        GetRetry { attempts: 1, ..GetRetry::default() },
+    )
+    .unwrap();
+    let client = RollupClient::new(http);
+    // Ten rollups (0..10) in pages of four: 4, 4, 2.
+    let mut query = RollupListQuery { cursor: None, limit: Some(4) };
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = client.rollups_page(&query).await.unwrap();
+        pages += 1;
+        seen.extend(page.rollups.iter().map(|r| r.rollup.0));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    assert_eq!(pages, 3);
+    let all = client.rollups().await.unwrap();
+    assert_eq!(all.rollups.len(), 10);
+    assert!(all.next_cursor.is_none());
+    let over = RollupListQuery { cursor: None, limit: Some(crate::api::MAX_PAGE_LIMIT + 1) };
+    let e = client.rollups_page(&over).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::PageLimitExceeded));
+    for bad in [
+        RollupListQuery { cursor: Some("yesterday".into()), limit: None },
+        RollupListQuery { cursor: None, limit: Some(0) },
+    ] {
+        let e = client.rollups_page(&bad).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::MalformedRequest), "{bad:?}");
+    }
 }

@@ -14,10 +14,21 @@ use veil_primitives::Amount;
 
 /// One fee payer's pending transactions: how many, and its lone (non-bundle) transactions by
 /// fee, which is what a payer at its quota may replace.
+///
+/// Most payers have one transaction pending, so one is held inline and a tree is allocated
+/// only for a second (a one-element `BTreeSet` costs a ~300-byte node per payer).
 #[derive(Debug, Default)]
 pub(crate) struct Payer {
     count: usize,
-    lone: BTreeSet<(Amount, u64)>,
+    lone: Lone,
+}
+
+#[derive(Debug, Default)]
+enum Lone {
+    #[default]
+    None,
+    One(Amount, u64),
+    Many(BTreeSet<(Amount, u64)>),
 }
 
 impl Payer {
@@ -27,21 +38,47 @@ impl Payer {
 
     pub(crate) fn add(&mut self, fee: Amount, seq: u64, lone: bool) {
         self.count += 1;
-        if lone {
-            self.lone.insert((fee, seq));
+        if !lone {
+            return;
         }
+        self.lone = match std::mem::take(&mut self.lone) {
+            Lone::None => Lone::One(fee, seq),
+            Lone::One(f, s) => Lone::Many([(f, s), (fee, seq)].into()),
+            Lone::Many(mut set) => {
+                set.insert((fee, seq));
+                Lone::Many(set)
+            }
+        };
     }
 
     /// Removes one transaction; true when the payer has none left.
     pub(crate) fn remove(&mut self, fee: Amount, seq: u64) -> bool {
         self.count = self.count.saturating_sub(1);
-        self.lone.remove(&(fee, seq));
+        match &mut self.lone {
+            Lone::One(f, s) if (*f, *s) == (fee, seq) => self.lone = Lone::None,
+            Lone::Many(set) => {
+                set.remove(&(fee, seq));
+                self.lone = match set.len() {
+                    0 => Lone::None,
+                    1 => {
+                        let (f, s) = *set.first().expect("one left");
+                        Lone::One(f, s)
+                    }
+                    _ => return self.count == 0,
+                };
+            }
+            _ => {}
+        }
         self.count == 0
     }
 
     /// Lone transactions, lowest fee first, then oldest first.
-    pub(crate) fn lowest_lone(&self) -> impl Iterator<Item = (Amount, u64)> + '_ {
-        self.lone.iter().copied()
+    pub(crate) fn lowest_lone(&self) -> Box<dyn Iterator<Item = (Amount, u64)> + '_> {
+        match &self.lone {
+            Lone::None => Box::new(std::iter::empty()),
+            Lone::One(f, s) => Box::new(std::iter::once((*f, *s))),
+            Lone::Many(set) => Box::new(set.iter().copied()),
+        }
     }
 }
 

@@ -2,14 +2,15 @@
 //! node over HTTP, through the SDK's [`RollupClient`] only. Admin messages are signed with the
 //! admin key file (`veil keygen` writes one); the chain id comes from the node's schedule, the
 //! nonce defaults to the rollup's last one plus one and the effective slot to two slots ahead.
-//! Human-readable by default, the API's JSON with `--json`.
+//! Human-readable by default, the API's JSON with `--json`. `show` lists the registered
+//! rollups a page at a time (`--cursor`, `--limit`, as `veil data` does).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use veil_auction::{public_key, RevenuePolicy, RollupChange, RollupConfig, RollupUpdate};
-use veil_builder_api::api::registry::{RollupInfo, RollupPayoutsPage};
+use veil_builder_api::api::registry::{RollupInfo, RollupListQuery, RollupPayoutsPage};
 use veil_builder_api::http::{BuilderClient, HttpClient, RollupClient};
 use veil_primitives::{Amount, PublicKeyBytes, RollupId, Slot};
 
@@ -33,7 +34,7 @@ pub enum RollupCommand {
     Config(ConfigArgs),
     /// Hand administration to another key, at once (signed by the admin key).
     RotateAdmin(RotateArgs),
-    /// A rollup's registration (every rollup without `--rollup`).
+    /// A rollup's registration (without `--rollup`: a page of the registered rollups).
     Show(ShowArgs),
     /// A rollup's published blocks from a slot on.
     Blocks(PageArgs),
@@ -110,6 +111,14 @@ pub struct ShowArgs {
     /// Only this rollup.
     #[arg(long)]
     pub rollup: Option<u32>,
+    /// Without `--rollup`: the rollups after this cursor (the `more: --cursor` printed after
+    /// the previous page).
+    #[arg(long, conflicts_with = "rollup")]
+    pub cursor: Option<String>,
+    /// Without `--rollup`: rollups per page (the server refuses more than its maximum with
+    /// PAGE_LIMIT_EXCEEDED).
+    #[arg(long, conflicts_with = "rollup")]
+    pub limit: Option<u32>,
 }
 
 /// `veil rollup blocks|payouts` arguments.
@@ -151,14 +160,27 @@ pub async fn run(args: RollupArgs) -> anyhow::Result<()> {
         }
         RollupCommand::Show(a) => {
             let client = RollupClient::new(a.http.client()?);
-            let list = match a.rollup {
-                Some(id) => vec![client.rollup(RollupId(id)).await?],
-                None => client.rollups().await?.rollups,
-            };
+            if let Some(id) = a.rollup {
+                let info = client.rollup(RollupId(id)).await?;
+                if a.http.json {
+                    println!("{}", serde_json::to_string_pretty(&info)?);
+                } else {
+                    print_rollup(&info);
+                }
+                return Ok(());
+            }
+            let page =
+                client.rollups_page(&RollupListQuery { cursor: a.cursor, limit: a.limit }).await?;
             if a.http.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                list.iter().for_each(print_rollup);
+                println!("{}", serde_json::to_string_pretty(&page)?);
+                return Ok(());
+            }
+            if page.rollups.is_empty() {
+                println!("no rollups");
+            }
+            page.rollups.iter().for_each(print_rollup);
+            if let Some(c) = &page.next_cursor {
+                println!("more: --cursor {c}");
             }
             Ok(())
         }

@@ -121,10 +121,20 @@ impl RegistryBackend for NodeApi {
         Ok(answer)
     }
 
-    fn rollups(&self) -> Result<RollupList, ApiError> {
-        self.read(|a, slot| RollupList {
-            slot,
-            rollups: a.rollups().ids().filter_map(|id| info(a, id, slot)).collect(),
+    fn rollups(&self, after: Option<RollupId>, limit: u32) -> Result<RollupList, ApiError> {
+        let limit = limit as usize;
+        self.read(move |a, slot| {
+            let rollups: Vec<RollupInfo> = a
+                .rollups()
+                .ids()
+                .filter(|id| after.is_none_or(|after| *id > after))
+                .filter_map(|id| info(a, id, slot))
+                .take(limit)
+                .collect();
+            let next_cursor = (rollups.len() == limit)
+                .then(|| rollups.last().map(|r| r.rollup.0.to_string()))
+                .flatten();
+            RollupList { slot, rollups, next_cursor }
         })
     }
 

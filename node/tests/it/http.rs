@@ -497,6 +497,28 @@ async fn http_api_end_to_end() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOT_FOUND"));
 
+    // A storage fault under the running node: the index's records of the slot corrupted on
+    // disk. The routes that read them answer STORAGE_UNAVAILABLE (503, typed); the rest of the
+    // API is unaffected.
+    {
+        let index =
+            rusqlite::Connection::open(dir.path().join(veil_node::sequencer_node::DATA_FILE))
+                .unwrap();
+        index.busy_timeout(Duration::from_secs(10)).unwrap();
+        let at = i64::try_from(slot.0).unwrap();
+        index.execute("UPDATE slot_doc SET body = x'7b' WHERE slot = ?1", [at]).unwrap();
+        index.execute("UPDATE delivered SET payment = 'plenty' WHERE slot = ?1", [at]).unwrap();
+    }
+    let unavailable = ErrorCode::StorageUnavailable;
+    assert_eq!(code(&builder.outcome(slot).await.unwrap_err()), unavailable);
+    assert_eq!(code(&builder.blocks(slot).await.unwrap_err()), unavailable);
+    let at_slot = DataQuery { slot: Some(slot.0), ..DataQuery::default() };
+    assert_eq!(code(&data.blocks(&at_slot).await.unwrap_err()), unavailable);
+    expect(get(format!("/v1/slots/{slot}/outcome")).await.unwrap(), 503, "STORAGE_UNAVAILABLE")
+        .await;
+    assert_eq!(builder.schedule().await.unwrap().chain_id, CHAIN);
+    assert_eq!(data.tx_status(&tx).await.unwrap().state, TxState::Included);
+
     for k in keypers {
         k.stop().await;
     }

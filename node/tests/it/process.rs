@@ -87,6 +87,18 @@ fn devnet_runs_slots_end_to_end() {
         assert_eq!(slot["payments"], slot["payouts"], "{slot}");
         assert_eq!(slot["fees_charged"], slot["fees_credited"], "{slot}");
     }
+    // Rollup 2 registered itself and rollup 1 changed its terms over HTTP, each from a later
+    // slot on.
+    let updates: Vec<(String, u64)> = lines
+        .iter()
+        .filter_map(|l| Some((l["rollup_update"].as_str()?.to_string(), l["rollup"].as_u64()?)))
+        .collect();
+    assert_eq!(updates, vec![("register".to_string(), 2), ("configure".to_string(), 1)]);
+    // A change whose slot came within the run is shown in force from that slot, not before.
+    for t in lines.iter().filter(|l| l["rollup_terms"].is_u64()) {
+        assert_ne!(t["reserve_before"], t["reserve"], "{t}");
+        assert_eq!(t["slot"].as_u64().unwrap(), t["slot_before"].as_u64().unwrap() + 1);
+    }
 
     // Keypers as separate `veil keyper` processes, linked over QUIC. A byzantine keyper in
     // the default responder set: blamed, and the slots still decrypt.

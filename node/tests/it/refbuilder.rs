@@ -190,3 +190,70 @@ async fn mempool_pages_leave_out_ciphertexts_in_flight() {
     assert!(!listed(&page));
     node.stop().await;
 }
+
+/// Without keypers every slot is abandoned as undecryptable after the release timeout, and
+/// the node returns its transactions to the pool, where the mempool stream does not offer
+/// them again. The reference builder sets aside what a won slot committed, learns that the
+/// slot was undecryptable, takes the transaction back and wins it again in a later slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_builder_bids_again_for_the_transactions_of_an_undecryptable_slot() {
+    use veil_builder_api::api::{DataQuery, DeliveryState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 31).unwrap();
+    let timing = SlotTiming { slot_ms: 800, bid_window_ms: 500, release_timeout_ms: 800 };
+    let node = start_node_with(dir.path(), &committee, timing).await;
+    let (_, http) = http_client(&node);
+    let client = BuilderClient::new(http.clone());
+    let data = DataClient::new(http);
+    let strategy =
+        StrategyConfig::new(StrategyKind::FeeOrder, vec!["0".parse().unwrap()], 60).unwrap();
+    let mut config = DriverConfig::new(builder_key(), strategy);
+    config.at_ms = Some(100);
+    let (lines_tx, mut lines) = tokio::sync::mpsc::channel(64);
+    let builder = ReferenceBuilder::spawn(client.clone(), config, Some(lines_tx));
+
+    // One transaction, admitted just after a deadline so that the builder bids for it first.
+    let s = client.schedule().await.unwrap();
+    sleep_until(s.current.bidding_deadline_ms + 20).await;
+    let meta = TxMeta {
+        chain_id: CHAIN,
+        eon: Eon(1),
+        rollup: RollupId(0),
+        fee_payer: crate::payers::public(9),
+        max_fee: Amount(40),
+        gas_limit: 21_000,
+        expiry_slot: Slot(s.current.slot.0 + 50),
+        bundle: None,
+    };
+    let ct = encrypt(&committee.pks, &meta, b"again").unwrap();
+    let id = submitter(&node).submit(&ct, &crate::payers::key(9)).await.unwrap();
+
+    // Two slots won, each committing it.
+    let won = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut won = Vec::new();
+        while won.len() < 2 {
+            let line = lines.recv().await.expect("the builder runs");
+            if !line.won.is_empty() {
+                won.push(Slot(line.slot));
+            }
+        }
+        won
+    })
+    .await
+    .expect("the builder wins the transaction twice");
+    for slot in &won {
+        let outcome = client.outcome(*slot).await.unwrap();
+        let block = &outcome.commitment.blocks[0];
+        assert_eq!(block.winner, Some(public_key(&builder_key())));
+        assert_eq!(block.ciphertexts, vec![id], "slot {slot}");
+    }
+    // The first was abandoned: nothing of it was published.
+    let first = DataQuery { slot: Some(won[0].0), ..DataQuery::default() };
+    let rows = data.blocks(&first).await.unwrap().blocks;
+    assert!(rows.iter().all(|b| b.state == DeliveryState::Undecryptable), "{rows:?}");
+
+    let stats = builder.stop().await;
+    assert!(stats.pending.restored >= 1, "{stats:?}");
+    node.stop().await;
+}

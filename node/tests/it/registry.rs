@@ -12,6 +12,7 @@ use veil_auction::{
     public_key, Auction, AuctionConfig, Bid, RevenuePolicy, RollupBlock, RollupChange,
     RollupConfig, RollupUpdate, SignedRollupUpdate, WithdrawalRequest,
 };
+use veil_builder_api::api::registry::RollupListQuery;
 use veil_builder_api::api::MAX_PAGE_LIMIT;
 use veil_builder_api::http::{BuilderClient, HttpError, RollupClient};
 use veil_builder_api::{encrypt, SdkError};
@@ -208,6 +209,7 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
         ),
         (notice(6, me, 0).sign(&bridge()), ErrorCode::ZeroAmount),
         (notice(7, PublicKeyBytes([0; 32]), 5).sign(&bridge()), ErrorCode::InvalidPublicKey),
+        (notice(8, me, Amount::MAX.0 + 1).sign(&bridge()), ErrorCode::AmountTooLarge),
     ];
     for (n, expected) in &refusals {
         let e = builders.deposit(n).await.unwrap_err();
@@ -288,6 +290,27 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
             update(2, effective, RollupChange::Configure(rollup_config(1, 1))).sign(&admin()),
             ErrorCode::UnknownRollup,
         ),
+        (
+            update(
+                1,
+                effective,
+                RollupChange::Register { admin: public_key(&admin()), config: rollup_config(4, 0) },
+            )
+            .sign(&admin()),
+            ErrorCode::ZeroGasLimit,
+        ),
+        (
+            update(
+                1,
+                effective,
+                RollupChange::Register {
+                    admin: public_key(&admin()),
+                    config: rollup_config(Amount::MAX.0 + 1, 1_000_000),
+                },
+            )
+            .sign(&admin()),
+            ErrorCode::AmountTooLarge,
+        ),
     ];
     for (u, expected) in &refused {
         let e = rollups.update(u).await.unwrap_err();
@@ -313,6 +336,20 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     assert_eq!(code(&rollups.rollup(RollupId(99)).await.unwrap_err()), ErrorCode::NotFound);
     let all = rollups.rollups().await.unwrap();
     assert_eq!(all.rollups.iter().map(|r| r.rollup.0).collect::<Vec<_>>(), vec![0, 5]);
+    // The listing pages like the data API: one rollup a page, then an empty last page.
+    let mut query = RollupListQuery { cursor: None, limit: Some(1) };
+    let mut listed = Vec::new();
+    loop {
+        let page = rollups.rollups_page(&query).await.unwrap();
+        listed.extend(page.rollups.iter().map(|r| r.rollup.0));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(listed, vec![0, 5]);
+    let over = RollupListQuery { cursor: None, limit: Some(MAX_PAGE_LIMIT + 1) };
+    assert_eq!(code(&rollups.rollups_page(&over).await.unwrap_err()), ErrorCode::PageLimitExceeded);
 
     // The ingress admits its transactions now (the table is live); this one goes into a
     // fallback block once rollup 5's terms are in force.
@@ -381,6 +418,8 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     );
     let raw = reqwest::Client::new();
     for (path, status, name) in [
+        ("/v1/rollups?cursor=first", 400, "MALFORMED_REQUEST"),
+        ("/v1/rollups?limit=501", 400, "PAGE_LIMIT_EXCEEDED"),
         ("/v1/rollups/5/blocks?limit=0", 400, "MALFORMED_REQUEST"),
         ("/v1/rollups/5/blocks?colour=red", 400, "MALFORMED_REQUEST"),
         ("/v1/rollups/five", 400, "MALFORMED_REQUEST"),
@@ -408,6 +447,15 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("rollup 5") && text.contains("nonce 2"),
+        "{text}"
+    );
+    let out = std::process::Command::new(VEIL)
+        .args(["rollup", "show", "--url", &base, "--limit", "1", "--cursor", "0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("rollup 5 ") && text.contains("more: --cursor 5"),
         "{text}"
     );
     let out = std::process::Command::new(VEIL)
@@ -452,5 +500,53 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
         .submit(&again, &crate::payers::key_of(&again.ad().fee_payer))
         .await
         .unwrap();
+    node.stop().await;
+}
+
+/// `OVERFLOW` from a live node: a withdrawal's release slot is the slot in progress plus the
+/// configured delay, which does not fit a slot number when the delay is the largest one. (The
+/// other ways to it need a balance past `u128::MAX`, which takes more than 32,000 deposits of
+/// the largest amount.) Nothing is reserved, and the builder's next request goes through once
+/// it asks for no more than it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_whose_release_slot_overflows_is_refused_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 29).unwrap();
+    let mut auction = Auction::new(AuctionConfig {
+        chain_id: CHAIN,
+        withdrawal_delay_slots: u64::MAX,
+        ..AuctionConfig::default()
+    });
+    auction.set_bridge_key(Some(public_key(&bridge())));
+    // No keypers: deposits and withdrawals need none.
+    let node = SequencerNode::start(SequencerNodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        pks: committee.pks.clone(),
+        sequencer_key: SigningKey::from_bytes(&[0x5e; 32]),
+        ingress_listen: "127.0.0.1:0".parse().unwrap(),
+        keyper_listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: Some("127.0.0.1:0".parse().unwrap()),
+        http: veil_builder_api::server::ServerConfig::default(),
+        timing: SlotTiming { slot_ms: 200, bid_window_ms: 100, release_timeout_ms: 3000 },
+        genesis_ms: None,
+        auction,
+        pool: PoolConfig::new(CHAIN),
+    })
+    .await
+    .unwrap();
+    let (_, builders, _) = clients(&node);
+    let me = public_key(&builder());
+    // Slot 1 at least: at slot 0 the release slot (0 + delay) still fits.
+    eventually("slot 1", || async {
+        builders.schedule().await.ok().filter(|s| s.current.slot.0 >= 1)
+    })
+    .await;
+    builders.deposit(&notice(1, me, 1_000).sign(&bridge())).await.unwrap();
+    let request = WithdrawalRequest { chain_id: CHAIN, builder: me, amount: Amount(10), nonce: 1 }
+        .sign(&builder());
+    assert_eq!(code(&builders.withdraw(&request).await.unwrap_err()), ErrorCode::Overflow);
+    let account = builders.collateral(&me).await.unwrap();
+    assert_eq!((account.available, account.withdraw_nonce), (Amount(1_000), 0));
+    assert!(account.pending_withdrawals.is_empty());
     node.stop().await;
 }
