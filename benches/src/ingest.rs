@@ -241,17 +241,7 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
 
     // The real ingress.
     let dir = tempfile::tempdir()?;
-    let mut config = IngressConfig::new(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        dir.path().to_path_buf(),
-        PoolConfig::new(pks.chain_id()),
-    );
-    config.eons = vec![pks.eon()];
-    config.max_in_flight_per_connection = WINDOW;
-    config.admission.connection_rate = 1e9;
-    config.admission.connection_burst = 1e9;
-    let validator: Arc<dyn Validator> = Arc::new(CommitteeValidator::new(vec![pks.clone()]));
-    let ingress = server_rt.block_on(Ingress::start(config, validator))?;
+    let ingress = start_ingress(&server_rt, &pks, dir.path())?;
     let (addr, fp) = (ingress.local_addr(), ingress.fingerprint());
     let durable = load(&client_rt, addr, fp, txs, None)?;
     anyhow::ensure!(durable.acked == n as u64, "only {} of {n} acked", durable.acked);
@@ -330,6 +320,26 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     server_rt.block_on(ingress.shutdown());
 
     bad_proof_flood(quick, &pks, &payers, durable.ack_rate(), &server_rt, &client_rt, reporter)
+}
+
+/// A standalone ingress over `dir` for the committee `pks`, with no per-connection rate limit
+/// (the load generator is the only client).
+fn start_ingress(
+    server_rt: &tokio::runtime::Runtime,
+    pks: &veil_crypto::PublicKeySet,
+    dir: &std::path::Path,
+) -> anyhow::Result<Ingress> {
+    let mut config = IngressConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        dir.to_path_buf(),
+        PoolConfig::new(pks.chain_id()),
+    );
+    config.eons = vec![pks.eon()];
+    config.max_in_flight_per_connection = WINDOW;
+    config.admission.connection_rate = 1e9;
+    config.admission.connection_burst = 1e9;
+    let validator: Arc<dyn Validator> = Arc::new(CommitteeValidator::new(vec![pks.clone()]));
+    Ok(server_rt.block_on(Ingress::start(config, validator))?)
 }
 
 /// What the attacker of [`bad_proof_flood`] sends.
@@ -435,17 +445,7 @@ fn bad_proof_flood(
     for (attack, seed_payers) in [(Attack::Duplicates, 0xd0u64), (Attack::BadProofs, 0xd1)] {
         let honest = prepare_transactions(pks, n, 512, 16, payers);
         let dir = tempfile::tempdir()?;
-        let mut config = IngressConfig::new(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            dir.path().to_path_buf(),
-            PoolConfig::new(pks.chain_id()),
-        );
-        config.eons = vec![pks.eon()];
-        config.max_in_flight_per_connection = WINDOW;
-        config.admission.connection_rate = 1e9;
-        config.admission.connection_burst = 1e9;
-        let validator: Arc<dyn Validator> = Arc::new(CommitteeValidator::new(vec![pks.clone()]));
-        let ingress = server_rt.block_on(Ingress::start(config, validator))?;
+        let ingress = start_ingress(server_rt, pks, dir.path())?;
         let (addr, fp) = (ingress.local_addr(), ingress.fingerprint());
         let client = ClientConfig::new(addr, Pin::Fingerprint(fp));
         let corpus = match attack {

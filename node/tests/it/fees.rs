@@ -12,8 +12,7 @@ use veil_builder_api::{encrypt, SdkError, Submitter};
 use veil_crypto::dev::DevCommittee;
 use veil_crypto::Ciphertext;
 use veil_mempool::pool::PoolConfig;
-use veil_node::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
-use veil_node::services::keyper::{Behaviour, KeyperSetup, RunningKeyper};
+use veil_node::sequencer_node::{SequencerNode, SlotTiming};
 use veil_primitives::{
     AccountKind, Amount, ChainId, DepositId, DepositNotice, Eon, ErrorCode, PublicKeyBytes,
     RollupId, Slot, TxMeta,
@@ -40,21 +39,8 @@ async fn start(dir: &std::path::Path, committee: &DevCommittee) -> SequencerNode
     auction.register_genesis_rollup(RollupId(0), public_key(&admin), config).unwrap();
     auction.set_bridge_key(Some(public_key(&bridge())));
     crate::payers::fund(&mut auction);
-    SequencerNode::start(SequencerNodeConfig {
-        data_dir: dir.to_path_buf(),
-        pks: committee.pks.clone(),
-        sequencer_key: SigningKey::from_bytes(&[0x5e; 32]),
-        ingress_listen: "127.0.0.1:0".parse().unwrap(),
-        keyper_listen: "127.0.0.1:0".parse().unwrap(),
-        http_listen: Some("127.0.0.1:0".parse().unwrap()),
-        http: veil_builder_api::server::ServerConfig::default(),
-        timing: SlotTiming { slot_ms: 1_000, bid_window_ms: 500, release_timeout_ms: 3_000 },
-        genesis_ms: None,
-        auction,
-        pool: PoolConfig::new(CHAIN),
-    })
-    .await
-    .unwrap()
+    let timing = SlotTiming { slot_ms: 1_000, bid_window_ms: 500, release_timeout_ms: 3_000 };
+    super::http::node_on(dir, &committee.pks, auction, timing, PoolConfig::new(CHAIN)).await
 }
 
 fn rejected(r: Result<veil_primitives::TxId, SdkError>) -> ErrorCode {
@@ -77,25 +63,8 @@ async fn fee_payers_sign_reserve_and_pay() {
     let dir = tempfile::tempdir().unwrap();
     let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 23).unwrap();
     let node = start(dir.path(), &committee).await;
-    let sequencer_key = public_key(&SigningKey::from_bytes(&[0x5e; 32]));
-    let mut keypers = Vec::new();
-    for (i, (share, identity)) in committee.shares.into_iter().zip(committee.identities).enumerate()
-    {
-        keypers.push(
-            RunningKeyper::start(KeyperSetup {
-                pks: committee.pks.clone(),
-                share,
-                identity,
-                sequencer: node.keyper_server().local_addr(),
-                sequencer_key,
-                log_path: dir.path().join(format!("keyper-{}.sqlite", i + 1)),
-                behaviour: Behaviour::Honest,
-                threads: None,
-            })
-            .unwrap(),
-        );
-    }
     let pks = committee.pks.clone();
+    let keypers = super::http::start_keypers(dir.path(), committee, &node);
     let (_, http) = http_client(&node);
     let users = UserClient::new(http);
     let sdk: Submitter = submitter(&node);

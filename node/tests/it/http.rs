@@ -70,9 +70,21 @@ async fn start_node_pool(
     }
     auction.deposit(public_key(&builder_key()), Amount(1_000_000)).unwrap();
     crate::payers::fund(&mut auction);
+    node_on(dir, &committee.pks, auction, timing, pool).await
+}
+
+/// A sequencer node over `dir` on 127.0.0.1 (ephemeral ports, the HTTP API on), with the
+/// sequencer key every test uses (`[0x5e; 32]`).
+pub(crate) async fn node_on(
+    dir: &std::path::Path,
+    pks: &veil_crypto::PublicKeySet,
+    auction: Auction,
+    timing: SlotTiming,
+    pool: PoolConfig,
+) -> SequencerNode {
     SequencerNode::start(SequencerNodeConfig {
         data_dir: dir.to_path_buf(),
-        pks: committee.pks.clone(),
+        pks: pks.clone(),
         sequencer_key: SigningKey::from_bytes(&[0x5e; 32]),
         ingress_listen: "127.0.0.1:0".parse().unwrap(),
         keyper_listen: "127.0.0.1:0".parse().unwrap(),
@@ -85,6 +97,36 @@ async fn start_node_pool(
     })
     .await
     .unwrap()
+}
+
+/// The committee's keypers, honest and in-process, each over its own QUIC link to `node`
+/// (key shares are not `Clone`: the committee is consumed).
+pub(crate) fn start_keypers(
+    dir: &std::path::Path,
+    committee: DevCommittee,
+    node: &SequencerNode,
+) -> Vec<RunningKeyper> {
+    let sequencer_key = public_key(&SigningKey::from_bytes(&[0x5e; 32]));
+    let pks = committee.pks.clone();
+    committee
+        .shares
+        .into_iter()
+        .zip(committee.identities)
+        .enumerate()
+        .map(|(i, (share, identity))| {
+            RunningKeyper::start(KeyperSetup {
+                pks: pks.clone(),
+                share,
+                identity,
+                sequencer: node.keyper_server().local_addr(),
+                sequencer_key,
+                log_path: dir.join(format!("keyper-{}.sqlite", i + 1)),
+                behaviour: Behaviour::Honest,
+                threads: None,
+            })
+            .unwrap()
+        })
+        .collect()
 }
 
 fn bid(slot: Slot, sequence: u64, amount: u128, rollup: u32, ids: Vec<TxId>) -> Bid {
@@ -213,24 +255,8 @@ async fn http_api_end_to_end() {
 
     // Not ready until enough keypers are linked (none yet).
     assert_eq!(code(&data.ready().await.unwrap_err()), ErrorCode::NotReady);
-    let sequencer_key = public_key(&SigningKey::from_bytes(&[0x5e; 32]));
-    let mut keypers = Vec::new();
-    for (i, (share, identity)) in committee.shares.into_iter().zip(committee.identities).enumerate()
-    {
-        keypers.push(
-            RunningKeyper::start(KeyperSetup {
-                pks: committee.pks.clone(),
-                share,
-                identity,
-                sequencer: node.keyper_server().local_addr(),
-                sequencer_key,
-                log_path: dir.path().join(format!("keyper-{}.sqlite", i + 1)),
-                behaviour: Behaviour::Honest,
-                threads: None,
-            })
-            .unwrap(),
-        );
-    }
+    let pks = committee.pks.clone();
+    let keypers = start_keypers(dir.path(), committee, &node);
     let ready = eventually("readiness", || async { data.ready().await.ok() }).await;
     assert!(ready.keypers_linked >= 2 && ready.sequencer_running);
 
@@ -243,10 +269,7 @@ async fn http_api_end_to_end() {
     let reserves: Vec<(u32, u128, u64)> =
         s.rollups.iter().map(|r| (r.rollup.0, r.reserve.0, r.gas_limit)).collect();
     assert_eq!(reserves, vec![(0, 5, 30_000_000), (1, 0, 30_000_000)]);
-    assert_eq!(
-        veil_crypto::PublicKeySet::from_json(&s.committee.to_string()).unwrap(),
-        committee.pks
-    );
+    assert_eq!(veil_crypto::PublicKeySet::from_json(&s.committee.to_string()).unwrap(), pks);
 
     // A transaction admitted after a slot's deadline, so that no fallback block takes it
     // before the next slot's auction.
@@ -263,7 +286,7 @@ async fn http_api_end_to_end() {
         expiry_slot: Slot(s.current.slot.0 + 100),
         bundle: None,
     };
-    let ct = encrypt(&committee.pks, &meta, b"hello over http").unwrap();
+    let ct = encrypt(&pks, &meta, b"hello over http").unwrap();
     let tx = submitter.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await.unwrap();
     let status = data.tx_status(&tx).await.unwrap();
     assert_eq!((status.state, status.rollup), (TxState::Pending, Some(RollupId(0))));
@@ -328,6 +351,7 @@ async fn http_api_end_to_end() {
         (Some(slot), Some(RollupId(0)), Some(0))
     );
     let receipt = included.receipt.expect("the signed receipt");
+    let sequencer_key = public_key(&SigningKey::from_bytes(&[0x5e; 32]));
     veil_primitives::receipt::verify_receipt(&receipt, CHAIN, &sequencer_key).unwrap();
     let outcome = builder.outcome(slot).await.unwrap();
     assert_eq!(

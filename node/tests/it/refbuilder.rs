@@ -2,7 +2,6 @@
 //! in-process keypers: it follows the mempool stream over HTTP, wins a slot with the
 //! transactions it saw, and they are published.
 
-use ed25519_dalek::SigningKey;
 use veil_auction::public_key;
 use veil_builder_api::builder::{
     BidResult, DriverConfig, ReferenceBuilder, StrategyConfig, StrategyKind,
@@ -11,12 +10,12 @@ use veil_builder_api::encrypt;
 use veil_builder_api::http::{BuilderClient, DataClient};
 use veil_crypto::dev::DevCommittee;
 use veil_node::sequencer_node::SlotTiming;
-use veil_node::services::keyper::{Behaviour, KeyperSetup, RunningKeyper};
 use veil_primitives::{Amount, Eon, RollupId, Slot, TxMeta};
 use veil_sequencer::slot::TxResult;
 
 use super::http::{
-    builder_key, eventually, http_client, sleep_until, start_node_with, submitter, CHAIN,
+    builder_key, eventually, http_client, sleep_until, start_keypers, start_node_with, submitter,
+    CHAIN,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,24 +27,8 @@ async fn reference_builder_wins_a_slot_and_its_transactions_are_published() {
     let (_, http) = http_client(&node);
     let client = BuilderClient::new(http.clone());
     let data = DataClient::new(http);
-    let sequencer_key = public_key(&SigningKey::from_bytes(&[0x5e; 32]));
-    let mut keypers = Vec::new();
-    for (i, (share, identity)) in committee.shares.into_iter().zip(committee.identities).enumerate()
-    {
-        keypers.push(
-            RunningKeyper::start(KeyperSetup {
-                pks: committee.pks.clone(),
-                share,
-                identity,
-                sequencer: node.keyper_server().local_addr(),
-                sequencer_key,
-                log_path: dir.path().join(format!("keyper-{}.sqlite", i + 1)),
-                behaviour: Behaviour::Honest,
-                threads: None,
-            })
-            .unwrap(),
-        );
-    }
+    let pks = committee.pks.clone();
+    let keypers = start_keypers(dir.path(), committee, &node);
     eventually("readiness", || async { data.ready().await.ok() }).await;
 
     // The reference builder on rollup 0 (reserve 5), bidding at +100 ms into each slot.
@@ -73,7 +56,7 @@ async fn reference_builder_wins_a_slot_and_its_transactions_are_published() {
             expiry_slot: Slot(s.current.slot.0 + 50),
             bundle: None,
         };
-        let ct = encrypt(&committee.pks, &meta, format!("reference {n}").as_bytes()).unwrap();
+        let ct = encrypt(&pks, &meta, format!("reference {n}").as_bytes()).unwrap();
         ids.push(submitter.submit(&ct, &crate::payers::key_of(&ct.ad().fee_payer)).await.unwrap());
     }
 

@@ -19,8 +19,7 @@ use veil_builder_api::{encrypt, SdkError};
 use veil_crypto::dev::DevCommittee;
 use veil_crypto::PublicKeySet;
 use veil_mempool::pool::PoolConfig;
-use veil_node::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
-use veil_node::services::keyper::{Behaviour, KeyperSetup, RunningKeyper};
+use veil_node::sequencer_node::{SequencerNode, SlotTiming};
 use veil_node::services::sequencer::now_ms;
 use veil_primitives::{
     AccountKind, Amount, ChainId, DepositId, DepositNotice, Eon, ErrorCode, PublicKeyBytes,
@@ -28,7 +27,7 @@ use veil_primitives::{
 };
 use veil_sequencer::slot::TxResult;
 
-use super::http::{http_client, submitter};
+use super::http::{http_client, node_on, start_keypers, submitter};
 
 const CHAIN: ChainId = ChainId(1);
 const VEIL: &str = env!("CARGO_BIN_EXE_veil");
@@ -65,21 +64,8 @@ fn genesis() -> Auction {
 }
 
 async fn start_node(dir: &std::path::Path, pks: &PublicKeySet) -> SequencerNode {
-    SequencerNode::start(SequencerNodeConfig {
-        data_dir: dir.to_path_buf(),
-        pks: pks.clone(),
-        sequencer_key: SigningKey::from_bytes(&[0x5e; 32]),
-        ingress_listen: "127.0.0.1:0".parse().unwrap(),
-        keyper_listen: "127.0.0.1:0".parse().unwrap(),
-        http_listen: Some("127.0.0.1:0".parse().unwrap()),
-        http: veil_builder_api::server::ServerConfig::default(),
-        timing: SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 },
-        genesis_ms: None,
-        auction: genesis(),
-        pool: PoolConfig::new(CHAIN),
-    })
-    .await
-    .unwrap()
+    let timing = SlotTiming { slot_ms: 800, bid_window_ms: 400, release_timeout_ms: 3000 };
+    node_on(dir, pks, genesis(), timing, PoolConfig::new(CHAIN)).await
 }
 
 fn clients(node: &SequencerNode) -> (String, BuilderClient, RollupClient) {
@@ -136,41 +122,13 @@ fn update(nonce: u64, effective: Slot, change: RollupChange) -> RollupUpdate {
     RollupUpdate { chain_id: CHAIN, rollup: RollupId(5), nonce, effective, change }
 }
 
-fn keypers(
-    dir: &std::path::Path,
-    committee: DevCommittee,
-    node: &SequencerNode,
-) -> Vec<RunningKeyper> {
-    let sequencer_key = public_key(&SigningKey::from_bytes(&[0x5e; 32]));
-    let pks = committee.pks.clone();
-    committee
-        .shares
-        .into_iter()
-        .zip(committee.identities)
-        .enumerate()
-        .map(|(i, (share, identity))| {
-            RunningKeyper::start(KeyperSetup {
-                pks: pks.clone(),
-                share,
-                identity,
-                sequencer: node.keyper_server().local_addr(),
-                sequencer_key,
-                log_path: dir.join(format!("keyper-{}.sqlite", i + 1)),
-                behaviour: Behaviour::Honest,
-                threads: None,
-            })
-            .unwrap()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollups_and_collateral_over_http_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let committee = DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 23).unwrap();
     let pks = committee.pks.clone();
     let node = start_node(dir.path(), &pks).await;
-    let running = keypers(dir.path(), committee, &node);
+    let running = start_keypers(dir.path(), committee, &node);
     let (base, builders, rollups) = clients(&node);
     let me = public_key(&builder());
     // A few slots in, so that an early effective slot is refused.
@@ -424,6 +382,8 @@ async fn rollups_and_collateral_over_http_survive_a_restart() {
         ("/v1/rollups/5/blocks?colour=red", 400, "MALFORMED_REQUEST"),
         ("/v1/rollups/five", 400, "MALFORMED_REQUEST"),
         ("/v1/builders/0x12", 400, "MALFORMED_REQUEST"),
+        ("/v1/users/0x12", 400, "MALFORMED_REQUEST"),
+        ("/v1/users/nobody", 400, "MALFORMED_REQUEST"),
     ] {
         let r = raw.get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(r.status().as_u16(), status, "{path}");
@@ -519,21 +479,8 @@ async fn a_withdrawal_whose_release_slot_overflows_is_refused_typed() {
     });
     auction.set_bridge_key(Some(public_key(&bridge())));
     // No keypers: deposits and withdrawals need none.
-    let node = SequencerNode::start(SequencerNodeConfig {
-        data_dir: dir.path().to_path_buf(),
-        pks: committee.pks.clone(),
-        sequencer_key: SigningKey::from_bytes(&[0x5e; 32]),
-        ingress_listen: "127.0.0.1:0".parse().unwrap(),
-        keyper_listen: "127.0.0.1:0".parse().unwrap(),
-        http_listen: Some("127.0.0.1:0".parse().unwrap()),
-        http: veil_builder_api::server::ServerConfig::default(),
-        timing: SlotTiming { slot_ms: 200, bid_window_ms: 100, release_timeout_ms: 3000 },
-        genesis_ms: None,
-        auction,
-        pool: PoolConfig::new(CHAIN),
-    })
-    .await
-    .unwrap();
+    let timing = SlotTiming { slot_ms: 200, bid_window_ms: 100, release_timeout_ms: 3000 };
+    let node = node_on(dir.path(), &committee.pks, auction, timing, PoolConfig::new(CHAIN)).await;
     let (_, builders, _) = clients(&node);
     let me = public_key(&builder());
     // Slot 1 at least: at slot 0 the release slot (0 + delay) still fits.
