@@ -6,8 +6,7 @@
 
 use veil_primitives::signed::SignatureError;
 use veil_primitives::{
-    AccountKind, Amount, BundleId, ChainId, DepositId, ErrorCode, PublicKeyBytes, RollupId, Slot,
-    TxId,
+    Amount, BundleId, ChainId, DepositId, ErrorCode, PublicKeyBytes, RollupId, Slot, TxId,
 };
 
 /// Why the auction refused an input or could not complete an operation.
@@ -211,9 +210,6 @@ pub enum AuctionError {
     /// The notice names a bridge key that is not the configured one (or none is configured).
     #[error("{0} is not the configured bridge key")]
     UnknownBridgeKey(PublicKeyBytes),
-    /// Deposits to this kind of account are not credited by the auction.
-    #[error("deposits to {} accounts are not credited yet", .0.name())]
-    UnsupportedAccountKind(AccountKind),
 }
 
 impl AuctionError {
@@ -259,7 +255,6 @@ impl AuctionError {
             AuctionError::Overflow(_) => ErrorCode::Overflow,
             AuctionError::DepositConflict(_) => ErrorCode::DepositConflict,
             AuctionError::UnknownBridgeKey(_) => ErrorCode::UnknownBridgeKey,
-            AuctionError::UnsupportedAccountKind(_) => ErrorCode::UnsupportedAccountKind,
         }
     }
 }
