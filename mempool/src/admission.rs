@@ -147,13 +147,7 @@ impl Pool {
     /// `payer_signature` is carried along unchecked, and nothing of a duplicate is stored).
     #[must_use]
     pub fn resubmission(&self, id: &TxId, payer_signature: SignatureBytes) -> Option<Candidate> {
-        self.get(id).map(|v| Candidate {
-            id: *v.id,
-            meta: *v.meta,
-            ephemeral_key: *v.ephemeral_key,
-            body: v.body.clone(),
-            payer_signature,
-        })
+        self.get(id).map(|v| v.to_candidate(payer_signature))
     }
 
     /// Admits a request whose parts went through the cryptographic check, at time `now`:

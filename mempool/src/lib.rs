@@ -35,11 +35,17 @@
 //!
 //! - **Admit, then persist, then publish.** The pool admits before the write so duplicates and
 //!   ephemeral-key reuse are caught within a batch; the feed only shows the durable prefix;
-//!   if the write fails the shell withdraws the admission ([`pool::Pool::withdraw`]).
+//!   if the write fails the shell withdraws the admission ([`pool::Pool::withdraw`]), which
+//!   also puts back what it evicted: storage rolled back the inserts and the deletes as one
+//!   write, and memory does the same.
 //! - **The pool holds the public metadata beside the ciphertext bytes**, and so does the
 //!   database: a restart rebuilds the pool ([`pool::Pool::restore`]) without decoding a single
 //!   ciphertext again.
 //! - **Units.** A bundle is one unit for capacity, eviction and expiry: never half a bundle.
+//! - **Compact indexes** (see [`pool::Pool`], "Memory"): transactions in a slab, indexes of
+//!   4-byte handles or (fee, sequence number) keys, fee payers interned, no index of all
+//!   transactions by fee (eviction merges the rollups' fee indexes). A million pending
+//!   ciphertexts of 512-byte payloads fit in the 1.5 GB budget with their ~1.1 KB bodies.
 //! - **The feed is a cursor over the pool's own admission-ordered map.** Subscribers hold no
 //!   buffers in the pool, so a slow subscriber cannot make it grow; transactions that left
 //!   the pool before a subscriber read them are reported as skipped.

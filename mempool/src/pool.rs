@@ -24,21 +24,25 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::num::NonZeroUsize;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use veil_primitives::{
-    Amount, BundleId, ChainId, CiphertextIndex, Eon, ErrorCode, PublicKeyBytes, RollupId,
-    SignatureBytes, Slot, TxId,
+    Amount, BundleId, BundleRef, ChainId, CiphertextIndex, Eon, ErrorCode, PublicKeyBytes,
+    RollupId, SignatureBytes, Slot, TxId,
 };
 
 use crate::error::Rejection;
 use crate::metrics::PoolStats;
 
 mod accounts;
+mod slab;
 pub use accounts::FeeAccount;
 use accounts::Payer;
+use slab::Slab;
 
 /// Default global capacity: 1,500,000 transactions.
 pub const DEFAULT_MAX_TXS: usize = 1_500_000;
@@ -160,7 +164,15 @@ pub struct Admitted {
     /// of anyone when the pool or a rollup is full, and the fee payer's own lowest-fee
     /// transactions it replaced at its quota.
     pub evicted: Vec<(Seq, TxId)>,
+    /// What [`Pool::withdraw`] needs to put the evicted transactions back if the durable
+    /// write of this admission fails.
+    pub undo: Undo,
 }
+
+/// The evicted transactions of one admission, kept until its durable write is known to have
+/// succeeded (see [`Pool::withdraw`]). Bodies are shared, not copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Undo(Vec<(Seq, Candidate)>);
 
 /// A read-only view of one pending transaction.
 #[derive(Debug, Clone, Copy)]
@@ -169,12 +181,40 @@ pub struct TxView<'a> {
     pub seq: Seq,
     /// Its id.
     pub id: &'a TxId,
-    /// Its metadata.
-    pub meta: &'a TxMeta,
+    /// Its metadata (rebuilt from the pool's compact form).
+    pub meta: TxMeta,
     /// Digest of its ephemeral key.
     pub ephemeral_key: &'a EphemeralKeyDigest,
     /// Its canonical bytes.
-    pub body: &'a Bytes,
+    pub body: &'a [u8],
+}
+
+impl TxView<'_> {
+    /// A copy of its canonical bytes as [`Bytes`].
+    #[must_use]
+    pub fn body_bytes(&self) -> Bytes {
+        Bytes::copy_from_slice(self.body)
+    }
+
+    /// The transaction as a [`Candidate`] again, with `payer_signature` (the pool keeps none).
+    #[must_use]
+    pub fn to_candidate(&self, payer_signature: SignatureBytes) -> Candidate {
+        Candidate {
+            id: *self.id,
+            meta: self.meta,
+            ephemeral_key: *self.ephemeral_key,
+            body: self.body_bytes(),
+            payer_signature,
+        }
+    }
+}
+
+/// A body as the pool keeps it: a boxed slice (16 bytes, no header; a [`Bytes`] costs 32,
+/// and 32 more for a shared header once it is cloned). Readers get copies: a copy of 1 KB
+/// costs far less than the checks every transaction went through.
+fn boxed(body: Bytes) -> Box<[u8]> {
+    // Without a copy when `body` owns its whole buffer, as an admitted body does.
+    Vec::from(body).into_boxed_slice()
 }
 
 /// One feed entry: an admitted, durable, still-pending ciphertext.
@@ -201,31 +241,126 @@ pub struct FeedBatch {
     pub skipped: u64,
 }
 
+/// No bundle: [`Entry::bundle`] of a lone transaction.
+const LONE: u32 = u32::MAX;
+
+/// One pending transaction, compact: the chain id is the pool's, the fee payer is a handle
+/// into the payers' slab, and a bundle part names its bundle by handle. [`Pool::meta_of`]
+/// rebuilds the full [`TxMeta`].
 #[derive(Debug)]
 struct Entry {
     id: TxId,
-    meta: TxMeta,
     ephemeral_key: EphemeralKeyDigest,
-    body: Bytes,
-    unit: u64,
+    body: Box<[u8]>,
+    max_fee: Amount,
+    seq: u64,
+    eon: Eon,
+    gas_limit: u64,
+    expiry: Slot,
+    rollup: RollupId,
+    payer: u32,
+    /// The bundle's handle, or [`LONE`].
+    bundle: u32,
+    /// This part's index in its bundle.
+    part: u16,
 }
 
+/// An atomic bundle: its parts are removed together. A lone transaction is its own unit and
+/// has no record here. A unit is named by its first part's sequence number.
 #[derive(Debug)]
-struct Unit {
-    parts: Vec<u64>,
+struct Bundle {
+    id: BundleId,
+    /// The parts' entry handles, in admission order (the request's order).
+    parts: Vec<u32>,
     fee: Amount,
     expiry: Slot,
-    bundle: Option<BundleId>,
 }
 
 #[derive(Debug, Default)]
 struct RollupIndex {
-    /// Highest fee first, then earliest arrival.
-    by_fee: BTreeSet<(Reverse<Amount>, u64)>,
-    by_arrival: BTreeSet<u64>,
+    /// (fee, sequence number): highest fee first, then earliest arrival; so the last is the
+    /// lowest fee, newest first, the rollup's first candidate for eviction.
+    by_fee: BTreeSet<(Reverse<FeeKey>, u64)>,
+}
+
+impl RollupIndex {
+    /// The rollup's lowest entry as a key of [`Pool::heads`].
+    fn head(&self, rollup: RollupId) -> Option<Head> {
+        self.by_fee.last().map(|&(Reverse(fee), seq)| (fee, Reverse(seq), rollup))
+    }
+}
+
+/// A rollup's lowest entry: (fee, newest first, rollup).
+type Head = (FeeKey, Reverse<u64>, RollupId);
+
+/// A walk down one rollup's fee index, lowest first.
+type Cursor<'a> = std::iter::Rev<std::collections::btree_set::Iter<'a, (Reverse<FeeKey>, u64)>>;
+
+/// A fee as a B-tree key: two `u64` halves, high first, so it orders like the amount. A
+/// `u128` key is 16-byte aligned, which makes every key of a (fee, sequence number) tree 32
+/// bytes instead of 24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct FeeKey([u64; 2]);
+
+impl From<Amount> for FeeKey {
+    fn from(a: Amount) -> FeeKey {
+        FeeKey([(a.0 >> 64) as u64, a.0 as u64])
+    }
+}
+
+impl FeeKey {
+    fn amount(self) -> Amount {
+        Amount((u128::from(self.0[0]) << 64) | u128::from(self.0[1]))
+    }
+}
+
+/// Every pending entry, lowest fee first, ties newest first: a merge of the rollups' fee
+/// indexes, walked from their lowest entries (the pool's `heads`), so that no index of all
+/// transactions by fee is kept. Each step costs a heap operation over the rollups touched.
+struct LowestFirst<'a> {
+    heads: std::iter::Peekable<std::collections::btree_set::Iter<'a, Head>>,
+    rollups: &'a HashMap<RollupId, RollupIndex>,
+    /// The next entry of each rollup whose head was taken, lowest first.
+    heap: std::collections::BinaryHeap<Reverse<Head>>,
+    cursors: HashMap<RollupId, Cursor<'a>>,
+}
+
+impl Iterator for LowestFirst<'_> {
+    /// (fee, sequence number).
+    type Item = (Amount, u64);
+
+    fn next(&mut self) -> Option<(Amount, u64)> {
+        let from_heap = match (self.heap.peek(), self.heads.peek()) {
+            (None, None) => return None,
+            (Some(Reverse(a)), Some(b)) => a < *b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        let (fee, Reverse(seq), rollup) = if from_heap {
+            self.heap.pop().expect("peeked").0
+        } else {
+            let head = *self.heads.next().expect("peeked");
+            let mut cursor = self.rollups[&head.2].by_fee.iter().rev();
+            cursor.next(); // the head itself
+            self.cursors.insert(head.2, cursor);
+            head
+        };
+        if let Some(&(Reverse(f), s)) = self.cursors.get_mut(&rollup).and_then(Iterator::next) {
+            self.heap.push(Reverse((f, Reverse(s), rollup)));
+        }
+        Some((fee.amount(), seq))
+    }
 }
 
 /// The pending-transaction pool. See the module docs.
+///
+/// # Memory
+///
+/// Transactions live in a slab ([`Entry`], 144 bytes each besides the body); every index
+/// holds 4-byte handles or (fee, sequence number) keys. The id and ephemeral-key indexes are
+/// hash tables of handles hashed by the key the entry holds, and fee payers are interned: a
+/// transaction costs about 470 bytes besides its ciphertext, the budget of DESIGN.md
+/// ("Budgets": 1,000,000 pending ciphertexts of 512-byte payloads in 1.5 GB).
 #[derive(Debug)]
 pub struct Pool {
     config: PoolConfig,
@@ -233,16 +368,24 @@ pub struct Pool {
     eons: Vec<Eon>,
     next_seq: u64,
     durable: u64,
-    ids: HashMap<TxId, u64>,
-    entries: BTreeMap<u64, Entry>,
-    ephemeral_keys: HashMap<EphemeralKeyDigest, u64>,
-    units: HashMap<u64, Unit>,
-    bundles: HashMap<BundleId, u64>,
-    by_unit_fee: BTreeSet<(Amount, Reverse<u64>)>,
+    hasher: RandomState,
+    entries: Slab<Entry>,
+    /// Sequence number to entry handle: admission order, for the feed and unit names.
+    order: BTreeMap<u64, u32>,
+    /// Entry handles by id.
+    ids: HashTable<u32>,
+    /// Entry handles by ephemeral-key digest.
+    ephemeral_keys: HashTable<u32>,
+    bundles: Slab<Bundle>,
+    bundle_ids: HashMap<BundleId, u32>,
+    /// Each rollup's lowest entry (fee, newest first): where [`LowestFirst`] starts.
+    heads: BTreeSet<Head>,
     by_expiry: BTreeSet<(Slot, u64)>,
     rollups: HashMap<RollupId, RollupIndex>,
-    senders: HashMap<PublicKeyBytes, Payer>,
-    accounts: HashMap<PublicKeyBytes, FeeAccount>,
+    payers: Slab<Payer>,
+    /// Payer handles by key.
+    payer_keys: HashTable<u32>,
+    units: usize,
     bytes: usize,
     stats: PoolStats,
 }
@@ -257,18 +400,127 @@ impl Pool {
             eons: eons.to_vec(),
             next_seq: 0,
             durable: 0,
-            ids: HashMap::new(),
-            entries: BTreeMap::new(),
-            ephemeral_keys: HashMap::new(),
-            units: HashMap::new(),
-            bundles: HashMap::new(),
-            by_unit_fee: BTreeSet::new(),
+            hasher: RandomState::new(),
+            entries: Slab::default(),
+            order: BTreeMap::new(),
+            ids: HashTable::new(),
+            ephemeral_keys: HashTable::new(),
+            bundles: Slab::default(),
+            bundle_ids: HashMap::new(),
+            heads: BTreeSet::new(),
             by_expiry: BTreeSet::new(),
             rollups: HashMap::new(),
-            senders: HashMap::new(),
-            accounts: HashMap::new(),
+            payers: Slab::default(),
+            payer_keys: HashTable::new(),
+            units: 0,
             bytes: 0,
             stats: PoolStats::default(),
+        }
+    }
+
+    fn hash<K: Hash>(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The entry handle of a pending id.
+    fn handle_of_id(&self, id: &TxId) -> Option<u32> {
+        let entries = &self.entries;
+        self.ids.find(self.hash(id), |&h| entries.at(h).id == *id).copied()
+    }
+
+    fn has_ephemeral_key(&self, key: &EphemeralKeyDigest) -> bool {
+        let entries = &self.entries;
+        self.ephemeral_keys.find(self.hash(key), |&h| entries.at(h).ephemeral_key == *key).is_some()
+    }
+
+    fn payer_handle(&self, key: &PublicKeyBytes) -> Option<u32> {
+        let payers = &self.payers;
+        self.payer_keys.find(self.hash(key), |&h| payers.at(h).key == *key).copied()
+    }
+
+    fn payer(&self, key: &PublicKeyBytes) -> Option<&Payer> {
+        self.payer_handle(key).map(|h| self.payers.at(h))
+    }
+
+    /// The payer's handle, created if new.
+    fn payer_entry(&mut self, key: PublicKeyBytes) -> u32 {
+        if let Some(h) = self.payer_handle(&key) {
+            return h;
+        }
+        let h = self.payers.insert(Payer::new(key));
+        let hash = self.hash(&key);
+        let (payers, hasher) = (&self.payers, &self.hasher);
+        self.payer_keys.insert_unique(hash, h, |&x| hasher.hash_one(payers.at(x).key));
+        h
+    }
+
+    /// Forgets a payer with nothing pending and an empty account.
+    fn release_payer(&mut self, h: u32) {
+        if !self.payers.at(h).is_idle() {
+            return;
+        }
+        let key = self.payers.at(h).key;
+        if let Ok(e) = self.payer_keys.find_entry(self.hash(&key), |&x| x == h) {
+            e.remove();
+        }
+        self.payers.remove(h);
+    }
+
+    /// Updates a payer's account (created if new) and forgets the payer if it is left idle.
+    fn with_account(&mut self, key: PublicKeyBytes, f: impl FnOnce(&mut FeeAccount)) {
+        let h = self.payer_entry(key);
+        f(&mut self.payers.at_mut(h).account);
+        self.release_payer(h);
+    }
+
+    /// The full metadata of an entry.
+    fn meta_of(&self, e: &Entry) -> TxMeta {
+        TxMeta {
+            chain_id: self.config.chain_id,
+            eon: e.eon,
+            rollup: e.rollup,
+            fee_payer: self.payers.at(e.payer).key,
+            max_fee: e.max_fee,
+            gas_limit: e.gas_limit,
+            expiry_slot: e.expiry,
+            bundle: (e.bundle != LONE).then(|| {
+                let b = self.bundles.at(e.bundle);
+                BundleRef {
+                    id: b.id,
+                    index: e.part,
+                    count: u16::try_from(b.parts.len()).expect("at most 2^16 parts"),
+                }
+            }),
+        }
+    }
+
+    /// The entry handles of the unit named `unit`.
+    fn unit_parts(&self, unit: u64) -> Vec<u32> {
+        let Some(&h) = self.order.get(&unit) else { return Vec::new() };
+        match self.entries.at(h).bundle {
+            LONE => vec![h],
+            b => self.bundles.at(b).parts.clone(),
+        }
+    }
+
+    /// Every pending entry, lowest fee first (see [`LowestFirst`]).
+    fn lowest_first(&self) -> LowestFirst<'_> {
+        LowestFirst {
+            heads: self.heads.iter().peekable(),
+            rollups: &self.rollups,
+            heap: std::collections::BinaryHeap::new(),
+            cursors: HashMap::new(),
+        }
+    }
+
+    /// The name (first sequence number) and fee of an entry's unit.
+    fn unit_of(&self, e: &Entry) -> (u64, Amount) {
+        match e.bundle {
+            LONE => (e.seq, e.max_fee),
+            b => {
+                let b = self.bundles.at(b);
+                (self.entries.at(b.parts[0]).seq, b.fee)
+            }
         }
     }
 
@@ -288,28 +540,23 @@ impl Pool {
     /// A fee payer's account as the pool sees it (`None`: never credited, nothing pending).
     #[must_use]
     pub fn fee_account(&self, payer: &PublicKeyBytes) -> Option<FeeAccount> {
-        self.accounts.get(payer).copied()
+        self.payer(payer).map(|p| p.account).filter(|a| !a.is_empty())
     }
 
     /// How many transactions `payer` has pending.
     #[must_use]
     pub fn pending_of(&self, payer: &PublicKeyBytes) -> usize {
-        self.senders.get(payer).map_or(0, Payer::count)
+        self.payer(payer).map_or(0, Payer::count)
     }
 
     /// Sets a fee payer's ledger balance (at start, from the sequencer's restored ledger).
     pub fn set_fee_balance(&mut self, payer: PublicKeyBytes, balance: Amount) {
-        let a = self.accounts.entry(payer).or_default();
-        a.balance = balance;
-        if a.is_empty() {
-            self.accounts.remove(&payer);
-        }
+        self.with_account(payer, |a| a.balance = balance);
     }
 
     /// A deposit credited to a fee payer by the ledger.
     pub fn credit_fee(&mut self, payer: PublicKeyBytes, amount: Amount) {
-        let a = self.accounts.entry(payer).or_default();
-        a.balance = a.balance.saturating_add(amount);
+        self.with_account(payer, |a| a.balance = a.balance.saturating_add(amount));
     }
 
     /// A committed transaction's fee settled by the ledger: the hold
@@ -317,11 +564,7 @@ impl Pool {
     /// ledger's `balance` after the charge (copied, not computed: a charge replayed after a
     /// restart cannot be counted twice).
     pub fn settle_fee(&mut self, payer: &PublicKeyBytes, amount: Amount, balance: Amount) {
-        let a = self.accounts.entry(*payer).or_default();
-        a.settle(amount, balance);
-        if a.is_empty() {
-            self.accounts.remove(payer);
-        }
+        self.with_account(*payer, |a| a.settle(amount, balance));
     }
 
     /// The cheap fee-payer check admission runs before the expensive proof check: with fee
@@ -335,7 +578,7 @@ impl Pool {
         if !self.config.fee_accounts {
             return Ok(());
         }
-        let balance = self.accounts.get(&meta.fee_payer).map_or(Amount::ZERO, |a| a.balance);
+        let balance = self.payer(&meta.fee_payer).map_or(Amount::ZERO, |p| p.account.balance);
         if balance == Amount::ZERO || balance < meta.max_fee {
             return Err(Rejection::new(
                 ErrorCode::InsufficientBalance,
@@ -371,7 +614,7 @@ impl Pool {
     /// Whether nothing is pending.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// Ciphertext bytes pending.
@@ -386,7 +629,7 @@ impl Pool {
         let mut s = self.stats.clone();
         s.pending_txs = self.entries.len() as u64;
         s.pending_bytes = self.bytes as u64;
-        s.pending_units = self.units.len() as u64;
+        s.pending_units = self.units as u64;
         s.durable_seq = self.durable;
         s
     }
@@ -399,25 +642,24 @@ impl Pool {
     /// A pending transaction by id.
     #[must_use]
     pub fn get(&self, id: &TxId) -> Option<TxView<'_>> {
-        let seq = *self.ids.get(id)?;
-        self.view(seq)
+        self.handle_of_id(id).map(|h| self.view(h))
     }
 
     /// A pending transaction by sequence number.
     #[must_use]
     pub fn get_seq(&self, seq: Seq) -> Option<TxView<'_>> {
-        self.view(seq.0)
+        self.order.get(&seq.0).map(|&h| self.view(h))
     }
 
-    fn view(&self, seq: u64) -> Option<TxView<'_>> {
-        let e = self.entries.get(&seq)?;
-        Some(TxView {
-            seq: Seq(seq),
+    fn view(&self, h: u32) -> TxView<'_> {
+        let e = self.entries.at(h);
+        TxView {
+            seq: Seq(e.seq),
             id: &e.id,
-            meta: &e.meta,
+            meta: self.meta_of(e),
             ephemeral_key: &e.ephemeral_key,
             body: &e.body,
-        })
+        }
     }
 
     /// A rollup's pending transactions, highest `max_fee` first, ties by arrival.
@@ -426,22 +668,22 @@ impl Pool {
             .get(&rollup)
             .into_iter()
             .flat_map(|r| r.by_fee.iter().map(|(_, seq)| *seq))
-            .filter_map(|seq| self.view(seq))
+            .filter_map(|seq| self.get_seq(Seq(seq)))
     }
 
-    /// A rollup's pending transactions in arrival order.
+    /// A rollup's pending transactions in arrival order (a scan of the whole pool: for tools
+    /// and tests, not for a hot path).
     pub fn by_arrival(&self, rollup: RollupId) -> impl Iterator<Item = TxView<'_>> + '_ {
-        self.rollups
-            .get(&rollup)
-            .into_iter()
-            .flat_map(|r| r.by_arrival.iter().copied())
-            .filter_map(|seq| self.view(seq))
+        self.order
+            .values()
+            .filter(move |&&h| self.entries.at(h).rollup == rollup)
+            .map(|&h| self.view(h))
     }
 
     /// Pending transactions of a rollup.
     #[must_use]
     pub fn rollup_len(&self, rollup: RollupId) -> usize {
-        self.rollups.get(&rollup).map_or(0, |r| r.by_arrival.len())
+        self.rollups.get(&rollup).map_or(0, |r| r.by_fee.len())
     }
 
     /// Admits one transaction that is not part of a bundle.
@@ -594,9 +836,15 @@ impl Pool {
         self.check_bundle_shape(&parts, is_bundle)?;
         let ids: Vec<TxId> = parts.iter().map(|p| p.id).collect();
         // Duplicates: all known is an idempotent ack, some known is an error.
-        let known = ids.iter().filter(|id| self.ids.contains_key(id)).count();
+        let known = ids.iter().filter(|id| self.handle_of_id(id).is_some()).count();
         if known == parts.len() {
-            return Ok(Admitted { ids, duplicate: true, inserted: vec![], evicted: vec![] });
+            return Ok(Admitted {
+                ids,
+                duplicate: true,
+                inserted: vec![],
+                evicted: vec![],
+                undo: Undo::default(),
+            });
         }
         if known > 0 {
             return Err(Rejection::new(
@@ -605,7 +853,7 @@ impl Pool {
             ));
         }
         if let Some(b) = parts[0].meta.bundle {
-            if self.bundles.contains_key(&b.id) {
+            if self.bundle_ids.contains_key(&b.id) {
                 return Err(Rejection::new(
                     ErrorCode::BadBundle,
                     "a different bundle with this id is pending",
@@ -615,7 +863,7 @@ impl Pool {
         let mut keys = HashSet::new();
         for (i, p) in parts.iter().enumerate() {
             self.check_part(p).map_err(|r| if is_bundle { r.at_part(i) } else { r })?;
-            if self.ephemeral_keys.contains_key(&p.ephemeral_key) || !keys.insert(p.ephemeral_key) {
+            if self.has_ephemeral_key(&p.ephemeral_key) || !keys.insert(p.ephemeral_key) {
                 let r = Rejection::new(
                     ErrorCode::EphemeralKeyReused,
                     "another pending ciphertext uses this ephemeral key",
@@ -627,11 +875,15 @@ impl Pool {
         let replaced = self.plan_payers(&parts, fee)?;
         let victims = self.plan_eviction(&parts, fee, replaced)?;
         let mut evicted = Vec::new();
+        let mut undo = Vec::new();
         for unit in victims {
-            evicted.extend(self.remove_unit(unit));
+            for (seq, c) in self.remove_unit(unit) {
+                evicted.push((seq, c.id));
+                undo.push((seq, c));
+            }
         }
         let inserted = self.insert_unit(parts);
-        Ok(Admitted { ids, duplicate: false, inserted, evicted })
+        Ok(Admitted { ids, duplicate: false, inserted, evicted, undo: Undo(undo) })
     }
 
     /// The fee payers' rules for a request whose unit pays `fee` (its lowest part's
@@ -652,14 +904,18 @@ impl Pool {
         }
         let max = self.config.max_per_sender.get();
         let mut replaced = Vec::new();
+        let fee_seq = |h: u32| {
+            let e = self.entries.at(h);
+            (e.max_fee, e.seq)
+        };
         for (payer, (n, need)) in &adding {
-            let mine = self.senders.get(payer);
+            let mine = self.payer(payer);
             let have = mine.map_or(0, Payer::count);
             let over = (have + n).saturating_sub(max);
             let mut freed = Amount::ZERO;
             if over > 0 {
                 let victims: Vec<(Amount, u64)> =
-                    mine.map(|m| m.lowest_lone().take(over).collect()).unwrap_or_default();
+                    mine.map(|m| m.lowest_lone(fee_seq).take(over).collect()).unwrap_or_default();
                 if victims.len() < over || victims.iter().any(|(f, _)| *f >= fee) {
                     return Err(Rejection::new(
                         ErrorCode::SenderQuota,
@@ -671,11 +927,12 @@ impl Pool {
                 }
                 for (f, seq) in victims {
                     freed = freed.saturating_add(f);
-                    replaced.push(self.entries[&seq].unit);
+                    // A lone transaction is its own unit.
+                    replaced.push(seq);
                 }
             }
             if self.config.fee_accounts {
-                let account = self.accounts.get(payer).copied().unwrap_or_default();
+                let account = mine.map(|m| m.account).unwrap_or_default();
                 let available = account.available();
                 if account.balance == Amount::ZERO || *need > available.saturating_add(freed) {
                     return Err(Rejection::new(
@@ -715,33 +972,34 @@ impl Pool {
                 return;
             }
             victims.push(unit);
-            for seq in &self.units[&unit].parts {
-                let e = &self.entries[seq];
+            for h in self.unit_parts(unit) {
+                let e = self.entries.at(h);
                 *freed_txs += 1;
                 *freed_bytes += e.body.len();
-                *freed_per_rollup.entry(e.meta.rollup).or_default() += 1;
+                *freed_per_rollup.entry(e.rollup).or_default() += 1;
             }
         };
 
         for unit in replaced {
             take(unit, &mut victims, &mut freed_txs, &mut freed_bytes, &mut freed_per_rollup);
         }
-        let mut global = self.by_unit_fee.iter();
+        // Units in order of their fee: a unit is met first at its lowest-fee part, which
+        // pays its unit's fee.
+        let mut global = self.lowest_first();
         while self.entries.len() + add_txs - freed_txs > self.config.max_txs.get()
             || self.bytes + add_bytes - freed_bytes > self.config.max_bytes.get()
         {
-            match global.next() {
-                Some(&(victim_fee, Reverse(unit))) if victim_fee < fee => take(
-                    unit,
-                    &mut victims,
-                    &mut freed_txs,
-                    &mut freed_bytes,
-                    &mut freed_per_rollup,
-                ),
-                _ => {
-                    return full("the pool is full of transactions paying at least as much".into())
-                }
+            let Some((_, seq)) = global.next() else {
+                return full("the pool is full of transactions paying at least as much".into());
+            };
+            let (unit, unit_fee) = self.unit_of(self.entries.at(self.order[&seq]));
+            if victims.contains(&unit) {
+                continue;
             }
+            if unit_fee >= fee {
+                return full("the pool is full of transactions paying at least as much".into());
+            }
+            take(unit, &mut victims, &mut freed_txs, &mut freed_bytes, &mut freed_per_rollup);
         }
         for p in parts {
             let rollup = p.meta.rollup;
@@ -755,8 +1013,8 @@ impl Pool {
                 let Some(&(_, seq)) = lowest.next() else {
                     return full(format!("rollup {rollup} is full"));
                 };
-                let unit = self.entries[&seq].unit;
-                if self.units[&unit].fee >= fee {
+                let (unit, unit_fee) = self.unit_of(self.entries.at(self.order[&seq]));
+                if unit_fee >= fee {
                     return full(format!(
                         "rollup {rollup} is full of transactions paying at least as much"
                     ));
@@ -768,95 +1026,167 @@ impl Pool {
     }
 
     fn insert_unit(&mut self, parts: Vec<Candidate>) -> Vec<Seq> {
-        let unit_id = self.next_seq;
-        let fee = parts.iter().map(|p| p.meta.max_fee).min().expect("non-empty");
-        let expiry = parts.iter().map(|p| p.meta.expiry_slot).min().expect("non-empty");
-        let bundle = parts[0].meta.bundle.map(|b| b.id);
-        let mut seqs = Vec::with_capacity(parts.len());
-        for c in parts {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            self.insert_entry(seq, c, unit_id);
-            seqs.push(seq);
-        }
-        self.by_unit_fee.insert((fee, Reverse(unit_id)));
-        self.by_expiry.insert((expiry, unit_id));
-        if let Some(b) = bundle {
-            self.bundles.insert(b, unit_id);
-        }
-        let out = seqs.iter().map(|s| Seq(*s)).collect();
-        self.units.insert(unit_id, Unit { parts: seqs, fee, expiry, bundle });
-        out
+        let first = self.next_seq;
+        let rows: Vec<(u64, Candidate)> = parts
+            .into_iter()
+            .map(|c| {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                (seq, c)
+            })
+            .collect();
+        self.insert_rows(rows);
+        (first..self.next_seq).map(Seq).collect()
     }
 
-    fn insert_entry(&mut self, seq: u64, c: Candidate, unit: u64) {
-        self.ids.insert(c.id, seq);
-        self.ephemeral_keys.insert(c.ephemeral_key, seq);
-        let r = self.rollups.entry(c.meta.rollup).or_default();
-        r.by_fee.insert((Reverse(c.meta.max_fee), seq));
-        r.by_arrival.insert(seq);
-        let lone = unit == seq && c.meta.bundle.is_none();
-        self.senders.entry(c.meta.fee_payer).or_default().add(c.meta.max_fee, seq, lone);
-        if self.config.fee_accounts {
-            self.accounts.entry(c.meta.fee_payer).or_default().reserve(c.meta.max_fee);
+    /// Inserts one unit (a lone transaction, or every part of a bundle) under the given
+    /// sequence numbers, with every index and the payers' reservations.
+    fn insert_rows(&mut self, rows: Vec<(u64, Candidate)>) {
+        let unit = rows[0].0;
+        let fee = rows.iter().map(|(_, c)| c.meta.max_fee).min().expect("non-empty");
+        let expiry = rows.iter().map(|(_, c)| c.meta.expiry_slot).min().expect("non-empty");
+        let bundle = match rows[0].1.meta.bundle {
+            None => LONE,
+            Some(b) => {
+                let h = self.bundles.insert(Bundle {
+                    id: b.id,
+                    parts: Vec::with_capacity(rows.len()),
+                    fee,
+                    expiry,
+                });
+                self.bundle_ids.insert(b.id, h);
+                h
+            }
+        };
+        for (seq, c) in rows {
+            let h = self.insert_entry(seq, c, bundle);
+            if bundle != LONE {
+                self.bundles.at_mut(bundle).parts.push(h);
+            }
         }
-        self.bytes += c.body.len();
-        self.entries.insert(
+        self.by_expiry.insert((expiry, unit));
+        self.units += 1;
+    }
+
+    fn insert_entry(&mut self, seq: u64, c: Candidate, bundle: u32) -> u32 {
+        let payer = self.payer_entry(c.meta.fee_payer);
+        let h = self.entries.insert(Entry {
+            id: c.id,
+            ephemeral_key: c.ephemeral_key,
+            body: boxed(c.body),
+            max_fee: c.meta.max_fee,
             seq,
-            Entry { id: c.id, meta: c.meta, ephemeral_key: c.ephemeral_key, body: c.body, unit },
-        );
+            eon: c.meta.eon,
+            gas_limit: c.meta.gas_limit,
+            expiry: c.meta.expiry_slot,
+            rollup: c.meta.rollup,
+            payer,
+            bundle,
+            part: c.meta.bundle.map_or(0, |b| b.index),
+        });
+        self.order.insert(seq, h);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.ids.insert_unique(hasher.hash_one(c.id), h, |&x| hasher.hash_one(entries.at(x).id));
+        self.ephemeral_keys.insert_unique(hasher.hash_one(c.ephemeral_key), h, |&x| {
+            hasher.hash_one(entries.at(x).ephemeral_key)
+        });
+        let r = self.rollups.entry(c.meta.rollup).or_default();
+        let old_head = r.head(c.meta.rollup);
+        r.by_fee.insert((Reverse(FeeKey::from(c.meta.max_fee)), seq));
+        let new_head = r.head(c.meta.rollup);
+        update_head(&mut self.heads, old_head, new_head);
+        let fee_seq = |x: u32| {
+            let e = entries.at(x);
+            (e.max_fee, e.seq)
+        };
+        let p = self.payers.at_mut(payer);
+        p.add(h, c.meta.max_fee, seq, bundle == LONE, fee_seq);
+        if self.config.fee_accounts {
+            p.account.reserve(c.meta.max_fee);
+        }
+        self.bytes += self.entries.at(h).body.len();
+        h
     }
 
-    /// Removes a whole unit; returns the removed (seq, id) pairs.
-    fn remove_unit(&mut self, unit_id: u64) -> Vec<(Seq, TxId)> {
-        let Some(unit) = self.units.remove(&unit_id) else { return vec![] };
-        self.by_unit_fee.remove(&(unit.fee, Reverse(unit_id)));
-        self.by_expiry.remove(&(unit.expiry, unit_id));
-        if let Some(b) = unit.bundle {
-            self.bundles.remove(&b);
-        }
-        let mut out = Vec::with_capacity(unit.parts.len());
-        for seq in unit.parts {
-            let Some(e) = self.entries.remove(&seq) else { continue };
+    /// Removes a whole unit; returns the removed transactions (in admission order, without
+    /// payer signatures: the pool keeps none).
+    fn remove_unit(&mut self, unit: u64) -> Vec<(Seq, Candidate)> {
+        let parts = self.unit_parts(unit);
+        let Some(&first) = parts.first() else { return Vec::new() };
+        let e = self.entries.at(first);
+        let (expiry, bundle) = match e.bundle {
+            LONE => (e.expiry, LONE),
+            b => (self.bundles.at(b).expiry, b),
+        };
+        self.by_expiry.remove(&(expiry, unit));
+        self.units -= 1;
+        let mut out = Vec::with_capacity(parts.len());
+        for h in parts {
+            let meta = self.meta_of(self.entries.at(h));
+            let e = self.entries.remove(h).expect("a live part");
+            self.order.remove(&e.seq);
+            let hash = self.hash(&e.id);
+            if let Ok(x) = self.ids.find_entry(hash, |&x| x == h) {
+                x.remove();
+            }
+            let hash = self.hash(&e.ephemeral_key);
+            if let Ok(x) = self.ephemeral_keys.find_entry(hash, |&x| x == h) {
+                x.remove();
+            }
+            if let Some(r) = self.rollups.get_mut(&e.rollup) {
+                let old_head = r.head(e.rollup);
+                r.by_fee.remove(&(Reverse(FeeKey::from(e.max_fee)), e.seq));
+                let new_head = r.head(e.rollup);
+                update_head(&mut self.heads, old_head, new_head);
+                if r.by_fee.is_empty() {
+                    self.rollups.remove(&e.rollup);
+                }
+            }
+            let order = &self.order;
+            let p = self.payers.at_mut(e.payer);
+            p.remove(h, e.max_fee, e.seq, |seq| order[&seq]);
             if self.config.fee_accounts {
                 // Released here; a committed transaction's reservation is held again by
                 // `remove_committed` until its fee is settled.
-                if let Some(a) = self.accounts.get_mut(&e.meta.fee_payer) {
-                    a.unreserve(e.meta.max_fee);
-                    if a.is_empty() {
-                        self.accounts.remove(&e.meta.fee_payer);
-                    }
-                }
+                p.account.unreserve(e.max_fee);
             }
-            self.ids.remove(&e.id);
-            self.ephemeral_keys.remove(&e.ephemeral_key);
-            if let Some(r) = self.rollups.get_mut(&e.meta.rollup) {
-                r.by_fee.remove(&(Reverse(e.meta.max_fee), seq));
-                r.by_arrival.remove(&seq);
-                if r.by_arrival.is_empty() {
-                    self.rollups.remove(&e.meta.rollup);
-                }
-            }
-            if let Some(p) = self.senders.get_mut(&e.meta.fee_payer) {
-                if p.remove(e.meta.max_fee, seq) {
-                    self.senders.remove(&e.meta.fee_payer);
-                }
-            }
+            self.release_payer(e.payer);
             self.bytes -= e.body.len();
-            out.push((Seq(seq), e.id));
+            out.push((
+                Seq(e.seq),
+                Candidate {
+                    id: e.id,
+                    meta,
+                    ephemeral_key: e.ephemeral_key,
+                    body: Bytes::from(e.body),
+                    payer_signature: SignatureBytes([0; 64]),
+                },
+            ));
+        }
+        if bundle != LONE {
+            if let Some(b) = self.bundles.remove(bundle) {
+                self.bundle_ids.remove(&b.id);
+            }
         }
         out
     }
 
-    /// Withdraws a just-admitted request whose durable write failed. Only the given
-    /// sequence numbers are removed (with their units).
-    pub fn withdraw(&mut self, seqs: &[Seq]) {
-        for seq in seqs {
-            if let Some(unit) = self.entries.get(&seq.0).map(|e| e.unit) {
+    /// Withdraws a just-admitted request whose durable write failed, as one atomic undo: its
+    /// inserted transactions leave (with their units and reservations), and the transactions
+    /// it evicted come back under their old sequence numbers, with their reservations, as
+    /// the store still holds them. An evicted transaction whose id or ephemeral key was
+    /// admitted again since stays out (the store's restore prunes the older row).
+    pub fn withdraw(&mut self, admitted: &Admitted) {
+        for seq in &admitted.inserted {
+            if let Some(&h) = self.order.get(&seq.0) {
+                let (unit, _) = self.unit_of(self.entries.at(h));
                 let removed = self.remove_unit(unit);
                 self.stats.admitted = self.stats.admitted.saturating_sub(removed.len() as u64);
             }
         }
+        let back = self.reinsert(admitted.undo.0.clone());
+        self.stats.evicted =
+            self.stats.evicted.saturating_sub((admitted.undo.0.len() - back.len()) as u64);
     }
 
     /// Advances the current slot and removes every unit whose expiry slot is before it.
@@ -871,7 +1201,7 @@ impl Pool {
             if expiry >= self.current_slot {
                 break;
             }
-            removed.extend(self.remove_unit(unit));
+            removed.extend(self.remove_unit(unit).into_iter().map(|(s, c)| (s, c.id)));
         }
         self.stats.expired += removed.len() as u64;
         removed
@@ -884,20 +1214,13 @@ impl Pool {
     pub fn remove_committed(&mut self, ids: &[TxId]) -> Vec<(Seq, TxId)> {
         let mut removed = Vec::new();
         for id in ids {
-            let Some(seq) = self.ids.get(id) else { continue };
-            let unit = self.entries[seq].unit;
-            let held: Vec<(PublicKeyBytes, Amount)> = if self.config.fee_accounts {
-                self.units[&unit]
-                    .parts
-                    .iter()
-                    .map(|s| (self.entries[s].meta.fee_payer, self.entries[s].meta.max_fee))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            removed.extend(self.remove_unit(unit));
-            for (payer, fee) in held {
-                self.accounts.entry(payer).or_default().hold(fee);
+            let Some(h) = self.handle_of_id(id) else { continue };
+            let (unit, _) = self.unit_of(self.entries.at(h));
+            for (seq, c) in self.remove_unit(unit) {
+                if self.config.fee_accounts {
+                    self.with_account(c.meta.fee_payer, |a| a.hold(c.meta.max_fee));
+                }
+                removed.push((seq, c.id));
             }
         }
         self.stats.committed += removed.len() as u64;
@@ -938,12 +1261,18 @@ impl Pool {
         let mut items = Vec::new();
         let mut next = cursor.0;
         let mut skipped = 0;
-        for (seq, e) in self.entries.range(cursor.0..self.durable) {
+        for (&seq, &h) in self.order.range(cursor.0..self.durable) {
             if items.len() >= max {
                 break;
             }
             skipped += seq - next;
-            items.push(FeedItem { seq: Seq(*seq), id: e.id, meta: e.meta, body: e.body.clone() });
+            let e = self.entries.at(h);
+            items.push(FeedItem {
+                seq: Seq(seq),
+                id: e.id,
+                meta: self.meta_of(e),
+                body: Bytes::copy_from_slice(&e.body),
+            });
             next = seq + 1;
         }
         if items.len() < max && next < self.durable {
@@ -958,29 +1287,36 @@ impl Pool {
     /// current slot, and duplicates, are dropped and returned for deletion from storage.
     /// Capacity and quotas are not enforced on restore: what was acknowledged stays.
     #[must_use = "pruned rows must be deleted from storage"]
-    pub fn restore(&mut self, mut rows: Vec<(Seq, Candidate)>) -> Vec<(Seq, TxId)> {
+    pub fn restore(&mut self, rows: Vec<(Seq, Candidate)>) -> Vec<(Seq, TxId)> {
+        if let Some(max) = rows.iter().map(|(s, _)| s.0).max() {
+            self.next_seq = self.next_seq.max(max + 1);
+        }
+        let pruned = self.reinsert(rows);
+        self.durable = self.next_seq;
+        pruned
+    }
+
+    /// Puts stored rows back (restore, or an undone eviction) under their own sequence
+    /// numbers, bundles whole. Returns the rows left out: expired, for another chain,
+    /// duplicates of a pending id or ephemeral key, or parts of an incomplete bundle.
+    fn reinsert(&mut self, mut rows: Vec<(Seq, Candidate)>) -> Vec<(Seq, TxId)> {
         rows.sort_by_key(|(s, _)| *s);
         let mut pruned = Vec::new();
         let mut bundle_parts: HashMap<BundleId, Vec<(u64, Candidate)>> = HashMap::new();
+        let mut keys = HashSet::new();
         for (seq, c) in rows {
-            self.next_seq = self.next_seq.max(seq.0 + 1);
             if c.meta.expiry_slot < self.current_slot
-                || self.ids.contains_key(&c.id)
-                || self.ephemeral_keys.contains_key(&c.ephemeral_key)
+                || c.meta.chain_id != self.config.chain_id
+                || self.handle_of_id(&c.id).is_some()
+                || self.has_ephemeral_key(&c.ephemeral_key)
+                || self.order.contains_key(&seq.0)
+                || !keys.insert(c.ephemeral_key)
             {
                 pruned.push((seq, c.id));
                 continue;
             }
             match c.meta.bundle {
-                None => {
-                    let fee = c.meta.max_fee;
-                    let expiry = c.meta.expiry_slot;
-                    self.insert_entry(seq.0, c, seq.0);
-                    self.by_unit_fee.insert((fee, Reverse(seq.0)));
-                    self.by_expiry.insert((expiry, seq.0));
-                    self.units
-                        .insert(seq.0, Unit { parts: vec![seq.0], fee, expiry, bundle: None });
-                }
+                None => self.insert_rows(vec![(seq.0, c)]),
                 Some(b) => bundle_parts.entry(b.id).or_default().push((seq.0, c)),
             }
         }
@@ -988,25 +1324,25 @@ impl Pool {
             // A bundle is written in one transaction and deleted whole, so its parts are
             // either all here or an expired part pruned it; then drop the rest too.
             let count = parts[0].1.meta.bundle.map_or(0, |b| usize::from(b.count));
-            if parts.len() != count {
+            if parts.len() != count || self.bundle_ids.contains_key(&bundle) {
                 pruned.extend(parts.into_iter().map(|(s, c)| (Seq(s), c.id)));
                 continue;
             }
-            let unit_id = parts[0].0;
-            let fee = parts.iter().map(|p| p.1.meta.max_fee).min().expect("non-empty");
-            let expiry = parts.iter().map(|p| p.1.meta.expiry_slot).min().expect("non-empty");
-            let mut seqs = Vec::new();
-            for (seq, c) in parts {
-                self.insert_entry(seq, c, unit_id);
-                seqs.push(seq);
-            }
-            self.by_unit_fee.insert((fee, Reverse(unit_id)));
-            self.by_expiry.insert((expiry, unit_id));
-            self.bundles.insert(bundle, unit_id);
-            self.units.insert(unit_id, Unit { parts: seqs, fee, expiry, bundle: Some(bundle) });
+            self.insert_rows(parts);
         }
-        self.durable = self.next_seq;
         pruned
+    }
+}
+
+/// Keeps [`Pool::heads`] in step with one rollup's lowest entry.
+fn update_head(heads: &mut BTreeSet<Head>, old: Option<Head>, new: Option<Head>) {
+    if old != new {
+        if let Some(o) = old {
+            heads.remove(&o);
+        }
+        if let Some(n) = new {
+            heads.insert(n);
+        }
     }
 }
 
@@ -1014,7 +1350,7 @@ impl Pool {
 /// durable (acknowledged), which is also when builders can first see it on the feed.
 impl CiphertextIndex for Pool {
     fn lookup(&self, id: &TxId) -> Option<TxMeta> {
-        self.get(id).filter(|v| v.seq.0 < self.durable).map(|v| *v.meta)
+        self.get(id).filter(|v| v.seq.0 < self.durable).map(|v| v.meta)
     }
 }
 

@@ -424,7 +424,7 @@ impl Market {
         self.mempool
             .best_by_fee(RollupId(rollup))
             .filter(|v| self.intents.get(v.id).is_some_and(|i| i.searcher.is_none()))
-            .map(|v| (*v.id, *v.meta))
+            .map(|v| (*v.id, v.meta))
             .collect()
     }
 

@@ -31,6 +31,8 @@ enum Suite {
     Auction,
     /// QUIC ingest into the durable mempool, ack latency, pool memory.
     Ingest,
+    /// Only the ingest suite's `pool_memory_1m` (it runs first there too, in a fresh process).
+    PoolMemory,
     /// The HTTP API of a node: bid intake over HTTP, mempool stream lag.
     Api,
     /// The running system end to end: sequencer node, keypers as `veil keyper` processes
@@ -45,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Suite::Crypto => veil_benches::crypto::run(cli.quick, &mut reporter)?,
         Suite::Auction => veil_benches::auction::run(cli.quick, &mut reporter)?,
         Suite::Ingest => veil_benches::ingest::run(cli.quick, &mut reporter)?,
+        Suite::PoolMemory => veil_benches::ingest::pool_memory(cli.quick, &mut reporter)?,
         Suite::Api => veil_benches::api::run(cli.quick, &mut reporter)?,
         Suite::Pipeline => veil_benches::pipeline::run(cli.quick, &mut reporter)?,
     }

@@ -10,16 +10,20 @@
 
 use std::collections::BTreeSet;
 
-use veil_primitives::Amount;
+use veil_primitives::{Amount, PublicKeyBytes};
 
-/// One fee payer's pending transactions: how many, and its lone (non-bundle) transactions by
-/// fee, which is what a payer at its quota may replace.
+/// One fee payer as the pool knows it: its key, its fee account, how many transactions it
+/// has pending, and its lone (non-bundle) transactions by fee, which is what a payer at its
+/// quota may replace. Kept in a slab; transactions name their payer by handle.
 ///
-/// Most payers have one transaction pending, so one is held inline and a tree is allocated
-/// only for a second (a one-element `BTreeSet` costs a ~300-byte node per payer).
-#[derive(Debug, Default)]
+/// Most payers have one transaction pending, so one is held inline, by its entry's handle,
+/// and a tree is allocated only for a second (a one-element `BTreeSet` costs a ~300-byte node
+/// per payer).
+#[derive(Debug)]
 pub(crate) struct Payer {
-    count: usize,
+    pub(crate) key: PublicKeyBytes,
+    pub(crate) account: FeeAccount,
+    count: u32,
     lone: Lone,
 }
 
@@ -27,23 +31,45 @@ pub(crate) struct Payer {
 enum Lone {
     #[default]
     None,
-    One(Amount, u64),
-    Many(BTreeSet<(Amount, u64)>),
+    /// The handle of the one lone entry.
+    One(u32),
+    /// (fee, sequence number) of each lone entry. Boxed on purpose: an inline `BTreeSet`
+    /// (24 bytes) would make every payer 16 bytes larger, and few payers have two.
+    #[allow(clippy::box_collection)]
+    Many(Box<BTreeSet<(Amount, u64)>>),
 }
 
 impl Payer {
-    pub(crate) fn count(&self) -> usize {
-        self.count
+    pub(crate) fn new(key: PublicKeyBytes) -> Payer {
+        Payer { key, account: FeeAccount::default(), count: 0, lone: Lone::None }
     }
 
-    pub(crate) fn add(&mut self, fee: Amount, seq: u64, lone: bool) {
+    pub(crate) fn count(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether nothing is left to remember: no pending transaction, an empty account.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.count == 0 && self.account.is_empty()
+    }
+
+    /// Adds the entry `handle` (fee `fee`, sequence number `seq`); `lone` if not a bundle part.
+    /// `fee_seq` reads (fee, seq) of an entry by handle.
+    pub(crate) fn add(
+        &mut self,
+        handle: u32,
+        fee: Amount,
+        seq: u64,
+        lone: bool,
+        fee_seq: impl Fn(u32) -> (Amount, u64),
+    ) {
         self.count += 1;
         if !lone {
             return;
         }
         self.lone = match std::mem::take(&mut self.lone) {
-            Lone::None => Lone::One(fee, seq),
-            Lone::One(f, s) => Lone::Many([(f, s), (fee, seq)].into()),
+            Lone::None => Lone::One(handle),
+            Lone::One(h) => Lone::Many(Box::new([fee_seq(h), (fee, seq)].into())),
             Lone::Many(mut set) => {
                 set.insert((fee, seq));
                 Lone::Many(set)
@@ -51,32 +77,37 @@ impl Payer {
         };
     }
 
-    /// Removes one transaction; true when the payer has none left.
-    pub(crate) fn remove(&mut self, fee: Amount, seq: u64) -> bool {
+    /// Removes the entry `handle` (fee `fee`, sequence number `seq`).
+    pub(crate) fn remove(
+        &mut self,
+        handle: u32,
+        fee: Amount,
+        seq: u64,
+        handle_of: impl Fn(u64) -> u32,
+    ) {
         self.count = self.count.saturating_sub(1);
         match &mut self.lone {
-            Lone::One(f, s) if (*f, *s) == (fee, seq) => self.lone = Lone::None,
+            Lone::One(h) if *h == handle => self.lone = Lone::None,
             Lone::Many(set) => {
                 set.remove(&(fee, seq));
                 self.lone = match set.len() {
                     0 => Lone::None,
-                    1 => {
-                        let (f, s) = *set.first().expect("one left");
-                        Lone::One(f, s)
-                    }
-                    _ => return self.count == 0,
+                    1 => Lone::One(handle_of(set.first().expect("one left").1)),
+                    _ => return,
                 };
             }
             _ => {}
         }
-        self.count == 0
     }
 
-    /// Lone transactions, lowest fee first, then oldest first.
-    pub(crate) fn lowest_lone(&self) -> Box<dyn Iterator<Item = (Amount, u64)> + '_> {
+    /// Lone transactions as (fee, sequence number), lowest fee first, then oldest first.
+    pub(crate) fn lowest_lone<'a>(
+        &'a self,
+        fee_seq: impl Fn(u32) -> (Amount, u64) + 'a,
+    ) -> Box<dyn Iterator<Item = (Amount, u64)> + 'a> {
         match &self.lone {
             Lone::None => Box::new(std::iter::empty()),
-            Lone::One(f, s) => Box::new(std::iter::once((*f, *s))),
+            Lone::One(h) => Box::new(std::iter::once(fee_seq(*h))),
             Lone::Many(set) => Box::new(set.iter().copied()),
         }
     }

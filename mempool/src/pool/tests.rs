@@ -272,8 +272,8 @@ proptest! {
                 let pending: u128 = p
                     .entries
                     .values()
-                    .filter(|e| e.meta.fee_payer == payer(who))
-                    .map(|e| e.meta.max_fee.0)
+                    .filter(|e| p.payers.at(e.payer).key == payer(who))
+                    .map(|e| e.max_fee.0)
                     .sum();
                 let a = p.fee_account(&payer(who)).unwrap_or_default();
                 prop_assert_eq!(a.reserved.0, pending);
@@ -341,7 +341,7 @@ fn bundles_are_one_unit() {
     // A lone tx paying more than the bundle's lowest part evicts the whole bundle.
     let a = p.admit_tx(cand(2, meta(4, 6, 2, 20))).unwrap();
     assert_eq!(a.evicted.len(), 3);
-    assert_eq!(p.len(), 2);
+    assert_eq!(p.len(), 3);
     for part in &parts {
         assert!(p.get(&part.id).is_none());
     }
@@ -433,7 +433,7 @@ fn feed_is_durable_prefix_in_admission_order() {
 fn withdraw_undoes_admission() {
     let mut p = pool();
     let a = p.admit_bundle(bundle(10, &[1, 2], 5, 1)).unwrap();
-    p.withdraw(&a.inserted);
+    p.withdraw(&a);
     assert!(p.is_empty());
     assert_eq!(p.bytes(), 0);
     p.admit_bundle(bundle(10, &[1, 2], 5, 1)).unwrap();
@@ -448,16 +448,7 @@ fn restore_rebuilds_and_prunes_expired() {
     let rows: Vec<(Seq, Candidate)> = (0..4)
         .map(|s| {
             let v = p.get_seq(Seq(s)).unwrap();
-            (
-                Seq(s),
-                Candidate {
-                    id: *v.id,
-                    meta: *v.meta,
-                    ephemeral_key: *v.ephemeral_key,
-                    body: v.body.clone(),
-                    payer_signature: SignatureBytes([0; 64]),
-                },
-            )
+            (Seq(s), v.to_candidate(SignatureBytes([0; 64])))
         })
         .collect();
     let mut q = Pool::new(PoolConfig::new(CHAIN), Slot(13), &[EON]);
@@ -496,11 +487,29 @@ proptest! {
             prop_assert_eq!(total, p.len());
             prop_assert_eq!(p.ids.len(), p.len());
             prop_assert_eq!(p.ephemeral_keys.len(), p.len());
-            let unit_parts: usize = p.units.values().map(|u| u.parts.len()).sum();
-            prop_assert_eq!(unit_parts, p.len());
-            prop_assert!(p.senders.values().all(|v| v.count() <= 5));
-            for u in p.units.values() {
-                if let Some(b) = u.bundle { prop_assert_eq!(u.parts.len(), 2); prop_assert!(p.bundles.contains_key(&b)); }
+            prop_assert_eq!(p.order.len(), p.len());
+            let lone = p.entries.values().filter(|e| e.bundle == LONE).count();
+            let bundled: usize = p.bundles.values().map(|b| b.parts.len()).sum();
+            prop_assert_eq!(lone + bundled, p.len());
+            prop_assert_eq!(p.units, lone + p.bundles.len());
+            prop_assert_eq!(p.heads.len(), p.rollups.len());
+            for (r, index) in &p.rollups {
+                prop_assert!(p.heads.contains(&index.head(*r).unwrap()));
+            }
+            let merged: Vec<(Amount, u64)> = p.lowest_first().collect();
+            prop_assert_eq!(merged.len(), p.len());
+            prop_assert!(merged.windows(2).all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 > w[1].1)));
+            prop_assert_eq!(p.by_expiry.len(), p.units);
+            prop_assert!(p.payers.values().all(|v| v.count() <= 5));
+            let counted: usize = p.payers.values().map(Payer::count).sum();
+            prop_assert_eq!(counted, p.len());
+            for b in p.bundles.values() {
+                prop_assert_eq!(b.parts.len(), 2);
+                prop_assert_eq!(p.bundle_ids.get(&b.id).map(|&h| p.bundles.at(h).id), Some(b.id));
+            }
+            for e in p.entries.values() {
+                prop_assert_eq!(p.get(&e.id).map(|v| v.seq), Some(Seq(e.seq)));
+                prop_assert!(p.has_ephemeral_key(&e.ephemeral_key));
             }
         }
     }
@@ -605,4 +614,47 @@ fn metadata_is_validated_against_the_configuration() {
     let mut m = meta(2, 5, 1, 100);
     m.gas_limit = 0;
     assert_eq!(code(p.admit_tx(cand(7, m))), Some(ErrorCode::InvalidGasLimit));
+}
+
+/// A failed durable write undoes the whole admission in memory, as storage rolled it back:
+/// the inserted transactions leave, and the ones it evicted (a bundle among them) come back
+/// under their old sequence numbers with their reservations.
+#[test]
+fn withdraw_puts_back_what_the_admission_evicted() {
+    let mut c = PoolConfig::new(CHAIN);
+    c.max_txs = NonZeroUsize::new(3).unwrap();
+    c.fee_accounts = true;
+    let mut p = Pool::new(c, Slot(10), &[EON]);
+    for who in [1, 2, 3, 9] {
+        p.credit_fee(payer(who), Amount(1_000));
+    }
+    let cheap = p.admit_tx(cand(1, meta(1, 3, 1, 20))).unwrap();
+    let mut parts = bundle(10, &[1, 2], 2, 7);
+    for part in &mut parts {
+        part.meta.fee_payer = payer(2);
+    }
+    let pair = p.admit_bundle(parts).unwrap();
+    let before: Vec<(Seq, TxMeta)> =
+        p.order.keys().map(|&s| (Seq(s), p.get_seq(Seq(s)).unwrap().meta)).collect();
+    let accounts_before: Vec<Option<FeeAccount>> =
+        [1, 2, 9].map(|w| p.fee_account(&payer(w))).to_vec();
+    // Paying 50 and needing three places: the bundle (unit fee 2) and then the lone one go.
+    let mut big = bundle(20, &[3, 4, 5], 50, 8);
+    for part in &mut big {
+        part.meta.fee_payer = payer(9);
+    }
+    let a = p.admit_bundle(big).unwrap();
+    assert_eq!(a.evicted.len(), 3);
+    assert_eq!(p.len(), 3);
+    assert_eq!(p.stats().evicted, 3);
+
+    p.withdraw(&a);
+    let after: Vec<(Seq, TxMeta)> =
+        p.order.keys().map(|&s| (Seq(s), p.get_seq(Seq(s)).unwrap().meta)).collect();
+    assert_eq!(after, before, "the same transactions under the same sequence numbers");
+    assert_eq!([1, 2, 9].map(|w| p.fee_account(&payer(w))).to_vec(), accounts_before);
+    assert_eq!(p.stats().evicted, 0);
+    assert!(p.get(&cheap.ids[0]).is_some() && p.get(&pair.ids[1]).is_some());
+    // The bundle is one unit again: committing one part removes both.
+    assert_eq!(p.remove_committed(&[pair.ids[0]]).len(), 2);
 }

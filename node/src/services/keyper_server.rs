@@ -480,7 +480,7 @@ async fn read_loop(
                     let mut missing = Vec::new();
                     for id in ids {
                         match p.get(&id) {
-                            Some(v) => bodies.push(v.body.clone()),
+                            Some(v) => bodies.push(v.body_bytes()),
                             None => missing.push(id),
                         }
                     }

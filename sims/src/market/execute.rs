@@ -138,7 +138,7 @@ impl Market {
                     }
                 }
                 committed.push(*id);
-                if let Some(meta) = self.mempool.get(id).map(|v| *v.meta) {
+                if let Some(meta) = self.mempool.get(id).map(|v| v.meta) {
                     let fee = to_quote(meta.max_fee);
                     match winner {
                         Some((b, _)) if *b < self.builders.len() => rec.builder_pnl[*b] += fee,

@@ -203,16 +203,7 @@ fn admit_batch(
                         .iter()
                         .find(|(id, _)| id == v.id)
                         .map_or(SignatureBytes([0; 64]), |(_, s)| *s);
-                    rows.push(StoredTx {
-                        seq: *seq,
-                        candidate: Candidate {
-                            id: *v.id,
-                            meta: *v.meta,
-                            ephemeral_key: *v.ephemeral_key,
-                            body: v.body.clone(),
-                            payer_signature,
-                        },
-                    });
+                    rows.push(StoredTx { seq: *seq, candidate: v.to_candidate(payer_signature) });
                 }
                 deletes.extend(a.evicted.iter().map(|(s, _)| *s));
                 shared.routes().left_pool(a.evicted.iter().map(|(_, id)| id));
@@ -247,10 +238,15 @@ fn admit_batch(
             drop(pool);
             shared.feed_tx.send_replace(FeedCursor(durable_end.0));
         } else {
+            // Nothing of the batch is stored: undo it in memory too, evictions included,
+            // in reverse order (a later admission may have evicted what an earlier one
+            // inserted).
             let mut pool = shared.pool();
-            for (_, outcome) in &answers {
+            let mut departures = shared.departures();
+            for (_, outcome) in answers.iter().rev() {
                 if let Ok(a) = outcome {
-                    pool.withdraw(&a.inserted);
+                    pool.withdraw(a);
+                    departures.readmitted(a.evicted.iter().map(|(_, id)| id));
                 }
             }
         }
