@@ -16,7 +16,8 @@
 
 use std::time::{Duration, Instant};
 
-use veil_primitives::{ErrorCode, SignatureBytes, TxId};
+use veil_primitives::signed::SignatureError;
+use veil_primitives::{ErrorCode, PayerAuthorization, SignatureBytes, TxId};
 
 use crate::error::Rejection;
 use crate::pool::{Admitted, Candidate, Pool};
@@ -150,6 +151,33 @@ impl Pool {
         self.get(id).map(|v| v.to_candidate(payer_signature))
     }
 
+    /// A resubmission recognised by [`Pool::resubmission`] skipped the cryptographic check
+    /// because its bytes were pending. If they left the pool before the request reached
+    /// [`Pool::admit_checked`] (committed, evicted or expired meanwhile), admitting them is a
+    /// new admission, so the payer signature it carried unchecked is checked now; the bytes
+    /// passed every other check when they were first admitted. A still-pending resubmission
+    /// passes unchanged (it will be answered as a duplicate).
+    ///
+    /// # Errors
+    /// [`ErrorCode::InvalidPublicKey`] or [`ErrorCode::BadSignature`].
+    pub fn recheck_resubmission(&self, c: Candidate) -> Result<Candidate, Rejection> {
+        if self.get(&c.id).is_some() {
+            return Ok(c);
+        }
+        let auth = PayerAuthorization { chain_id: c.meta.chain_id, tx: c.id };
+        match auth.verify(&c.meta.fee_payer, &c.payer_signature) {
+            Ok(()) => Ok(c),
+            Err(SignatureError::InvalidPublicKey(_)) => Err(Rejection::new(
+                ErrorCode::InvalidPublicKey,
+                format!("fee payer {} is not a valid ed25519 key", c.meta.fee_payer),
+            )),
+            Err(_) => Err(Rejection::new(
+                ErrorCode::BadSignature,
+                "the fee payer's signature over the transaction id does not verify",
+            )),
+        }
+    }
+
     /// Admits a request whose parts went through the cryptographic check, at time `now`:
     /// refuses it if `deadline` has passed, then if any part was refused by the check (the
     /// rejection names the part, for a bundle), then applies the pool's rules. Every
@@ -203,6 +231,46 @@ mod tests {
         assert!(b.admit(t0 + Duration::from_millis(100), 1).is_ok());
         assert!(b.admit(t0 + Duration::from_secs(100), 5).is_ok(), "refills up to the burst");
         assert!(b.admit(t0 + Duration::from_secs(100), 1).is_err(), "never above the burst");
+    }
+
+    /// A resubmission whose original left the pool between recognition and admission has
+    /// its carried signature checked: junk under someone else's payer cannot ride on the
+    /// original's check.
+    #[test]
+    fn a_resubmission_whose_original_left_is_checked_again() {
+        use crate::pool::{EphemeralKeyDigest, PoolConfig};
+        use bytes::Bytes;
+        use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxMeta};
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let body = Bytes::from_static(b"canonical ciphertext bytes");
+        let id = veil_crypto::tx_id(&body);
+        let meta = TxMeta {
+            chain_id: ChainId(7),
+            eon: Eon(1),
+            rollup: RollupId(1),
+            fee_payer: PublicKeyBytes(key.verifying_key().to_bytes()),
+            max_fee: Amount(10),
+            gas_limit: 21_000,
+            expiry_slot: Slot(20),
+            bundle: None,
+        };
+        let good = PayerAuthorization { chain_id: meta.chain_id, tx: id }.sign(&key);
+        let c = Candidate {
+            id,
+            meta,
+            ephemeral_key: EphemeralKeyDigest([1; 32]),
+            body,
+            payer_signature: good,
+        };
+        let mut p = Pool::new(PoolConfig::new(ChainId(7)), Slot(10), &[Eon(1)]);
+        p.admit_tx(c.clone()).unwrap();
+        let junk = p.resubmission(&id, SignatureBytes([9; 64])).unwrap();
+        assert!(p.recheck_resubmission(junk.clone()).is_ok(), "still pending: a duplicate");
+        let _ = p.remove_committed(&[id]);
+        let r = p.recheck_resubmission(junk).unwrap_err();
+        assert_eq!(r.code, ErrorCode::BadSignature);
+        let honest = Candidate { payer_signature: good, ..c };
+        assert!(p.recheck_resubmission(honest).is_ok());
     }
 
     #[test]

@@ -212,6 +212,8 @@ impl SequencerNode {
             IngressConfig::new(config.ingress_listen, config.data_dir.join("ingress"), pool);
         ingress_config.eons = vec![pks.eon()];
         ingress_config.current_slot = clock.slot_at(now_ms());
+        // Until the sequencer thread has copied the restored balances into the pool.
+        ingress_config.hold_admission = true;
         let ingress = Arc::new(
             Ingress::start(ingress_config, Arc::new(CommitteeValidator::new(vec![pks.clone()])))
                 .await?,

@@ -208,6 +208,8 @@ impl SequencerService {
         })?;
         // The pool's fee accounts mirror the restored ledger's balances.
         ingress.set_fee_balances(machine.auction().fee_balances());
+        // Admission was held for this (`IngressConfig::hold_admission`).
+        ingress.open_admission();
         let (input, rx) = channel;
         // Restored commitments are in flight again: builders must not name their ciphertexts.
         let in_flight = Arc::new(Mutex::new(machine.in_flight().clone()));

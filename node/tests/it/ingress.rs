@@ -701,3 +701,27 @@ async fn failing_proofs_cost_their_sender() {
     honest.close().await;
     ingress.shutdown().await;
 }
+
+/// A held admission (a sequencer starting, before its ledger's balances are in the pool)
+/// queues requests and answers them once opened, instead of refusing funded payers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_admission_answers_once_opened() {
+    let c = committee();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.pool.fee_accounts = true;
+    cfg.hold_admission = true;
+    let ingress = Arc::new(start(cfg, &c.pks).await);
+    let client = connect(&ingress).await;
+    let ct = encrypt(&c.pks, ad(&c, 1, 10, 1), 1);
+    let submit = tokio::spawn(async move { client.submit(bytes(&ct)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!submit.is_finished(), "nothing is answered while admission is held");
+    assert!(ingress.with_pool(veil_mempool::pool::Pool::is_empty));
+    // What a sequencer does once its ledger is restored: balances first, then open.
+    ingress.set_fee_balances([(crate::payers::public(1), Amount(1_000))]);
+    ingress.open_admission();
+    let ack = submit.await.unwrap().unwrap();
+    assert!(!ack.duplicate);
+    assert_eq!(ingress.with_pool(|p| p.len()), 1);
+}

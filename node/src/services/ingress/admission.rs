@@ -27,17 +27,22 @@ use crate::metrics::IngressStats;
 /// small batches at once instead makes them compete for the same two cores and pay that fixed
 /// cost each (see the README's "Where the time goes").
 pub(super) async fn admission_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
+    // Held until the owner opens it (a sequencer, once the pool mirrors its ledger).
+    if shared.admission_open.subscribe().wait_for(|open| *open).await.is_err() {
+        return;
+    }
     let mut batch = Vec::with_capacity(shared.config.max_batch);
     while rx.recv_many(&mut batch, shared.config.max_batch).await > 0 {
         let requests = std::mem::take(&mut batch);
-        if let Some((requests, results)) = check_batch(&shared, requests).await {
-            admit_batch(&shared, requests, results);
+        if let Some((requests, results, fresh)) = check_batch(&shared, requests).await {
+            admit_batch(&shared, requests, results, &fresh);
         }
     }
 }
 
-/// Decodes and checks a batch off the reactor. Answers the batch itself (and returns `None`)
-/// if the check could not run.
+/// Decodes and checks a batch off the reactor. Returns the requests, one result per part, and
+/// per part whether it was checked now (`false`: a resubmission of pending bytes, recognised
+/// by its id). Answers the batch itself (and returns `None`) if the check could not run.
 ///
 /// The batched proof check is split by the trust class of each request's connection
 /// ([`veil_mempool::abuse`]): trusted connections in one batch, untrusted ones in another,
@@ -46,7 +51,7 @@ pub(super) async fn admission_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<R
 async fn check_batch(
     shared: &Arc<Shared>,
     requests: Vec<Request>,
-) -> Option<(Vec<Request>, Vec<Result<Candidate, Rejection>>)> {
+) -> Option<(Vec<Request>, Vec<Result<Candidate, Rejection>>, Vec<bool>)> {
     let groups: Vec<(Class, u64)> = {
         let abuse = shared.abuse();
         requests
@@ -127,7 +132,7 @@ async fn check_batch(
         })
         .collect();
     account_proofs(shared, &requests, &results, &fresh);
-    Some((requests, results))
+    Some((requests, results, fresh))
 }
 
 /// Counts each connection's good and failing proofs ([`veil_mempool::abuse::Abuse`]): a failing one suspends its
@@ -179,9 +184,11 @@ fn admit_batch(
     shared: &Arc<Shared>,
     requests: Vec<Request>,
     results: Vec<Result<Candidate, Rejection>>,
+    fresh: &[bool],
 ) {
     let now = Instant::now();
     let mut results = results.into_iter();
+    let mut fresh = fresh.iter();
     let mut answers: Vec<(Request, Result<Admitted, Rejection>)> =
         Vec::with_capacity(requests.len());
     let mut rows = Vec::new();
@@ -191,7 +198,22 @@ fn admit_batch(
     {
         let mut pool = shared.pool();
         for r in requests {
-            let mine: Vec<_> = results.by_ref().take(r.parts.len()).collect();
+            // A resubmission whose original left the pool since it was recognised is a new
+            // admission: its carried signature is checked now.
+            let mine: Vec<_> = results
+                .by_ref()
+                .zip(fresh.by_ref())
+                .take(r.parts.len())
+                .map(
+                    |(res, &checked)| {
+                        if checked {
+                            res
+                        } else {
+                            res.and_then(|c| pool.recheck_resubmission(c))
+                        }
+                    },
+                )
+                .collect();
             // The pool keeps no signatures; the rows take them to storage.
             let signatures: Vec<(TxId, SignatureBytes)> =
                 mine.iter().flatten().map(|c| (c.id, c.payer_signature)).collect();

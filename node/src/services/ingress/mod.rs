@@ -162,6 +162,11 @@ pub struct IngressConfig {
     pub receipt_retention_slots: NonZeroU64,
     /// What senders of failing proofs are made to pay ([`veil_mempool::abuse`]).
     pub abuse: AbuseConfig,
+    /// Whether admission waits for [`Ingress::open_admission`]: connections are accepted and
+    /// requests queue (answered once it opens), but none is admitted. A sequencer holds it
+    /// until its restored ledger's fee balances are in the pool, so that no funded payer is
+    /// refused `INSUFFICIENT_BALANCE` in the first moments after a start.
+    pub hold_admission: bool,
 }
 
 impl IngressConfig {
@@ -187,6 +192,7 @@ impl IngressConfig {
             receipt_retention_slots: NonZeroU64::new(DEFAULT_RECEIPT_RETENTION_SLOTS)
                 .expect("non-zero default"),
             abuse: AbuseConfig::default(),
+            hold_admission: false,
         }
     }
 }
@@ -209,6 +215,8 @@ struct Shared {
     departures: Mutex<departures::Departures>,
     /// Who sent failing proofs. Locked on its own, never with another lock held.
     abuse: Mutex<Abuse>,
+    /// Whether admission is open ([`IngressConfig::hold_admission`]).
+    admission_open: watch::Sender<bool>,
 }
 
 /// The answer to a client's `INFO` request, from the configuration and the pool's state.
@@ -325,6 +333,7 @@ impl Ingress {
         let abuse = config.abuse;
         let (admission_tx, admission_rx) = mpsc::channel(config.max_batch * 4);
         let routes = ReceiptRoutes::new(config.retired_routes);
+        let (admission_open, _) = watch::channel(!config.hold_admission);
         let shared = Arc::new(Shared {
             config,
             pool: Mutex::new(pool),
@@ -339,6 +348,7 @@ impl Ingress {
             pruned_before: AtomicU64::new(0),
             departures: Mutex::new(departures::Departures::default()),
             abuse: Mutex::new(Abuse::new(abuse)),
+            admission_open,
         });
         let tasks = vec![
             tokio::spawn(admission::admission_loop(shared.clone(), admission_rx)),
@@ -399,6 +409,12 @@ impl Ingress {
     /// ([`Pool::set_rollups`]): the sequencer keeps it in step with the rollup registry.
     pub fn set_rollups(&self, rollups: Option<std::collections::BTreeMap<RollupId, u64>>) {
         self.shared.pool().set_rollups(rollups);
+    }
+
+    /// Opens admission held by [`IngressConfig::hold_admission`]; queued requests are admitted
+    /// from here on. Idempotent.
+    pub fn open_admission(&self) {
+        self.shared.admission_open.send_replace(true);
     }
 
     /// Sets fee payers' ledger balances in the pool's fee accounts ([`Pool::set_fee_balance`]):
