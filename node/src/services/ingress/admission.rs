@@ -288,6 +288,7 @@ fn admit_batch(
             };
             let took = r.received.elapsed().as_micros() as u64;
             shared.stats.answer_us_total.fetch_add(took, std::sync::atomic::Ordering::Relaxed);
+            shared.stats.answer_latency.record(took);
             IngressStats::inc(&shared.stats.answered);
             r.answer(frame);
         }
