@@ -327,6 +327,22 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         inside(0.5),
         inside(0.99),
     ));
+    let stages: Vec<String> = veil_node::metrics::INGRESS_STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let q = |q: f64| {
+                veil_node::metrics::LatencyHistogram::quantile_between(
+                    &server_before.stage_latency[i],
+                    &server_after.stage_latency[i],
+                    q,
+                )
+                .map_or(f64::NAN, |us| us as f64 / 1000.0)
+            };
+            format!("{name} p50 {:.2} p99 {:.2}", q(0.5), q(0.99))
+        })
+        .collect();
+    reporter.note(&format!("paced: inside the server by stage, ms: {}", stages.join(", ")));
     let commits = (after.commits - before.commits).max(1);
     reporter.note(&format!(
         "paced: {} group commits, {:.1} rows and {:.2} ms each (max {:.2} ms over the run)",

@@ -28,6 +28,10 @@ pub struct IngressStats {
     pub answered: AtomicU64,
     /// The same times, as a histogram (for quantiles: the ack tail inside the server).
     pub answer_latency: LatencyHistogram,
+    /// Per request, the stages of that time, in µs: waiting for the admission task (the
+    /// batch before it being checked), its batch's check, the pool's rules under the lock
+    /// (and handing the rows to the store), and the durable write.
+    pub stage_latency: [LatencyHistogram; 4],
     /// Inclusion receipts queued on their submitter's connection.
     pub receipts_pushed: AtomicU64,
     /// Inclusion receipts not pushed because the connection's receipt queue was full or the
@@ -66,6 +70,8 @@ pub struct IngressStatsSnapshot {
     pub answered: u64,
     /// See [`IngressStats::answer_latency`]: the count of each bucket.
     pub answer_latency: Vec<u64>,
+    /// See [`IngressStats::stage_latency`]: the count of each bucket, per stage.
+    pub stage_latency: [Vec<u64>; 4],
     /// See [`IngressStats::receipts_pushed`].
     pub receipts_pushed: u64,
     /// See [`IngressStats::receipts_push_dropped`].
@@ -77,6 +83,9 @@ pub struct IngressStatsSnapshot {
     /// See [`IngressStats::abuse_refused`].
     pub abuse_refused: u64,
 }
+
+/// The stages of [`IngressStats::stage_latency`], in order.
+pub const INGRESS_STAGES: [&str; 4] = ["queue", "check", "admit", "durable"];
 
 impl IngressStats {
     /// Adds one to a counter.
@@ -100,6 +109,7 @@ impl IngressStats {
             answer_us_total: g(&self.answer_us_total),
             answered: g(&self.answered),
             answer_latency: self.answer_latency.counts(),
+            stage_latency: self.stage_latency.each_ref().map(LatencyHistogram::counts),
             receipts_pushed: g(&self.receipts_pushed),
             receipts_push_dropped: g(&self.receipts_push_dropped),
             receipts_unrouted: g(&self.receipts_unrouted),

@@ -34,10 +34,22 @@ pub(super) async fn admission_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<R
     let mut batch = Vec::with_capacity(shared.config.max_batch);
     while rx.recv_many(&mut batch, shared.config.max_batch).await > 0 {
         let requests = std::mem::take(&mut batch);
+        let taken = Instant::now();
+        for r in &requests {
+            stage(&shared, 0, taken.saturating_duration_since(r.received));
+        }
         if let Some((requests, results, fresh)) = check_batch(&shared, requests).await {
+            for _ in &requests {
+                stage(&shared, 1, taken.elapsed());
+            }
             admit_batch(&shared, requests, results, &fresh);
         }
     }
+}
+
+/// Counts one request's time in a stage ([`IngressStats::stage_latency`]).
+fn stage(shared: &Shared, stage: usize, took: std::time::Duration) {
+    shared.stats.stage_latency[stage].record(took.as_micros() as u64);
 }
 
 /// Decodes and checks a batch off the reactor. Returns the requests, one result per part, and
@@ -240,9 +252,16 @@ fn admit_batch(
         // Sent under the pool lock, so that storage sees rows in sequence order.
         receipt = shared.store.write(rows, deletes);
     }
+    let admitted = Instant::now();
+    for _ in &answers {
+        stage(shared, 2, admitted.saturating_duration_since(now));
+    }
     let shared = shared.clone();
     tokio::spawn(async move {
         let stored = matches!(receipt.await, Ok(Ok(())));
+        for _ in &answers {
+            stage(&shared, 3, admitted.elapsed());
+        }
         if stored {
             let mut pool = shared.pool();
             pool.mark_durable(durable_end);
