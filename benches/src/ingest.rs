@@ -251,6 +251,27 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         "admission check (strict decode + payer signature + batched proof, rayon): {validate_us:.1} us/tx on this machine, i.e. at most {:.0} tx/s of the 2 cores",
         1e6 / validate_us
     ));
+    // The same check on the small batches a paced load makes: the per-transaction cost of
+    // each size, median of 15 runs.
+    let by_size: Vec<String> = [8usize, 32, 128, 512, 2048]
+        .iter()
+        .filter(|&&size| size <= sample.len())
+        .map(|&size| {
+            let mut runs: Vec<f64> = (0..15)
+                .map(|_| {
+                    let t = Instant::now();
+                    let out =
+                        validator.validate(&sample[..size], &open_gate, &mut rand_core::OsRng);
+                    assert!(out.iter().all(Result::is_ok));
+                    t.elapsed().as_secs_f64() * 1e6
+                })
+                .collect();
+            runs.sort_by(f64::total_cmp);
+            format!("{size}: {:.0} us ({:.1} us/tx)", runs[7], runs[7] / size as f64)
+        })
+        .collect();
+    reporter
+        .note(&format!("admission check by batch size (wall, 2 cores): {}", by_size.join(", ")));
 
     let server_rt = runtime("veil-ingress")?;
     let client_rt = runtime("veil-loadgen")?;
