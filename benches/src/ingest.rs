@@ -54,6 +54,45 @@ pub(crate) fn runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// CPU seconds used so far by this process's threads, by thread name (from
+/// `/proc/self/task/*/stat`, in clock ticks of 10 ms). Unnamed threads (rayon's) carry the
+/// process's name.
+fn thread_cpu() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("stat")))
+        else {
+            continue;
+        };
+        // Fields after the parenthesised name: state is the 3rd field; utime and stime
+        // are the 14th and 15th.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        *out.entry(comm.trim().to_string()).or_insert(0.0) += (ticks(14) + ticks(15)) / 100.0;
+    }
+    out
+}
+
+/// The CPU each thread group used between two [`thread_cpu`] readings, as a share of one
+/// core over `secs`, largest first.
+fn cpu_shares(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    secs: f64,
+) -> String {
+    let mut shares: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, t)| (name.clone(), (t - before.get(name).copied().unwrap_or(0.0)) / secs))
+        .filter(|(_, share)| *share >= 0.01)
+        .collect();
+    shares.sort_by(|a, b| b.1.total_cmp(&a.1));
+    shares.iter().map(|(n, s)| format!("{n} {:.0}%", s * 100.0)).collect::<Vec<_>>().join(", ")
+}
+
 fn rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -327,7 +366,10 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
     let more = prepare_transactions(&pks, m, 512, 16, &payers);
     let before = ingress.store_stats();
     let server_before = ingress.stats();
+    let cpu_before = thread_cpu();
+    let t_paced = Instant::now();
     let paced = load(&client_rt, addr, fp, more, Some(rate))?;
+    let paced_cpu = cpu_shares(&cpu_before, &thread_cpu(), t_paced.elapsed().as_secs_f64());
     let after = ingress.store_stats();
     let server_after = ingress.stats();
     let inside = |q: f64| {
@@ -364,6 +406,10 @@ pub fn run(quick: bool, reporter: &mut Reporter) -> anyhow::Result<()> {
         })
         .collect();
     reporter.note(&format!("paced: inside the server by stage, ms: {}", stages.join(", ")));
+    reporter.note(&format!(
+        "paced: CPU by thread, share of one core (veil-loadgen: the load generator; \
+         veil-ingress: the server's reactors and blocking pool; veil-perf: rayon's checks): {paced_cpu}"
+    ));
     let commits = (after.commits - before.commits).max(1);
     reporter.note(&format!(
         "paced: {} group commits, {:.1} rows and {:.2} ms each (max {:.2} ms over the run)",

@@ -47,6 +47,22 @@ pub(super) async fn admission_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<R
     }
 }
 
+/// Checks of fewer parts than this run on one thread ([`single_thread`]).
+const PARALLEL_CHECK_FROM: usize = 64;
+
+/// A rayon pool of one thread: parallel iterators inside it run sequentially, without the
+/// fork-joins and the spinning of idle workers that small batches pay for on the global pool.
+fn single_thread() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "veil-check".into())
+            .build()
+            .expect("a one-thread pool")
+    })
+}
+
 /// Counts one request's time in a stage ([`IngressStats::stage_latency`]).
 fn stage(shared: &Shared, stage: usize, took: std::time::Duration) {
     shared.stats.stage_latency[stage].record(took.as_micros() as u64);
@@ -111,9 +127,18 @@ async fn check_batch(
                 gate_shared.pool().check_funded(meta)
             };
             let mut out: Vec<(usize, Result<Candidate, Rejection>)> = Vec::new();
+            let total: usize = batches.values().map(Vec::len).sum();
             for batch in batches.into_values() {
                 let (positions, subs): (Vec<usize>, Vec<Submission>) = batch.into_iter().unzip();
-                let results = validator.validate(&subs, &gate, &mut rand_core::OsRng);
+                let check = || validator.validate(&subs, &gate, &mut rand_core::OsRng);
+                // A small batch is checked on this thread alone: spread over all cores its
+                // fork-joins cost more CPU than they save (README, "Where the time goes"),
+                // and the other core stays with the reactors.
+                let results = if total < PARALLEL_CHECK_FROM {
+                    single_thread().install(check)
+                } else {
+                    check()
+                };
                 out.extend(positions.into_iter().zip(results));
             }
             out.sort_by_key(|(i, _)| *i);
