@@ -356,11 +356,14 @@ impl Iterator for LowestFirst<'_> {
 ///
 /// # Memory
 ///
-/// Transactions live in a slab ([`Entry`], 144 bytes each besides the body); every index
-/// holds 4-byte handles or (fee, sequence number) keys. The id and ephemeral-key indexes are
-/// hash tables of handles hashed by the key the entry holds, and fee payers are interned: a
-/// transaction costs about 470 bytes besides its ciphertext, the budget of DESIGN.md
-/// ("Budgets": 1,000,000 pending ciphertexts of 512-byte payloads in 1.5 GB).
+/// Transactions live in a slab (`Entry`, 144 bytes each besides the body, which is a boxed
+/// slice: readers get copies); every index holds 4-byte handles or (fee, sequence number)
+/// keys with 8-byte-aligned fees. The id and ephemeral-key indexes are hash tables of
+/// handles hashed by the key the entry holds; fee payers are interned with their fee
+/// accounts; and there is no index of all transactions by fee: eviction merges the rollups'
+/// fee indexes from the set of their lowest entries. `veil-perf pool-memory` measures about
+/// 430 bytes per transaction besides its ciphertext, with a funded payer each: 1,000,000
+/// ciphertexts of 512-byte payloads take 1,459 MB, within DESIGN.md's budget of 1.5 GB.
 #[derive(Debug)]
 pub struct Pool {
     config: PoolConfig,
