@@ -86,30 +86,42 @@ impl RecordLog {
     /// [`StoreError::Conflict`] for a [`RecordLog::DECIDED`] record that differs from the one
     /// already stored for its slot; [`StoreError::Sqlite`] if the write fails.
     pub fn append(&self, kind: &str, slot: Slot, body: &[u8]) -> Result<(), StoreError> {
+        self.append_all(&[(kind, slot, body)])
+    }
+
+    /// Appends records in order, in one transaction (one fsync), and returns once all are
+    /// durable; on an error none is. A shell that has several persist events queued at once
+    /// (a keyper's first commitment of a slot and its release record) writes them so.
+    ///
+    /// # Errors
+    /// As [`RecordLog::append`], for any of the records.
+    pub fn append_all(&self, records: &[(&str, Slot, &[u8])]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = conn.transaction()?;
-        let slot_i = i64::try_from(slot.0).map_err(|_| StoreError::Conflict(slot.0))?;
-        if kind == Self::DECIDED {
-            let existing: Option<Vec<u8>> = tx
-                .query_row("SELECT body FROM decided WHERE slot = ?1", params![slot_i], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            match existing {
-                Some(b) if b != body => return Err(StoreError::Conflict(slot.0)),
-                Some(_) => {}
-                None => {
-                    tx.execute(
-                        "INSERT INTO decided (slot, body) VALUES (?1, ?2)",
-                        params![slot_i, body],
-                    )?;
+        for &(kind, slot, body) in records {
+            let slot_i = i64::try_from(slot.0).map_err(|_| StoreError::Conflict(slot.0))?;
+            if kind == Self::DECIDED {
+                let existing: Option<Vec<u8>> = tx
+                    .query_row("SELECT body FROM decided WHERE slot = ?1", params![slot_i], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                match existing {
+                    Some(b) if b != body => return Err(StoreError::Conflict(slot.0)),
+                    Some(_) => {}
+                    None => {
+                        tx.execute(
+                            "INSERT INTO decided (slot, body) VALUES (?1, ?2)",
+                            params![slot_i, body],
+                        )?;
+                    }
                 }
             }
+            tx.execute(
+                "INSERT INTO record (kind, slot, body) VALUES (?1, ?2, ?3)",
+                params![kind, slot_i, body],
+            )?;
         }
-        tx.execute(
-            "INSERT INTO record (kind, slot, body) VALUES (?1, ?2, ?3)",
-            params![kind, slot_i, body],
-        )?;
         tx.commit()?;
         Ok(())
     }
@@ -187,6 +199,24 @@ mod tests {
         let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
         assert_eq!(kinds, vec!["decided", "signed", "decided"]);
         assert!(log.append(RecordLog::DECIDED, Slot(1), b"second").is_err(), "also after reopen");
+    }
+
+    #[test]
+    fn records_appended_together_are_stored_in_order_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        let (log, _) = RecordLog::open(&path).unwrap();
+        log.append(RecordLog::DECIDED, Slot(1), b"first").unwrap();
+        log.append_all(&[("keyper", Slot(2), b"a"), ("keyper", Slot(2), b"b")]).unwrap();
+        // A conflicting decision anywhere in the group: nothing of the group is written.
+        assert!(matches!(
+            log.append_all(&[("signed", Slot(1), b"x"), (RecordLog::DECIDED, Slot(1), b"other")]),
+            Err(StoreError::Conflict(1))
+        ));
+        drop(log);
+        let (_, records) = RecordLog::open(&path).unwrap();
+        let bodies: Vec<&[u8]> = records.iter().map(|r| r.body.as_slice()).collect();
+        assert_eq!(bodies, vec![&b"first"[..], b"a", b"b"]);
     }
 
     #[test]

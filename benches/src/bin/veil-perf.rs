@@ -42,6 +42,15 @@ enum Suite {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Logs only when asked (`RUST_LOG`, to stderr): the pipeline suite's keyper processes
+    // inherit the same filter, so `RUST_LOG=warn,timeline=debug` times a slot across them.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let mut reporter = Reporter::new(cli.json);
     match cli.suite {
         Suite::Crypto => veil_benches::crypto::run(cli.quick, &mut reporter)?,

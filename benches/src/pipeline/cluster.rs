@@ -280,11 +280,17 @@ impl Cluster {
         self.node.as_ref().expect("the cluster is running")
     }
 
-    /// Stops the keypers, then the node; removes the data directory.
+    /// Stops the keypers, then the node; removes the data directory, unless
+    /// `VEIL_PERF_KEEP_DIR` is set (the keypers' logs are there), whose path it then prints.
     pub fn stop(mut self) {
         self.keypers.stop();
         if let Some(node) = self.node.take() {
             self.runtime.block_on(node.stop());
+        }
+        if std::env::var_os("VEIL_PERF_KEEP_DIR").is_some() {
+            let dir =
+                std::mem::replace(&mut self.dir, tempfile::TempDir::new().expect("a temp dir"));
+            eprintln!("pipeline: kept the cluster's directory {}", dir.keep().display());
         }
     }
 }

@@ -27,6 +27,11 @@ use veil_sequencer::SignedCommitment;
 use veil_storage::records::RecordLog;
 use veil_storage::StoreError;
 
+/// The `tracing` target of the events that time a slot's way through a keyper and the
+/// sequencer (`RUST_LOG=timeline=debug`): commitment received, validation steps, records
+/// durable, batch out.
+pub const TIMELINE: &str = "timeline";
+
 /// Inputs queued for a keyper thread before its link waits (each is a feed run of up to
 /// 1 MiB, a commitment or a request).
 pub const INPUT_QUEUE: usize = 32;
@@ -266,6 +271,13 @@ fn run(
             match input {
                 KeyperInput::Feed(bodies) => bodies.into_iter().for_each(|b| backlog.push(b)),
                 KeyperInput::Request(KeyperRequest::Commitment(signed)) => {
+                    tracing::debug!(
+                        target: TIMELINE,
+                        slot = signed.message.slot.0,
+                        keyper = machine.index().get(),
+                        backlog = backlog.bodies.len(),
+                        "commitment dequeued"
+                    );
                     fetched.remove(&signed.message.slot);
                     offer(&mut machine, signed, &backlog, &mut waiting, &mut fetched, output);
                 }
@@ -278,6 +290,11 @@ fn run(
                 }
                 KeyperInput::Stop => return,
             }
+        }
+        // A commitment released just now goes out before the next validation step (up to
+        // `VALIDATION_STEP` ciphertexts of feed) rather than after it.
+        if !carry_out(&mut machine, &identity, behaviour, log, output) {
+            return;
         }
         // The ciphertexts that waiting commitments name and the backlog holds go first; then
         // one step of the feed in order.
@@ -298,8 +315,18 @@ fn run(
             backlog.pop_front(VALIDATION_STEP)
         };
         if !step.is_empty() {
+            let started = std::time::Instant::now();
             let refs: Vec<&[u8]> = step.iter().map(|b| &b[..]).collect();
             let _ = machine.handle_ciphertexts(&refs, &mut rng);
+            tracing::debug!(
+                target: TIMELINE,
+                keyper = machine.index().get(),
+                n = refs.len(),
+                waiting = waiting.len(),
+                backlog = backlog.bodies.len(),
+                took_us = started.elapsed().as_micros() as u64,
+                "validated"
+            );
             for c in std::mem::take(&mut waiting) {
                 offer(&mut machine, c, &backlog, &mut waiting, &mut fetched, output);
             }
@@ -307,26 +334,75 @@ fn run(
         while fetched.len() > 256 {
             fetched.pop_first();
         }
-        while let Some(event) = machine.poll_event() {
-            match event {
-                KeyperEvent::Persist { token, record } => {
-                    let slot = match &record {
+        if !carry_out(&mut machine, &identity, behaviour, log, output) {
+            return;
+        }
+    }
+}
+
+/// Carries out the machine's events until it has none; false if the thread must stop (a
+/// record could not be made durable). The persist events queued together (a slot's first
+/// commitment and its release record) are written in one transaction, one fsync instead of
+/// one each, and all are durable before the machine hears of any of them: the release path
+/// after a commitment waits for one disk flush, not two.
+fn carry_out(
+    machine: &mut KeyperMachine,
+    identity: &SigningKey,
+    behaviour: Behaviour,
+    log: &RecordLog,
+    output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
+) -> bool {
+    loop {
+        let events: Vec<KeyperEvent> = std::iter::from_fn(|| machine.poll_event()).collect();
+        if events.is_empty() {
+            return true;
+        }
+        let records: Vec<(Slot, Vec<u8>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                KeyperEvent::Persist { record, .. } => {
+                    let slot = match record {
                         KeyperRecord::FirstCommitment { signed } => signed.message.slot,
                         KeyperRecord::Released { slot } => *slot,
                     };
-                    let body = serde_json::to_vec(&record).expect("records serialise");
-                    if let Err(e) = log.append("keyper", slot, &body) {
-                        tracing::error!(error = %e, "keyper record not durable; stopping");
-                        return;
-                    }
-                    machine.handle_persisted(token);
+                    Some((slot, serde_json::to_vec(record).expect("records serialise")))
                 }
+                _ => None,
+            })
+            .collect();
+        if !records.is_empty() {
+            let started = std::time::Instant::now();
+            let rows: Vec<(&str, Slot, &[u8])> =
+                records.iter().map(|(slot, body)| ("keyper", *slot, &body[..])).collect();
+            if let Err(e) = log.append_all(&rows) {
+                tracing::error!(error = %e, "keyper record not durable; stopping");
+                return false;
+            }
+            tracing::debug!(
+                target: TIMELINE,
+                slot = records[0].0 .0,
+                keyper = machine.index().get(),
+                records = records.len(),
+                bytes = records.iter().map(|(_, b)| b.len()).sum::<usize>(),
+                took_us = started.elapsed().as_micros() as u64,
+                "records durable"
+            );
+        }
+        for event in events {
+            match event {
+                KeyperEvent::Persist { token, .. } => machine.handle_persisted(token),
                 KeyperEvent::SendShares(batch) => {
                     let batch = match behaviour {
                         Behaviour::Silent => continue,
                         Behaviour::Honest => batch,
-                        Behaviour::WrongShares => tamper(batch, &identity),
+                        Behaviour::WrongShares => tamper(batch, identity),
                     };
+                    tracing::debug!(
+                        target: TIMELINE,
+                        slot = batch.message.slot.0,
+                        keyper = machine.index().get(),
+                        "batch out"
+                    );
                     let _ = output.send(KeyperOutput::Shares(Box::new(batch)));
                 }
                 KeyperEvent::Equivocation { first, second } => {
@@ -351,7 +427,14 @@ fn offer(
     output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
 ) {
     match machine.handle_commitment(signed.clone()) {
-        Ok(()) => {}
+        Ok(()) => {
+            tracing::debug!(
+                target: TIMELINE,
+                slot = signed.message.slot.0,
+                keyper = machine.index().get(),
+                "commitment accepted"
+            );
+        }
         Err(veil_sequencer::SequencerError::UnvalidatedCiphertext(_)) => {
             // Bodies neither validated nor in the backlog are fetched from the sequencer's
             // storage (once per slot); the others are validated in the next steps.
@@ -366,6 +449,14 @@ fn offer(
                 let _ = output.send(KeyperOutput::Fetch(missing));
             }
             if waiting.len() < 64 && !waiting.contains(&signed) {
+                tracing::debug!(
+                    target: TIMELINE,
+                    slot = signed.message.slot.0,
+                    keyper = machine.index().get(),
+                    unvalidated =
+                        signed.message.ordered_ids().filter(|id| !machine.holds(id)).count(),
+                    "commitment waits"
+                );
                 waiting.push(signed);
             }
         }
@@ -607,5 +698,74 @@ impl KeyperLaunch {
             .stderr(log)
             .spawn()
             .with_context(|| format!("start {} keyper", self.exe.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_crypto::testing::{rng, TestCommittee};
+    use veil_crypto::{Ciphertext, SecretKeyShare};
+    use veil_primitives::{Amount, RollupId};
+    use veil_sequencer::{Commitment, CommittedBlock, Finalizer, KeyFinalizer, KeyperConfig};
+
+    /// A default responder's release: the first commitment and the release record are both
+    /// durable, in that order, when the batch goes out (one write for both).
+    #[test]
+    fn both_records_of_a_release_are_durable_before_its_batch() {
+        let c = TestCommittee::new(4, 1, 11);
+        let finalizer = KeyFinalizer::new(SigningKey::from_bytes(&[42; 32]));
+        let share = SecretKeyShare::from_json(&c.shares[0].to_json()).unwrap();
+        let mut machine = KeyperMachine::new(
+            c.pks.clone(),
+            share,
+            c.identities[0].clone(),
+            finalizer.verifier(),
+            KeyperConfig::default(),
+        )
+        .unwrap();
+        let cts: Vec<Ciphertext> = (1..=3u8)
+            .map(|n| c.pks.encrypt(&c.ad(0, 10), &[n; 64], &mut rng(u64::from(n))).unwrap())
+            .collect();
+        let bodies: Vec<&[u8]> = cts.iter().map(Ciphertext::as_bytes).collect();
+        assert!(machine.handle_ciphertexts(&bodies, &mut rng(5)).iter().all(Result::is_ok));
+        let signed = finalizer
+            .finalize(Commitment {
+                chain_id: c.pks.chain_id(),
+                slot: Slot(7),
+                eon: c.pks.eon(),
+                blocks: vec![CommittedBlock {
+                    rollup: RollupId(0),
+                    winner: None,
+                    payment: Amount::ZERO,
+                    ciphertexts: cts.iter().map(Ciphertext::id).collect(),
+                }],
+                outcome_hash: [7; 32],
+            })
+            .unwrap();
+        machine.handle_commitment(signed.clone()).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyper.sqlite");
+        let (log, _) = RecordLog::open(&path).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        assert!(carry_out(&mut machine, &c.identities[0], Behaviour::Honest, &log, &tx));
+        let Ok(KeyperOutput::Shares(batch)) = rx.try_recv() else { panic!("no batch sent") };
+        assert_eq!(batch.message.slot, Slot(7));
+        assert_eq!(batch.message.entries.len(), 3);
+        assert!(rx.try_recv().is_err(), "one batch");
+        assert!(machine.poll_event().is_none(), "every event carried out");
+
+        drop(log);
+        let (_, stored) = RecordLog::open(&path).unwrap();
+        let records: Vec<KeyperRecord> =
+            stored.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+        assert_eq!(
+            records,
+            vec![
+                KeyperRecord::FirstCommitment { signed },
+                KeyperRecord::Released { slot: Slot(7) }
+            ]
+        );
     }
 }

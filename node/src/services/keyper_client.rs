@@ -175,6 +175,12 @@ async fn connect_once(
                         (!b.bodies.is_empty()).then_some(KeyperInput::Feed(b.bodies))
                     }
                     SequencerFrame::Commitment(c) => {
+                        tracing::debug!(
+                            target: super::keyper::TIMELINE,
+                            slot = c.message.slot.0,
+                            keyper = config.keyper.get(),
+                            "commitment received"
+                        );
                         Some(KeyperInput::Request(KeyperRequest::Commitment(*c)))
                     }
                     SequencerFrame::Rescale(r) => Some(KeyperInput::Request(
@@ -197,7 +203,15 @@ async fn connect_once(
                 let Some(out) = out else { return Ok(Ended::ThreadGone) };
                 let mut buf = BytesMut::new();
                 match out {
-                    KeyperOutput::Shares(batch) => KeyperFrame::Shares(batch).encode(&mut buf),
+                    KeyperOutput::Shares(batch) => {
+                        tracing::debug!(
+                            target: super::keyper::TIMELINE,
+                            slot = batch.message.slot.0,
+                            keyper = config.keyper.get(),
+                            "batch written"
+                        );
+                        KeyperFrame::Shares(batch).encode(&mut buf);
+                    }
                     KeyperOutput::Fetch(ids) => {
                         for chunk in ids.chunks(MAX_FETCH_IDS) {
                             let ids: Vec<TxId> = chunk.to_vec();

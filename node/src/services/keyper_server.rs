@@ -336,6 +336,7 @@ async fn serve(
     );
     let writer = tokio::spawn(write_loop(
         shared.clone(),
+        keyper,
         send,
         SequencerFrame::Welcome(Box::new(welcome)).to_bytes(),
         feed_start,
@@ -468,6 +469,12 @@ async fn read_loop(
                 }
                 *n += 1;
                 per_slot.retain(|s, _| s.0 >= slot.0.saturating_sub(256));
+                tracing::debug!(
+                    target: super::keyper::TIMELINE,
+                    slot = slot.0,
+                    keyper = keyper.get(),
+                    "batch received"
+                );
                 shared.stats.batches.fetch_add(1, Ordering::Relaxed);
                 if shared.to_sequencer.send(SequencerInput::Batch(batch)).is_err() {
                     return LinkEnd::Closed;
@@ -513,6 +520,7 @@ async fn read_loop(
 
 async fn write_loop(
     shared: Arc<Shared>,
+    keyper: KeyperIndex,
     mut send: quinn::SendStream,
     welcome: Bytes,
     feed_start: u64,
@@ -553,6 +561,15 @@ async fn write_loop(
                     while let Some(batch) = feed.try_next(FEED_BATCH) {
                         frames.extend(feed_frames(batch, from));
                         from = feed.cursor().0;
+                    }
+                    if let KeyperRequest::Commitment(c) = &r {
+                        tracing::debug!(
+                            target: super::keyper::TIMELINE,
+                            slot = c.message.slot.0,
+                            keyper = keyper.get(),
+                            feed_frames = frames.len(),
+                            "commitment to link"
+                        );
                     }
                     frames.push(request_frame(r));
                     frames

@@ -353,7 +353,17 @@ impl Shell {
                     let _ = reply.send(verdict.map(|_| ()));
                 }
                 Ok(SequencerInput::Batch(batch)) => {
-                    let _ = self.machine.handle_share_batch(&batch, now_ms(), &mut rng);
+                    let started = std::time::Instant::now();
+                    let result = self.machine.handle_share_batch(&batch, now_ms(), &mut rng);
+                    tracing::debug!(
+                        target: super::keyper::TIMELINE,
+                        slot = batch.message.slot.0,
+                        keyper = batch.message.keyper.get(),
+                        ok = result.is_ok(),
+                        state = ?self.machine.state(batch.message.slot),
+                        took_us = started.elapsed().as_micros() as u64,
+                        "batch handled"
+                    );
                 }
                 Ok(SequencerInput::Registry(change, reply)) => {
                     let rollup = matches!(change, RegistryChange::RollupUpdate(_));
@@ -413,12 +423,23 @@ impl Shell {
                         SlotRecord::Undecryptable { .. } => "undecryptable",
                         SlotRecord::Registry { .. } => "registry",
                     };
+                    let started = std::time::Instant::now();
                     let body = serde_json::to_vec(&record).expect("records serialise");
+                    let encoded_us = started.elapsed().as_micros() as u64;
                     if let Err(e) = self.log.append(kind, record.slot(), &body) {
                         // Nothing may proceed past a record that is not durable.
                         tracing::error!(error = %e, slot = %record.slot(), "slot record not durable; stopping");
                         return false;
                     }
+                    tracing::debug!(
+                        target: super::keyper::TIMELINE,
+                        slot = record.slot().0,
+                        kind,
+                        bytes = body.len(),
+                        encoded_us,
+                        took_us = started.elapsed().as_micros() as u64,
+                        "slot record durable"
+                    );
                     if self
                         .failpoint
                         .as_ref()
@@ -490,6 +511,7 @@ impl Shell {
                     issuer.issue(signed.clone());
                 }
                 let slot = signed.message.slot;
+                tracing::debug!(target: super::keyper::TIMELINE, slot = slot.0, "commitment out");
                 self.mark(slot, "commit");
                 let report = self.report_for(slot);
                 report.commitment = Some(signed);
@@ -507,6 +529,7 @@ impl Shell {
                 self.mark(published.slot, "decrypt");
                 self.ingress.remove_committed(&ids);
                 let took = self.machine.stats().last_commit_to_plaintext_ms;
+                tracing::debug!(target: super::keyper::TIMELINE, slot = published.slot.0, "published");
                 let report = self.report_for(published.slot);
                 report.published = Some(published);
                 report.commit_to_plaintext_ms = took;
