@@ -500,35 +500,30 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     let collateral = veil_builder_api::http::BuilderClient::new(
         veil_builder_api::http::HttpClient::new(&api).context("the HTTP API's address")?,
     );
-    for (i, key) in builder_keys.iter().enumerate() {
-        let notice = veil_primitives::DepositNotice {
-            chain_id: DEVNET_CHAIN,
-            bridge: public_key(&bridge),
-            deposit_id: veil_primitives::DepositId(veil_primitives::encoding::sha3_256(
-                format!("devnet builder deposit {i}").as_bytes(),
-            )),
-            kind: veil_primitives::AccountKind::Builder,
-            account: public_key(key),
-            amount: Amount(1_000_000_000),
-        }
-        .sign(&bridge);
-        collateral.deposit(&notice).await.context("fund a builder through the bridge")?;
-    }
     // And the users' fee accounts, the same way (deposit notices of kind fee_payer).
     let user_keys = veil_builder_api::loadgen::payer_keys(DEVNET_USER_SEED, DEVNET_USERS);
-    for (i, key) in user_keys.iter().enumerate() {
-        let notice = veil_primitives::DepositNotice {
-            chain_id: DEVNET_CHAIN,
-            bridge: public_key(&bridge),
-            deposit_id: veil_primitives::DepositId(veil_primitives::encoding::sha3_256(
-                format!("devnet user deposit {i}").as_bytes(),
-            )),
-            kind: veil_primitives::AccountKind::FeePayer,
-            account: public_key(key),
-            amount: Amount(DEVNET_USER_DEPOSIT),
+    let accounts = [
+        (veil_primitives::AccountKind::Builder, &builder_keys[..], 1_000_000_000, "builder"),
+        (veil_primitives::AccountKind::FeePayer, &user_keys[..], DEVNET_USER_DEPOSIT, "user"),
+    ];
+    for (kind, keys, amount, who) in accounts {
+        for (i, key) in keys.iter().enumerate() {
+            let notice = veil_primitives::DepositNotice {
+                chain_id: DEVNET_CHAIN,
+                bridge: public_key(&bridge),
+                deposit_id: veil_primitives::DepositId(veil_primitives::encoding::sha3_256(
+                    format!("devnet {who} deposit {i}").as_bytes(),
+                )),
+                kind,
+                account: public_key(key),
+                amount: Amount(amount),
+            }
+            .sign(&bridge);
+            collateral
+                .deposit(&notice)
+                .await
+                .with_context(|| format!("fund a {who} through the bridge"))?;
         }
-        .sign(&bridge);
-        collateral.deposit(&notice).await.context("fund a user through the bridge")?;
     }
     say(format!(
         "bridge {}: {} builders and {} users' fee accounts ({} each) funded over HTTP (POST /v1/builders/deposits)",

@@ -127,6 +127,38 @@ pub struct WithdrawArgs {
     pub nonce: Option<u64>,
 }
 
+/// Signs a deposit notice `(deposit id, kind, account, amount)` with the bridge's key file
+/// (what a settlement-layer bridge does; for devnets and tests), for the node's chain, and
+/// has it credited: `veil builder deposit` and `veil user deposit`.
+///
+/// # Errors
+/// An unreadable key file, an unreachable node, the API's typed refusal.
+pub(crate) async fn bridge_deposit(
+    http: &HttpArgs,
+    bridge_key: &std::path::Path,
+    (deposit_id, kind, account, amount): (DepositId, AccountKind, PublicKeyBytes, Amount),
+) -> anyhow::Result<()> {
+    let bridge = read_key(bridge_key)?;
+    let client = BuilderClient::new(http.client()?);
+    let chain_id = client.schedule().await?.chain_id;
+    let notice =
+        DepositNotice { chain_id, bridge: public_key(&bridge), deposit_id, kind, account, amount }
+            .sign(&bridge);
+    let accepted = client.deposit(&notice).await?;
+    if http.json {
+        println!("{}", serde_json::to_string_pretty(&accepted)?);
+    } else {
+        println!(
+            "deposit {} credited: {} to {} {}",
+            accepted.deposit_id,
+            accepted.amount,
+            kind.name().replace('_', " "),
+            accepted.account
+        );
+    }
+    Ok(())
+}
+
 /// Runs a `veil builder` subcommand.
 ///
 /// # Errors
@@ -149,27 +181,8 @@ pub async fn run(args: BuilderArgs) -> anyhow::Result<()> {
             }
         }
         BuilderCommand::Deposit(a) => {
-            let bridge = read_key(&a.bridge_key)?;
-            let client = BuilderClient::new(a.http.client()?);
-            let chain_id = client.schedule().await?.chain_id;
-            let notice = DepositNotice {
-                chain_id,
-                bridge: public_key(&bridge),
-                deposit_id: a.deposit_id,
-                kind: AccountKind::Builder,
-                account: a.account,
-                amount: a.amount,
-            }
-            .sign(&bridge);
-            let accepted = client.deposit(&notice).await?;
-            if a.http.json {
-                println!("{}", serde_json::to_string_pretty(&accepted)?);
-            } else {
-                println!(
-                    "deposit {} credited: {} to builder {}",
-                    accepted.deposit_id, accepted.amount, accepted.account
-                );
-            }
+            let deposit = (a.deposit_id, AccountKind::Builder, a.account, a.amount);
+            bridge_deposit(&a.http, &a.bridge_key, deposit).await?;
         }
         BuilderCommand::Withdraw(a) => {
             let key = read_key(&a.key)?;

@@ -8,12 +8,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use veil_builder_api::http::{BuilderClient, UserClient};
-use veil_primitives::signed::public_key;
-use veil_primitives::{AccountKind, Amount, DepositId, DepositNotice, PublicKeyBytes};
+use veil_builder_api::http::UserClient;
+use veil_primitives::{AccountKind, Amount, DepositId, PublicKeyBytes};
 
 use super::args::HttpArgs;
-use super::keygen::read_key;
 
 /// `veil user` arguments.
 #[derive(Debug, Args)]
@@ -83,27 +81,8 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
             }
         }
         UserCommand::Deposit(a) => {
-            let bridge = read_key(&a.bridge_key)?;
-            let http = a.http.client()?;
-            let chain_id = BuilderClient::new(http.clone()).schedule().await?.chain_id;
-            let notice = DepositNotice {
-                chain_id,
-                bridge: public_key(&bridge),
-                deposit_id: a.deposit_id,
-                kind: AccountKind::FeePayer,
-                account: a.payer,
-                amount: a.amount,
-            }
-            .sign(&bridge);
-            let accepted = UserClient::new(http).deposit(&notice).await?;
-            if a.http.json {
-                println!("{}", serde_json::to_string_pretty(&accepted)?);
-            } else {
-                println!(
-                    "deposit {} credited: {} to fee payer {}",
-                    accepted.deposit_id, accepted.amount, accepted.account
-                );
-            }
+            let deposit = (a.deposit_id, AccountKind::FeePayer, a.payer, a.amount);
+            super::builder::bridge_deposit(&a.http, &a.bridge_key, deposit).await?;
         }
     }
     Ok(())
