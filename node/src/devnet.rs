@@ -56,7 +56,9 @@ use veil_wire::client::ClientConfig;
 use veil_wire::tls::Pin;
 
 use crate::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
-use crate::services::keyper::{Behaviour, KeyperLaunch, KeyperSetup, RunningKeyper};
+use crate::services::keyper::{
+    Behaviour, KeyperLaunch, KeyperSetup, RunningKeyper, BACKGROUND_NICE,
+};
 use crate::services::sequencer::{now_ms, SlotReport};
 
 /// The devnet's chain id.
@@ -160,6 +162,8 @@ fn spawn_keyper_processes(
         sequencer_key,
         threads: KeyperLaunch::threads_for(committee.shares.len()),
         default_log: "info",
+        foreground: Some(committee.pks.default_responders()),
+        background_nice: BACKGROUND_NICE,
     };
     let mut children = Vec::new();
     for (i, (share, identity)) in committee.shares.iter().zip(&committee.identities).enumerate() {
@@ -486,7 +490,12 @@ pub async fn run(config: DevnetConfig) -> anyhow::Result<()> {
     say(format!(
         "sequencer: {} keypers (t = {}, {} decrypt; {} byzantine, {} silent) {} over QUIC at {}, {} rollups at genesis, slots of {} ms (bids close at +{} ms), ingress {} fingerprint {}",
         config.keypers, config.threshold, config.threshold + 1, config.byzantine, config.silent,
-        if config.keyper_processes { "as separate processes" } else { "in-process" },
+        if config.keyper_processes {
+            // Matches `KeyperLaunch::foreground` in `spawn_keyper_processes`.
+            format!("as separate processes (the {} outside the default responder set at nice {BACKGROUND_NICE})", config.keypers.saturating_sub(config.threshold + 1))
+        } else {
+            "in-process".to_string()
+        },
         keyper_addr,
         genesis_rollups().len(), config.slot_ms, clock.bid_window_ms, ingress.local_addr(), ingress.fingerprint()
     ));

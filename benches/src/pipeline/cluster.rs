@@ -14,7 +14,7 @@ use veil_auction::{public_key, Auction, AuctionConfig, RevenuePolicy, RollupConf
 use veil_crypto::dev::DevCommittee;
 use veil_mempool::pool::PoolConfig;
 use veil_node::sequencer_node::{SequencerNode, SequencerNodeConfig, SlotTiming};
-use veil_node::services::keyper::{Behaviour, KeyperLaunch};
+use veil_node::services::keyper::{Behaviour, KeyperLaunch, BACKGROUND_NICE};
 use veil_node::services::sequencer::SlotReport;
 use veil_primitives::{Amount, ChainId, RollupId};
 use veil_sequencer::SlotClock;
@@ -91,6 +91,12 @@ impl KeyperProcesses {
             sequencer_key: public_key(sequencer_key),
             threads: KeyperLaunch::threads_for(committee.shares.len()),
             default_log: "warn",
+            foreground: Some(committee.pks.default_responders()),
+            // `VEIL_PERF_BACKGROUND_NICE=0` runs every keyper at normal priority, to compare.
+            background_nice: std::env::var("VEIL_PERF_BACKGROUND_NICE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(BACKGROUND_NICE),
         };
         let mut processes = KeyperProcesses { children: Vec::new() };
         for (i, (share, identity)) in committee.shares.iter().zip(&committee.identities).enumerate()

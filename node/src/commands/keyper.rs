@@ -33,6 +33,13 @@ pub struct KeyperArgs {
     /// machine (a devnet's) should split its cores between them.
     #[arg(long, env = "VEIL_KEYPER_THREADS", default_value_t = 0)]
     pub threads: usize,
+    /// Run this keyper at this Unix nice value or lower priority (0 to 19; 0 leaves it as
+    /// started). For keypers that share a machine: those outside the committee's default
+    /// responder set validate ahead of time but release shares only in a fallback round, so
+    /// they should yield the cores to the responders, whose shares every slot waits for.
+    #[arg(long, env = "VEIL_KEYPER_NICE", default_value_t = 0,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub nice: i32,
     /// Misbehave, for devnets and tests: send wrong shares, or none.
     #[arg(long, value_enum, default_value = "honest", hide = true)]
     pub behaviour: Behaviour,
@@ -55,6 +62,11 @@ pub async fn run(args: KeyperArgs) -> anyhow::Result<()> {
     .with_context(|| format!("key file {}", args.key_file.display()))?;
     let (share, identity) = file.keys()?;
     std::fs::create_dir_all(&args.data_dir)?;
+    // Before any worker thread starts: threads inherit the priority of the thread that
+    // spawns them, and on Linux the call applies to the calling thread only.
+    if args.nice > 0 {
+        lower_priority(args.nice)?;
+    }
     let index = share.index().get();
     let keyper = RunningKeyper::start(KeyperSetup {
         pks,
@@ -78,6 +90,23 @@ pub async fn run(args: KeyperArgs) -> anyhow::Result<()> {
     shutdown_signal().await;
     keyper.stop().await;
     Ok(())
+}
+
+/// Sets the calling thread's Unix nice value (and so every thread it starts) to `nice`,
+/// unless it already runs at a lower priority (a higher nice value).
+#[cfg(unix)]
+fn lower_priority(nice: i32) -> anyhow::Result<()> {
+    let now = rustix::process::getpriority_process(None).context("read the CPU priority")?;
+    if now >= nice {
+        return Ok(());
+    }
+    rustix::process::setpriority_process(None, nice)
+        .with_context(|| format!("lower the CPU priority to nice {nice}"))
+}
+
+#[cfg(not(unix))]
+fn lower_priority(_nice: i32) -> anyhow::Result<()> {
+    anyhow::bail!("--nice needs a Unix system")
 }
 
 /// Ctrl-C or SIGTERM.

@@ -644,7 +644,18 @@ pub struct KeyperLaunch {
     pub threads: usize,
     /// `RUST_LOG` for the child when the caller's environment sets none.
     pub default_log: &'static str,
+    /// The keypers that run at normal priority: the committee's default responder set, whose
+    /// shares every slot waits for. The others run at `background_nice` (`veil keyper
+    /// --nice`): they validate ahead of time too, but their shares are asked for only in a
+    /// fallback round, so on a shared machine they yield the cores to the responders.
+    /// `None`: every keyper at normal priority.
+    pub foreground: Option<veil_crypto::ResponderSet>,
+    /// The nice value of keypers outside `foreground` ([`BACKGROUND_NICE`] by default).
+    pub background_nice: i32,
 }
+
+/// The Unix nice value [`KeyperLaunch`] gives keypers outside the default responder set.
+pub const BACKGROUND_NICE: i32 = 19;
 
 impl KeyperLaunch {
     /// Threads per keyper when `keypers` processes share this machine's cores.
@@ -652,6 +663,15 @@ impl KeyperLaunch {
     pub fn threads_for(keypers: usize) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         (cores / keypers.max(1)).max(1)
+    }
+
+    /// The nice value keyper `index` starts with.
+    #[must_use]
+    pub fn nice_for(&self, index: veil_crypto::KeyperIndex) -> i32 {
+        match &self.foreground {
+            Some(set) if !set.contains(index) => self.background_nice,
+            _ => 0,
+        }
     }
 
     /// Writes `share` and `identity` to `dir/key.json` (mode 0600) and starts the keyper with
@@ -692,6 +712,8 @@ impl KeyperLaunch {
             .arg(behaviour)
             .arg("--threads")
             .arg(self.threads.to_string())
+            .arg("--nice")
+            .arg(self.nice_for(share.index()).to_string())
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| self.default_log.into()))
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
@@ -708,6 +730,32 @@ mod tests {
     use veil_crypto::{Ciphertext, SecretKeyShare};
     use veil_primitives::{Amount, RollupId};
     use veil_sequencer::{Commitment, CommittedBlock, Finalizer, KeyFinalizer, KeyperConfig};
+
+    /// Co-located keypers: the default responders at normal priority, the rest in the
+    /// background; without a foreground set, everyone at normal priority.
+    #[test]
+    fn only_keypers_outside_the_default_responders_run_in_the_background() {
+        let c = TestCommittee::new(16, 11, 3);
+        let mut launch = KeyperLaunch {
+            exe: "veil".into(),
+            committee: "committee.json".into(),
+            sequencer: "127.0.0.1:1".parse().unwrap(),
+            sequencer_key: veil_primitives::PublicKeyBytes([0; 32]),
+            threads: 1,
+            default_log: "warn",
+            foreground: Some(c.pks.default_responders()),
+            background_nice: BACKGROUND_NICE,
+        };
+        let nice: Vec<i32> = c.shares.iter().map(|s| launch.nice_for(s.index())).collect();
+        assert_eq!(nice.iter().filter(|&&n| n == 0).count(), 12);
+        assert_eq!(nice.iter().filter(|&&n| n == BACKGROUND_NICE).count(), 4);
+        for s in &c.shares {
+            let responder = c.pks.default_responders().contains(s.index());
+            assert_eq!(launch.nice_for(s.index()) == 0, responder);
+        }
+        launch.foreground = None;
+        assert!(c.shares.iter().all(|s| launch.nice_for(s.index()) == 0));
+    }
 
     /// A default responder's release: the first commitment and the release record are both
     /// durable, in that order, when the batch goes out (one write for both).
