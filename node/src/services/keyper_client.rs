@@ -111,11 +111,7 @@ async fn connect_once(
     };
     let mut endpoint = Endpoint::client(bind)?;
     let mut client = quinn::ClientConfig::new(tls::client_crypto_channel_bound(ALPN)?);
-    let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(Duration::from_millis(500))).max_idle_timeout(Some(
-        quinn::VarInt::from_u32(super::keyper_server::LINK_IDLE_TIMEOUT_MS).into(),
-    ));
-    client.transport_config(Arc::new(transport));
+    client.transport_config(Arc::new(super::keyper_server::link_transport()));
     endpoint.set_default_client_config(client);
     let conn = endpoint.connect(config.sequencer, "veil-sequencer")?.await?;
     let (mut send, mut recv) = conn.open_bi().await?;
