@@ -1128,7 +1128,6 @@ impl SlotMachine {
         now_ms: u64,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<(), SequencerError> {
-        let slot = batch.message.slot;
         let verified = match self.pks.verify_share_batch(batch) {
             Ok(v) => v,
             Err(e) => {
@@ -1136,6 +1135,26 @@ impl SlotMachine {
                 return Err(SequencerError::Crypto(e));
             }
         };
+        self.handle_verified_share_batch(verified, now_ms, rng)
+    }
+
+    /// [`SlotMachine::handle_share_batch`] for a batch the shell has already verified, off the
+    /// slot thread (a shell with many keyper links checks their batches in parallel as they
+    /// arrive, so that the last one to arrive is combined at once).
+    ///
+    /// **Precondition:** `verified` came from [`PublicKeySet::verify_share_batch`] of this
+    /// machine's committee key set. A batch that failed verification goes to
+    /// [`SlotMachine::handle_share_batch`] instead, which counts it.
+    ///
+    /// # Errors
+    /// [`SequencerError::NotReleased`] for a slot not awaiting shares.
+    pub fn handle_verified_share_batch(
+        &mut self,
+        verified: VerifiedShareBatch,
+        now_ms: u64,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), SequencerError> {
+        let slot = verified.slot();
         let run = self.slots.get_mut(&slot).ok_or(SequencerError::NotReleased(slot))?;
         if run.state != SlotState::Committed {
             return Err(SequencerError::NotReleased(slot));

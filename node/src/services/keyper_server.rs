@@ -496,7 +496,20 @@ async fn read_loop(
                     "batch received"
                 );
                 shared.stats.batches.fetch_add(1, Ordering::Relaxed);
-                if shared.to_sequencer.send(SequencerInput::Batch(batch)).is_err() {
+                // Checked here, on the blocking pool and in parallel with the other links'
+                // batches, so that the slot thread only combines: the last batch to arrive is
+                // combined at once instead of after the checks of those queued before it.
+                let pks = shared.pks.clone();
+                let checked = tokio::task::spawn_blocking(move || {
+                    match pks.verify_share_batch(&batch) {
+                        Ok(verified) => SequencerInput::VerifiedBatch(Box::new(verified)),
+                        // The slot machine checks it again, counts it and reports it.
+                        Err(_) => SequencerInput::Batch(batch),
+                    }
+                })
+                .await;
+                let Ok(input) = checked else { return LinkEnd::Closed };
+                if shared.to_sequencer.send(input).is_err() {
                     return LinkEnd::Closed;
                 }
             }

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use veil_auction::{Auction, AuctionError, LedgerEntry, VerifiedBid};
-use veil_crypto::SignedShareBatch;
+use veil_crypto::{SignedShareBatch, VerifiedShareBatch};
 use veil_mempool::pool::FeedCursor;
 use veil_primitives::{CiphertextIndex, Slot, TxId, TxMeta};
 use veil_sequencer::slot::{
@@ -45,8 +45,12 @@ pub fn now_ms() -> u64 {
 pub enum SequencerInput {
     /// A builder's bid (its signature verified by the caller), with where to send the verdict.
     Bid(Box<VerifiedBid>, mpsc::Sender<Result<(), AuctionError>>),
-    /// A keyper's share batch.
+    /// A keyper's share batch, to be verified on the slot thread (one that failed the
+    /// link's check, so that the slot machine counts it).
     Batch(Box<SignedShareBatch>),
+    /// A keyper's share batch that the keyper endpoint verified against the committee's
+    /// key set as it arrived ([`SlotMachine::handle_verified_share_batch`]).
+    VerifiedBatch(Box<VerifiedShareBatch>),
     /// A registry change (rollup update, deposit notice, withdrawal request), answered once
     /// it is durable ([`SlotMachine::handle_registry`]).
     Registry(RegistryChange, mpsc::Sender<Result<RegistryAccepted, RegistryRefusal>>),
@@ -361,6 +365,21 @@ impl Shell {
                         keyper = batch.message.keyper.get(),
                         ok = result.is_ok(),
                         state = ?self.machine.state(batch.message.slot),
+                        took_us = started.elapsed().as_micros() as u64,
+                        "batch handled"
+                    );
+                }
+                Ok(SequencerInput::VerifiedBatch(batch)) => {
+                    let started = std::time::Instant::now();
+                    let (slot, keyper) = (batch.slot(), batch.keyper());
+                    let result =
+                        self.machine.handle_verified_share_batch(*batch, now_ms(), &mut rng);
+                    tracing::debug!(
+                        target: super::keyper::TIMELINE,
+                        slot = slot.0,
+                        keyper = keyper.get(),
+                        ok = result.is_ok(),
+                        state = ?self.machine.state(slot),
                         took_us = started.elapsed().as_micros() as u64,
                         "batch handled"
                     );

@@ -551,10 +551,13 @@ fn a_forged_second_commitment_is_refused_by_every_keyper_even_after_a_restart() 
         let deadline = Instant::now() + wait;
         let mut got = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if let Ok(SequencerInput::Batch(b)) = batches.recv_timeout(left) {
-                for e in &b.message.entries {
-                    got.push((b.message.keyper.get(), e.id));
+            match batches.recv_timeout(left) {
+                // The endpoint verified it on arrival.
+                Ok(SequencerInput::VerifiedBatch(b)) => {
+                    got.extend(b.ids().iter().map(|id| (b.keyper().get(), *id)));
                 }
+                Ok(SequencerInput::Batch(b)) => panic!("a batch that failed to verify: {b:?}"),
+                _ => {}
             }
         }
         got
