@@ -468,7 +468,7 @@ impl Ingress {
         let removed = {
             let mut pool = self.shared.pool();
             let removed = pool.remove_committed(ids);
-            self.shared.routes().committed(removed.iter().map(|(_, id)| id));
+            self.shared.routes().committed(removed.iter().map(|(_, s)| &s.id));
             removed
         };
         let n = removed.len();
