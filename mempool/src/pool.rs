@@ -1285,12 +1285,24 @@ impl Pool {
     /// bound did not let the pool keep ([`PoolConfig::max_spent`]): storage keeps them all.
     #[must_use = "removed transactions must be deleted from storage and stored as spent"]
     pub fn remove_committed(&mut self, ids: &[TxId]) -> Vec<(Seq, Spent)> {
+        self.remove_spent(ids, true)
+    }
+
+    /// [`Pool::remove_committed`] for transactions whose fees are settled already, so that
+    /// their payers' accounts hold nothing for them: a restart found them pending because the
+    /// node stopped after their slot settled but before their removal was stored.
+    #[must_use = "removed transactions must be deleted from storage and stored as spent"]
+    pub fn remove_settled(&mut self, ids: &[TxId]) -> Vec<(Seq, Spent)> {
+        self.remove_spent(ids, false)
+    }
+
+    fn remove_spent(&mut self, ids: &[TxId], hold: bool) -> Vec<(Seq, Spent)> {
         let mut removed = Vec::new();
         for id in ids {
             let Some(h) = self.handle_of_id(id) else { continue };
             let (unit, _) = self.unit_of(self.entries.at(h));
             for (seq, c) in self.remove_unit(unit) {
-                if self.config.fee_accounts {
+                if hold && self.config.fee_accounts {
                     self.with_account(c.meta.fee_payer, |a| a.hold(c.meta.max_fee));
                 }
                 let spent = Spent { id: c.id, expiry: c.meta.expiry_slot };

@@ -186,6 +186,10 @@ fn fee_accounts_reserve_hold_and_settle() {
     assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(15));
     p.admit_bundle(b).unwrap();
     assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(9));
+    // A transaction whose slot settled already is removed without a hold.
+    p.admit_tx(cand(9, meta(1, 1, 1, 20))).unwrap();
+    assert_eq!(p.remove_settled(&[cand(9, meta(1, 1, 1, 20)).id]).len(), 1);
+    assert_eq!(p.fee_account(&payer(1)).unwrap().held, Amount(0));
     // Commitment holds the reservation until settlement charges it.
     let committed = p.remove_committed(&[cand(1, meta(1, 10, 1, 20)).id]);
     assert_eq!(committed.len(), 1);
