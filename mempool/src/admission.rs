@@ -7,7 +7,10 @@
 //! 2. [`Pool::precheck`]: the part count and every ciphertext's size, from the frame alone,
 //!    before any expensive work.
 //! 3. [`Pool::resubmission`]: bytes identical to a pending ciphertext (same
-//!    [`veil_crypto::tx_id`]) are that ciphertext, answered without the expensive check.
+//!    [`veil_crypto::tx_id`]) are that ciphertext, answered without the expensive check. So
+//!    are bytes whose id the pool remembers as committed ([`Pool::is_spent`], decoded by
+//!    [`replayed`]): a replay of a committed transaction, answered as a duplicate until its
+//!    expiry slot passes, whatever its payer's balance is now.
 //! 4. The cryptographic check ([`crate::validate::Validator`]), off the reactor, with
 //!    randomness passed in.
 //! 5. [`Pool::admit_checked`]: the request's deadline against `now`, the validator's verdicts,
@@ -16,6 +19,7 @@
 
 use std::time::{Duration, Instant};
 
+use veil_crypto::Ciphertext;
 use veil_primitives::signed::SignatureError;
 use veil_primitives::{ErrorCode, PayerAuthorization, SignatureBytes, TxId};
 
@@ -114,6 +118,18 @@ impl TokenBucket {
     }
 }
 
+/// A submission whose id the pool remembers as committed ([`Pool::is_spent`]), decoded
+/// without any check so that [`Pool::admit_checked`] answers it as a duplicate (after
+/// [`Pool::recheck_replay`]) without the expensive check. The shell calls it outside the
+/// pool's lock. `None` if the bytes do not decode: they are then checked like a new
+/// submission.
+#[must_use]
+pub fn replayed(body: &[u8], payer_signature: SignatureBytes) -> Option<Candidate> {
+    Ciphertext::from_admitted_bytes(body)
+        .ok()
+        .map(|ct| crate::validate::candidate(ct, payer_signature))
+}
+
 impl Pool {
     /// The checks that need only the frame: the number of parts and each ciphertext's size.
     /// Rejections are counted in [`Pool::stats`].
@@ -155,13 +171,14 @@ impl Pool {
     /// because its bytes were pending. If they left the pool before the request reached
     /// [`Pool::admit_checked`] (committed, evicted or expired meanwhile), admitting them is a
     /// new admission, so the payer signature it carried unchecked is checked now; the bytes
-    /// passed every other check when they were first admitted. A still-pending resubmission
-    /// passes unchanged (it will be answered as a duplicate).
+    /// passed every other check when they were first admitted. A still-pending resubmission,
+    /// or one committed since ([`Pool::is_spent`]), passes unchanged (it will be answered as
+    /// a duplicate).
     ///
     /// # Errors
     /// [`ErrorCode::InvalidPublicKey`] or [`ErrorCode::BadSignature`].
     pub fn recheck_resubmission(&self, c: Candidate) -> Result<Candidate, Rejection> {
-        if self.get(&c.id).is_some() {
+        if self.get(&c.id).is_some() || self.is_spent(&c.id) {
             return Ok(c);
         }
         let auth = PayerAuthorization { chain_id: c.meta.chain_id, tx: c.id };
@@ -176,6 +193,25 @@ impl Pool {
                 "the fee payer's signature over the transaction id does not verify",
             )),
         }
+    }
+
+    /// A replay recognised by [`Pool::is_spent`] skipped the cryptographic check ([`replayed`]):
+    /// it passes unchanged while its id is remembered (it will be answered as a duplicate).
+    /// If the id was forgotten before the request reached [`Pool::admit_checked`] (its expiry
+    /// slot passed, or the memory bound forgot it and now refuses its expiry slot), the
+    /// committed transaction would be refused as expired, and so is this request: nothing
+    /// recognised by an id's prefix alone is ever admitted unchecked.
+    ///
+    /// # Errors
+    /// [`ErrorCode::Expired`].
+    pub fn recheck_replay(&self, c: Candidate) -> Result<Candidate, Rejection> {
+        if self.is_spent(&c.id) {
+            return Ok(c);
+        }
+        Err(Rejection::new(
+            ErrorCode::Expired,
+            format!("{} was committed; a replay is now refused as expired", c.id),
+        ))
     }
 
     /// Admits a request whose parts went through the cryptographic check, at time `now`:
@@ -262,15 +298,83 @@ mod tests {
             body,
             payer_signature: good,
         };
-        let mut p = Pool::new(PoolConfig::new(ChainId(7)), Slot(10), &[Eon(1)]);
+        let mut config = PoolConfig::new(ChainId(7));
+        config.max_txs = std::num::NonZeroUsize::new(1).unwrap();
+        let mut p = Pool::new(config, Slot(10), &[Eon(1)]);
         p.admit_tx(c.clone()).unwrap();
         let junk = p.resubmission(&id, SignatureBytes([9; 64])).unwrap();
         assert!(p.recheck_resubmission(junk.clone()).is_ok(), "still pending: a duplicate");
-        let _ = p.remove_committed(&[id]);
-        let r = p.recheck_resubmission(junk).unwrap_err();
+        // Evicted by a transaction paying more.
+        let richer = Candidate {
+            id: TxId([3; 32]),
+            meta: TxMeta { max_fee: Amount(11), ..meta },
+            ephemeral_key: EphemeralKeyDigest([2; 32]),
+            body: Bytes::from_static(b"other bytes"),
+            payer_signature: good,
+        };
+        assert_eq!(p.admit_tx(richer.clone()).unwrap().evicted.len(), 1);
+        let r = p.recheck_resubmission(junk.clone()).unwrap_err();
         assert_eq!(r.code, ErrorCode::BadSignature);
-        let honest = Candidate { payer_signature: good, ..c };
+        let honest = Candidate { payer_signature: good, ..c.clone() };
         assert!(p.recheck_resubmission(honest).is_ok());
+        // Committed meanwhile instead: a duplicate, never admitted, whatever it carries.
+        let mut p = Pool::new(PoolConfig::new(ChainId(7)), Slot(10), &[Eon(1)]);
+        p.admit_tx(c).unwrap();
+        let junk = p.resubmission(&id, SignatureBytes([9; 64])).unwrap();
+        let _ = p.remove_committed(&[id]);
+        let again = p.recheck_resubmission(junk).unwrap();
+        assert!(p.admit_tx(again).unwrap().duplicate);
+    }
+
+    /// A replay of a committed ciphertext is recognised by its id and decoded without the
+    /// expensive check, answered as a duplicate (also when its payer could not pay it again),
+    /// and refused as expired if the pool forgot the id before admission, never admitted.
+    #[test]
+    fn a_replay_of_a_committed_ciphertext_skips_the_check_and_is_never_admitted() {
+        use crate::pool::PoolConfig;
+        use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxMeta};
+        let committee = veil_crypto::dev::DevCommittee::new(1, 0, 3);
+        let meta = TxMeta {
+            chain_id: ChainId(1),
+            eon: Eon(1),
+            rollup: RollupId(1),
+            fee_payer: PublicKeyBytes([4; 32]),
+            max_fee: Amount(10),
+            gas_limit: 21_000,
+            expiry_slot: Slot(20),
+            bundle: None,
+        };
+        let ct = committee.pks.encrypt(&meta, b"pay once", &mut veil_crypto::dev::rng(1)).unwrap();
+        let body = ct.as_bytes().to_vec();
+        let id = veil_crypto::tx_id(&body);
+        let mut config = PoolConfig::new(ChainId(1));
+        config.fee_accounts = true;
+        let mut p = Pool::new(config, Slot(10), &[Eon(1)]);
+        p.credit_fee(meta.fee_payer, Amount(10));
+        let first = replayed(&body, SignatureBytes([0; 64])).unwrap();
+        assert_eq!((first.id, first.meta), (id, meta));
+        p.admit_tx(first).unwrap();
+        let _ = p.remove_committed(&[id]);
+        p.settle_fee(&meta.fee_payer, Amount(10), Amount::ZERO);
+        assert!(p.resubmission(&id, SignatureBytes([0; 64])).is_none(), "not pending");
+        assert!(p.is_spent(&id));
+        assert_eq!(
+            p.check_funded(&meta).unwrap_err().code,
+            ErrorCode::InsufficientBalance,
+            "the payer could not pay it again: a check would refuse it"
+        );
+        let replay = replayed(&body, SignatureBytes([9; 64])).unwrap();
+        let t0 = Instant::now();
+        let checked = vec![p.recheck_replay(replay.clone())];
+        let a = p.admit_checked(checked, false, t0, t0).unwrap();
+        assert!(a.duplicate && a.ids == vec![id] && a.inserted.is_empty());
+        assert_eq!(p.stats().replays, 1);
+        // Forgotten before admission: refused, not admitted unchecked.
+        let _ = p.on_slot(Slot(21));
+        assert_eq!(p.recheck_replay(replay).unwrap_err().code, ErrorCode::Expired);
+        assert!(p.is_empty());
+        // Bytes that do not decode are not a replay: they go to the check.
+        assert!(replayed(b"not a ciphertext", SignatureBytes([0; 64])).is_none());
     }
 
     #[test]

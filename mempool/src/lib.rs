@@ -46,6 +46,16 @@
 //!   4-byte handles or (fee, sequence number) keys, fee payers interned, no index of all
 //!   transactions by fee (eviction merges the rollups' fee indexes). A million pending
 //!   ciphertexts of 512-byte payloads fit in the 1.5 GB budget with their ~1.1 KB bodies.
+//! - **Committed transactions stay spent until they expire.** A committed transaction leaves
+//!   the pool, but its id is remembered until its expiry slot passes
+//!   ([`pool::Pool::remove_committed`]), durably beside the pending rows in veil-storage: a
+//!   replay of its bytes is acked as a duplicate with the same id (recognised by its id before
+//!   the expensive check, like a pending duplicate, [`admission::replayed`]) and is never
+//!   admitted, fed, bid on or charged again, restarts included. After its expiry slot it is
+//!   refused as expired anyway. Memory is bounded ([`pool::PoolConfig::max_spent`], 8-byte id
+//!   prefixes, 18 to 37 bytes each); past the bound the ids with the latest expiry slot are
+//!   forgotten and that slot is refused with `EXPIRED` until it passes, which lowers the
+//!   effective horizon and keeps the rule sound.
 //! - **The feed is a cursor over the pool's own admission-ordered map.** Subscribers hold no
 //!   buffers in the pool, so a slow subscriber cannot make it grow; transactions that left
 //!   the pool before a subscriber read them are reported as skipped.
@@ -65,6 +75,8 @@
 //! - The batch check's coefficients come from the RNG the shell passes in; submitters must not
 //!   be able to predict it.
 //! - The pool trusts its own database on restart (rows were checked before they were stored).
+//! - A fee payer's signature over a transaction id authorises one charge: the spent ids make
+//!   sure a committed transaction is not admitted again while it could still be included.
 //!
 //! # Example: the pool on its own
 //!

@@ -12,6 +12,8 @@ pub struct PoolStats {
     pub admitted: u64,
     /// Requests answered as idempotent duplicates.
     pub duplicates: u64,
+    /// Of `duplicates`, replays of committed transactions (spent ids).
+    pub replays: u64,
     /// Transactions evicted for higher-fee ones.
     pub evicted: u64,
     /// Transactions removed because they expired.
@@ -28,6 +30,13 @@ pub struct PoolStats {
     pub pending_bytes: u64,
     /// Gauge: end of the durable prefix (sequence numbers below it are on disk).
     pub durable_seq: u64,
+    /// Gauge: committed ids remembered as spent until their expiry slot passes.
+    pub spent: u64,
+    /// Committed ids forgotten before their expiry slot passed, for the bound
+    /// (`PoolConfig::max_spent`).
+    pub spent_forgotten: u64,
+    /// Gauge: expiry slots refused because ids expiring in them were forgotten.
+    pub refused_expiry_slots: u64,
 }
 
 impl PoolStats {

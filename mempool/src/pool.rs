@@ -21,6 +21,16 @@
 //! nothing in the pool, so a slow subscriber can never make it grow. A subscriber reads what
 //! is still pending at its cursor; transactions removed before it read them (committed,
 //! expired, evicted) are reported as `skipped`, never silently confused with "nothing new".
+//!
+//! # Committed transactions are spent
+//!
+//! A committed transaction leaves the pool ([`Pool::remove_committed`]), but its id is
+//! remembered as *spent* until its expiry slot passes: its fee payer's signature authorises
+//! one charge, so a replay of the same bytes is answered like a pending duplicate (an
+//! idempotent ack with the same id) and is never admitted, fed, bid on or charged again.
+//! Memory for this is bounded ([`PoolConfig::max_spent`]); past the bound, the ids with the
+//! latest expiry are forgotten and their expiry slots refused until they pass (see the
+//! `spent` module).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -40,9 +50,11 @@ use crate::metrics::PoolStats;
 
 mod accounts;
 mod slab;
+mod spent;
 pub use accounts::FeeAccount;
 use accounts::Payer;
 use slab::Slab;
+use spent::SpentIds;
 
 /// Default global capacity: 1,500,000 transactions.
 pub const DEFAULT_MAX_TXS: usize = 1_500_000;
@@ -58,6 +70,10 @@ pub const DEFAULT_MAX_CIPHERTEXT_SIZE: usize = veil_crypto::MAX_CIPHERTEXT_LEN;
 pub const DEFAULT_MAX_BUNDLE_PARTS: usize = veil_crypto::MAX_BUNDLE_PARTS as usize;
 /// Default horizon: a transaction may not expire more than this many slots ahead.
 pub const DEFAULT_MAX_EXPIRY_HORIZON: u64 = 10_000;
+/// Default bound on committed ids remembered as spent: 2,000,000, between 54 and 70 MB (18 to
+/// 37 bytes per id, see [`PoolConfig::max_spent`]): 200 committed transactions per slot for
+/// the whole default horizon, if every one of them expires at the horizon.
+pub const DEFAULT_MAX_SPENT: usize = 2_000_000;
 
 /// An admission sequence number: the order in which the pool admitted transactions.
 #[derive(
@@ -117,6 +133,14 @@ pub struct PoolConfig {
     pub max_bundle_parts: NonZeroUsize,
     /// How far ahead of the current slot an expiry may lie.
     pub max_expiry_horizon: u64,
+    /// Most committed ids remembered as spent (see the module docs, "Committed transactions
+    /// are spent"). Each costs 18 to 37 bytes: an 8-byte prefix in a hash table (10.3 to 20.6
+    /// bytes with the table's control byte and load factor) and again in an index by expiry
+    /// slot (8 to 16 bytes with vector slack). Past the bound, the ids with the latest expiry
+    /// slot are forgotten and a candidate expiring in that slot is refused with
+    /// [`ErrorCode::Expired`] until the slot passes: the effective horizon is lowered, and
+    /// nothing committed is admitted again.
+    pub max_spent: NonZeroUsize,
     /// The registered rollups and the gas limit of their blocks: a transaction for another
     /// rollup is refused ([`ErrorCode::UnknownRollup`]), and one whose gas limit is zero or
     /// above its rollup's is refused ([`ErrorCode::InvalidGasLimit`]). `None` (a standalone
@@ -145,6 +169,7 @@ impl PoolConfig {
             max_ciphertext_size: nz(DEFAULT_MAX_CIPHERTEXT_SIZE),
             max_bundle_parts: nz(DEFAULT_MAX_BUNDLE_PARTS),
             max_expiry_horizon: DEFAULT_MAX_EXPIRY_HORIZON,
+            max_spent: nz(DEFAULT_MAX_SPENT),
             rollups: None,
             fee_accounts: false,
         }
@@ -156,7 +181,8 @@ impl PoolConfig {
 pub struct Admitted {
     /// The ids, in request order.
     pub ids: Vec<TxId>,
-    /// True if every part was already pending (idempotent repeat); nothing new to store.
+    /// True if every part was already pending or committed (idempotent repeat, see
+    /// [`Pool::remove_committed`]); nothing new to store.
     pub duplicate: bool,
     /// Sequence numbers of the newly inserted transactions, to be stored durably.
     pub inserted: Vec<Seq>,
@@ -167,6 +193,16 @@ pub struct Admitted {
     /// What [`Pool::withdraw`] needs to put the evicted transactions back if the durable
     /// write of this admission fails.
     pub undo: Undo,
+}
+
+/// A committed transaction's id with its expiry slot: remembered as spent until that slot
+/// passes ([`Pool::remove_committed`], [`Pool::remember_spent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Spent {
+    /// The transaction id.
+    pub id: TxId,
+    /// Its expiry slot: after it, a replay is refused as expired anyway.
+    pub expiry: Slot,
 }
 
 /// The evicted transactions of one admission, kept until its durable write is known to have
@@ -390,6 +426,8 @@ pub struct Pool {
     payer_keys: HashTable<u32>,
     units: usize,
     bytes: usize,
+    /// Committed ids, until their expiry slot passes.
+    spent: SpentIds,
     stats: PoolStats,
 }
 
@@ -398,6 +436,7 @@ impl Pool {
     #[must_use]
     pub fn new(config: PoolConfig, current_slot: Slot, eons: &[Eon]) -> Pool {
         Pool {
+            spent: SpentIds::new(config.max_spent.get()),
             config,
             current_slot,
             eons: eons.to_vec(),
@@ -634,6 +673,9 @@ impl Pool {
         s.pending_bytes = self.bytes as u64;
         s.pending_units = self.units as u64;
         s.durable_seq = self.durable;
+        s.spent = self.spent.len() as u64;
+        s.spent_forgotten = self.spent.forgotten();
+        s.refused_expiry_slots = self.spent.refused_slots() as u64;
         s
     }
 
@@ -752,6 +794,18 @@ impl Pool {
                 format!("expiry {} beyond the horizon", c.meta.expiry_slot),
             ));
         }
+        if self.spent.refuses(c.meta.expiry_slot) {
+            let before = self.spent.first_refused().unwrap_or(c.meta.expiry_slot);
+            return Err(Rejection::new(
+                ErrorCode::Expired,
+                format!(
+                    "expiry {} beyond the horizon: the effective horizon is lowered to expiries \
+                     before slot {before} while the pool's memory of committed ids is full \
+                     (at most {})",
+                    c.meta.expiry_slot, self.config.max_spent
+                ),
+            ));
+        }
         if c.meta.max_fee < self.config.min_fee {
             return Err(Rejection::new(
                 ErrorCode::FeeTooLow,
@@ -838,9 +892,16 @@ impl Pool {
         }
         self.check_bundle_shape(&parts, is_bundle)?;
         let ids: Vec<TxId> = parts.iter().map(|p| p.id).collect();
-        // Duplicates: all known is an idempotent ack, some known is an error.
-        let known = ids.iter().filter(|id| self.handle_of_id(id).is_some()).count();
+        // Duplicates: all known is an idempotent ack, some known is an error. Known is
+        // pending, or committed (spent) and not yet expired: a replay of a committed
+        // transaction is answered as its duplicate and never admitted again.
+        let pending = ids.iter().filter(|id| self.handle_of_id(id).is_some()).count();
+        let spent = ids.iter().filter(|id| self.spent.contains(id)).count();
+        let known = pending + spent;
         if known == parts.len() {
+            if spent > 0 {
+                self.stats.replays += 1;
+            }
             return Ok(Admitted {
                 ids,
                 duplicate: true,
@@ -852,7 +913,7 @@ impl Pool {
         if known > 0 {
             return Err(Rejection::new(
                 ErrorCode::BadBundle,
-                "some parts of this bundle are pending already, others are not",
+                "some parts of this bundle are pending or committed already, others are not",
             ));
         }
         if let Some(b) = parts[0].meta.bundle {
@@ -1193,12 +1254,14 @@ impl Pool {
     }
 
     /// Advances the current slot and removes every unit whose expiry slot is before it.
-    /// Returns the removed transactions, to be deleted from storage.
+    /// Returns the removed transactions, to be deleted from storage. Spent ids whose expiry
+    /// slot is before it are forgotten (a replay is refused as expired from now on).
     #[must_use = "removed transactions must be deleted from storage"]
     pub fn on_slot(&mut self, slot: Slot) -> Vec<(Seq, TxId)> {
         if slot > self.current_slot {
             self.current_slot = slot;
         }
+        self.spent.prune(self.current_slot);
         let mut removed = Vec::new();
         while let Some(&(expiry, unit)) = self.by_expiry.first() {
             if expiry >= self.current_slot {
@@ -1211,23 +1274,68 @@ impl Pool {
     }
 
     /// Removes committed transactions (and, for a bundle part, its whole bundle: bundles
-    /// commit together). Unknown ids are ignored. Transactions of a slot that failed are
-    /// simply not passed here, so they stay pending.
-    #[must_use = "removed transactions must be deleted from storage"]
-    pub fn remove_committed(&mut self, ids: &[TxId]) -> Vec<(Seq, TxId)> {
+    /// commit together) and remembers each as spent until its expiry slot passes: a replay
+    /// is then answered as a duplicate and never admitted again. Unknown ids are ignored (so
+    /// a repeated call is harmless). Transactions of a slot that failed are simply not passed
+    /// here, so they stay pending.
+    ///
+    /// Returns the removed transactions: their rows are to be deleted from storage, and their
+    /// ids stored as spent in the same write, so that a restart remembers them too
+    /// ([`Pool::remember_spent`]). Every removed id is returned, also one that the memory
+    /// bound did not let the pool keep ([`PoolConfig::max_spent`]): storage keeps them all.
+    #[must_use = "removed transactions must be deleted from storage and stored as spent"]
+    pub fn remove_committed(&mut self, ids: &[TxId]) -> Vec<(Seq, Spent)> {
+        self.remove_spent(ids, true)
+    }
+
+    /// [`Pool::remove_committed`] for transactions whose fees are settled already, so that
+    /// their payers' accounts hold nothing for them: a restart found them pending because the
+    /// node stopped after their slot settled but before their removal was stored.
+    #[must_use = "removed transactions must be deleted from storage and stored as spent"]
+    pub fn remove_settled(&mut self, ids: &[TxId]) -> Vec<(Seq, Spent)> {
+        self.remove_spent(ids, false)
+    }
+
+    fn remove_spent(&mut self, ids: &[TxId], hold: bool) -> Vec<(Seq, Spent)> {
         let mut removed = Vec::new();
         for id in ids {
             let Some(h) = self.handle_of_id(id) else { continue };
             let (unit, _) = self.unit_of(self.entries.at(h));
             for (seq, c) in self.remove_unit(unit) {
-                if self.config.fee_accounts {
+                if hold && self.config.fee_accounts {
                     self.with_account(c.meta.fee_payer, |a| a.hold(c.meta.max_fee));
                 }
-                removed.push((seq, c.id));
+                let spent = Spent { id: c.id, expiry: c.meta.expiry_slot };
+                self.spent.insert(&spent.id, spent.expiry, self.current_slot);
+                removed.push((seq, spent));
             }
         }
         self.stats.committed += removed.len() as u64;
         removed
+    }
+
+    /// Remembers a committed transaction that is not pending as spent until its expiry slot
+    /// passes: at a restart, from storage (call it before [`Pool::restore`], in any order;
+    /// in expiry order is cheapest), or at publication for one that had left the pool while
+    /// its slot was in flight (evicted). Returns whether it is to be stored as spent: false if
+    /// it is pending (see [`Pool::remove_committed`]), expired or already remembered.
+    pub fn remember_spent(&mut self, spent: Spent) -> bool {
+        if spent.expiry < self.current_slot
+            || self.handle_of_id(&spent.id).is_some()
+            || self.spent.contains(&spent.id)
+        {
+            return false;
+        }
+        self.spent.insert(&spent.id, spent.expiry, self.current_slot);
+        true
+    }
+
+    /// Whether `id` is remembered as committed (its expiry slot has not passed). Matched by
+    /// the id's first 8 bytes (see [`PoolConfig::max_spent`]): a match is a committed
+    /// ciphertext's replay, or with probability below `max_spent / 2^64` a new ciphertext.
+    #[must_use]
+    pub fn is_spent(&self, id: &TxId) -> bool {
+        self.spent.contains(id)
     }
 
     /// Numbers new transactions from at least `floor` (the store's high-water mark, see
@@ -1287,7 +1395,8 @@ impl Pool {
     }
 
     /// Rebuilds the pool from stored rows (in any order). Rows that expired before the
-    /// current slot, and duplicates, are dropped and returned for deletion from storage.
+    /// current slot, duplicates, and rows of transactions remembered as spent (restore those
+    /// first, [`Pool::remember_spent`]) are dropped and returned for deletion from storage.
     /// Capacity and quotas are not enforced on restore: what was acknowledged stays.
     #[must_use = "pruned rows must be deleted from storage"]
     pub fn restore(&mut self, rows: Vec<(Seq, Candidate)>) -> Vec<(Seq, TxId)> {
@@ -1301,7 +1410,8 @@ impl Pool {
 
     /// Puts stored rows back (restore, or an undone eviction) under their own sequence
     /// numbers, bundles whole. Returns the rows left out: expired, for another chain,
-    /// duplicates of a pending id or ephemeral key, or parts of an incomplete bundle.
+    /// duplicates of a pending id or ephemeral key, spent (committed), or parts of an
+    /// incomplete bundle.
     fn reinsert(&mut self, mut rows: Vec<(Seq, Candidate)>) -> Vec<(Seq, TxId)> {
         rows.sort_by_key(|(s, _)| *s);
         let mut pruned = Vec::new();
@@ -1311,6 +1421,7 @@ impl Pool {
             if c.meta.expiry_slot < self.current_slot
                 || c.meta.chain_id != self.config.chain_id
                 || self.handle_of_id(&c.id).is_some()
+                || self.spent.contains(&c.id)
                 || self.has_ephemeral_key(&c.ephemeral_key)
                 || self.order.contains_key(&seq.0)
                 || !keys.insert(c.ephemeral_key)

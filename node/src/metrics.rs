@@ -198,9 +198,10 @@ impl LatencyHistogram {
 /// | `veil_bids_total` | counter | `result`: `accepted` or an error-code name |
 /// | `veil_payments_total` / `veil_payouts_total` | counter | — (settlement units) |
 /// | `veil_fees_charged_total` / `veil_fees_credited_total` | counter | — (settlement units) |
-/// | `veil_ingress_admitted_total`, `veil_ingress_duplicates_total`, `veil_ingress_evicted_total`, `veil_ingress_expired_total` | counter | — |
+/// | `veil_ingress_admitted_total`, `veil_ingress_duplicates_total`, `veil_ingress_replays_total`, `veil_ingress_evicted_total`, `veil_ingress_expired_total` | counter | — |
 /// | `veil_ingress_rejected_total` | counter | `code`: error-code name |
-/// | `veil_mempool_pending` | gauge | — |
+/// | `veil_mempool_pending`, `veil_mempool_spent` | gauge | — |
+/// | `veil_mempool_spent_forgotten_total` | counter | — |
 /// | `veil_receipts_pushed_total`, `veil_receipts_push_dropped_total`, `veil_receipts_unrouted_total` | counter | — |
 /// | `veil_share_batches_total` | counter | `result`: `forwarded`, `dropped`, `refused` (failed verification) |
 /// | `veil_keypers_blamed_total`, `veil_fallback_rounds_total` | counter | — |

@@ -391,6 +391,27 @@ impl Scraped for Scrape {
         let mut rows = vec![
             row("veil_ingress_admitted", "Transactions admitted", None, pool.admitted, true),
             row("veil_ingress_duplicates", "Idempotent repeats", None, pool.duplicates, true),
+            row(
+                "veil_ingress_replays",
+                "Idempotent repeats of committed transactions (of the duplicates)",
+                None,
+                pool.replays,
+                true,
+            ),
+            row(
+                "veil_mempool_spent",
+                "Committed transaction ids remembered until their expiry slot",
+                None,
+                pool.spent,
+                false,
+            ),
+            row(
+                "veil_mempool_spent_forgotten",
+                "Committed ids forgotten early for the memory bound (their expiry slot refused)",
+                None,
+                pool.spent_forgotten,
+                true,
+            ),
             row("veil_ingress_evicted", "Evicted for higher fees", None, pool.evicted, true),
             row("veil_ingress_expired", "Expired before inclusion", None, pool.expired, true),
             row(

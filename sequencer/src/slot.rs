@@ -882,6 +882,15 @@ impl SlotMachine {
         &self.in_flight
     }
 
+    /// The id and public metadata of each ciphertext committed in `slot` that the machine
+    /// holds: all of them for a slot it closed, those the pool still had for a slot restored
+    /// after a restart; none for a slot it does not know (never closed, or forgotten: the
+    /// last 64 finished slots are kept). The shell reads the expiry slots here when a slot is
+    /// published, for the pool's memory of committed ids.
+    pub fn committed(&self, slot: Slot) -> impl Iterator<Item = (TxId, &TxMeta)> + '_ {
+        self.slots.get(&slot).into_iter().flat_map(|r| r.cts.iter().map(|c| (c.id(), c.ad())))
+    }
+
     /// When the machine next needs [`SlotMachine::handle_timeout`].
     #[must_use]
     pub fn poll_timeout(&self) -> u64 {

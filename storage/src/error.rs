@@ -16,6 +16,14 @@ pub enum StoreError {
         /// What was wrong.
         reason: String,
     },
+    /// A stored spent id could not be decoded.
+    #[error("stored spent id (expiry slot {expiry}) is corrupt: {reason}")]
+    CorruptSpent {
+        /// Its expiry slot.
+        expiry: u64,
+        /// What was wrong.
+        reason: String,
+    },
     /// A stored inclusion receipt could not be decoded.
     #[error("stored receipt of {tx} is corrupt: {reason}")]
     CorruptReceipt {

@@ -9,7 +9,7 @@
 //!
 //! | item | what |
 //! |---|---|
-//! | [`PendingTxStore`] | admitted, still-pending ciphertexts (the mempool's durable half) |
+//! | [`PendingTxStore`] | admitted, still-pending ciphertexts (the mempool's durable half), and the ids of committed ones until they expire (spent: a replay is never admitted again) |
 //! | [`ReceiptStore`] | the sequencer's signed inclusion receipts, by transaction id, with a retention horizon |
 //! | [`sqlite::SqliteTxStore`] | the SQLite backend of both, in one database: WAL, `synchronous=FULL`, group commit, checkpoints off the commit path |
 //! | [`records::RecordLog`] | the fsync'd record log of a state machine's persist events (slot records, keyper release records), one decision per slot enforced by a unique key |
@@ -60,7 +60,7 @@ pub mod records;
 pub mod sqlite;
 
 use tokio::sync::oneshot;
-use veil_mempool::pool::{Candidate, Seq};
+use veil_mempool::pool::{Candidate, Seq, Spent};
 use veil_primitives::{SignedReceipt, Slot, TxId};
 
 pub use error::StoreError;
@@ -91,9 +91,22 @@ pub trait PendingTxStore: Send + Sync + std::fmt::Debug {
     #[must_use = "the handle says when the write is durable"]
     fn write(&self, insert: Vec<StoredTx>, delete: Vec<Seq>) -> Durable;
 
-    /// Queues deletions without waiting for them (expired or committed rows: losing the
+    /// Queues deletions without waiting for them (expired or evicted rows: losing the
     /// deletion in a crash only means pruning again at restart).
     fn delete(&self, delete: Vec<Seq>);
+
+    /// Queues the removal of committed transactions without waiting for it: their pending
+    /// rows (`delete`) are deleted and their ids stored as spent until their expiry slot
+    /// (`spent`), in one transaction, so that a crash leaves either the pending row or the
+    /// spent id, never neither. (A lost removal leaves the pending rows of transactions that
+    /// the sequencer's records name as committed; the node removes them again at restart.)
+    /// `spent` may name ids without a pending row (committed while out of the pool), and
+    /// repeats are harmless.
+    fn remove_committed(&self, delete: Vec<Seq>, spent: Vec<Spent>);
+
+    /// Queues the deletion of the spent ids whose expiry slot is before `before`, without
+    /// waiting (losing it in a crash only means pruning again later).
+    fn prune_spent(&self, before: Slot);
 
     /// A copy of the counters.
     #[must_use]

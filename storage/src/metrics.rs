@@ -9,6 +9,10 @@ pub struct StoreStats {
     pub rows_written: u64,
     /// Rows deleted.
     pub rows_deleted: u64,
+    /// Committed ids stored as spent (a repeat that changed nothing is not counted).
+    pub spent_written: u64,
+    /// Spent ids deleted once their expiry slot passed.
+    pub spent_deleted: u64,
     /// Inclusion receipts written (a rewrite of the same receipt counts again).
     pub receipts_written: u64,
     /// Inclusion receipts deleted by pruning.

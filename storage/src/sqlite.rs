@@ -32,6 +32,17 @@
 //! The schema keeps the public metadata beside the ciphertext, so a restart rebuilds the pool
 //! without decoding a single ciphertext again.
 //!
+//! # Spent ids
+//!
+//! Table `spent` holds the id and expiry slot of every committed transaction until that slot
+//! passes ([`veil_mempool::pool::Spent`]), keyed by (expiry slot, id) so that pruning is a
+//! range delete and loading reads in expiry order. A committed transaction's pending row is
+//! deleted and its spent row inserted by one operation ([`PendingTxStore::remove_committed`]),
+//! so one group commit: a crash leaves one or the other. The table keeps every spent id, also
+//! those the pool's memory bound made it forget (the pool then refuses their expiry slots); a
+//! restart gives them all back ([`SqliteTxStore::load_spent`]) and the pool applies its bound
+//! again. Databases from before this table get it when opened.
+//!
 //! # Receipts
 //!
 //! Table `receipt` holds one row per (transaction, slot): the signed receipt as JSON (the
@@ -49,7 +60,7 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
-use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Seq};
+use veil_mempool::pool::{Candidate, EphemeralKeyDigest, Seq, Spent};
 use veil_primitives::{SignatureBytes, SignedReceipt, Slot, TxId, TxMeta};
 
 use crate::error::StoreError;
@@ -99,12 +110,14 @@ fn decode_row_meta(bytes: &[u8]) -> Result<(RowMeta, SignatureBytes), String> {
 /// An operation for the storage thread.
 #[derive(Debug)]
 enum StoreOp {
-    /// Insert rows and delete others in one step; `done` fires once durable.
+    /// Insert rows, delete others and store spent ids in one step; `done` fires once durable.
     Write {
         /// Rows to insert.
         insert: Vec<StoredTx>,
         /// Sequence numbers to delete (evicted, expired, committed).
         delete: Vec<Seq>,
+        /// Committed ids to remember until their expiry.
+        spent: Vec<Spent>,
         /// Answered after the group's commit.
         done: Option<oneshot::Sender<Result<(), StoreError>>>,
     },
@@ -117,15 +130,17 @@ enum StoreOp {
     },
     /// Delete receipts of slots before this one.
     PruneReceipts(Slot),
+    /// Delete spent ids whose expiry slot is before this one.
+    PruneSpent(Slot),
 }
 
 impl StoreOp {
     /// Rows the operation inserts (what bounds a group).
     fn rows(&self) -> usize {
         match self {
-            StoreOp::Write { insert, .. } => insert.len(),
+            StoreOp::Write { insert, spent, .. } => insert.len() + spent.len(),
             StoreOp::Receipts { insert, .. } => insert.len(),
-            StoreOp::PruneReceipts(_) => 0,
+            StoreOp::PruneReceipts(_) | StoreOp::PruneSpent(_) => 0,
         }
     }
 }
@@ -171,7 +186,13 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             body TEXT NOT NULL,
             PRIMARY KEY (tx, slot)
         ) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS receipt_by_slot ON receipt (slot);",
+        CREATE INDEX IF NOT EXISTS receipt_by_slot ON receipt (slot);
+
+        CREATE TABLE IF NOT EXISTS spent (
+            expiry_slot INTEGER NOT NULL,
+            id BLOB NOT NULL,
+            PRIMARY KEY (expiry_slot, id)
+        ) WITHOUT ROWID;",
     )?;
     Ok(conn)
 }
@@ -231,6 +252,32 @@ impl SqliteTxStore {
         self.next_seq_floor
     }
 
+    /// Reads every stored spent id whose expiry slot is at or after `from`, in expiry order,
+    /// handing each to `f` (a restarting pool: [`veil_mempool::pool::Pool::remember_spent`],
+    /// before its pending rows are restored). Reads what is committed, on the read
+    /// connection; call it before writing.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the read fails, [`StoreError::CorruptSpent`] for an id that is
+    /// not 32 bytes.
+    pub fn load_spent(&self, from: Slot, mut f: impl FnMut(Spent)) -> Result<(), StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stmt = conn.prepare(
+            "SELECT expiry_slot, id FROM spent WHERE expiry_slot >= ?1 ORDER BY expiry_slot, id",
+        )?;
+        let mut rows = stmt.query(params![slot_key(from)])?;
+        while let Some(row) = rows.next()? {
+            let expiry = row.get::<_, i64>(0)? as u64;
+            let id: Vec<u8> = row.get(1)?;
+            let id = <[u8; 32]>::try_from(id.as_slice()).map_err(|_| StoreError::CorruptSpent {
+                expiry,
+                reason: format!("an id of {} bytes", id.len()),
+            })?;
+            f(Spent { id: TxId(id), expiry: Slot(expiry) });
+        }
+        Ok(())
+    }
+
     fn send(&self, op: StoreOp) {
         if let Some(tx) = &self.tx {
             if let Err(mpsc::SendError(
@@ -264,7 +311,7 @@ impl PendingTxStore for SqliteTxStore {
     /// An empty write is a barrier: it resolves once everything sent before it is durable.
     fn write(&self, insert: Vec<StoredTx>, delete: Vec<Seq>) -> Durable {
         let (done, durable) = oneshot::channel();
-        self.send(StoreOp::Write { insert, delete, done: Some(done) });
+        self.send(StoreOp::Write { insert, delete, spent: vec![], done: Some(done) });
         durable
     }
 
@@ -272,8 +319,20 @@ impl PendingTxStore for SqliteTxStore {
     /// deletion in a crash only means pruning again at restart).
     fn delete(&self, delete: Vec<Seq>) {
         if !delete.is_empty() {
-            self.send(StoreOp::Write { insert: vec![], delete, done: None });
+            self.send(StoreOp::Write { insert: vec![], delete, spent: vec![], done: None });
         }
+    }
+
+    /// Queues the deletion of committed rows and the insertion of their spent ids as one
+    /// operation (one group commit, one SQLite transaction), without waiting.
+    fn remove_committed(&self, delete: Vec<Seq>, spent: Vec<Spent>) {
+        if !delete.is_empty() || !spent.is_empty() {
+            self.send(StoreOp::Write { insert: vec![], delete, spent, done: None });
+        }
+    }
+
+    fn prune_spent(&self, before: Slot) {
+        self.send(StoreOp::PruneSpent(before));
     }
 
     /// A copy of the counters.
@@ -404,6 +463,8 @@ fn commit_group(
     let mut deleted = 0u64;
     let mut receipts_written = 0u64;
     let mut receipts_deleted = 0u64;
+    let mut spent_written = 0u64;
+    let mut spent_deleted = 0u64;
     {
         let mut ins = tx.prepare_cached(
             "INSERT OR REPLACE INTO tx (seq, expiry_slot, meta, body) VALUES (?1, ?2, ?3, ?4)",
@@ -414,9 +475,12 @@ fn commit_group(
             "INSERT OR REPLACE INTO receipt (tx, slot, body) VALUES (?1, ?2, ?3)",
         )?;
         let mut prune = tx.prepare_cached("DELETE FROM receipt WHERE slot < ?1")?;
+        let mut put_spent =
+            tx.prepare_cached("INSERT OR IGNORE INTO spent (expiry_slot, id) VALUES (?1, ?2)")?;
+        let mut prune_spent = tx.prepare_cached("DELETE FROM spent WHERE expiry_slot < ?1")?;
         for op in group {
-            let (insert, delete, done) = match op {
-                StoreOp::Write { insert, delete, done } => (insert, delete, done),
+            let (insert, delete, spent, done) = match op {
+                StoreOp::Write { insert, delete, spent, done } => (insert, delete, spent, done),
                 StoreOp::Receipts { insert, done } => {
                     dones.push(done);
                     for r in insert {
@@ -433,6 +497,10 @@ fn commit_group(
                 }
                 StoreOp::PruneReceipts(before) => {
                     receipts_deleted += prune.execute(params![slot_key(before)])? as u64;
+                    continue;
+                }
+                StoreOp::PruneSpent(before) => {
+                    spent_deleted += prune_spent.execute(params![slot_key(before)])? as u64;
                     continue;
                 }
             };
@@ -454,6 +522,10 @@ fn commit_group(
             for seq in delete {
                 deleted += del.execute(params![seq.0 as i64])? as u64;
             }
+            for s in spent {
+                spent_written +=
+                    put_spent.execute(params![slot_key(s.expiry), &s.id.0[..]])? as u64;
+            }
         }
         if let Some(h) = high {
             tx.prepare_cached(
@@ -471,6 +543,8 @@ fn commit_group(
         s.commits += 1;
         s.rows_written += written;
         s.rows_deleted += deleted;
+        s.spent_written += spent_written;
+        s.spent_deleted += spent_deleted;
         s.receipts_written += receipts_written;
         s.receipts_deleted += receipts_deleted;
         s.max_group = s.max_group.max(ops);
@@ -625,6 +699,94 @@ mod tests {
             store.receipt(&TxId([7; 32])),
             Err(StoreError::CorruptReceipt { tx, .. }) if tx == TxId([7; 32])
         ));
+    }
+
+    fn spent_ids(store: &SqliteTxStore, from: u64) -> Vec<Spent> {
+        let mut out = Vec::new();
+        store.load_spent(Slot(from), |s| out.push(s)).unwrap();
+        out
+    }
+
+    fn spent(n: u64, expiry: u64) -> Spent {
+        Spent { id: row(n).candidate.id, expiry: Slot(expiry) }
+    }
+
+    /// Committed rows leave and their ids stay, across a reopen, in expiry order, until their
+    /// expiry slot passes; repeats change nothing.
+    #[test]
+    fn spent_ids_survive_reopen_until_pruned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, _) = SqliteTxStore::open(tmp.path()).unwrap();
+        store.write(vec![row(1), row(2), row(3)], vec![]).blocking_recv().unwrap().unwrap();
+        // Row 2's id, and one that was never pending here.
+        store.remove_committed(vec![Seq(1), Seq(2)], vec![spent(2, 9), spent(1, 5), spent(8, 7)]);
+        store.remove_committed(vec![Seq(1)], vec![spent(1, 5)]);
+        store.write(vec![], vec![]).blocking_recv().unwrap().unwrap();
+        let stats = store.stats();
+        assert_eq!((stats.rows_deleted, stats.spent_written), (2, 3));
+        store.shutdown();
+
+        let (store, rows) = SqliteTxStore::open(tmp.path()).unwrap();
+        assert_eq!(rows, vec![row(3)]);
+        assert_eq!(spent_ids(&store, 0), vec![spent(1, 5), spent(8, 7), spent(2, 9)]);
+        assert_eq!(spent_ids(&store, 7), vec![spent(8, 7), spent(2, 9)]);
+        // Slot 7 is current: ids expiring before it go.
+        store.prune_spent(Slot(7));
+        store.write(vec![], vec![]).blocking_recv().unwrap().unwrap();
+        assert_eq!(spent_ids(&store, 0), vec![spent(8, 7), spent(2, 9)]);
+        assert_eq!(store.stats().spent_deleted, 1);
+    }
+
+    /// The deletion of a committed row and the insertion of its spent id are one
+    /// transaction: if the insertion fails, the row is still there (and the store refuses
+    /// further writes).
+    #[test]
+    fn a_committed_row_leaves_only_with_its_spent_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, _) = SqliteTxStore::open(tmp.path()).unwrap();
+        store.write(vec![row(1), row(2)], vec![]).blocking_recv().unwrap().unwrap();
+        store
+            .reader
+            .lock()
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER no_spent BEFORE INSERT ON spent
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+        store.remove_committed(vec![Seq(1)], vec![spent(1, 5)]);
+        // The barrier fails with the group (or, grouped after it, is never answered).
+        let barrier = store.write(vec![], vec![]).blocking_recv();
+        assert!(!matches!(barrier, Ok(Ok(()))), "{barrier:?}");
+        store.reader.lock().unwrap().execute_batch("DROP TRIGGER no_spent").unwrap();
+        store.shutdown();
+        let (store, rows) = SqliteTxStore::open(tmp.path()).unwrap();
+        assert_eq!(rows, vec![row(1), row(2)]);
+        assert!(spent_ids(&store, 0).is_empty());
+        // Without the failure both happen.
+        store.remove_committed(vec![Seq(1)], vec![spent(1, 5)]);
+        store.write(vec![], vec![]).blocking_recv().unwrap().unwrap();
+        drop(store);
+        let (store, rows) = SqliteTxStore::open(tmp.path()).unwrap();
+        assert_eq!(rows, vec![row(2)]);
+        assert_eq!(spent_ids(&store, 0), vec![spent(1, 5)]);
+    }
+
+    /// A database written before the spent table existed opens, and gets it.
+    #[test]
+    fn a_database_without_the_spent_table_opens() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let (store, _) = SqliteTxStore::open(tmp.path()).unwrap();
+            store.write(vec![row(1)], vec![]).blocking_recv().unwrap().unwrap();
+            store.reader.lock().unwrap().execute_batch("DROP TABLE spent").unwrap();
+        }
+        let (store, rows) = SqliteTxStore::open(tmp.path()).unwrap();
+        assert_eq!(rows, vec![row(1)]);
+        assert!(spent_ids(&store, 0).is_empty());
+        store.remove_committed(vec![Seq(1)], vec![spent(1, 5)]);
+        store.write(vec![], vec![]).blocking_recv().unwrap().unwrap();
+        assert_eq!(spent_ids(&store, 0), vec![spent(1, 5)]);
     }
 
     #[test]

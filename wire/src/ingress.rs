@@ -127,7 +127,9 @@ pub struct Ack {
     pub request_id: u64,
     /// The transaction ids, in the order of the request's ciphertexts.
     pub ids: Vec<TxId>,
-    /// True if every ciphertext was already stored (an idempotent repeat).
+    /// True if every ciphertext was already pending, or committed and not yet expired (an
+    /// idempotent repeat: nothing new stored; a committed transaction is never admitted
+    /// again).
     pub duplicate: bool,
 }
 

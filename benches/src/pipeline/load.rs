@@ -241,6 +241,8 @@ fn store_delta(a: &StoreStats, b: &StoreStats) -> StoreStats {
         commits: b.commits - a.commits,
         rows_written: b.rows_written - a.rows_written,
         rows_deleted: b.rows_deleted - a.rows_deleted,
+        spent_written: b.spent_written - a.spent_written,
+        spent_deleted: b.spent_deleted - a.spent_deleted,
         receipts_written: b.receipts_written - a.receipts_written,
         receipts_deleted: b.receipts_deleted - a.receipts_deleted,
         max_group: b.max_group,

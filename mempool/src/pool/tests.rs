@@ -186,6 +186,10 @@ fn fee_accounts_reserve_hold_and_settle() {
     assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(15));
     p.admit_bundle(b).unwrap();
     assert_eq!(p.fee_account(&payer(1)).unwrap().available(), Amount(9));
+    // A transaction whose slot settled already is removed without a hold.
+    p.admit_tx(cand(9, meta(1, 1, 1, 20))).unwrap();
+    assert_eq!(p.remove_settled(&[cand(9, meta(1, 1, 1, 20)).id]).len(), 1);
+    assert_eq!(p.fee_account(&payer(1)).unwrap().held, Amount(0));
     // Commitment holds the reservation until settlement charges it.
     let committed = p.remove_committed(&[cand(1, meta(1, 10, 1, 20)).id]);
     assert_eq!(committed.len(), 1);
@@ -657,4 +661,250 @@ fn withdraw_puts_back_what_the_admission_evicted() {
     assert!(p.get(&cheap.ids[0]).is_some() && p.get(&pair.ids[1]).is_some());
     // The bundle is one unit again: committing one part removes both.
     assert_eq!(p.remove_committed(&[pair.ids[0]]).len(), 2);
+}
+
+fn spent_pool(max_spent: usize) -> Pool {
+    let mut c = PoolConfig::new(CHAIN);
+    c.max_spent = NonZeroUsize::new(max_spent).unwrap();
+    Pool::new(c, Slot(10), &[EON])
+}
+
+/// A committed transaction's replay is acked as a duplicate with the same id until its expiry
+/// slot passes, and is never pending, fed or visible to the auction again; then it is refused
+/// as expired like any late transaction, and forgotten.
+#[test]
+fn a_committed_replay_is_a_duplicate_until_its_expiry() {
+    let mut p = pool();
+    let tx = cand(1, meta(1, 10, 1, 20));
+    p.admit_tx(tx.clone()).unwrap();
+    p.mark_durable(p.next_seq());
+    let removed = p.remove_committed(&[tx.id]);
+    assert_eq!(removed, vec![(Seq(0), Spent { id: tx.id, expiry: Slot(20) })]);
+    assert!(p.is_spent(&tx.id));
+    for slot in [10, 15, 20] {
+        let _ = p.on_slot(Slot(slot));
+        let a = p.admit_tx(tx.clone()).unwrap();
+        assert!(a.duplicate, "slot {slot}");
+        assert_eq!(a.ids, vec![tx.id]);
+        assert!(a.inserted.is_empty() && a.evicted.is_empty());
+        assert!(p.is_empty() && p.get(&tx.id).is_none() && p.lookup(&tx.id).is_none());
+        assert!(p.feed(FeedCursor(0), 10).items.is_empty());
+    }
+    let s = p.stats();
+    assert_eq!((s.duplicates, s.replays, s.admitted, s.committed, s.spent), (3, 3, 1, 1, 1));
+    // Unknown ids are ignored; committing again is harmless.
+    assert!(p.remove_committed(&[tx.id]).is_empty());
+    // Slot 21: past its expiry, refused as expired, and no longer remembered.
+    let _ = p.on_slot(Slot(21));
+    assert!(!p.is_spent(&tx.id));
+    assert_eq!(p.stats().spent, 0);
+    assert_eq!(code(p.admit_tx(tx)), ErrorCode::Expired);
+}
+
+/// A bundle is spent whole: its replay is a duplicate; a request mixing a spent part with a
+/// new one is the partly-known error; a lone or pending-and-spent mix follows the same rule.
+#[test]
+fn a_committed_bundle_replays_as_one() {
+    let mut p = pool();
+    let parts = bundle(10, &[1, 2], 5, 0xb1);
+    p.admit_bundle(parts.clone()).unwrap();
+    let lone = cand(1, meta(1, 10, 1, 20));
+    p.admit_tx(lone.clone()).unwrap();
+    // One part names its bundle: both leave, both are spent.
+    assert_eq!(p.remove_committed(&[parts[1].id]).len(), 2);
+    assert!(parts.iter().all(|c| p.is_spent(&c.id)));
+    let a = p.admit_bundle(parts.clone()).unwrap();
+    assert!(a.duplicate && a.inserted.is_empty());
+    assert_eq!(a.ids, vec![parts[0].id, parts[1].id]);
+    // A new part beside a spent one.
+    let mut other = bundle(20, &[1, 2], 5, 0xb1);
+    other[0] = parts[0].clone();
+    let r = p.admit_bundle(other).unwrap_err();
+    assert_eq!(r.code, ErrorCode::BadBundle);
+    assert!(r.detail.contains("committed"), "{}", r.detail);
+    // A part alone is still a bundle part.
+    assert_eq!(code(p.admit_tx(parts[0].clone())), ErrorCode::BadBundle);
+    assert_eq!(p.len(), 1, "only the lone transaction is pending");
+    assert!(p.get(&lone.id).is_some());
+}
+
+/// Restore remembers spent ids first; a stored row of a spent transaction (its deletion was
+/// lost) is pruned, and an undone eviction does not bring back a transaction committed since.
+#[test]
+fn restore_and_withdraw_never_bring_back_a_spent_transaction() {
+    let mut p = pool();
+    let gone = cand(1, meta(1, 10, 1, 20));
+    let kept = cand(2, meta(1, 10, 2, 20));
+    p.admit_tx(gone.clone()).unwrap();
+    p.admit_tx(kept.clone()).unwrap();
+    let rows: Vec<(Seq, Candidate)> = [0, 1]
+        .map(|s| (Seq(s), p.get_seq(Seq(s)).unwrap().to_candidate(SignatureBytes([0; 64]))))
+        .to_vec();
+    let mut q = pool();
+    assert!(q.remember_spent(Spent { id: gone.id, expiry: Slot(20) }));
+    assert!(!q.remember_spent(Spent { id: gone.id, expiry: Slot(20) }), "already");
+    assert!(!q.remember_spent(Spent { id: TxId([0xee; 32]), expiry: Slot(9) }), "expired");
+    assert_eq!(q.restore(rows), vec![(Seq(0), gone.id)]);
+    assert!(q.get(&kept.id).is_some() && q.get(&gone.id).is_none());
+    assert!(!q.remember_spent(Spent { id: kept.id, expiry: Slot(20) }), "pending");
+    assert!(q.admit_tx(gone).unwrap().duplicate);
+
+    // An eviction undone after its victim was committed meanwhile (it was evicted while its
+    // slot was in flight, and is remembered at publication).
+    let mut p = small(1, 100, 100);
+    let victim = cand(1, meta(1, 5, 1, 20));
+    p.admit_tx(victim.clone()).unwrap();
+    let a = p.admit_tx(cand(2, meta(1, 9, 2, 20))).unwrap();
+    assert_eq!(a.evicted.len(), 1);
+    assert!(p.remember_spent(Spent { id: victim.id, expiry: Slot(20) }));
+    p.withdraw(&a);
+    assert!(p.get(&victim.id).is_none() && p.is_empty());
+}
+
+/// Past `max_spent`, the latest expiry slot is forgotten whole and refused with `EXPIRED`
+/// until it passes; what is remembered stays a duplicate, and the rest of the horizon is open.
+#[test]
+fn past_the_bound_the_latest_expiry_is_refused() {
+    let mut p = spent_pool(2);
+    let txs: Vec<Candidate> =
+        [(1, 20), (2, 30), (3, 25)].map(|(n, e)| cand(n, meta(1, 10, n as u8, e))).to_vec();
+    for t in &txs {
+        p.admit_tx(t.clone()).unwrap();
+    }
+    let ids: Vec<TxId> = txs.iter().map(|t| t.id).collect();
+    assert_eq!(p.remove_committed(&ids).len(), 3, "storage gets every one");
+    let s = p.stats();
+    assert_eq!((s.spent, s.spent_forgotten, s.refused_expiry_slots), (2, 1, 1));
+    // Forgotten (expiry 30): refused, not admitted.
+    let r = p.admit_tx(txs[1].clone()).unwrap_err();
+    assert_eq!(r.code, ErrorCode::Expired);
+    assert!(r.detail.contains("horizon") && r.detail.contains("slot 30"), "{}", r.detail);
+    // Anything else expiring in slot 30 too; other slots are open, before or after it.
+    assert_eq!(code(p.admit_tx(cand(4, meta(1, 10, 4, 30)))), ErrorCode::Expired);
+    p.admit_tx(cand(5, meta(1, 10, 5, 29))).unwrap();
+    p.admit_tx(cand(6, meta(1, 10, 6, 31))).unwrap();
+    // Remembered ones are duplicates.
+    assert!(p.admit_tx(txs[0].clone()).unwrap().duplicate);
+    assert!(p.admit_tx(txs[2].clone()).unwrap().duplicate);
+    // Slot 31: slot 30 has passed, the refusal with it.
+    let _ = p.on_slot(Slot(31));
+    assert_eq!(p.stats().refused_expiry_slots, 0);
+    p.admit_tx(cand(7, meta(1, 10, 7, 40))).unwrap();
+}
+
+#[derive(Debug, Clone)]
+enum SpentOp {
+    /// Admit (or replay) transaction `n` expiring `ttl` slots after slot 10.
+    Admit(u8, u8),
+    /// Admit (or replay) bundle `n`, two parts.
+    Bundle(u8, u8),
+    /// Commit the pending transaction at this position.
+    Commit(u8),
+    /// Advance the slot.
+    Slot,
+    /// Restart: a new pool restores the spent ids and the pending rows.
+    Restart,
+}
+
+fn spent_op() -> impl Strategy<Value = SpentOp> {
+    prop_oneof![
+        4 => (0u8..24, 0u8..12).prop_map(|(n, t)| SpentOp::Admit(n, t)),
+        2 => (0u8..8, 0u8..12).prop_map(|(n, t)| SpentOp::Bundle(n, t)),
+        3 => any::<u8>().prop_map(SpentOp::Commit),
+        2 => Just(SpentOp::Slot),
+        1 => Just(SpentOp::Restart),
+    ]
+}
+
+proptest! {
+    /// Whatever the order of admissions, replays, commitments, slots and restarts, with a
+    /// memory bound small enough to be hit: a committed transaction is never admitted again
+    /// before its expiry slot passes (every replay is a duplicate, or refused), it is
+    /// remembered or its expiry slot refused, it is forgotten once that slot passed, and the
+    /// bound holds.
+    #[test]
+    fn a_spent_id_is_never_admitted_again(ops in proptest::collection::vec(spent_op(), 1..150)) {
+        let max_spent = 3;
+        let mut p = spent_pool(max_spent);
+        // Transaction `n` and bundle `n` are fixed by `n` the first time they are made.
+        let mut made: HashMap<(bool, u8), Vec<Candidate>> = HashMap::new();
+        // What was committed (the truth a store keeps), with expiries.
+        let mut committed: HashMap<TxId, Slot> = HashMap::new();
+        let mut slot = 10u64;
+        for op in ops {
+            let request = match op {
+                SpentOp::Admit(n, ttl) => Some(made.entry((false, n)).or_insert_with(|| {
+                    vec![cand(u64::from(n), meta(1, 10, n, 10 + u64::from(ttl)))]
+                }).clone()),
+                SpentOp::Bundle(n, ttl) => Some(made.entry((true, n)).or_insert_with(|| {
+                    let mut parts = bundle(1_000 + 10 * u64::from(n), &[1, 2], 5, n);
+                    for part in &mut parts {
+                        part.meta.expiry_slot = Slot(10 + u64::from(ttl) + u64::from(part.meta.rollup.0));
+                    }
+                    parts
+                }).clone()),
+                SpentOp::Commit(pick) => {
+                    let ids: Vec<TxId> = p.entries.values().map(|e| e.id).collect();
+                    if !ids.is_empty() {
+                        for (_, s) in p.remove_committed(&[ids[usize::from(pick) % ids.len()]]) {
+                            committed.insert(s.id, s.expiry);
+                        }
+                    }
+                    None
+                }
+                SpentOp::Slot => {
+                    slot += 1;
+                    let _ = p.on_slot(Slot(slot));
+                    None
+                }
+                SpentOp::Restart => {
+                    let rows: Vec<(Seq, Candidate)> = p.order.keys()
+                        .map(|&s| (Seq(s), p.get_seq(Seq(s)).unwrap().to_candidate(SignatureBytes([0; 64]))))
+                        .collect();
+                    let mut q = spent_pool(max_spent);
+                    let _ = q.on_slot(Slot(slot));
+                    let mut stored: Vec<Spent> = committed.iter()
+                        .filter(|(_, e)| e.0 >= slot)
+                        .map(|(id, e)| Spent { id: *id, expiry: *e })
+                        .collect();
+                    stored.sort_by_key(|s| (s.expiry, s.id.0));
+                    for s in stored {
+                        let _ = q.remember_spent(s);
+                    }
+                    prop_assert!(q.restore(rows).is_empty());
+                    p = q;
+                    None
+                }
+            };
+            if let Some(parts) = request {
+                let replay = parts.iter().any(|c| committed.contains_key(&c.id));
+                let result = if parts.len() == 1 {
+                    p.admit_tx(parts[0].clone())
+                } else {
+                    p.admit_bundle(parts.clone())
+                };
+                if replay {
+                    match result {
+                        Ok(a) => prop_assert!(a.duplicate && a.inserted.is_empty()),
+                        Err(r) => prop_assert!(
+                            matches!(r.code, ErrorCode::Expired | ErrorCode::BadBundle),
+                            "{r}"
+                        ),
+                    }
+                }
+            }
+            for (id, expiry) in &committed {
+                prop_assert!(p.get(id).is_none(), "a committed transaction is pending again");
+                if expiry.0 >= slot {
+                    prop_assert!(p.is_spent(id) || p.spent.refuses(*expiry));
+                } else {
+                    prop_assert!(!p.is_spent(id), "remembered after its expiry");
+                }
+            }
+            prop_assert!(p.spent.len() <= max_spent);
+            if let Err(e) = p.spent.check() {
+                prop_assert!(false, "{}", e);
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! [`ReceiptIssuer`] (the finalizer's [`Finalizer::receipt_signer`], if it has one), which
 //! signs the receipts off this thread and hands them to the ingress.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -155,6 +155,36 @@ pub struct SequencerWiring {
     pub metrics: Arc<NodeMetrics>,
 }
 
+/// The ids of every transaction of every published slot (each `Decrypted` record's blocks:
+/// committed, and charged whatever their payload became), as (settled, not settled yet):
+/// whether a `Settled` record followed.
+fn published_ids(records: &[SlotRecord]) -> (Vec<TxId>, Vec<TxId>) {
+    let mut published: BTreeMap<Slot, (&PublishedSlot, bool)> = BTreeMap::new();
+    for r in records {
+        match r {
+            SlotRecord::Decrypted { published: p } => {
+                published.insert(p.slot, (p, false));
+            }
+            SlotRecord::Settled { slot, .. } => {
+                if let Some(p) = published.get_mut(slot) {
+                    p.1 = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut settled, mut unsettled) = (Vec::new(), Vec::new());
+    for (p, done) in published.into_values() {
+        let ids = p.blocks.iter().flat_map(|b| b.txs.iter().map(|t| t.id));
+        if done {
+            settled.extend(ids)
+        } else {
+            unsettled.extend(ids)
+        }
+    }
+    (settled, unsettled)
+}
+
 /// A crash point for recovery tests: `VEIL_FAILPOINT=after:<record kind>:<slot>` makes the
 /// process abort (as `kill -9` would stop it) right after that record is durable. Read once
 /// at start; unset in normal runs.
@@ -207,9 +237,20 @@ impl SequencerService {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
+        let (settled, unsettled) = published_ids(&records);
         machine.restore(records, &IngressPool(&ingress)).map_err(|e| {
             anyhow::anyhow!("{}: the slot records do not restore: {e}", log_path.display())
         })?;
+        // The transactions of every slot published before the restart leave the pool, as
+        // spent, before any slot can close: if the process stopped after a slot's `Decrypted`
+        // record but before the ingress's store deleted their rows and kept their ids, they
+        // came back as pending. The fees of a settled slot are not held again; an unsettled
+        // slot settles once more (restored above) and releases the hold. (Unknown ids are
+        // ignored: most were removed long ago.)
+        let back = ingress.remove_settled(&settled) + ingress.remove_committed(&unsettled);
+        if back > 0 {
+            tracing::warn!(back, "committed transactions restored as pending were removed");
+        }
         // The pool's fee accounts mirror the restored ledger's balances.
         ingress.set_fee_balances(machine.auction().fee_balances());
         // Admission was held for this (`IngressConfig::hold_admission`).
@@ -546,7 +587,14 @@ impl Shell {
                 drop(in_flight);
                 self.keypers.finished(published.slot);
                 self.mark(published.slot, "decrypt");
-                self.ingress.remove_committed(&ids);
+                // With the expiry slots the machine holds, so that a committed transaction
+                // that was evicted while its slot was in flight is remembered as spent too.
+                let expiries: HashMap<TxId, Slot> = self
+                    .machine
+                    .committed(published.slot)
+                    .map(|(id, meta)| (id, meta.expiry_slot))
+                    .collect();
+                self.ingress.remove_published(&ids, &expiries);
                 let took = self.machine.stats().last_commit_to_plaintext_ms;
                 tracing::debug!(target: super::keyper::TIMELINE, slot = published.slot.0, "published");
                 let report = self.report_for(published.slot);

@@ -155,3 +155,134 @@ async fn fee_payers_sign_reserve_and_pay() {
     node.stop().await;
     drop(keypers);
 }
+
+/// A committed transaction replayed over QUIC (issue: replay of a committed ciphertext) is
+/// acked as a duplicate with the same id, and is never pending, fed, committed or charged
+/// again: while the node runs, after a restart, and after a crash that lost the ingress's
+/// removal of it (its row came back as pending, without its spent id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_transaction_replayed_is_acked_and_charged_once() {
+    use std::sync::mpsc::Receiver;
+    use veil_mempool::pool::{FeedCursor, Seq};
+    use veil_node::services::sequencer::SlotReport;
+    use veil_storage::PendingTxStore;
+    use veil_wire::client::{ClientConfig, IngressClient};
+    use veil_wire::tls::Pin;
+
+    let dir = tempfile::tempdir().unwrap();
+    let committee = || DevCommittee::from_seed(CHAIN, Eon(1), 4, 1, 29).unwrap();
+    let mut node = start(dir.path(), &committee()).await;
+    let pks = committee().pks;
+    let keypers = super::http::start_keypers(dir.path(), committee(), &node);
+    let connect = |node: &SequencerNode| {
+        let ingress = node.ingress();
+        IngressClient::connect(ClientConfig::new(
+            ingress.local_addr(),
+            Pin::Fingerprint(ingress.fingerprint()),
+        ))
+    };
+    // Reads slot reports (each sent once a slot settled or was abandoned) until one for
+    // `until` or later, or, with `until` `None`, until one whose commitment names `id`.
+    // Returns the slots whose commitment names `id`.
+    let watch = |reports: &Receiver<SlotReport>, id: veil_primitives::TxId, until: Option<Slot>| {
+        let mut naming = Vec::new();
+        loop {
+            let r = reports.recv_timeout(std::time::Duration::from_secs(20)).expect("a slot");
+            if r.commitment.as_ref().is_some_and(|c| c.message.ordered_ids().any(|t| *t == id)) {
+                naming.push(r.slot);
+            }
+            if until.map_or(!naming.is_empty(), |u| r.slot >= u) {
+                return naming;
+            }
+        }
+    };
+    let payer = crate::payers::key(9);
+    let me = public_key(&payer);
+    let balance = |node: &SequencerNode| node.ingress().fee_account(&me).0.unwrap().balance;
+    let slot = node.ingress().with_pool(veil_mempool::pool::Pool::current_slot);
+    let ad = TxMeta {
+        chain_id: CHAIN,
+        eon: Eon(1),
+        rollup: RollupId(0),
+        fee_payer: me,
+        max_fee: Amount(7),
+        gas_limit: 21_000,
+        expiry_slot: Slot(slot.0 + 500),
+        bundle: None,
+    };
+    let ct = encrypt(&pks, &ad, b"pay me once").unwrap();
+    let id = ct.id();
+    let signed = crate::payers::signed(&ct);
+
+    // Submitted, committed (nobody bids: the fallback block takes it), published, charged.
+    let reports = node.take_reports().unwrap();
+    let client = connect(&node).await.unwrap();
+    let ack = client.submit(signed.clone()).await.unwrap();
+    assert!(!ack.duplicate && ack.ids == vec![id]);
+    let committed_in = tokio::task::block_in_place(|| watch(&reports, id, None))[0];
+    let charged = Amount(crate::payers::FUNDS.0 - 7);
+    super::http::eventually("the fee settled", || {
+        let b = balance(&node);
+        async move { (b == charged).then_some(()) }
+    })
+    .await;
+
+    // Replayed: the same id, a duplicate; not pending, not on the feed, not for the auction.
+    let again = client.submit(signed.clone()).await.unwrap();
+    assert!(again.duplicate && again.ids == vec![id], "{again:?}");
+    let ingress = node.ingress().clone();
+    assert!(ingress.with_pool(|p| p.get(&id).is_none() && p.is_spent(&id)));
+    assert!(ingress.with_pool(|p| veil_primitives::CiphertextIndex::lookup(p, &id).is_none()));
+    assert!(!ingress.feed(FeedCursor(0), usize::MAX).items.iter().any(|i| i.id == id));
+    assert_eq!(ingress.pool_stats().replays, 1);
+    // Three more slots: no commitment names it again, the payer paid once.
+    let later = Slot(committed_in.0 + 3);
+    let naming = tokio::task::block_in_place(|| watch(&reports, id, Some(later)));
+    assert!(naming.is_empty(), "committed again in {naming:?}");
+    assert_eq!(balance(&node), charged);
+    client.close().await;
+    drop(ingress);
+    for k in keypers {
+        k.stop().await;
+    }
+    node.stop().await;
+
+    // Restarted: still a duplicate.
+    let node = start(dir.path(), &committee()).await;
+    let client = connect(&node).await.unwrap();
+    let again = client.submit(signed.clone()).await.unwrap();
+    assert!(again.duplicate && again.ids == vec![id]);
+    assert!(node.ingress().with_pool(|p| p.get(&id).is_none()));
+    assert_eq!(balance(&node), charged);
+    client.close().await;
+    node.stop().await;
+
+    // A crash after the slot was published but before the ingress's store removed the row
+    // and kept the id: the row is back, the spent id gone.
+    let store_dir = dir.path().join("ingress");
+    let (store, _) = veil_storage::sqlite::SqliteTxStore::open(&store_dir).unwrap();
+    let row = veil_storage::StoredTx {
+        seq: Seq(store.next_seq_floor().0),
+        candidate: veil_mempool::validate::candidate(ct.clone(), signed.payer_signature),
+    };
+    store.write(vec![row], vec![]).await.unwrap().unwrap();
+    store.prune_spent(Slot(u64::MAX));
+    store.write(vec![], vec![]).await.unwrap().unwrap();
+    store.shutdown();
+    let mut node = start(dir.path(), &committee()).await;
+    let reports = node.take_reports().unwrap();
+    // The sequencer's records name it as published: it left the pool again, as spent, and
+    // its settled fee is not held again.
+    assert!(node.ingress().with_pool(|p| p.get(&id).is_none() && p.is_spent(&id)));
+    let account = node.ingress().fee_account(&me).0.unwrap();
+    assert_eq!((account.balance, account.held, account.reserved), (charged, Amount(0), Amount(0)));
+    let client = connect(&node).await.unwrap();
+    let again = client.submit(signed).await.unwrap();
+    assert!(again.duplicate && again.ids == vec![id]);
+    let now = node.ingress().with_pool(veil_mempool::pool::Pool::current_slot);
+    let naming = tokio::task::block_in_place(|| watch(&reports, id, Some(Slot(now.0 + 2))));
+    assert!(naming.is_empty(), "committed again in {naming:?}");
+    assert_eq!(balance(&node), charged);
+    client.close().await;
+    node.stop().await;
+}

@@ -725,3 +725,72 @@ async fn held_admission_answers_once_opened() {
     assert!(!ack.duplicate);
     assert_eq!(ingress.with_pool(|p| p.len()), 1);
 }
+
+/// A committed transaction replayed over QUIC is acked as a duplicate with the same id and
+/// never admitted again: when its payer could not pay it again, after a restart (the spent
+/// ids are stored), and when it had been evicted while its slot was in flight; once its
+/// expiry slot passed it is refused as expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_transaction_replayed_is_a_duplicate_until_it_expires() {
+    let c = committee();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let with_accounts = |slot: u64| {
+        let mut cfg = config(&dir);
+        cfg.pool.fee_accounts = true;
+        cfg.pool.max_txs = NonZeroUsize::new(2).unwrap();
+        cfg.current_slot = Slot(slot);
+        cfg
+    };
+    let payer = crate::payers::public(3);
+    let ingress = start(with_accounts(10), &c.pks).await;
+    ingress.set_fee_balances([(payer, Amount(10))]);
+    let client = connect(&ingress).await;
+    let tx = encrypt(&c.pks, ad(&c, 1, 10, 3), 1);
+    assert!(!client.submit(bytes(&tx)).await.unwrap().duplicate);
+    assert_eq!(ingress.remove_committed(&[tx.id()]), 1);
+    // Settled: the payer's balance is spent, so a new admission would be refused.
+    ingress.settle_fees([(payer, Amount(10), Amount(0))]);
+    let again = client.submit(bytes(&tx)).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.ids, vec![tx.id()]);
+    assert!(ingress.with_pool(|p| p.get(&tx.id()).is_none() && p.is_empty()));
+    assert!(ingress.feed(FeedCursor(0), 10).items.is_empty());
+    assert_eq!(ingress.pool_stats().replays, 1);
+
+    // Evicted while its slot was in flight: remembered at publication with its expiry.
+    ingress.set_fee_balances([(crate::payers::public(4), Amount(1_000))]);
+    ingress.set_fee_balances([(crate::payers::public(5), Amount(1_000))]);
+    let cheap = encrypt(&c.pks, ad(&c, 1, 5, 4), 2);
+    client.submit(bytes(&cheap)).await.unwrap();
+    for seed in 3..5 {
+        client.submit(bytes(&encrypt(&c.pks, ad(&c, 1, 9, 5), seed))).await.unwrap();
+    }
+    assert!(ingress.with_pool(|p| p.get(&cheap.id()).is_none()), "evicted");
+    let expiries = [(cheap.id(), Slot(100))].into_iter().collect();
+    assert_eq!(ingress.remove_published(&[cheap.id()], &expiries), 0);
+    assert!(client.submit(bytes(&cheap)).await.unwrap().duplicate);
+    client.close().await;
+    ingress.shutdown().await;
+
+    // After a restart: still spent, still a duplicate, whatever the balance.
+    let ingress = start(with_accounts(20), &c.pks).await;
+    assert!(ingress.with_pool(|p| p.is_spent(&tx.id()) && p.is_spent(&cheap.id())));
+    let client = connect(&ingress).await;
+    for t in [&tx, &cheap] {
+        let again = client.submit(bytes(t)).await.unwrap();
+        assert!(again.duplicate && again.ids == vec![t.id()]);
+    }
+    assert!(ingress.with_pool(|p| p.get(&tx.id()).is_none() && p.get(&cheap.id()).is_none()));
+    client.close().await;
+    ingress.shutdown().await;
+
+    // Past its expiry slot (100): refused as expired, and no longer stored.
+    let ingress = start(with_accounts(101), &c.pks).await;
+    ingress.set_fee_balances([(payer, Amount(10))]);
+    let client = connect(&ingress).await;
+    assert_eq!(rejected(client.submit(bytes(&tx)).await).await.0, ErrorCode::Expired);
+    assert_eq!(ingress.pool_stats().spent, 0);
+    client.close().await;
+    ingress.shutdown().await;
+}

@@ -228,8 +228,8 @@ impl Market {
                 rec.shill_payments += to_quote(w.payment);
             }
         }
-        for (_, id) in self.mempool.remove_committed(&committed) {
-            self.intents.remove(&id);
+        for (_, spent) in self.mempool.remove_committed(&committed) {
+            self.intents.remove(&spent.id);
         }
         for id in &committed {
             self.intents.remove(id);

@@ -8,6 +8,7 @@ use std::time::Instant;
 use quinn::VarInt;
 use tokio::sync::mpsc;
 use veil_mempool::abuse::{Class, Verdict};
+use veil_mempool::admission::replayed;
 use veil_mempool::error::Rejection;
 use veil_mempool::pool::{Admitted, Candidate, FeedCursor};
 use veil_mempool::validate::Submission;
@@ -38,11 +39,11 @@ pub(super) async fn admission_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<R
         for r in &requests {
             stage(&shared, 0, taken.saturating_duration_since(r.received));
         }
-        if let Some((requests, results, fresh)) = check_batch(&shared, requests).await {
+        if let Some((requests, results, origins)) = check_batch(&shared, requests).await {
             for _ in &requests {
                 stage(&shared, 1, taken.elapsed());
             }
-            admit_batch(&shared, requests, results, &fresh);
+            admit_batch(&shared, requests, results, &origins);
         }
     }
 }
@@ -68,9 +69,20 @@ fn stage(shared: &Shared, stage: usize, took: std::time::Duration) {
     shared.stats.stage_latency[stage].record(took.as_micros() as u64);
 }
 
+/// Where a part's candidate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Checked now.
+    Checked,
+    /// A resubmission of pending bytes, recognised by its id: not checked.
+    Pending,
+    /// A replay of a committed transaction, recognised by its id and decoded: not checked.
+    Spent,
+}
+
 /// Decodes and checks a batch off the reactor. Returns the requests, one result per part, and
-/// per part whether it was checked now (`false`: a resubmission of pending bytes, recognised
-/// by its id). Answers the batch itself (and returns `None`) if the check could not run.
+/// per part where it came from (checked now, or recognised by its id as pending or committed
+/// bytes). Answers the batch itself (and returns `None`) if the check could not run.
 ///
 /// The batched proof check is split by the trust class of each request's connection
 /// ([`veil_mempool::abuse`]): trusted connections in one batch, untrusted ones in another,
@@ -79,7 +91,7 @@ fn stage(shared: &Shared, stage: usize, took: std::time::Duration) {
 async fn check_batch(
     shared: &Arc<Shared>,
     requests: Vec<Request>,
-) -> Option<(Vec<Request>, Vec<Result<Candidate, Rejection>>, Vec<bool>)> {
+) -> Option<(Vec<Request>, Vec<Result<Candidate, Rejection>>, Vec<Origin>)> {
     let groups: Vec<(Class, u64)> = {
         let abuse = shared.abuse();
         requests
@@ -97,12 +109,30 @@ async fn check_batch(
         .flat_map(|(r, g)| std::iter::repeat_n(*g, r.parts.len()))
         .collect();
     // Resubmissions of pending bytes need no check: replaying valid ciphertexts costs a hash,
-    // computed here, outside the pool's lock.
+    // computed here, outside the pool's lock. Nor do replays of committed ones (answered as
+    // duplicates whatever their payer's balance is now): they cost a decoding, also outside
+    // the lock.
     let ids: Vec<TxId> = flat.iter().map(|s| veil_crypto::tx_id(&s.body)).collect();
-    let known: Vec<Option<Candidate>> = {
+    let (known, spent): (Vec<Option<Candidate>>, Vec<bool>) = {
         let pool = shared.pool();
-        ids.iter().zip(&flat).map(|(id, s)| pool.resubmission(id, s.payer_signature)).collect()
+        ids.iter()
+            .zip(&flat)
+            .map(|(id, s)| match pool.resubmission(id, s.payer_signature) {
+                Some(c) => (Some(c), false),
+                None => (None, pool.is_spent(id)),
+            })
+            .unzip()
     };
+    let known: Vec<Option<(Candidate, Origin)>> = known
+        .into_iter()
+        .zip(spent)
+        .zip(&flat)
+        .map(|((k, spent), s)| match k {
+            Some(c) => Some((c, Origin::Pending)),
+            None if spent => replayed(&s.body, s.payer_signature).map(|c| (c, Origin::Spent)),
+            None => None,
+        })
+        .collect();
     // The submissions to check, by batch: (position in `flat`, submission).
     let mut batches: BTreeMap<(Class, u64), Vec<(usize, Submission)>> = BTreeMap::new();
     for (i, (s, k)) in flat.iter().zip(&known).enumerate() {
@@ -154,22 +184,22 @@ async fn check_batch(
         return None;
     };
     let mut checked = checked.into_iter();
-    let mut fresh = vec![false; known.len()];
+    let mut origins = vec![Origin::Checked; known.len()];
     let results: Vec<Result<Candidate, Rejection>> = known
         .into_iter()
         .enumerate()
         .map(|(i, k)| match k {
-            Some(c) => Ok(c),
-            None => {
-                fresh[i] = true;
-                checked.next().unwrap_or_else(|| {
-                    Err(Rejection::new(ErrorCode::InvalidCiphertext, "validator gave no result"))
-                })
+            Some((c, origin)) => {
+                origins[i] = origin;
+                Ok(c)
             }
+            None => checked.next().unwrap_or_else(|| {
+                Err(Rejection::new(ErrorCode::InvalidCiphertext, "validator gave no result"))
+            }),
         })
         .collect();
-    account_proofs(shared, &requests, &results, &fresh);
-    Some((requests, results, fresh))
+    account_proofs(shared, &requests, &results, &origins);
+    Some((requests, results, origins))
 }
 
 /// Counts each connection's good and failing proofs ([`veil_mempool::abuse::Abuse`]): a failing one suspends its
@@ -179,7 +209,7 @@ fn account_proofs(
     shared: &Shared,
     requests: &[Request],
     results: &[Result<Candidate, Rejection>],
-    fresh: &[bool],
+    origins: &[Origin],
 ) {
     let now = Instant::now();
     let mut at = 0;
@@ -189,7 +219,7 @@ fn account_proofs(
         for r in requests {
             let mut good = 0;
             for (j, part) in r.parts.iter().enumerate() {
-                if !fresh[at + j] {
+                if origins[at + j] != Origin::Checked {
                     continue;
                 }
                 match &results[at + j] {
@@ -221,11 +251,11 @@ fn admit_batch(
     shared: &Arc<Shared>,
     requests: Vec<Request>,
     results: Vec<Result<Candidate, Rejection>>,
-    fresh: &[bool],
+    origins: &[Origin],
 ) {
     let now = Instant::now();
     let mut results = results.into_iter();
-    let mut fresh = fresh.iter();
+    let mut origins = origins.iter();
     let mut answers: Vec<(Request, Result<Admitted, Rejection>)> =
         Vec::with_capacity(requests.len());
     let mut rows = Vec::new();
@@ -236,20 +266,17 @@ fn admit_batch(
         let mut pool = shared.pool();
         for r in requests {
             // A resubmission whose original left the pool since it was recognised is a new
-            // admission: its carried signature is checked now.
+            // admission: its carried signature is checked now. A replay whose committed
+            // original was forgotten since is refused as expired.
             let mine: Vec<_> = results
                 .by_ref()
-                .zip(fresh.by_ref())
+                .zip(origins.by_ref())
                 .take(r.parts.len())
-                .map(
-                    |(res, &checked)| {
-                        if checked {
-                            res
-                        } else {
-                            res.and_then(|c| pool.recheck_resubmission(c))
-                        }
-                    },
-                )
+                .map(|(res, origin)| match origin {
+                    Origin::Checked => res,
+                    Origin::Pending => res.and_then(|c| pool.recheck_resubmission(c)),
+                    Origin::Spent => res.and_then(|c| pool.recheck_replay(c)),
+                })
                 .collect();
             // The pool keeps no signatures; the rows take them to storage.
             let signatures: Vec<(TxId, SignatureBytes)> =

@@ -22,6 +22,14 @@
 //! An ack leaves only after the storage thread committed the group holding the request's
 //! rows (or, for a duplicate, a group committed after the original's).
 //!
+//! # Committed transactions
+//!
+//! [`Ingress::remove_committed`] takes a published slot's transactions out of the pool and
+//! remembers their ids as spent until their expiry slot ([`Pool::remove_committed`]); the
+//! store deletes their rows and keeps their ids in the same write. A replay of a committed
+//! transaction is acked as a duplicate and never admitted again, also after a restart: the
+//! pool gets the stored spent ids back before its pending rows.
+//!
 //! # Inclusion receipts
 //!
 //! The sequencer hands the signed receipts of each commitment to [`Ingress::deliver_receipts`],
@@ -56,7 +64,7 @@ use tokio::task::JoinHandle;
 use veil_mempool::abuse::{Abuse, AbuseConfig};
 use veil_mempool::admission::AdmissionConfig;
 use veil_mempool::metrics::PoolStats;
-use veil_mempool::pool::{FeeAccount, FeedBatch, FeedCursor, Pool, PoolConfig};
+use veil_mempool::pool::{FeeAccount, FeedBatch, FeedCursor, Pool, PoolConfig, Spent};
 use veil_mempool::validate::Validator;
 use veil_primitives::{Amount, Eon, PublicKeyBytes, RollupId, SignedReceipt, Slot, TxId};
 use veil_storage::sqlite::SqliteTxStore;
@@ -283,8 +291,10 @@ impl std::fmt::Debug for Ingress {
 }
 
 impl Ingress {
-    /// Opens storage, rebuilds the pool from it (pruning expired rows), creates or loads the
-    /// certificate, binds the endpoint and starts serving. Must run inside a tokio runtime.
+    /// Opens storage, rebuilds the pool from it (the spent ids of committed transactions,
+    /// then the pending rows, pruning expired ones and those of spent transactions), creates
+    /// or loads the certificate, binds the endpoint and starts serving. Must run inside a
+    /// tokio runtime.
     ///
     /// # Errors
     /// [`IngressError`] if storage, TLS or the socket fail.
@@ -293,15 +303,23 @@ impl Ingress {
         validator: Arc<dyn Validator>,
     ) -> Result<Ingress, IngressError> {
         let data_dir = config.data_dir.clone();
-        let (store, rows) = tokio::task::spawn_blocking(move || SqliteTxStore::open(&data_dir))
-            .await
-            .map_err(|e| {
-                IngressError::Store(StoreError::Io {
-                    path: config.data_dir.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })??;
         let mut pool = Pool::new(config.pool.clone(), config.current_slot, &config.eons);
+        let current_slot = config.current_slot;
+        let (store, rows, pool) = tokio::task::spawn_blocking(move || {
+            let (store, rows) = SqliteTxStore::open(&data_dir)?;
+            store.load_spent(current_slot, |s| {
+                pool.remember_spent(s);
+            })?;
+            Ok::<_, StoreError>((store, rows, pool))
+        })
+        .await
+        .map_err(|e| {
+            IngressError::Store(StoreError::Io {
+                path: config.data_dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })??;
+        let mut pool = pool;
         pool.advance_seq(store.next_seq_floor());
         let store = Arc::new(store);
         let restored = rows.len();
@@ -309,7 +327,15 @@ impl Ingress {
             rows.into_iter().map(|StoredTx { seq, candidate }| (seq, candidate)).collect(),
         );
         store.delete(pruned.iter().map(|(s, _)| *s).collect());
-        tracing::info!(restored, pruned = pruned.len(), "mempool rebuilt from storage");
+        store.prune_spent(current_slot);
+        let stats = pool.stats();
+        tracing::info!(
+            restored,
+            pruned = pruned.len(),
+            spent = stats.spent,
+            spent_forgotten = stats.spent_forgotten,
+            "mempool rebuilt from storage"
+        );
 
         let identity = tls::load_or_create(&config.data_dir)?;
         let fingerprint = identity.fingerprint();
@@ -442,11 +468,14 @@ impl Ingress {
         (pool.fee_account(payer), pool.pending_of(payer))
     }
 
-    /// Advances the slot: expired transactions leave the pool and storage, and receipts older
-    /// than the retention horizon are deleted.
+    /// Advances the slot: expired transactions leave the pool and storage, so do spent ids
+    /// whose expiry slot passed, and receipts older than the retention horizon are deleted.
     pub fn on_slot(&self, slot: Slot) -> usize {
         let removed = {
             let mut pool = self.shared.pool();
+            if slot > pool.current_slot() {
+                self.shared.store.prune_spent(slot);
+            }
             let removed = pool.on_slot(slot);
             self.shared.routes().left_pool(removed.iter().map(|(_, id)| id));
             self.shared
@@ -463,16 +492,45 @@ impl Ingress {
         n
     }
 
-    /// Removes committed transactions from the pool and storage.
+    /// Removes committed transactions from the pool and storage, and remembers them as spent
+    /// until their expiry slot (in the pool, and in storage in the same write that deletes
+    /// their rows): a replay is acked as a duplicate and never admitted again. Unknown ids
+    /// are ignored, so a repeated call is harmless. Returns how many left the pool.
     pub fn remove_committed(&self, ids: &[TxId]) -> usize {
-        let removed = {
-            let mut pool = self.shared.pool();
-            let removed = pool.remove_committed(ids);
-            self.shared.routes().committed(removed.iter().map(|(_, id)| id));
-            removed
-        };
+        self.remove_spent(ids, &HashMap::new(), true)
+    }
+
+    /// [`Ingress::remove_committed`] for transactions whose fees are settled already
+    /// ([`Pool::remove_settled`]): a restarted sequencer found them pending.
+    pub fn remove_settled(&self, ids: &[TxId]) -> usize {
+        self.remove_spent(ids, &HashMap::new(), false)
+    }
+
+    /// [`Ingress::remove_committed`] for a slot just published, with the expiry slots of its
+    /// committed transactions (`expiries`, from the slot machine): one that is not pending
+    /// any more (evicted while its slot was in flight) is remembered as spent too, so that it
+    /// cannot be admitted again either.
+    pub fn remove_published(&self, ids: &[TxId], expiries: &HashMap<TxId, Slot>) -> usize {
+        self.remove_spent(ids, expiries, true)
+    }
+
+    fn remove_spent(&self, ids: &[TxId], expiries: &HashMap<TxId, Slot>, hold: bool) -> usize {
+        let mut pool = self.shared.pool();
+        let removed = if hold { pool.remove_committed(ids) } else { pool.remove_settled(ids) };
+        self.shared.routes().committed(removed.iter().map(|(_, s)| &s.id));
         let n = removed.len();
-        self.shared.store.delete(removed.into_iter().map(|(s, _)| s).collect());
+        let (delete, mut spent): (Vec<_>, Vec<Spent>) = removed.into_iter().unzip();
+        let left: std::collections::HashSet<TxId> = spent.iter().map(|s| s.id).collect();
+        for id in ids.iter().filter(|id| !left.contains(id)) {
+            if let Some(&expiry) = expiries.get(id) {
+                if pool.remember_spent(Spent { id: *id, expiry }) {
+                    spent.push(Spent { id: *id, expiry });
+                }
+            }
+        }
+        // Sent under the pool lock, as admission sends its rows: a replay answered as a
+        // duplicate from here on is acked after a group that holds the spent ids.
+        self.shared.store.remove_committed(delete, spent);
         n
     }
 
