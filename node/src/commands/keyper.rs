@@ -64,8 +64,11 @@ pub async fn run(args: KeyperArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)?;
     // Before any worker thread starts: threads inherit the priority of the thread that
     // spawns them, and on Linux the call applies to the calling thread only.
+    // Only a matter of speed: a system that refuses leaves the keyper at normal priority.
     if args.nice > 0 {
-        lower_priority(args.nice)?;
+        if let Err(e) = lower_priority(args.nice) {
+            tracing::warn!(error = %format!("{e:#}"), "running at normal priority");
+        }
     }
     let index = share.index().get();
     let keyper = RunningKeyper::start(KeyperSetup {
