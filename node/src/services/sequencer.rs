@@ -374,6 +374,25 @@ impl Shell {
         }
     }
 
+    /// The timeline event of a share batch handled on this thread.
+    fn batch_handled(
+        &self,
+        slot: Slot,
+        keyper: veil_crypto::KeyperIndex,
+        ok: bool,
+        started: std::time::Instant,
+    ) {
+        tracing::debug!(
+            target: super::keyper::TIMELINE,
+            slot = slot.0,
+            keyper = keyper.get(),
+            ok,
+            state = ?self.machine.state(slot),
+            took_us = started.elapsed().as_micros() as u64,
+            "batch handled"
+        );
+    }
+
     fn run(mut self, rx: &mpsc::Receiver<SequencerInput>) {
         let mut rng = rand_core::OsRng;
         self.sync_rollups(true);
@@ -397,33 +416,17 @@ impl Shell {
                     self.metrics.bids.get_or_create(&vec![("result", result)]).inc();
                     let _ = reply.send(verdict.map(|_| ()));
                 }
-                Ok(SequencerInput::Batch(batch)) => {
+                Ok(SequencerInput::Batch(b)) => {
                     let started = std::time::Instant::now();
-                    let result = self.machine.handle_share_batch(&batch, now_ms(), &mut rng);
-                    tracing::debug!(
-                        target: super::keyper::TIMELINE,
-                        slot = batch.message.slot.0,
-                        keyper = batch.message.keyper.get(),
-                        ok = result.is_ok(),
-                        state = ?self.machine.state(batch.message.slot),
-                        took_us = started.elapsed().as_micros() as u64,
-                        "batch handled"
-                    );
+                    let ok = self.machine.handle_share_batch(&b, now_ms(), &mut rng).is_ok();
+                    self.batch_handled(b.message.slot, b.message.keyper, ok, started);
                 }
-                Ok(SequencerInput::VerifiedBatch(batch)) => {
+                Ok(SequencerInput::VerifiedBatch(b)) => {
                     let started = std::time::Instant::now();
-                    let (slot, keyper) = (batch.slot(), batch.keyper());
-                    let result =
-                        self.machine.handle_verified_share_batch(*batch, now_ms(), &mut rng);
-                    tracing::debug!(
-                        target: super::keyper::TIMELINE,
-                        slot = slot.0,
-                        keyper = keyper.get(),
-                        ok = result.is_ok(),
-                        state = ?self.machine.state(slot),
-                        took_us = started.elapsed().as_micros() as u64,
-                        "batch handled"
-                    );
+                    let (slot, keyper) = (b.slot(), b.keyper());
+                    let ok =
+                        self.machine.handle_verified_share_batch(*b, now_ms(), &mut rng).is_ok();
+                    self.batch_handled(slot, keyper, ok, started);
                 }
                 Ok(SequencerInput::Registry(change, reply)) => {
                     let rollup = matches!(change, RegistryChange::RollupUpdate(_));
