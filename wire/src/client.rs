@@ -193,7 +193,7 @@ impl IngressClient {
         } else {
             SocketAddr::from(([0u16; 8], 0))
         };
-        let mut endpoint = Endpoint::client(bind).map_err(ClientError::Endpoint)?;
+        let mut endpoint = crate::udp::client_endpoint(bind).map_err(ClientError::Endpoint)?;
         let mut client = quinn::ClientConfig::new(tls::client_crypto(&config.pin, ALPN)?);
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(config.keep_alive);

@@ -12,6 +12,7 @@
 //! | `keyper` (feature `keyper`) | the keyper protocol's frames and channel binding; normative spec in `KEYPER.md` | none |
 //! | [`tls`] | the persisted self-signed server certificate and clients' certificate pinning | disk |
 //! | [`client`] | a pipelined ingress client over quinn | network |
+//! | [`udp`] | the UDP sockets under the QUIC endpoints, with buffers sized for bursts | network |
 //! | [`error`] | typed errors | none |
 //!
 //! # Design decisions
@@ -53,3 +54,4 @@ pub mod ingress;
 #[cfg(feature = "keyper")]
 pub mod keyper;
 pub mod tls;
+pub mod udp;

@@ -154,7 +154,8 @@ pub fn server_endpoint_config(identity: &ServerIdentity) -> quinn::EndpointConfi
     quinn::EndpointConfig::new(Arc::new(key))
 }
 
-/// Binds a QUIC server endpoint on `listen` with [`server_endpoint_config`].
+/// Binds a QUIC server endpoint on `listen` with [`server_endpoint_config`], on a socket
+/// with large buffers ([`crate::udp::bind`]).
 ///
 /// # Errors
 /// If the socket cannot be bound.
@@ -163,7 +164,7 @@ pub fn bind_server(
     server: quinn::ServerConfig,
     listen: std::net::SocketAddr,
 ) -> std::io::Result<quinn::Endpoint> {
-    let socket = std::net::UdpSocket::bind(listen)?;
+    let socket = crate::udp::bind(listen)?;
     quinn::Endpoint::new(
         server_endpoint_config(identity),
         Some(server),

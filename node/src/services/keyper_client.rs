@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use ed25519_dalek::SigningKey;
-use quinn::Endpoint;
 use tokio::sync::mpsc::UnboundedReceiver;
 use veil_crypto::KeyperIndex;
 use veil_primitives::signed::Signed;
@@ -109,7 +108,7 @@ async fn connect_once(
     } else {
         SocketAddr::from(([0u16; 8], 0))
     };
-    let mut endpoint = Endpoint::client(bind)?;
+    let mut endpoint = veil_wire::udp::client_endpoint(bind)?;
     let mut client = quinn::ClientConfig::new(tls::client_crypto_channel_bound(ALPN)?);
     client.transport_config(Arc::new(super::keyper_server::link_transport()));
     endpoint.set_default_client_config(client);
