@@ -212,6 +212,179 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
     }
 }
 
+/// The fast path, summed as the batches arrive: a block's combination for one responder set,
+/// to which each member's batch is added when it comes, so that when the last one comes
+/// only the aggregate check and the openings are left.
+///
+/// [`decrypt_block`] does all of its work once every batch is in: the random combination of
+/// the `U_j`, the `t` additions per ciphertext, then the check and the openings. The sum
+/// `Σ ρ_j·U_j` depends only on the block and is computed when the combiner is made; a batch
+/// costs one point addition per ciphertext when it is added. For a 1,000-ciphertext block on
+/// the reference machine: about 13 ms at creation, 0.8 ms per batch, and a `finish` of
+/// about 15 ms where `decrypt_block` takes 25–30. [`BlockCombiner::finish`]
+/// returns `None` whenever the fast path cannot conclude (a wrong share, a share outside the
+/// subgroup): the caller then runs [`decrypt_block`] on the same batches, which finds and
+/// blames the culprits. A combiner never blames anyone for wrong shares.
+///
+/// The `ρ_j` are drawn when the combiner is made and never leave it; the keypers' batches are
+/// fixed before they can learn anything of them, which is all the check's soundness needs.
+#[derive(Clone)]
+pub struct BlockCombiner {
+    slot: Slot,
+    ids: Vec<TxId>,
+    target: ResponderSet,
+    /// Each member's Lagrange coefficient for `target`, in member order.
+    lambdas: Vec<Scalar>,
+    rhos: Vec<u8>,
+    u_sum: G1Affine,
+    sums: Vec<G1Projective>,
+    added: Vec<KeyperIndex>,
+    /// Keypers with a batch for this slot that lists the block's ids.
+    matched: std::collections::BTreeSet<KeyperIndex>,
+    /// Keypers with a batch for this slot that lists other ids: first differing position.
+    mismatched: BTreeMap<KeyperIndex, usize>,
+}
+
+impl std::fmt::Debug for BlockCombiner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockCombiner")
+            .field("slot", &self.slot)
+            .field("ciphertexts", &self.ids.len())
+            .field("target", &self.target)
+            .field("added", &self.added)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockCombiner {
+    /// A combiner for the committed block `cts` of `slot`, for batches scaled for `target`.
+    /// Costs one multi-scalar multiplication over the block's `U_j` (128-bit scalars), on
+    /// the calling thread: a combiner is made and fed on a slot thread while the machine is
+    /// busiest (share batches arriving and being checked on the shared pool), where waiting
+    /// for pool workers took longer than the work.
+    ///
+    /// # Errors
+    /// As [`decrypt_block`]: [`CryptoError::DuplicateCiphertext`], or a ciphertext of another
+    /// chain or eon.
+    pub fn new<R: RngCore + CryptoRng>(
+        pks: &PublicKeySet,
+        slot: Slot,
+        cts: &[&Ciphertext],
+        target: ResponderSet,
+        rng: &mut R,
+    ) -> Result<BlockCombiner, CryptoError> {
+        let ids: Vec<TxId> = cts.iter().map(|ct| ct.id()).collect();
+        check_block(pks, cts, &ids)?;
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let rhos: Vec<u8> = batch_coefficients(&seed, 0, cts.len()).into_iter().flatten().collect();
+        let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u()).collect();
+        let u_sum = curve::msm_serial(&u_points, &rhos, 128).to_affine();
+        let lambdas = target.lagrange_coefficients();
+        Ok(BlockCombiner {
+            slot,
+            sums: vec![G1Projective::identity(); ids.len()],
+            ids,
+            target,
+            lambdas,
+            rhos,
+            u_sum,
+            added: Vec::new(),
+            matched: std::collections::BTreeSet::new(),
+            mismatched: BTreeMap::new(),
+        })
+    }
+
+    /// The responder set this combiner sums for.
+    #[must_use]
+    pub fn target(&self) -> &ResponderSet {
+        &self.target
+    }
+
+    /// Takes note of a verified batch; adds its shares if it is a member's batch for this
+    /// block scaled for the target set that was not added yet (one point addition per
+    /// ciphertext, about 0.8 µs each, on the calling thread). Returns whether it was added.
+    /// Batches for other slots are ignored; one for this slot listing other ids is remembered
+    /// for blame, as [`decrypt_block`] does.
+    pub fn offer(&mut self, batch: &VerifiedShareBatch) -> bool {
+        if batch.slot != self.slot {
+            return false;
+        }
+        if let Some(position) = first_mismatch(&batch.ids, &self.ids) {
+            self.mismatched.entry(batch.keyper).or_insert(position);
+            return false;
+        }
+        self.matched.insert(batch.keyper);
+        let Some(m) = self.target.members().iter().position(|k| *k == batch.keyper) else {
+            return false;
+        };
+        if batch.scaled_for.as_ref() != Some(&self.target)
+            || batch.coefficient != self.lambdas[m]
+            || self.added.contains(&batch.keyper)
+        {
+            return false;
+        }
+        for (s, d) in self.sums.iter_mut().zip(&batch.shares) {
+            *s += d;
+        }
+        self.added.push(batch.keyper);
+        true
+    }
+
+    /// Whether every member of the target set has been added.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.added.len() == self.target.members().len()
+    }
+
+    /// The block, if the fast path concludes: the combiner is complete, the aggregate check
+    /// passes, and every ciphertext that does not open has a combined key inside the
+    /// subgroup (so it is its sender's fault). `None` otherwise: run [`decrypt_block`].
+    /// `cts` must be the block the combiner was made for.
+    #[must_use]
+    pub fn finish(&self, pks: &PublicKeySet, cts: &[&Ciphertext]) -> Option<DecryptedBlock> {
+        if !self.is_complete() || cts.len() != self.ids.len() {
+            return None;
+        }
+        let blamed: Vec<Blame> = self
+            .mismatched
+            .iter()
+            .filter(|(keyper, _)| !self.matched.contains(keyper))
+            .map(|(keyper, position)| Blame {
+                keyper: *keyper,
+                reason: BlameReason::MismatchedBatch { position: *position },
+            })
+            .collect();
+        if cts.is_empty() {
+            return Some(DecryptedBlock {
+                outcomes: Vec::new(),
+                blamed,
+                responders: self.target.clone(),
+                fast_path: true,
+            });
+        }
+        let keys = curve::batch_to_affine(&self.sums);
+        let combined_sum = curve::msm(&keys, &self.rhos, 128).to_affine();
+        if !curve::pairing_eq(&combined_sum, &G2Affine::generator(), &self.u_sum, pks.key_g2()) {
+            return None;
+        }
+        let opened: Vec<Option<Vec<u8>>> =
+            cts.par_iter().zip(keys.par_iter()).map(|(ct, k)| ct.open(k)).collect();
+        let torsion = opened
+            .par_iter()
+            .zip(keys.par_iter())
+            .any(|(o, k)| o.is_none() && !bool::from(k.is_torsion_free()));
+        if torsion {
+            return None;
+        }
+        let outcomes = opened
+            .into_iter()
+            .map(|o| o.map_or(DecryptOutcome::Undecryptable, DecryptOutcome::Plaintext))
+            .collect();
+        Some(DecryptedBlock { outcomes, blamed, responders: self.target.clone(), fast_path: true })
+    }
+}
+
 fn check_block(pks: &PublicKeySet, cts: &[&Ciphertext], ids: &[TxId]) -> Result<(), CryptoError> {
     for ct in cts {
         ct.ad().check_key(pks.chain_id(), pks.eon())?;

@@ -171,6 +171,17 @@ pub(crate) fn msm(points: &[G1Affine], scalars: &[u8], nbits: usize) -> G1Projec
         .reduce(G1Projective::identity, |a, b| a + b)
 }
 
+/// [`msm`] on the calling thread only: for callers whose latency matters more than their
+/// throughput on a busy machine (a slot thread would otherwise queue behind other work on
+/// the shared rayon pool).
+pub(crate) fn msm_serial(points: &[G1Affine], scalars: &[u8], nbits: usize) -> G1Projective {
+    assert_eq!(scalars.len(), points.len() * nbits.div_ceil(8), "one scalar per point");
+    if points.is_empty() {
+        return G1Projective::identity();
+    }
+    from_raw(as_raw_affine(points).mult(scalars, nbits))
+}
+
 /// The cofactor `h` of G1 in E(Fp): `#E(Fp) = h·r`. Multiplying any curve point by `h` kills
 /// its torsion component and lands in G1.
 pub(crate) const G1_COFACTOR: u128 = 0x396c_8c00_5555_e156_8c00_aaab_0000_aaab;

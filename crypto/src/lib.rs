@@ -143,7 +143,9 @@ pub use ciphertext::{
     tx_id, BundleRef, Ciphertext, TxMeta, CIPHERTEXT_VERSION, MAX_BUNDLE_PARTS, MAX_CIPHERTEXT_LEN,
     MAX_PAYLOAD, PADDING_BUCKETS,
 };
-pub use combine::{decrypt_block, Blame, BlameReason, DecryptOutcome, DecryptedBlock};
+pub use combine::{
+    decrypt_block, Blame, BlameReason, BlockCombiner, DecryptOutcome, DecryptedBlock,
+};
 pub use error::CryptoError;
 pub use keys::{
     KeyperIndex, KeyperPublic, PublicKeySet, ResponderSet, SecretKeyShare, TrustedDealer,

@@ -216,9 +216,12 @@ impl ShareBatch {
                 ))?
             }
         };
+        // On the calling thread (about 0.6 µs a share): a sequencer checks the batches of
+        // its keyper links in parallel, one per blocking thread, and the shared pool is left
+        // to its slot thread.
         let shares = self
             .entries
-            .par_iter()
+            .iter()
             .map(|e| curve::decode_g1_on_curve(&e.share, "decryption share"))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(VerifiedShareBatch {

@@ -21,8 +21,10 @@
 //! - **Committed ciphertexts are in flight.** From the moment a slot closes until it is
 //!   decrypted or abandoned, its ciphertexts cannot be named by a bid for a later slot nor
 //!   fill a later fallback block.
-//! - **Decryption.** Batches are verified on arrival; when every member of the target
-//!   responder set has sent one, the block is combined. A blamed keyper is excluded and the
+//! - **Decryption.** Batches are verified on arrival and summed into the block's
+//!   [`BlockCombiner`] for the target responder set as they come; when every member of the
+//!   set has sent one, only the aggregate check and the openings are left (if they do not
+//!   conclude, [`decrypt_block`] combines from scratch and blames). A blamed keyper is excluded and the
 //!   `t + 1` lowest-indexed others are asked for batches scaled for that new set (the fallback
 //!   round, [`KeyperRequest::Rescale`]), rather than recombining slowly.
 //! - **Undecryptable.** With fewer than `t + 1` good batches by the release deadline, the
@@ -76,8 +78,8 @@ use veil_auction::{
     SignedWithdrawal, VerifiedBid,
 };
 use veil_crypto::{
-    decrypt_block, Blame, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, PublicKeySet,
-    ResponderSet, SignedShareBatch, VerifiedShareBatch,
+    decrypt_block, Blame, BlockCombiner, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex,
+    PublicKeySet, ResponderSet, SignedShareBatch, VerifiedShareBatch,
 };
 use veil_primitives::{
     hexbytes, Amount, BundleId, CiphertextIndex, PublicKeyBytes, RollupId, SignedDepositNotice,
@@ -490,6 +492,13 @@ struct SlotRun {
     /// Target responders that had sent nothing by half the release timeout: the fallback
     /// round was asked of a set without them (their batches are still used if they come).
     silent: BTreeSet<KeyperIndex>,
+    /// The target set's batches summed as they arrive: made for the target set as soon as
+    /// the slot is committed ([`SlotMachine::poll_timeout`] asks for the call), so that the
+    /// keypers' release time covers its setup, and made again when the target changes.
+    combiner: Option<BlockCombiner>,
+    /// The target set the combiner was last made for (`None`: not tried since the target
+    /// was set); a block the combiner refuses is not tried again for the same set.
+    prepared: Option<ResponderSet>,
 }
 
 impl SlotRun {
@@ -506,7 +515,14 @@ impl SlotRun {
             committed_at_ms: 0,
             tried_with: None,
             silent: BTreeSet::new(),
+            combiner: None,
+            prepared: None,
         }
+    }
+
+    /// Whether the combiner for the current target set is still to be made.
+    fn needs_combiner(&self) -> bool {
+        self.state == SlotState::Committed && self.target.is_some() && self.prepared != self.target
     }
 }
 
@@ -891,11 +907,15 @@ impl SlotMachine {
         self.slots.get(&slot).into_iter().flat_map(|r| r.cts.iter().map(|c| (c.id(), c.ad())))
     }
 
-    /// When the machine next needs [`SlotMachine::handle_timeout`].
+    /// When the machine next needs [`SlotMachine::handle_timeout`]: at once (0) when a slot
+    /// committed since the last call still needs its combiner made.
     #[must_use]
     pub fn poll_timeout(&self) -> u64 {
         let mut next = self.clock.start_ms(self.next_open);
         for (slot, run) in &self.slots {
+            if run.needs_combiner() {
+                return 0;
+            }
             let t = match run.state {
                 SlotState::Open => self.clock.deadline_ms(*slot),
                 SlotState::Committed => self
@@ -980,6 +1000,9 @@ impl SlotMachine {
             .collect();
         for slot in due {
             self.close(slot, now_ms, pool)?;
+        }
+        for (slot, run) in self.slots.iter_mut().filter(|(_, r)| r.needs_combiner()) {
+            Self::prepare_combiner(&self.pks, *slot, run, rng);
         }
         self.try_late(now_ms, rng);
         let late: Vec<Slot> = self
@@ -1171,12 +1194,25 @@ impl SlotMachine {
         if run.excluded.contains(&verified.keyper()) {
             return Ok(());
         }
-        let held = run.batches.entry(verified.keyper()).or_default();
-        if held.iter().any(|b| b.scaled_for() == verified.scaled_for()) {
+        if run
+            .batches
+            .get(&verified.keyper())
+            .is_some_and(|held| held.iter().any(|b| b.scaled_for() == verified.scaled_for()))
+        {
             return Ok(());
         }
-        held.push(verified);
-        let Some(target) = run.target.clone() else { return Ok(()) };
+        let Some(target) = run.target.clone() else {
+            run.batches.entry(verified.keyper()).or_default().push(verified);
+            return Ok(());
+        };
+        // Summed now, so that the last batch to arrive leaves only the check and openings.
+        if run.needs_combiner() {
+            Self::prepare_combiner(&self.pks, slot, run, rng);
+        }
+        if let Some(c) = run.combiner.as_mut() {
+            c.offer(&verified);
+        }
+        run.batches.entry(verified.keyper()).or_default().push(verified);
         let ready = target.members().iter().all(|m| {
             run.batches.get(m).is_some_and(|bs| bs.iter().any(|b| b.scaled_for() == Some(&target)))
         });
@@ -1190,6 +1226,25 @@ impl SlotMachine {
             self.try_decrypt(slot, now_ms, rng);
         }
         Ok(())
+    }
+
+    /// Makes `run`'s combiner for its target set and adds the batches it holds already.
+    fn prepare_combiner(
+        pks: &PublicKeySet,
+        slot: Slot,
+        run: &mut SlotRun,
+        rng: &mut dyn CryptoRngCore,
+    ) {
+        let Some(target) = run.target.clone() else { return };
+        let refs: Vec<&Ciphertext> = run.cts.iter().collect();
+        let mut rng = rng;
+        run.combiner = BlockCombiner::new(pks, slot, &refs, target.clone(), &mut rng).ok();
+        run.prepared = Some(target);
+        if let Some(c) = run.combiner.as_mut() {
+            for b in run.batches.values().flatten() {
+                c.offer(b);
+            }
+        }
     }
 
     /// Past half the release timeout: combine from whatever `t + 1` or more keypers sent
@@ -1254,6 +1309,13 @@ impl SlotMachine {
 
     fn try_decrypt(&mut self, slot: Slot, now_ms: u64, rng: &mut dyn CryptoRngCore) {
         let Some(run) = self.slots.get_mut(&slot) else { return };
+        if let Some(c) = run.combiner.as_ref().filter(|c| c.is_complete()) {
+            let refs: Vec<&Ciphertext> = run.cts.iter().collect();
+            if let Some(block) = c.finish(&self.pks, &refs) {
+                self.decrypted(slot, block, now_ms);
+                return;
+            }
+        }
         let target = run.target.clone();
         // The target set's batches first, so that the fast path is taken.
         let mut batches: Vec<VerifiedShareBatch> = Vec::new();
@@ -1264,15 +1326,7 @@ impl SlotMachine {
         let refs: Vec<&Ciphertext> = run.cts.iter().collect();
         let mut rng = rng;
         match decrypt_block(&self.pks, slot, &refs, &batches, &mut rng) {
-            Ok(block) => {
-                let blamed = block.blamed.clone();
-                self.stats.blamed += blamed.len() as u64;
-                let run = self.slots.get_mut(&slot).expect("present");
-                run.blamed.extend(blamed);
-                let outcomes = block.outcomes;
-                let blamed = run.blamed.clone();
-                self.finish_decryption(slot, outcomes, blamed, now_ms);
-            }
+            Ok(block) => self.decrypted(slot, block, now_ms),
             Err(CryptoError::NotEnoughShares { blamed, .. }) => {
                 self.stats.blamed += blamed.len() as u64;
                 let run = self.slots.get_mut(&slot).expect("present");
@@ -1287,6 +1341,15 @@ impl SlotMachine {
             // Every committed ciphertext was decoded and is of this eon: not reachable.
             Err(_) => {}
         }
+    }
+
+    fn decrypted(&mut self, slot: Slot, block: veil_crypto::DecryptedBlock, now_ms: u64) {
+        self.stats.blamed += block.blamed.len() as u64;
+        let Some(run) = self.slots.get_mut(&slot) else { return };
+        run.combiner = None;
+        run.blamed.extend(block.blamed);
+        let blamed = run.blamed.clone();
+        self.finish_decryption(slot, block.outcomes, blamed, now_ms);
     }
 
     fn finish_decryption(

@@ -4,8 +4,8 @@ use blstrs::{G1Affine, G1Projective};
 use group::{Curve, Group};
 use veil_crypto::testing::{self, TestCommittee};
 use veil_crypto::{
-    decrypt_block, BlameReason, Ciphertext, CryptoError, DecryptOutcome, KeyperIndex, ResponderSet,
-    ShareBatch,
+    decrypt_block, BlameReason, BlockCombiner, Ciphertext, CryptoError, DecryptOutcome,
+    KeyperIndex, ResponderSet, ShareBatch,
 };
 use veil_primitives::{Signed, Slot};
 
@@ -326,4 +326,96 @@ fn hex48(v: &serde_json::Value) -> [u8; 48] {
 
 fn hex96(v: &serde_json::Value) -> [u8; 96] {
     veil_primitives::hexbytes::decode_fixed(v.as_str().unwrap()).unwrap()
+}
+
+/// A combiner fed the batches one at a time, in any order, with duplicates, batches of other
+/// slots and of keypers outside the set, decrypts exactly what `decrypt_block` decrypts from
+/// the same batches, and completes only with every member of its set.
+#[test]
+fn a_combiner_summed_as_batches_arrive_decrypts_what_decrypt_block_does() {
+    let c = TestCommittee::new(7, 3, 21);
+    let mut cts = encrypt_many(&c, 9, 80, 12);
+    cts[4] = testing_garbage_body(&c);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let responders = c.pks.default_responders(); // {1,2,3,4}
+    let bs = batches(&c, &[4, 6, 2, 1, 3], SLOT, &refs, Some(&responders));
+    let mut combiner =
+        BlockCombiner::new(&c.pks, SLOT, &refs, responders.clone(), &mut testing::rng(1)).unwrap();
+    let old = batches(&c, &[1], Slot(SLOT.0 - 1), &refs, Some(&responders));
+    assert!(!combiner.offer(&old[0]), "another slot's batch");
+    let mut added = Vec::new();
+    for b in &bs {
+        assert!(!combiner.is_complete() || added.len() == 4);
+        added.push(combiner.offer(b));
+        assert!(!combiner.offer(b), "a batch is added once");
+    }
+    assert_eq!(added, vec![true, false, true, true, true], "keyper 6 is not in the set");
+    assert!(combiner.is_complete());
+    let fast = combiner.finish(&c.pks, &refs).expect("the fast path concludes");
+    let slow = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(2)).unwrap();
+    assert_eq!(fast, slow);
+    assert_eq!(fast.outcomes[4], DecryptOutcome::Undecryptable);
+}
+
+/// The combiner never concludes on a wrong share or a share outside the subgroup: it gives
+/// up, and `decrypt_block` on the same batches blames the sender.
+#[test]
+fn a_combiner_gives_up_on_wrong_shares_and_decrypt_block_blames() {
+    let c = TestCommittee::new(5, 2, 22);
+    let cts = encrypt_many(&c, 6, 64, 13);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let responders = c.pks.default_responders(); // {1,2,3}
+    for torsion in [false, true] {
+        let mut bs = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&responders));
+        let mut raw =
+            ShareBatch::create(&c.shares[1], &c.identities[1], SLOT, &refs, Some(&responders))
+                .unwrap();
+        let honest = G1Affine::from_uncompressed(&raw.message.entries[3].share).unwrap();
+        let wrong = if torsion {
+            G1Projective::from(honest) + torsion_point()
+        } else {
+            G1Projective::random(&mut testing::rng(7))
+        };
+        raw.message.entries[3].share = wrong.to_affine().to_uncompressed();
+        raw = Signed::sign(raw.message, &c.identities[1]);
+        bs[1] = c.pks.verify_share_batch(&raw).unwrap();
+        let mut combiner =
+            BlockCombiner::new(&c.pks, SLOT, &refs, responders.clone(), &mut testing::rng(3))
+                .unwrap();
+        for b in &bs {
+            combiner.offer(b);
+        }
+        assert!(combiner.is_complete());
+        assert!(combiner.finish(&c.pks, &refs).is_none(), "torsion={torsion}");
+        let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(4)).unwrap();
+        assert_eq!(block.blamed.len(), 1);
+        assert_eq!(block.blamed[0].keyper, k(2));
+        assert_eq!(plaintexts(&block.outcomes), expected(6, 64));
+    }
+}
+
+/// A batch for the block's slot that lists other ids is blamed by the combiner as by
+/// `decrypt_block`, unless its keyper also sent one that lists the block's ids.
+#[test]
+fn a_combiner_blames_mismatched_batches_like_decrypt_block() {
+    let c = TestCommittee::new(5, 2, 23);
+    let cts = encrypt_many(&c, 5, 64, 14);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let responders = c.pks.default_responders(); // {1,2,3}
+    let mut bs = batches(&c, &[1, 2, 3], SLOT, &refs, Some(&responders));
+    let shuffled: Vec<&Ciphertext> = [1, 0, 2, 3, 4].iter().map(|&i| &cts[i]).collect();
+    bs.extend(batches(&c, &[4], SLOT, &shuffled, None));
+    bs.extend(batches(&c, &[2], SLOT, &shuffled, None));
+    let mut combiner =
+        BlockCombiner::new(&c.pks, SLOT, &refs, responders, &mut testing::rng(5)).unwrap();
+    for b in &bs {
+        combiner.offer(b);
+    }
+    let fast = combiner.finish(&c.pks, &refs).unwrap();
+    let slow = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(6)).unwrap();
+    assert_eq!(fast.blamed, slow.blamed);
+    assert_eq!(fast.blamed.len(), 1);
+    assert_eq!(fast.blamed[0].keyper, k(4));
+    assert_eq!(fast.blamed[0].reason, BlameReason::MismatchedBatch { position: 0 });
+    assert_eq!(plaintexts(&fast.outcomes), expected(5, 64));
 }

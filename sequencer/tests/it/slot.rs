@@ -13,7 +13,7 @@ use veil_auction::{
     public_key, Auction, AuctionConfig, AuctionError, Bid, LedgerEntry, Outcome, RollupBlock,
 };
 use veil_crypto::testing::{prove_arbitrary, rng, TestCommittee};
-use veil_crypto::{Ciphertext, SignedShareBatch};
+use veil_crypto::{Ciphertext, ShareBatch, SignedShareBatch};
 use veil_primitives::{
     Amount, BundleId, BundleRef, CiphertextIndex, ErrorCode, RollupId, Signed, Slot, TxId, TxMeta,
 };
@@ -470,6 +470,41 @@ fn a_silent_keyper_in_the_responder_set_does_not_stall_the_slot() {
     net.tick(1_000 + 1_000, &pool);
     assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Settled));
     let slot = net.decrypted()[0];
+    assert!(slot.blocks[0].txs.iter().all(|t| matches!(t.result, TxResult::Included(_))));
+}
+
+/// A committed slot's combiner is made before any batch arrives (the machine asks for a
+/// timeout at once until it is), and batches that come later are summed into it: the block
+/// decrypts on the last one.
+#[test]
+fn a_committed_slot_makes_its_combiner_at_once_and_decrypts_from_later_batches() {
+    let c = committee();
+    let mut net = net(&c, [Behaviour::Silent; 4]);
+    let cts: Vec<Ciphertext> = (1..=3).map(|n| encrypt(&c, 0, n)).collect();
+    let pool = net.admit(&cts.iter().collect::<Vec<_>>());
+    net.tick(0, &pool);
+    net.tick(1_000, &pool);
+    assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Committed));
+    assert_eq!(net.machine.poll_timeout(), 0, "the combiner is due at once");
+    net.tick(1_001, &pool);
+    assert!(net.machine.poll_timeout() > 1_001, "made, and asked for once");
+
+    let order: Vec<TxId> = net.signed[0].message.ordered_ids().copied().collect();
+    let block: Vec<&Ciphertext> =
+        order.iter().map(|id| cts.iter().find(|ct| ct.id() == *id).unwrap()).collect();
+    let responders = c.pks.default_responders();
+    for (n, m) in responders.members().iter().enumerate() {
+        assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Committed), "batch {n}");
+        let i = usize::from(m.get()) - 1;
+        let batch =
+            ShareBatch::create(&c.shares[i], &c.identities[i], Slot(0), &block, Some(&responders))
+                .unwrap();
+        net.machine.handle_share_batch(&batch, 1_002, &mut rng(9)).unwrap();
+    }
+    net.run(1_002);
+    assert_eq!(net.machine.state(Slot(0)), Some(SlotState::Settled));
+    let slot = net.decrypted()[0];
+    assert!(slot.blamed.is_empty());
     assert!(slot.blocks[0].txs.iter().all(|t| matches!(t.result, TxResult::Included(_))));
 }
 
