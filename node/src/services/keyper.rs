@@ -655,7 +655,15 @@ pub struct KeyperLaunch {
 }
 
 /// The Unix nice value [`KeyperLaunch`] gives keypers outside the default responder set.
-pub const BACKGROUND_NICE: i32 = 19;
+///
+/// Low enough that the responders win the cores while all validate a burst (a nice-10
+/// thread weighs about a tenth of a normal one), high enough that the background keypers
+/// keep up with the feed on a machine busy with other work, which they must to serve a
+/// fallback round. At 19 (a seventieth) they did not: with two CPU-bound processes beside
+/// `veil devnet --keyper-processes --byzantine 1`, 4 of 6 slots were undecryptable, twice;
+/// at 10, none. `veil-perf pipeline` at 10 gave commit→plaintext p99 296 ms (p50 140),
+/// within the spread of runs at 19 (207–439 ms, p50 116–136).
+pub const BACKGROUND_NICE: i32 = 10;
 
 impl KeyperLaunch {
     /// Threads per keyper when `keypers` processes share this machine's cores.
