@@ -24,9 +24,9 @@
 //! - **Decryption.** Batches are verified on arrival and summed into the block's
 //!   [`BlockCombiner`] for the target responder set as they come; when every member of the
 //!   set has sent one, only the aggregate check and the openings are left (if they do not
-//!   conclude, [`decrypt_block`] combines from scratch and blames). A blamed keyper is excluded and the
-//!   `t + 1` lowest-indexed others are asked for batches scaled for that new set (the fallback
-//!   round, [`KeyperRequest::Rescale`]), rather than recombining slowly.
+//!   conclude, [`decrypt_block`] combines from scratch and blames). A blamed keyper is
+//!   excluded and the `t + 1` lowest-indexed others are asked for batches scaled for that new
+//!   set (the fallback round, [`KeyperRequest::Rescale`]), rather than recombining slowly.
 //! - **Undecryptable.** With fewer than `t + 1` good batches by the release deadline, the
 //!   slot is abandoned: nothing is revealed, the winners' locked payments are released, and
 //!   the ciphertexts are free again for a later slot.
@@ -1417,6 +1417,7 @@ impl SlotMachine {
     fn abandon(&mut self, slot: Slot) {
         if let Some(run) = self.slots.get_mut(&slot) {
             run.state = SlotState::Undecryptable;
+            run.combiner = None;
         }
         // Every closed slot's outcome (a restored one too) waits in the auction until here,
         // so this releases the winners' locked payments.
