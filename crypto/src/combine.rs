@@ -141,14 +141,7 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
             }
         }
     }
-    let mut blamed: Vec<Blame> = mismatched
-        .into_iter()
-        .filter(|(keyper, _)| !usable.contains_key(keyper))
-        .map(|(keyper, position)| Blame {
-            keyper,
-            reason: BlameReason::MismatchedBatch { position },
-        })
-        .collect();
+    let mut blamed = mismatch_blames(&mismatched, |k| usable.contains_key(k));
 
     if cts.is_empty() {
         return Ok(DecryptedBlock {
@@ -176,8 +169,7 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
         let members: Vec<&VerifiedShareBatch> = set.members().iter().map(|m| usable[m]).collect();
         let keys = combine(&set, &members, cts.len());
 
-        let combined_sum = curve::msm(&keys, &rhos, 128).to_affine();
-        if !curve::pairing_eq(&combined_sum, &G2Affine::generator(), &u_sum, pks.key_g2()) {
+        if !aggregate_holds(pks, &keys, &rhos, &u_sum) {
             let all: Vec<&VerifiedShareBatch> = usable.values().copied().collect();
             let wrong = blame_wrong_shares(pks, &all, &rhos, &u_sum)?;
             if wrong.is_empty() {
@@ -204,11 +196,12 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
             }
             continue;
         }
-        let outcomes = opened
-            .into_iter()
-            .map(|o| o.map_or(DecryptOutcome::Undecryptable, DecryptOutcome::Plaintext))
-            .collect();
-        return Ok(DecryptedBlock { outcomes, blamed, responders: set, fast_path });
+        return Ok(DecryptedBlock {
+            outcomes: outcomes(opened),
+            blamed,
+            responders: set,
+            fast_path,
+        });
     }
 }
 
@@ -346,15 +339,7 @@ impl BlockCombiner {
         if !self.is_complete() || cts.len() != self.ids.len() {
             return None;
         }
-        let blamed: Vec<Blame> = self
-            .mismatched
-            .iter()
-            .filter(|(keyper, _)| !self.matched.contains(keyper))
-            .map(|(keyper, position)| Blame {
-                keyper: *keyper,
-                reason: BlameReason::MismatchedBatch { position: *position },
-            })
-            .collect();
+        let blamed = mismatch_blames(&self.mismatched, |k| self.matched.contains(k));
         if cts.is_empty() {
             return Some(DecryptedBlock {
                 outcomes: Vec::new(),
@@ -364,8 +349,7 @@ impl BlockCombiner {
             });
         }
         let keys = curve::batch_to_affine(&self.sums);
-        let combined_sum = curve::msm(&keys, &self.rhos, 128).to_affine();
-        if !curve::pairing_eq(&combined_sum, &G2Affine::generator(), &self.u_sum, pks.key_g2()) {
+        if !aggregate_holds(pks, &keys, &self.rhos, &self.u_sum) {
             return None;
         }
         let opened: Vec<Option<Vec<u8>>> =
@@ -377,12 +361,43 @@ impl BlockCombiner {
         if torsion {
             return None;
         }
-        let outcomes = opened
-            .into_iter()
-            .map(|o| o.map_or(DecryptOutcome::Undecryptable, DecryptOutcome::Plaintext))
-            .collect();
-        Some(DecryptedBlock { outcomes, blamed, responders: self.target.clone(), fast_path: true })
+        Some(DecryptedBlock {
+            outcomes: outcomes(opened),
+            blamed,
+            responders: self.target.clone(),
+            fast_path: true,
+        })
     }
+}
+
+/// The blames of keypers whose batches for the slot list other ids, unless `matched` says
+/// the keyper also sent one that lists the block's ids.
+fn mismatch_blames(
+    mismatched: &BTreeMap<KeyperIndex, usize>,
+    matched: impl Fn(&KeyperIndex) -> bool,
+) -> Vec<Blame> {
+    mismatched
+        .iter()
+        .filter(|(keyper, _)| !matched(keyper))
+        .map(|(keyper, position)| Blame {
+            keyper: *keyper,
+            reason: BlameReason::MismatchedBatch { position: *position },
+        })
+        .collect()
+}
+
+/// The block's aggregate check: `e(Σ ρ_j·K_j, G2) = e(Σ ρ_j·U_j, X2)`.
+fn aggregate_holds(pks: &PublicKeySet, keys: &[G1Affine], rhos: &[u8], u_sum: &G1Affine) -> bool {
+    let combined_sum = curve::msm(keys, rhos, 128).to_affine();
+    curve::pairing_eq(&combined_sum, &G2Affine::generator(), u_sum, pks.key_g2())
+}
+
+/// Each opening as an outcome: a body that did not open is the sender's fault.
+fn outcomes(opened: Vec<Option<Vec<u8>>>) -> Vec<DecryptOutcome> {
+    opened
+        .into_iter()
+        .map(|o| o.map_or(DecryptOutcome::Undecryptable, DecryptOutcome::Plaintext))
+        .collect()
 }
 
 fn check_block(pks: &PublicKeySet, cts: &[&Ciphertext], ids: &[TxId]) -> Result<(), CryptoError> {
