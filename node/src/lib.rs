@@ -12,6 +12,7 @@
 //! | [`services::api`], [`services::http`] | the HTTP API's backend over the services and stores, and its listener |
 //! | [`sequencer_node`] | ingress + keyper endpoint + sequencer over one data directory (`veil sequencer`) |
 //! | [`config`] | the sequencer's TOML configuration, with flags and environment on top |
+//! | [`priority`] | lowering a thread's CPU priority (`veil keyper --nice`, the receipt thread) |
 //! | [`devnet`] | a sequencer node with keypers, users and builders around it (`veil devnet`) |
 //! | [`commands`] | one file per `veil` command |
 //!
@@ -22,5 +23,6 @@ pub mod commands;
 pub mod config;
 pub mod devnet;
 pub mod metrics;
+pub mod priority;
 pub mod sequencer_node;
 pub mod services;

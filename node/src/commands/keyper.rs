@@ -66,7 +66,7 @@ pub async fn run(args: KeyperArgs) -> anyhow::Result<()> {
     // spawns them, and on Linux the call applies to the calling thread only.
     // Only a matter of speed: a system that refuses leaves the keyper at normal priority.
     if args.nice > 0 {
-        if let Err(e) = lower_priority(args.nice) {
+        if let Err(e) = crate::priority::lower(args.nice) {
             tracing::warn!(error = %format!("{e:#}"), "running at normal priority");
         }
     }
@@ -93,23 +93,6 @@ pub async fn run(args: KeyperArgs) -> anyhow::Result<()> {
     shutdown_signal().await;
     keyper.stop().await;
     Ok(())
-}
-
-/// Sets the calling thread's Unix nice value (and so every thread it starts) to `nice`,
-/// unless it already runs at a lower priority (a higher nice value).
-#[cfg(unix)]
-fn lower_priority(nice: i32) -> anyhow::Result<()> {
-    let now = rustix::process::getpriority_process(None).context("read the CPU priority")?;
-    if now >= nice {
-        return Ok(());
-    }
-    rustix::process::setpriority_process(None, nice)
-        .with_context(|| format!("lower the CPU priority to nice {nice}"))
-}
-
-#[cfg(not(unix))]
-fn lower_priority(_nice: i32) -> anyhow::Result<()> {
-    anyhow::bail!("--nice needs a Unix system")
 }
 
 /// Ctrl-C or SIGTERM.

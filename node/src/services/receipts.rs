@@ -113,21 +113,15 @@ impl Drop for ReceiptIssuer {
 /// milliseconds later, plaintexts sooner.
 pub const RECEIPTS_NICE: i32 = 5;
 
-/// Lowers the calling thread's CPU priority to `nice`, never raising it. Linux only: there
-/// `setpriority(PRIO_PROCESS, 0, …)` applies to the calling thread alone, where other Unix
-/// systems would lower the whole process.
-#[cfg(target_os = "linux")]
+/// Lowers the calling thread's CPU priority (see [`crate::priority`]): Linux only, where a
+/// nice value is per thread; other Unix systems would lower the whole process.
 fn lower_thread_priority(nice: i32) {
-    let lower = rustix::process::getpriority_process(None).is_ok_and(|now| now < nice);
-    if lower {
-        if let Err(e) = rustix::process::setpriority_process(None, nice) {
-            tracing::debug!(error = %e, nice, "receipt thread left at its priority");
+    if cfg!(target_os = "linux") {
+        if let Err(e) = crate::priority::lower(nice) {
+            tracing::debug!(error = %format!("{e:#}"), nice, "receipt thread left at its priority");
         }
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn lower_thread_priority(_nice: i32) {}
 
 fn run(
     signer: &dyn ReceiptSigner,
