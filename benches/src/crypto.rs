@@ -127,7 +127,7 @@ fn admission_case(
         unmet: None,
     });
     reporter.note(&format!(
-        "  admission_verify_batch: {} ciphertexts per batch, decoding from bytes (subgroup checks) included",
+        "  admission_verify_batch: {} ciphertexts per batch, decoding from bytes included",
         cts.len()
     ));
     Ok(())

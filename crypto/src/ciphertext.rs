@@ -7,7 +7,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | version, `0x01` |
+//! | 1 | version, `0x02` |
 //! | 8 | chain id |
 //! | 8 | eon |
 //! | 4 | rollup id |
@@ -17,7 +17,7 @@
 //! | 8 | expiry slot |
 //! | 1 | bundle flag: `0` none, `1` bundle part follows |
 //! | 32 + 2 + 2 | if bundle: bundle id, part index, part count (`index < count`, `1 <= count <= 16`) |
-//! | 96 | `U = r·G1`, uncompressed |
+//! | 96 | `U′`, uncompressed: the ephemeral key is `U = h·U′ = r·G1` (see below) |
 //! | 96 | `A′`, uncompressed: the proof commitment is `A = h·A′ = k·G1` (see below) |
 //! | 32 | `z = k + c·r` (scalar, canonical) |
 //! | 4 | body length `L` |
@@ -26,18 +26,27 @@
 //! Points are uncompressed on purpose: decompression costs a square root (about 10 µs) per
 //! point, which admission would pay twice per ciphertext; 96 extra bytes are cheaper.
 //!
-//! # The commitment is cofactor-cleared
+//! # Both points are cofactor-cleared
 //!
-//! `U` is multiplied by keypers' secrets, so it must be in the prime-order subgroup and is
-//! checked (about 30 µs). The proof commitment is never multiplied by a secret: it only
-//! appears in the verification equation. So, as in Ed25519's cofactored verification, the
-//! ciphertext carries any canonical curve point `A′` and the equation is checked on
-//! `A = h·A′` (`h` the cofactor of G1), which is in G1 by construction:
-//! `z·G1 = h·A′ + c·U`. The honest prover sends `A′ = (k·h⁻¹)·G1`. Torsion in `A′` is
-//! cleared the same way by the single and the batched check, so every node reaches the
-//! same verdict, and the batched check pays one multiplication by `h` per batch instead of
-//! a subgroup check per ciphertext. The challenge hashes `A′`'s bytes, so nobody without
-//! `r` can swap `A′` for another point with the same `h·A′`.
+//! Neither point is checked for membership of the prime-order subgroup G1 (blst's check costs
+//! about 50 µs a point, most of a decode): each is only required to be a canonical point of
+//! the curve, and the scheme uses `h·U′` and `h·A′`, where `h = 0xd201000000010001` is G1's
+//! effective cofactor (RFC 9380, 8.8.1): `h·P` is in G1 for every point `P` of the curve, as
+//! in Ed25519's cofactored verification. The honest sender sends `U′ = (r·h⁻¹)·G1` and
+//! `A′ = (k·h⁻¹)·G1`, so the ephemeral key is `U = h·U′ = r·G1` and the proof commitment
+//! `A = h·A′ = k·G1`, and the proof equation is `z·G1 = h·(A′ + c·U′)`.
+//!
+//! - The batched proof check pays one multiplication by `h` per batch, not a subgroup check
+//!   per ciphertext: admission and a keyper's validation need no per-ciphertext curve
+//!   multiplication at all.
+//! - Keyper secrets multiply only `U = h·U′` (about 27 µs to clear, about half a subgroup
+//!   check), which is in G1 by construction: torsion a sender adds to `U′` never meets a
+//!   secret, so it cannot leak a share's residues.
+//! - Torsion a sender adds to its own `U′` or `A′` changes nothing: every node clears it the
+//!   same way and reaches the same verdict, shares and plaintext. Torsion a third party adds
+//!   to someone else's ciphertext changes the bytes the challenge hashes, so the proof fails.
+//! - A `U′` of small order makes `U` the identity: its proof then proves `r = 0`, and the
+//!   payload key is public. Only its own sender loses by that, as with `r = 1`.
 
 use std::fmt;
 
@@ -58,7 +67,7 @@ use crate::error::CryptoError;
 use crate::keys::PublicKeySet;
 
 /// The version byte of the encoding this build writes and reads.
-pub const CIPHERTEXT_VERSION: u8 = 1;
+pub const CIPHERTEXT_VERSION: u8 = 2;
 
 /// The largest number of parts an atomic bundle may have: the part count in the associated
 /// data is `1..=MAX_BUNDLE_PARTS`, and the ingress admits no larger bundle by default.
@@ -232,8 +241,8 @@ fn decode_ad(r: &mut Reader<'_>) -> Result<TxMeta, CryptoError> {
 }
 
 /// An encrypted transaction with its validity proof, decoded and checked for well-formedness
-/// (canonical encoding, both points in the prime-order subgroup, scalar canonical, body a
-/// padding bucket). The proof itself is checked by [`PublicKeySet::verify`] or
+/// (canonical encoding, both points on the curve and not the identity, scalar canonical, body
+/// a padding bucket). The proof itself is checked by [`PublicKeySet::verify`] or
 /// [`PublicKeySet::verify_batch`].
 ///
 /// Holds its canonical bytes, so [`Ciphertext::as_bytes`] and [`Ciphertext::id`] are free.
@@ -243,7 +252,9 @@ pub struct Ciphertext {
     id: TxId,
     ad: TxMeta,
     ad_len: usize,
-    u: G1Affine,
+    /// `U′`: the ephemeral key is `h·U′`.
+    u_prime: G1Affine,
+    /// `A′`: the proof commitment is `h·A′`.
     a: G1Affine,
     z: Scalar,
 }
@@ -259,21 +270,14 @@ impl fmt::Debug for Ciphertext {
 }
 
 impl Ciphertext {
-    /// Strictly decodes a ciphertext. Costs two subgroup checks (about 60 µs); run it on a
-    /// worker pool, not an async reactor. See [`Ciphertext::decode_many`].
+    /// Strictly decodes a ciphertext: canonical encoding, both points on the curve (no
+    /// subgroup checks: see the module docs), the body a padding bucket. About 5 µs, mostly
+    /// the transaction id's hash; [`Ciphertext::decode_many`] for many.
     pub fn from_bytes(bytes: &[u8]) -> Result<Ciphertext, CryptoError> {
-        Ciphertext::decode(bytes, true)
+        Ciphertext::decode(bytes)
     }
 
-    /// Decodes a ciphertext that this process strictly decoded and admitted before (bytes
-    /// from its own pool or store): the same checks as [`Ciphertext::from_bytes`] except the
-    /// subgroup check of `U`, which costs nearly all of a decode. Never for bytes from the
-    /// network or another process: a keyper checks everything it is fed.
-    pub fn from_admitted_bytes(bytes: &[u8]) -> Result<Ciphertext, CryptoError> {
-        Ciphertext::decode(bytes, false)
-    }
-
-    fn decode(bytes: &[u8], subgroup_check: bool) -> Result<Ciphertext, CryptoError> {
+    fn decode(bytes: &[u8]) -> Result<Ciphertext, CryptoError> {
         if bytes.len() > MAX_CIPHERTEXT_LEN {
             return Err(CryptoError::TooLong { len: bytes.len(), max: MAX_CIPHERTEXT_LEN });
         }
@@ -291,32 +295,21 @@ impl Ciphertext {
         if r.pos != bytes.len() {
             return Err(CryptoError::TrailingBytes(bytes.len() - r.pos));
         }
-        let u = if subgroup_check {
-            curve::decode_g1_strict(u_bytes, "ephemeral key U")?
-        } else {
-            let u = curve::decode_g1_on_curve(u_bytes, "ephemeral key U")?;
-            if bool::from(u.is_identity()) {
-                return Err(CryptoError::IdentityPoint("ephemeral key U"));
-            }
-            u
-        };
+        let u_prime = curve::decode_g1_on_curve(u_bytes, "ephemeral key U'")?;
+        if bool::from(u_prime.is_identity()) {
+            return Err(CryptoError::IdentityPoint("ephemeral key U'"));
+        }
         let a = curve::decode_g1_on_curve(a_bytes, "proof commitment A'")?;
         if bool::from(a.is_identity()) {
             return Err(CryptoError::IdentityPoint("proof commitment A'"));
         }
-        Ok(Ciphertext { bytes: bytes.to_vec(), id: tx_id(bytes), ad, ad_len, u, a, z })
+        Ok(Ciphertext { bytes: bytes.to_vec(), id: tx_id(bytes), ad, ad_len, u_prime, a, z })
     }
 
     /// Decodes many ciphertexts in parallel (rayon), one result per input, in order.
     #[must_use]
     pub fn decode_many(inputs: &[&[u8]]) -> Vec<Result<Ciphertext, CryptoError>> {
         inputs.par_iter().map(|b| Ciphertext::from_bytes(b)).collect()
-    }
-
-    /// [`Ciphertext::from_admitted_bytes`] for many, in parallel, one result per input.
-    #[must_use]
-    pub fn decode_many_admitted(inputs: &[&[u8]]) -> Vec<Result<Ciphertext, CryptoError>> {
-        inputs.par_iter().map(|b| Ciphertext::from_admitted_bytes(b)).collect()
     }
 
     /// The canonical encoding.
@@ -349,17 +342,25 @@ impl Ciphertext {
         &self.ad
     }
 
-    /// The ephemeral key `U` (its uncompressed encoding). Two different ciphertexts with the
-    /// same ephemeral key are a copy attack or a broken client: admission keeps the first.
+    /// The ephemeral key as sent, `U′` (its uncompressed encoding). Two different ciphertexts
+    /// with the same one are a copy attack or a broken client: admission keeps the first. (A
+    /// copy with torsion added to `U′` has other bytes but the same `U`; its proof fails, as
+    /// the copier does not know `r`.)
     #[must_use]
     pub fn ephemeral_key(&self) -> &[u8; G1_LEN] {
         self.bytes[self.ad_len..self.ad_len + G1_LEN]
             .try_into()
-            .expect("U follows the associated data")
+            .expect("U′ follows the associated data")
     }
 
-    pub(crate) fn u(&self) -> &G1Affine {
-        &self.u
+    /// `U′` as sent; the ephemeral key is `h·U′` ([`Ciphertext::ephemeral_point`]).
+    pub(crate) fn u_prime(&self) -> &G1Affine {
+        &self.u_prime
+    }
+
+    /// The ephemeral key `U = h·U′`, in G1 by construction: what keyper secrets multiply.
+    pub(crate) fn ephemeral_point(&self) -> G1Projective {
+        curve::clear_cofactor(&G1Projective::from(self.u_prime))
     }
 
     fn ad_bytes(&self) -> &[u8] {
@@ -497,9 +498,10 @@ impl Drop for EncryptionSecrets {
 impl PublicKeySet {
     /// Encrypts `payload` to this committee's key with associated data `ad`.
     ///
-    /// Signed ElGamal in G1 (see the crate docs): `U = r·G1`, `K = r·X1`, the payload sealed
-    /// with ChaCha20-Poly1305 under `sha3(K, U)` and `ad` as AEAD associated data, and a
-    /// Schnorr proof of knowledge of `r` bound to `ad`, `U` and the sealed body.
+    /// Signed ElGamal in G1 (see the crate docs): `U = r·G1` (sent as `U′ = (r·h⁻¹)·G1`, see
+    /// the module docs), `K = r·X1`, the payload sealed with ChaCha20-Poly1305 under
+    /// `sha3(K, U′)` and `ad` as AEAD associated data, and a Schnorr proof of knowledge of `r`
+    /// bound to `ad`, `U′` and the sealed body.
     ///
     /// Errors if `ad` names another chain or eon, is malformed, or the payload is larger than
     /// [`MAX_PAYLOAD`].
@@ -529,6 +531,22 @@ impl PublicKeySet {
         Ok(self.seal(ad, pad(payload)?, secrets))
     }
 
+    /// [`PublicKeySet::encrypt`] with `u_offset` added to the `U′` sent (and proven over):
+    /// what a sender who adds torsion to its own ephemeral key makes. Tests only.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub(crate) fn encrypt_with_u_offset<R: RngCore + CryptoRng>(
+        &self,
+        ad: &TxMeta,
+        payload: &[u8],
+        u_offset: G1Projective,
+        rng: &mut R,
+    ) -> Result<Ciphertext, CryptoError> {
+        self.check_context(ad)?;
+        ad.check()?;
+        let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
+        Ok(self.seal_with(ad, pad(payload)?, &secrets, Some(u_offset)))
+    }
+
     /// Seals an arbitrary `padded` plaintext (a bucket long) with fresh randomness: what a
     /// client with a broken padding makes. Tests of the diagnostics only.
     #[cfg(test)]
@@ -549,10 +567,25 @@ impl PublicKeySet {
 
     /// Encrypts the checked metadata `ad` and the `padded` payload with `secrets` (steps 2 to
     /// 6 of `CIPHERTEXT.md`, "Encryption"), and wipes `padded`.
-    fn seal(&self, ad: &TxMeta, mut padded: Vec<u8>, secrets: &EncryptionSecrets) -> Ciphertext {
+    fn seal(&self, ad: &TxMeta, padded: Vec<u8>, secrets: &EncryptionSecrets) -> Ciphertext {
+        self.seal_with(ad, padded, secrets, None)
+    }
+
+    /// [`PublicKeySet::seal`], with `u_offset` (for tests: torsion) added to the `U′` sent.
+    fn seal_with(
+        &self,
+        ad: &TxMeta,
+        mut padded: Vec<u8>,
+        secrets: &EncryptionSecrets,
+        u_offset: Option<G1Projective>,
+    ) -> Ciphertext {
         let g = G1Projective::generator();
+        let h_inv = curve::cofactor_inverse();
         let mut projective =
-            [g * secrets.r, self.key_g1() * secrets.r, g * (secrets.k * curve::cofactor_inverse())];
+            [g * (secrets.r * h_inv), self.key_g1() * secrets.r, g * (secrets.k * h_inv)];
+        if let Some(offset) = u_offset {
+            projective[0] += offset;
+        }
         let mut affine = [G1Affine::default(); 3];
         G1Projective::batch_normalize(&projective, &mut affine);
         let (u, a) = (affine[0], affine[2]);
@@ -579,11 +612,18 @@ impl PublicKeySet {
         ad.check_key(self.chain_id(), self.eon())
     }
 
-    /// Checks one ciphertext: right chain and eon, and a valid proof (`z·G1 = h·A′ + c·U`).
+    /// Checks one ciphertext: right chain and eon, and a valid proof (`z·G1 = h·(A′ + c·U′)`).
     pub fn verify(&self, ct: &Ciphertext) -> Result<(), CryptoError> {
         self.check_context(&ct.ad)?;
-        let lhs = G1Projective::generator() * ct.z - G1Projective::from(ct.u) * ct.challenge();
-        if lhs == curve::mul_by_cofactor(&G1Projective::from(ct.a)) {
+        let lhs = G1Projective::generator() * ct.z;
+        // A′ + c·U′ by blst's generic multi-scalar multiplication: its single-point
+        // multiplication uses the GLV endomorphism, which is only right inside G1.
+        let sum = curve::msm_serial(
+            &[ct.a, ct.u_prime],
+            &curve::scalars_le(&[Scalar::ONE, ct.challenge()]),
+            255,
+        );
+        if lhs == curve::clear_cofactor(&sum) {
             Ok(())
         } else {
             Err(CryptoError::BadProof)
@@ -594,7 +634,7 @@ impl PublicKeySet {
     /// ascending. An empty result means every ciphertext is valid.
     ///
     /// One random linear combination of all proof equations, checked with multi-scalar
-    /// multiplications: `h·(Σρ_j·A′_j) + Σ(ρ_j·c_j)·U_j = (Σρ_j·z_j)·G1` with 128-bit random
+    /// multiplications: `h·(Σρ_j·A′_j + Σ(ρ_j·c_j)·U′_j) = (Σρ_j·z_j)·G1` with 128-bit random
     /// `ρ_j` (one multiplication by the cofactor `h` for the whole batch).
     /// A forged proof passes one combination with probability at most 2^-128 (about
     /// `2·log2(n)·2^-128` over the bisection). When the combination fails, the batch is split
@@ -676,7 +716,7 @@ fn prove(
     bytes.extend_from_slice(&z.to_bytes_be());
     bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
     bytes.extend_from_slice(body);
-    Ciphertext { id: tx_id(&bytes), bytes, ad, ad_len, u, a, z }
+    Ciphertext { id: tx_id(&bytes), bytes, ad, ad_len, u_prime: u, a, z }
 }
 
 /// A ciphertext with a valid proof over an arbitrary `body` (which need not open under the
@@ -695,8 +735,9 @@ pub(crate) fn prove_arbitrary<R: RngCore + CryptoRng>(
     }
     let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
     let g = G1Projective::generator();
-    let u = (g * secrets.r).to_affine();
-    let a = (g * (secrets.k * curve::cofactor_inverse()) + a_offset).to_affine();
+    let h_inv = curve::cofactor_inverse();
+    let u = (g * (secrets.r * h_inv)).to_affine();
+    let a = (g * (secrets.k * h_inv) + a_offset).to_affine();
     let mut bytes = Vec::new();
     ad.encode_into(&mut bytes);
     Ok(prove(bytes, *ad, &secrets, u, a, body))
@@ -741,19 +782,20 @@ fn batch_holds(
     let rho_scalars: Vec<Scalar> = rhos.par_iter().map(curve::scalar_from_u128).collect();
     let a_points: Vec<G1Affine> = idx.iter().map(|&i| cts[i].a).collect();
     let a_scalars: Vec<u8> = rhos.iter().flatten().copied().collect();
-    // The U side carries the generator too, with −Σρ_j·z_j, so that the whole equation is one
-    // sum that must vanish: no separate multiplication of G1.
+    // The U′ side carries the generator too, with −(Σρ_j·z_j)·h⁻¹ (G1 is in the subgroup, so
+    // clearing gives back −Σρ_j·z_j), so that the whole equation is one sum that is cleared
+    // once and must vanish: no separate multiplication of G1.
     let z_sum: Scalar = rho_scalars.iter().zip(idx).map(|(r, &i)| *r * cts[i].z).sum();
-    let mut u_points: Vec<G1Affine> = idx.iter().map(|&i| cts[i].u).collect();
+    let mut u_points: Vec<G1Affine> = idx.iter().map(|&i| cts[i].u_prime).collect();
     u_points.push(G1Affine::generator());
     let mut u_scalars: Vec<Scalar> =
         rho_scalars.iter().zip(challenges).map(|(r, c)| r * c).collect();
-    u_scalars.push(-z_sum);
+    u_scalars.push(-z_sum * curve::cofactor_inverse());
     let (a_sum, u_sum) = rayon::join(
         || curve::msm(&a_points, &a_scalars, 128),
         || curve::msm(&u_points, &curve::scalars_le(&u_scalars), 255),
     );
-    bool::from((curve::mul_by_cofactor(&a_sum) + u_sum).is_identity())
+    bool::from(curve::clear_cofactor(&(a_sum + u_sum)).is_identity())
 }
 
 #[cfg(test)]
@@ -792,14 +834,14 @@ mod tests {
         let ct = c.pks.encrypt(&ad, b"hello spec", &mut rng(3)).unwrap();
         let b = ct.as_bytes();
 
-        // Layout: AD (86 bytes without a bundle), U, A', z, body length, body.
-        assert_eq!(b[0], 1);
+        // Layout: AD (86 bytes without a bundle), U', A', z, body length, body.
+        assert_eq!(b[0], 2);
         assert_eq!(&b[1..9], &1u64.to_be_bytes());
         assert_eq!(&b[17..21], &5u32.to_be_bytes());
         assert_eq!(&b[53..69], &77u128.to_be_bytes());
         assert_eq!(b[85], 0);
-        let u = G1Affine::from_uncompressed(b[86..182].try_into().unwrap()).unwrap();
-        let a = G1Affine::from_uncompressed(b[182..278].try_into().unwrap()).unwrap();
+        let u_prime = G1Affine::from_uncompressed(b[86..182].try_into().unwrap()).unwrap();
+        let a_prime = G1Affine::from_uncompressed(b[182..278].try_into().unwrap()).unwrap();
         let z = Scalar::from_bytes_be(b[278..310].try_into().unwrap()).unwrap();
         let body_len = u32::from_be_bytes(b[310..314].try_into().unwrap()) as usize;
         let body = &b[314..];
@@ -818,17 +860,17 @@ mod tests {
             acc * Scalar::from(256u64) + Scalar::from(u64::from(*byte))
         });
 
-        // The verification equation, z·g1 = h·A' + c·U.
-        let cofactor = Scalar::from(0x396c_8c00_5555_e156u64)
-            * (Scalar::from(u64::MAX) + Scalar::ONE)
-            + Scalar::from(0x8c00_aaab_0000_aaabu64);
+        // The verification equation, z·g1 = h·(A' + c·U') with h = 0xd201000000010001 (the
+        // honest sender's points are in G1, so h may be applied as a scalar here).
+        let h = Scalar::from(0xd201_0000_0001_0001u64);
         assert_eq!(
             G1Projective::generator() * z,
-            G1Projective::from(a) * cofactor + G1Projective::from(u) * challenge
+            (G1Projective::from(a_prime) + G1Projective::from(u_prime) * challenge) * h
         );
 
-        // Steps 3 and 4: the key from K = x·U, then the AEAD with a zero nonce and AD as aad.
-        let k = (u * x).to_affine();
+        // Steps 3 and 4: the key from K = x·U with U = h·U', then the AEAD with a zero nonce
+        // and AD as aad.
+        let k = (u_prime * (h * x)).to_affine();
         let mut kdf = Sha3_256::new();
         kdf.update(b"veil/v1/payload-key");
         kdf.update(k.to_compressed());
@@ -846,30 +888,31 @@ mod tests {
     }
 
     #[test]
-    fn admitted_bytes_decode_like_strict_bytes_but_stay_structural() {
+    fn decoding_checks_structure_and_curve_but_not_the_subgroup() {
         use crate::testing::{rng, TestCommittee};
 
         let c = TestCommittee::new(3, 1, 9);
-        let ct = c.pks.encrypt(&c.ad(5, 77), b"admitted", &mut rng(4)).unwrap();
-        let again = Ciphertext::from_admitted_bytes(ct.as_bytes()).unwrap();
+        let ct = c.pks.encrypt(&c.ad(5, 77), b"decoded", &mut rng(4)).unwrap();
+        let again = Ciphertext::from_bytes(ct.as_bytes()).unwrap();
         assert!(again == ct);
         assert_eq!(again.id(), ct.id());
-        // Everything but U's subgroup check still applies: truncation, trailing bytes, a U
-        // off the curve, the identity.
         let b = ct.as_bytes();
-        assert!(Ciphertext::from_admitted_bytes(&b[..b.len() - 1]).is_err());
+        assert!(Ciphertext::from_bytes(&b[..b.len() - 1]).is_err());
         let mut long = b.to_vec();
         long.push(0);
-        assert!(Ciphertext::from_admitted_bytes(&long).is_err());
+        assert!(Ciphertext::from_bytes(&long).is_err());
         let mut off_curve = b.to_vec();
         off_curve[181] ^= 1;
         assert!(matches!(
-            Ciphertext::from_admitted_bytes(&off_curve),
-            Err(CryptoError::BadPoint("ephemeral key U"))
+            Ciphertext::from_bytes(&off_curve),
+            Err(CryptoError::BadPoint("ephemeral key U'"))
         ));
         let mut identity = b.to_vec();
         identity[86..182].copy_from_slice(&G1Affine::identity().to_uncompressed());
-        assert!(Ciphertext::from_admitted_bytes(&identity).is_err());
+        assert!(matches!(
+            Ciphertext::from_bytes(&identity),
+            Err(CryptoError::IdentityPoint("ephemeral key U'"))
+        ));
     }
 
     #[test]

@@ -154,8 +154,9 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
     let rhos: Vec<u8> = batch_coefficients(&seed, 0, cts.len()).into_iter().flatten().collect();
-    let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u()).collect();
-    let u_sum = curve::msm(&u_points, &rhos, 128).to_affine();
+    // Σρ_j·U_j with U_j = h·U′_j: one clearing of the sum (see the ciphertext module).
+    let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u_prime()).collect();
+    let u_sum = curve::clear_cofactor(&curve::msm(&u_points, &rhos, 128)).to_affine();
 
     loop {
         if usable.len() < pks.shares_needed() {
@@ -271,8 +272,8 @@ impl BlockCombiner {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let rhos: Vec<u8> = batch_coefficients(&seed, 0, cts.len()).into_iter().flatten().collect();
-        let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u()).collect();
-        let u_sum = curve::msm_serial(&u_points, &rhos, 128).to_affine();
+        let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u_prime()).collect();
+        let u_sum = curve::clear_cofactor(&curve::msm_serial(&u_points, &rhos, 128)).to_affine();
         let lambdas = target.lagrange_coefficients();
         Ok(BlockCombiner {
             slot,

@@ -39,9 +39,6 @@ pub enum CryptoError {
     /// A group element is not the canonical encoding of a point on the curve.
     #[error("{0}: not a canonical encoding of a curve point")]
     BadPoint(&'static str),
-    /// A group element is on the curve but outside the prime-order subgroup.
-    #[error("{0}: point is outside the prime-order subgroup")]
-    PointNotInSubgroup(&'static str),
     /// A group element is the identity where that is not allowed.
     #[error("{0}: point is the identity")]
     IdentityPoint(&'static str),

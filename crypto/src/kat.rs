@@ -19,7 +19,7 @@ use crate::ciphertext::{
     challenge, ciphertext_len, pad, payload_key, EncryptionSecrets, MAX_BUNDLE_PARTS,
     MAX_CIPHERTEXT_LEN, MAX_PAYLOAD, PADDING_BUCKETS,
 };
-use crate::curve::{self, G1_COFACTOR};
+use crate::curve::{self, G1_CLEAR};
 use crate::dev::DevCommittee;
 use crate::TxMeta;
 
@@ -37,8 +37,8 @@ const FEE_PAYER_SECRET: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919
 /// The group constants block of `CIPHERTEXT.md`.
 const CONSTANTS: &[(&str, &str)] = &[
     ("q", "0x73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001"),
-    ("h", "0x396c8c005555e1568c00aaab0000aaab"),
-    ("1/h", "0x73eda753299d7d44e34f0b31458fbb21d07c8ff73bf14809ec0000020005fffb"),
+    ("h", "0xd201000000010001"),
+    ("1/h", "0x73eda753299d7d47a5e80b39939ed3351400480189fd0000ffff000000000001"),
     (
         "g1",
         concat!(
@@ -82,7 +82,7 @@ const VECTOR_1: &[(&str, &str)] = &[
         "ad",
         concat!(
             "0x",
-            "010000000000000001000000000000000100000007d75a980182b10ab7d54bfe",
+            "020000000000000001000000000000000100000007d75a980182b10ab7d54bfe",
             "d3c964073a0ee172f3daa62325af021a68f707511a0000000000000000000000",
             "009502f900000000000000520800000000000003e800",
         ),
@@ -97,13 +97,22 @@ const VECTOR_1: &[(&str, &str)] = &[
     ),
     ("r", "0x4e675274ab99138c039a4ddbd6a9be9d52609e48a30937e89e3203b5bacced80"),
     ("k", "0x193cc25c78f0b784f84af8739df5408d1d01ec7f95a4dd8116b42fbef6fea62f"),
+    ("r/h", "0x18c2a54c051cbb2dcd0484aea320af946f97f67d0a6f01934f187132fcadf470"),
+    (
+        "U'",
+        concat!(
+            "0x",
+            "199b3a70ba34db431e94e2a2407dcadf745700c6ae7098d4be80468e220258f5",
+            "571a24740ca169844a7f93c3a373f5a51554aa1347ca49fc0041c2098ba4fa1c",
+            "ae495e6d5136c110a92d0958e72ed2f9a6f6a05e17baf062ce892ef124b6528e",
+        ),
+    ),
     (
         "U",
         concat!(
             "0x",
-            "099188888ac5ebd7e64e0c4a83eee7e4115f9f4a879c681d8f1f7ce0ff5246b4",
-            "862ab69c8f927643825d79974fb85ba50f3ecf1e915206c330d14cecba58b8e7",
-            "595c5776b1ccc78650698452410f9954f0207d7613c0f931335ae2bc483ff04b",
+            "a99188888ac5ebd7e64e0c4a83eee7e4115f9f4a879c681d8f1f7ce0ff5246b4",
+            "862ab69c8f927643825d79974fb85ba5",
         ),
     ),
     (
@@ -114,25 +123,25 @@ const VECTOR_1: &[(&str, &str)] = &[
             "45a07ab6eb4ed81155b945f2062ef218",
         ),
     ),
-    ("key", "0x9d815cb670165ce2bcd85524a71a2dc6da154f4866196463569aeff93b5dbad8"),
+    ("key", "0x0664d763c082138d3eb4d718987b835c883ab2974cbeceb79a0f72f1d480a0bb"),
     ("nonce", "0x000000000000000000000000"),
     (
         "body",
         concat!(
             "0x",
-            "b13927ec95fe219b0a108b87d72a46cd7492981de4dedbaa83eaecf0b237907e",
-            "f5e96818bf10637f01b5e6b454e38c8b013be82c06fdefecacfee8d03ec2f45b",
-            "a9875ccced963a308ba36907375ba597",
+            "43c4644bb632dcede961c60758cfc19979516777574c02b100eaeadb660d2498",
+            "131940110bdd2071b87776ff8c1153647384731303099bdf8d506debe59a72cb",
+            "36259f397a5332583e76ffae2f7bd99c",
         ),
     ),
-    ("k/h", "0x29159c5c1e2b2d16e36d2b1ca26f08cbec29449a64bd4c3abac5744ff6b9cca3"),
+    ("k/h", "0x5a1e599bc2520ea921e48f40dd09914eab5001ef4b00cf3d32bf97ff30cdefb3"),
     (
         "A'",
         concat!(
             "0x",
-            "099e4c2f6c19ef754d0263ae72b8da89e27e629d6c0e485ec6481ff338087bbd",
-            "90294b526c8e2e00e5aee3366ef30bf50009677a606fbed7718f3e0e2a119000",
-            "1eb1b458054bf43c6b3c7c955881a42f132966d950ed36834a81ee0d52734873",
+            "0664ace23aa9eaac6029c72d4ba96e9b567163df678e5c5d75c33120b069072d",
+            "fa5ef1d0ddec5bb6b9ecf1c969bbca3008652674375298b2dc2d9ad78bd2eeed",
+            "c316c6d038fa5c3b9d231365e69204a374228c77c5c66bff875b2ee68a7bf399",
         ),
     ),
     (
@@ -143,37 +152,37 @@ const VECTOR_1: &[(&str, &str)] = &[
             "b19b7748ca324171ca54fc48fc81fc41",
         ),
     ),
-    ("H(body)", "0x250537d1b335df9b90261298a0a761c5c5a484b7d3c04776705b66f908986f56"),
+    ("H(body)", "0xc173af9bd9c5ac10515d50454669e531ec850f74449073b68bf5f96d67db3e52"),
     (
         "H_c",
         concat!(
             "0x",
-            "4a2661bc6e27115a95650a51c474bd3b240983d106d149cda0182764af9868ec",
-            "d474d1e00742615185b1cf1035c19d94a85eef403677796c5719d256dd411f6f",
+            "9d3bdd93202858dd2024b67380c1315077e5c1e3d840294d38eed92cd5570128",
+            "c21d49a5d50aeb509124e3ca309e4564ad0ac4f7bffbb697c76d59eb3c3c7f51",
         ),
     ),
-    ("c", "0x2b21c17e8f8aac25cdb2e76803d03c8bb89003a4121119e33a2836e6804fd54c"),
-    ("z", "0x28e7f32c6e8cb85142221aa235ebd58c956ff8182a6af1c55ea2fd09017e7984"),
+    ("c", "0x6183107e7d53797d11e7d89338e2cdb27d6bd42e952299dd3d14a30a2ace88bf"),
+    ("z", "0x1176ec2bf4dad9c01c5a1a0bbce5d5df094e1be3df2e8ba998bdbc1a23da4f22"),
     (
         "ciphertext",
         concat!(
             "0x",
-            "010000000000000001000000000000000100000007d75a980182b10ab7d54bfe",
+            "020000000000000001000000000000000100000007d75a980182b10ab7d54bfe",
             "d3c964073a0ee172f3daa62325af021a68f707511a0000000000000000000000",
-            "009502f900000000000000520800000000000003e800099188888ac5ebd7e64e",
-            "0c4a83eee7e4115f9f4a879c681d8f1f7ce0ff5246b4862ab69c8f927643825d",
-            "79974fb85ba50f3ecf1e915206c330d14cecba58b8e7595c5776b1ccc7865069",
-            "8452410f9954f0207d7613c0f931335ae2bc483ff04b099e4c2f6c19ef754d02",
-            "63ae72b8da89e27e629d6c0e485ec6481ff338087bbd90294b526c8e2e00e5ae",
-            "e3366ef30bf50009677a606fbed7718f3e0e2a1190001eb1b458054bf43c6b3c",
-            "7c955881a42f132966d950ed36834a81ee0d5273487328e7f32c6e8cb8514222",
-            "1aa235ebd58c956ff8182a6af1c55ea2fd09017e798400000050b13927ec95fe",
-            "219b0a108b87d72a46cd7492981de4dedbaa83eaecf0b237907ef5e96818bf10",
-            "637f01b5e6b454e38c8b013be82c06fdefecacfee8d03ec2f45ba9875ccced96",
-            "3a308ba36907375ba597",
+            "009502f900000000000000520800000000000003e800199b3a70ba34db431e94",
+            "e2a2407dcadf745700c6ae7098d4be80468e220258f5571a24740ca169844a7f",
+            "93c3a373f5a51554aa1347ca49fc0041c2098ba4fa1cae495e6d5136c110a92d",
+            "0958e72ed2f9a6f6a05e17baf062ce892ef124b6528e0664ace23aa9eaac6029",
+            "c72d4ba96e9b567163df678e5c5d75c33120b069072dfa5ef1d0ddec5bb6b9ec",
+            "f1c969bbca3008652674375298b2dc2d9ad78bd2eeedc316c6d038fa5c3b9d23",
+            "1365e69204a374228c77c5c66bff875b2ee68a7bf3991176ec2bf4dad9c01c5a",
+            "1a0bbce5d5df094e1be3df2e8ba998bdbc1a23da4f220000005043c4644bb632",
+            "dcede961c60758cfc19979516777574c02b100eaeadb660d2498131940110bdd",
+            "2071b87776ff8c1153647384731303099bdf8d506debe59a72cb36259f397a53",
+            "32583e76ffae2f7bd99c",
         ),
     ),
-    ("id", "0x05ec2e1e5efb885fe1891694faec821cb2dbe16c1f931d9f915e5e39a54418b6"),
+    ("id", "0xb1ff869f3a3835456dbe06fa39bc351e0057e075377c5f12da572d1cd17a3cf8"),
 ];
 
 /// Vector 2: a part of a bundle (122 bytes of associated data, the 128-byte bucket).
@@ -191,7 +200,7 @@ const VECTOR_2: &[(&str, &str)] = &[
         "ad",
         concat!(
             "0x",
-            "010000000000000001000000000000000100000008d75a980182b10ab7d54bfe",
+            "020000000000000001000000000000000100000008d75a980182b10ab7d54bfe",
             "d3c964073a0ee172f3daa62325af021a68f707511a0000000000000000000000",
             "000000000100000000000186a000000000000004d20100010203040506070809",
             "0a0b0c0d0e0f101112131415161718191a1b1c1d1e1f00010002",
@@ -209,13 +218,22 @@ const VECTOR_2: &[(&str, &str)] = &[
     ),
     ("r", "0x43698240e79ab687f734ad880d098ce96f62a0989135b95f765d58941397da37"),
     ("k", "0x4d2189da664701c46a8e1c6bea46398d6ea7dd6b8de67661283007976253e142"),
+    ("r/h", "0x3d7a5792bdbbbdfa22923a7966fa355229af88fb9abe0d540bc336a75fea947f"),
+    (
+        "U'",
+        concat!(
+            "0x",
+            "029706a1774c20f5675381c659ea95eb302c1bb02a11e6a03298a8a11cf201bb",
+            "43503a391cae59f17cce1908741eccfa0d593ba084cef43b269710a41689040f",
+            "a4970c0452e3239be495637ae987b82d629c01a036a2848381e822c695939605",
+        ),
+    ),
     (
         "U",
         concat!(
             "0x",
-            "16ac76143fd6ef5db430a09209ccc4202244c514bbc3e2b04a9a6a57960773a3",
-            "e0b51652d252a4480fef0693440886ac118bd0412815d5cfe974ff4c5805f7dc",
-            "d1a57a4a835f33a260dc821c4fa09b3a0b4a0f9578d8c482235ffff03d80fff3",
+            "b6ac76143fd6ef5db430a09209ccc4202244c514bbc3e2b04a9a6a57960773a3",
+            "e0b51652d252a4480fef0693440886ac",
         ),
     ),
     (
@@ -226,27 +244,27 @@ const VECTOR_2: &[(&str, &str)] = &[
             "37d1cba29875da301c6fe8d13bd7502a",
         ),
     ),
-    ("key", "0xdc7640eadedaf721bba0519a15c2c42b41875a50af66fa315f45829d3c2bd1d8"),
+    ("key", "0x4c3577cfebeab59ebcb92b2c096952c5217c751d4500bfeff21dd5f3bd768f40"),
     ("nonce", "0x000000000000000000000000"),
     (
         "body",
         concat!(
             "0x",
-            "6eb6152aab40e79bcba6bd9d1fc1a412c499871cde306606f15e2dfc24ebdcc2",
-            "f62d1617a96f188399770a934af76d230f7bb1bf47b6968d386791c76f596aba",
-            "17985d67f95f0f042514790c338f820806d285fd838ea4a6c47c98cd242535d7",
-            "f8a9ac536c3c9b1bfe6f1bf32dd0d8c5a75135af283aa1912dd403458dd034f7",
-            "7463fc67aec6fe19b741652069705070",
+            "f9b4169d640949516ad23fa808150fcea2a4982620dec205beac43406467f088",
+            "68d9d805c21732d02d6a448e58d8d70a1a9152c30bdd8f6c9523c502f027666e",
+            "061ce7e8efda2880e7672dbe1a7a388d1053c01b9bfa3a453682b101bb5f5513",
+            "d238a5c33edfe17dc8cf48afecca24e37275eef6e9d32b4fdc21483efc97af39",
+            "fc969ae8e1155a47e2199452be4b79c4",
         ),
     ),
-    ("k/h", "0x38c5cdda0928547cc3835cb05033e4763fbf829d0d07eb829fafb5986aeabf32"),
+    ("k/h", "0x19a53cf115a0efaa9ce405fb7447c1dc625a97cc4998ad8fc53cca41d9582f11"),
     (
         "A'",
         concat!(
             "0x",
-            "01fe5786c042c4da6d17f5396654350d6422bcb1844b6bad6fe243715bfec12b",
-            "27744ba2dbfe22fe6cc458ddeb3c2f2910ae0be58e915653a3254f71950301d4",
-            "a17771d2f00dcf2691120be01f2e7d25391d7e2e35c056787bbe44d617fef8a1",
+            "11e5074f888cc82ac1e17aa28e3edb02c0316fa3eccc32e2483d17e5150a9839",
+            "d99bcb9c19dcc287482ce15820e6214c026e7927b80dc7c369a143ec312d907e",
+            "27e126dbd27b0d9246e3e8634fba4fe00091d2bab28cf8788343f04a490a8bc4",
         ),
     ),
     (
@@ -257,40 +275,40 @@ const VECTOR_2: &[(&str, &str)] = &[
             "430779108a663c32ca0ce830a770bede",
         ),
     ),
-    ("H(body)", "0xeb1ca868862f2e0ecc0148b938ab6e00bd544b3c4f12eaa8a361b8209b075257"),
+    ("H(body)", "0x88b00cec8517d6b441699e3fffea3f591a14f9ae64ef04171a13268847517fb5"),
     (
         "H_c",
         concat!(
             "0x",
-            "efca5990137bd99d9e3ff34f49ee428554a57ff2f538a8327e5de90016629704",
-            "1177cdffb22370bdb64c111bc88dbcbc51d9a7a822b674433edd76592380ba63",
+            "6bd89a90276a63fea269e380bc094a80c68849388ba1c7c3bc587c80b9ba1e93",
+            "f933c0a7a00453b0974dfe2b365b1cc69a7a6f40a4394ec33d991ffcae160ef4",
         ),
     ),
-    ("c", "0x6c7ce6c78074214d8ab590cd478c341af7d709d1b95cc36fedc8d7030cc9ff44"),
-    ("z", "0x0f5d73827874678d2a55f5e5287893af217de1b38c0b19ed80f72b30d1b8a444"),
+    ("c", "0x0f93c6c986e31279686aac2044707be73434b4d82d9941dd84cda402d76d54e9"),
+    ("z", "0x1ade17de7bcf536c2f2dbd9f2def95e258aa0acb5200ae1f188640779c9b06bd"),
     (
         "ciphertext",
         concat!(
             "0x",
-            "010000000000000001000000000000000100000008d75a980182b10ab7d54bfe",
+            "020000000000000001000000000000000100000008d75a980182b10ab7d54bfe",
             "d3c964073a0ee172f3daa62325af021a68f707511a0000000000000000000000",
             "000000000100000000000186a000000000000004d20100010203040506070809",
-            "0a0b0c0d0e0f101112131415161718191a1b1c1d1e1f0001000216ac76143fd6",
-            "ef5db430a09209ccc4202244c514bbc3e2b04a9a6a57960773a3e0b51652d252",
-            "a4480fef0693440886ac118bd0412815d5cfe974ff4c5805f7dcd1a57a4a835f",
-            "33a260dc821c4fa09b3a0b4a0f9578d8c482235ffff03d80fff301fe5786c042",
-            "c4da6d17f5396654350d6422bcb1844b6bad6fe243715bfec12b27744ba2dbfe",
-            "22fe6cc458ddeb3c2f2910ae0be58e915653a3254f71950301d4a17771d2f00d",
-            "cf2691120be01f2e7d25391d7e2e35c056787bbe44d617fef8a10f5d73827874",
-            "678d2a55f5e5287893af217de1b38c0b19ed80f72b30d1b8a444000000906eb6",
-            "152aab40e79bcba6bd9d1fc1a412c499871cde306606f15e2dfc24ebdcc2f62d",
-            "1617a96f188399770a934af76d230f7bb1bf47b6968d386791c76f596aba1798",
-            "5d67f95f0f042514790c338f820806d285fd838ea4a6c47c98cd242535d7f8a9",
-            "ac536c3c9b1bfe6f1bf32dd0d8c5a75135af283aa1912dd403458dd034f77463",
-            "fc67aec6fe19b741652069705070",
+            "0a0b0c0d0e0f101112131415161718191a1b1c1d1e1f00010002029706a1774c",
+            "20f5675381c659ea95eb302c1bb02a11e6a03298a8a11cf201bb43503a391cae",
+            "59f17cce1908741eccfa0d593ba084cef43b269710a41689040fa4970c0452e3",
+            "239be495637ae987b82d629c01a036a2848381e822c69593960511e5074f888c",
+            "c82ac1e17aa28e3edb02c0316fa3eccc32e2483d17e5150a9839d99bcb9c19dc",
+            "c287482ce15820e6214c026e7927b80dc7c369a143ec312d907e27e126dbd27b",
+            "0d9246e3e8634fba4fe00091d2bab28cf8788343f04a490a8bc41ade17de7bcf",
+            "536c2f2dbd9f2def95e258aa0acb5200ae1f188640779c9b06bd00000090f9b4",
+            "169d640949516ad23fa808150fcea2a4982620dec205beac43406467f08868d9",
+            "d805c21732d02d6a448e58d8d70a1a9152c30bdd8f6c9523c502f027666e061c",
+            "e7e8efda2880e7672dbe1a7a388d1053c01b9bfa3a453682b101bb5f5513d238",
+            "a5c33edfe17dc8cf48afecca24e37275eef6e9d32b4fdc21483efc97af39fc96",
+            "9ae8e1155a47e2199452be4b79c4",
         ),
     ),
-    ("id", "0xab3405f593a3f95ecd2199700d8feced8be68ea81ee1d6886de4f4c31dd914cf"),
+    ("id", "0x1a7d5df40ac4db54983f53408e588e1176bdd096d58d748c969c27dd4ecbf447"),
 ];
 
 fn hex(bytes: &[u8]) -> String {
@@ -385,11 +403,10 @@ fn group_constants() {
     let mut q = q_minus_1;
     q[31] = 1;
     let h_inv = curve::cofactor_inverse();
-    let h = curve::scalar_from_u128(&G1_COFACTOR.to_le_bytes());
-    assert_eq!(h * h_inv, Scalar::ONE);
+    assert_eq!(Scalar::from(G1_CLEAR) * h_inv, Scalar::ONE);
     let computed = [
         ("q", hex(&q)),
-        ("h", hex(&G1_COFACTOR.to_be_bytes())),
+        ("h", hex(&G1_CLEAR.to_be_bytes())),
         ("1/h", hex(&h_inv.to_bytes_be())),
         ("g1", hex(&G1Affine::generator().to_uncompressed())),
     ];
@@ -426,10 +443,13 @@ fn vector(vector: &str, ad: &TxMeta, payload: &[u8]) -> Vec<(&'static str, Strin
     crate::ciphertext::AssociatedData::encode_into(ad, &mut ad_bytes);
     let padded = pad(payload).unwrap();
     let g = G1Projective::generator();
-    let u = (g * r).to_affine();
+    let r_over_h = r * curve::cofactor_inverse();
+    let u_prime = (g * r_over_h).to_affine();
+    let u = curve::clear_cofactor(&G1Projective::from(u_prime)).to_affine();
+    assert_eq!(u, (g * r).to_affine(), "U = h·U′ = r·g1");
     let big_k = (G1Projective::from(*c.pks.key_g1()) * r).to_affine();
     assert_eq!(big_k, (u * master_secret(&c)).to_affine(), "K = r·X1 = x·U");
-    let u_bytes = u.to_uncompressed();
+    let u_bytes = u_prime.to_uncompressed();
     let key = payload_key(&big_k, &u_bytes);
     let nonce = [0u8; 12];
     let body = ChaCha20Poly1305::new(Key::from_slice(&key))
@@ -437,7 +457,7 @@ fn vector(vector: &str, ad: &TxMeta, payload: &[u8]) -> Vec<(&'static str, Strin
         .unwrap();
     let k_over_h = k * curve::cofactor_inverse();
     let a_prime = (g * k_over_h).to_affine();
-    let a = curve::mul_by_cofactor(&G1Projective::from(a_prime)).to_affine();
+    let a = curve::clear_cofactor(&G1Projective::from(a_prime)).to_affine();
     assert_eq!(a, (g * k).to_affine(), "h·A′ = k·g1");
     let a_bytes = a_prime.to_uncompressed();
     let body_hash = Sha3_256::digest(&body);
@@ -458,7 +478,7 @@ fn vector(vector: &str, ad: &TxMeta, payload: &[u8]) -> Vec<(&'static str, Strin
     expected.extend_from_slice(&z.to_bytes_be());
     expected.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
     expected.extend_from_slice(&body);
-    assert_eq!(bytes, expected.as_slice(), "the encoding is ad ‖ U ‖ A′ ‖ z ‖ len ‖ body");
+    assert_eq!(bytes, expected.as_slice(), "the encoding is ad ‖ U′ ‖ A′ ‖ z ‖ len ‖ body");
     assert_eq!(ct.id().0, <[u8; 32]>::from(Sha3_256::digest(bytes)));
     c.pks.verify(&ct).unwrap();
 
@@ -472,7 +492,9 @@ fn vector(vector: &str, ad: &TxMeta, payload: &[u8]) -> Vec<(&'static str, Strin
         ("padded", hex(&padded)),
         ("r", hex(&r.to_bytes_be())),
         ("k", hex(&k.to_bytes_be())),
-        ("U", hex(&u_bytes)),
+        ("r/h", hex(&r_over_h.to_bytes_be())),
+        ("U'", hex(&u_bytes)),
+        ("U", hex(&u.to_compressed())),
         ("K", hex(&big_k.to_compressed())),
         ("key", hex(&key)),
         ("nonce", hex(&nonce)),

@@ -68,7 +68,7 @@ impl SecretKeyShare {
             ct.ad().check_key(self.chain_id(), self.eon())?;
         }
         let mut e = self.share_coefficient(scaled_for)? * self.secret();
-        let points: Vec<_> = cts.par_iter().map(|ct| ct.u() * e).collect();
+        let points: Vec<_> = cts.par_iter().map(|ct| ct.ephemeral_point() * e).collect();
         curve::wipe_scalar(&mut e);
         Ok(curve::batch_to_affine(&points).into_iter().map(DecryptionShare).collect())
     }

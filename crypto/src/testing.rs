@@ -45,3 +45,16 @@ pub fn prove_arbitrary<R: rand_core::RngCore + rand_core::CryptoRng>(
 ) -> Result<crate::Ciphertext, crate::CryptoError> {
     crate::ciphertext::prove_arbitrary(ad, body, commitment_offset, rng)
 }
+
+/// [`crate::PublicKeySet::encrypt`] with `u_offset` added to the transmitted ephemeral key
+/// `U′` (and proven over): what a sender who adds torsion to its own `U′` makes. Tests use it
+/// to show that every node clears that torsion the same way.
+pub fn encrypt_with_u_offset<R: rand_core::RngCore + rand_core::CryptoRng>(
+    pks: &crate::PublicKeySet,
+    ad: &TxMeta,
+    payload: &[u8],
+    u_offset: blstrs::G1Projective,
+    rng: &mut R,
+) -> Result<crate::Ciphertext, crate::CryptoError> {
+    pks.encrypt_with_u_offset(ad, payload, u_offset, rng)
+}

@@ -125,9 +125,7 @@ impl TokenBucket {
 /// submission.
 #[must_use]
 pub fn replayed(body: &[u8], payer_signature: SignatureBytes) -> Option<Candidate> {
-    Ciphertext::from_admitted_bytes(body)
-        .ok()
-        .map(|ct| crate::validate::candidate(ct, payer_signature))
+    Ciphertext::from_bytes(body).ok().map(|ct| crate::validate::candidate(ct, payer_signature))
 }
 
 impl Pool {

@@ -716,7 +716,7 @@ impl SlotMachine {
                 run.cts = c
                     .ordered_ids()
                     .filter_map(|id| pool.body(id))
-                    .filter_map(|b| Ciphertext::from_admitted_bytes(&b).ok())
+                    .filter_map(|b| Ciphertext::from_bytes(&b).ok())
                     .collect();
             }
             match restored.latest {
@@ -1036,15 +1036,13 @@ impl SlotMachine {
         // Bodies of the committed ids, decoded now (before the commitment: off the
         // commit-to-plaintext path). An id whose body left the pool since the bid cannot be
         // released by keypers either; it is left out of the commitment.
-        // The pool's bodies were strictly decoded at admission: the subgroup checks are not
-        // repeated here.
         let bodies: Vec<Vec<Option<_>>> = commitment
             .blocks
             .iter()
             .map(|block| block.ciphertexts.iter().map(|id| pool.body(id)).collect())
             .collect();
         let refs: Vec<&[u8]> = bodies.iter().flatten().flatten().map(|b| &b[..]).collect();
-        let mut decoded = Ciphertext::decode_many_admitted(&refs).into_iter();
+        let mut decoded = Ciphertext::decode_many(&refs).into_iter();
         let mut cts = Vec::with_capacity(refs.len());
         for (block, bodies) in commitment.blocks.iter_mut().zip(&bodies) {
             let mut keep = bodies.iter().map(|body| {

@@ -204,3 +204,53 @@ fn commitment_torsion_is_cleared_the_same_way_by_every_check() {
         assert_eq!(bad, vec![(3, CryptoError::BadProof)], "seed {seed}");
     }
 }
+
+#[test]
+fn ephemeral_key_torsion_is_cleared_before_any_secret_touches_it() {
+    use blstrs::G1Projective;
+    use veil_crypto::{decrypt_block, DecryptOutcome};
+    let c = committee();
+    let t = G1Projective::from(crate::torsion_point());
+    // A sender adding torsion to its own U′ (and proving over it) makes a valid ciphertext:
+    // every check clears the torsion the same way, and the keypers' shares, taken on
+    // U = h·U′, decrypt it.
+    let own = testing::encrypt_with_u_offset(
+        &c.pks,
+        &c.ad(1, 1),
+        b"torsion in my own U'",
+        t,
+        &mut testing::rng(2),
+    )
+    .unwrap();
+    let own = Ciphertext::from_bytes(own.as_bytes()).unwrap();
+    c.pks.verify(&own).unwrap();
+    // A third party adding torsion to an honest sender's U′ changes the challenge: the proof
+    // fails in every check.
+    let honest = &encrypt_many(&c, 1, 64, 14)[0];
+    let mut mauled = honest.as_bytes().to_vec();
+    let u =
+        blstrs::G1Affine::from_uncompressed_unchecked(&mauled[OFF_U..OFF_A].try_into().unwrap())
+            .unwrap();
+    mauled[OFF_U..OFF_A]
+        .copy_from_slice(&group::Curve::to_affine(&(G1Projective::from(u) + t)).to_uncompressed());
+    let mauled = Ciphertext::from_bytes(&mauled).unwrap();
+    assert_eq!(c.pks.verify(&mauled), Err(CryptoError::BadProof));
+    let others = encrypt_many(&c, 20, 64, 15);
+    for seed in 0..24 {
+        let mut refs: Vec<&Ciphertext> = others.iter().collect();
+        refs.insert(5, &own);
+        refs.insert(2, &mauled);
+        let bad = c.pks.verify_batch(&refs, &mut testing::rng(seed));
+        assert_eq!(bad, vec![(2, CryptoError::BadProof)], "seed {seed}");
+    }
+    let block = [&own, &others[0]];
+    let who: Vec<u16> = (1..=c.pks.shares_needed() as u16).collect();
+    let set = c.pks.default_responders();
+    let batches = crate::batches(&c, &who, veil_primitives::Slot(3), &block, Some(&set));
+    let out =
+        decrypt_block(&c.pks, veil_primitives::Slot(3), &block, &batches, &mut testing::rng(9))
+            .unwrap();
+    assert!(out.blamed.is_empty());
+    assert_eq!(out.outcomes[0], DecryptOutcome::Plaintext(b"torsion in my own U'".to_vec()));
+    assert!(matches!(out.outcomes[1], DecryptOutcome::Plaintext(_)));
+}

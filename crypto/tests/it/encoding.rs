@@ -115,7 +115,7 @@ fn ciphertext_and_key_set_serde_are_strict() {
     let c = committee();
     let ct = Ciphertext::from_bytes(sample()).unwrap();
     let json = serde_json::to_string(&ct).unwrap();
-    assert!(json.starts_with("\"0x01"));
+    assert!(json.starts_with("\"0x02"));
     assert_eq!(serde_json::from_str::<Ciphertext>(&json).unwrap(), ct);
     let bin = postcard::to_allocvec(&ct).unwrap();
     assert_eq!(postcard::from_bytes::<Ciphertext>(&bin).unwrap(), ct);

@@ -225,8 +225,8 @@ fn account_proofs(
                 match &results[at + j] {
                     Ok(_) => good += 1,
                     Err(e) if e.code == ErrorCode::BadProof => {
-                        // The bytes decoded already: read the payer without the checks.
-                        let payer = veil_crypto::Ciphertext::from_admitted_bytes(&part.body)
+                        // The bytes decoded already (no curve work but on-curve checks): read the payer.
+                        let payer = veil_crypto::Ciphertext::from_bytes(&part.body)
                             .ok()
                             .map(|c| c.ad().fee_payer);
                         if abuse.record_bad_proof(r.conn, payer, now) == Verdict::Close {
