@@ -23,6 +23,13 @@ use veil_storage::StoreError;
 /// How often the indexer looks for new records.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(20);
 
+/// The indexer thread's nice value where the OS gives threads their own (Linux). It parses
+/// and indexes a slot's decided and signed records (about 200 KB of JSON for a
+/// 1,000-transaction slot) while the keypers release that slot's shares and the slot thread
+/// combines them; nothing on that path waits for the index, so it yields the cores to it,
+/// as the receipt thread does ([`crate::services::receipts::RECEIPTS_NICE`]).
+pub const INDEXER_NICE: i32 = 10;
+
 /// Records read per step.
 const BATCH: usize = 256;
 
@@ -43,6 +50,7 @@ impl Indexer {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new().name("veil-indexer".into()).spawn(move || {
+            crate::priority::lower_this_thread(INDEXER_NICE, "indexer");
             while !stopping.load(Ordering::Relaxed) {
                 match step(&reader, &data) {
                     Ok(n) if n == BATCH => continue,

@@ -66,7 +66,7 @@ impl ReceiptIssuer {
         let stats = Arc::new(ReceiptIssuerStats::default());
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new().name("veil-receipts".into()).spawn(move || {
-            lower_thread_priority(RECEIPTS_NICE);
+            crate::priority::lower_this_thread(RECEIPTS_NICE, "receipts");
             run(signer.as_ref(), &ingress, &rx, &thread_stats);
         })?;
         Ok(ReceiptIssuer { queue: Some(queue), stats, thread: Some(thread) })
@@ -112,16 +112,6 @@ impl Drop for ReceiptIssuer {
 /// share while the release path is busy, and all of an idle machine: receipts come a few
 /// milliseconds later, plaintexts sooner.
 pub const RECEIPTS_NICE: i32 = 5;
-
-/// Lowers the calling thread's CPU priority (see [`crate::priority`]): Linux only, where a
-/// nice value is per thread; other Unix systems would lower the whole process.
-fn lower_thread_priority(nice: i32) {
-    if cfg!(target_os = "linux") {
-        if let Err(e) = crate::priority::lower(nice) {
-            tracing::debug!(error = %format!("{e:#}"), nice, "receipt thread left at its priority");
-        }
-    }
-}
 
 fn run(
     signer: &dyn ReceiptSigner,
