@@ -124,8 +124,8 @@ struct Shared {
     key: SigningKey,
     ingress: Arc<Ingress>,
     to_sequencer: mpsc::Sender<SequencerInput>,
-    requests: broadcast::Sender<KeyperRequest>,
-    outstanding: Mutex<BTreeMap<Slot, Vec<KeyperRequest>>>,
+    requests: broadcast::Sender<Outgoing>,
+    outstanding: Mutex<BTreeMap<Slot, Vec<Outgoing>>>,
     links: Mutex<HashMap<KeyperIndex, Link>>,
     /// Connections that have not authenticated yet.
     unauthenticated: Arc<tokio::sync::Semaphore>,
@@ -222,6 +222,30 @@ impl KeyperServer {
 #[derive(Clone)]
 pub struct KeyperLinks(Arc<Shared>);
 
+/// A request to the keypers, with its frame encoded once for every link (a commitment of a
+/// 1,000-transaction slot is about 70 KB: encoding it per link had the last of 16 links
+/// send it several milliseconds after the first).
+#[derive(Clone, Debug)]
+struct Outgoing {
+    slot: Slot,
+    commitment: bool,
+    frame: Bytes,
+}
+
+impl Outgoing {
+    fn new(request: KeyperRequest) -> Outgoing {
+        let (slot, commitment, frame) = match request {
+            KeyperRequest::Commitment(c) => {
+                (c.message.slot, true, SequencerFrame::Commitment(Box::new(c)).to_bytes())
+            }
+            KeyperRequest::Rescale { slot, responders } => {
+                (slot, false, SequencerFrame::Rescale(Rescale { slot, responders }).to_bytes())
+            }
+        };
+        Outgoing { slot, commitment, frame }
+    }
+}
+
 impl std::fmt::Debug for KeyperLinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyperLinks").finish_non_exhaustive()
@@ -232,13 +256,10 @@ impl KeyperLinks {
     /// Sends `request` to every keyper now, and to any keyper that connects before its slot
     /// is [`KeyperLinks::finished`].
     pub fn send(&self, request: KeyperRequest) {
-        let slot = match &request {
-            KeyperRequest::Commitment(c) => c.message.slot,
-            KeyperRequest::Rescale { slot, .. } => *slot,
-        };
-        lock(&self.0.outstanding).entry(slot).or_default().push(request.clone());
+        let out = Outgoing::new(request);
+        lock(&self.0.outstanding).entry(out.slot).or_default().push(out.clone());
         // No receiver (no keyper connected) is not an error: the request waits above.
-        let _ = self.0.requests.send(request);
+        let _ = self.0.requests.send(out);
     }
 
     /// The endpoint's counters.
@@ -571,10 +592,10 @@ async fn write_loop(
     loop {
         if replay {
             replay = false;
-            let pending: Vec<KeyperRequest> =
-                lock(&shared.outstanding).values().flatten().cloned().collect();
-            for r in pending {
-                if send.write_all(&request_frame(r)).await.is_err() {
+            let pending: Vec<Bytes> =
+                lock(&shared.outstanding).values().flatten().map(|o| o.frame.clone()).collect();
+            for frame in pending {
+                if send.write_all(&frame).await.is_err() {
                     return;
                 }
             }
@@ -595,16 +616,16 @@ async fn write_loop(
                         frames.extend(feed_frames(batch, from));
                         from = feed.cursor().0;
                     }
-                    if let KeyperRequest::Commitment(c) = &r {
+                    if r.commitment {
                         tracing::debug!(
                             target: super::keyper::TIMELINE,
-                            slot = c.message.slot.0,
+                            slot = r.slot.0,
                             keyper = keyper.get(),
                             feed_frames = frames.len(),
                             "commitment to link"
                         );
                     }
-                    frames.push(request_frame(r));
+                    frames.push(r.frame);
                     frames
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -642,13 +663,4 @@ fn feed_frames(batch: FeedBatch, from: u64) -> Vec<Bytes> {
         .into_iter()
         .map(|run| SequencerFrame::Ciphertexts(run).to_bytes())
         .collect()
-}
-
-fn request_frame(request: KeyperRequest) -> Bytes {
-    match request {
-        KeyperRequest::Commitment(c) => SequencerFrame::Commitment(Box::new(c)).to_bytes(),
-        KeyperRequest::Rescale { slot, responders } => {
-            SequencerFrame::Rescale(Rescale { slot, responders }).to_bytes()
-        }
-    }
 }
