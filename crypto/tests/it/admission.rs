@@ -173,47 +173,64 @@ fn bundles_and_limits() {
     assert_eq!(Ciphertext::from_bytes(empty.as_bytes()).unwrap().ad(), &ad);
 }
 
-#[test]
-fn commitment_torsion_is_cleared_the_same_way_by_every_check() {
-    use blstrs::G1Projective;
-    let c = committee();
-    let t = G1Projective::from(crate::torsion_point());
-    // A sender adding torsion to its own commitment (and proving over it) makes a valid
-    // ciphertext, and single and batched checks agree on that for every coefficient draw.
-    let own =
-        testing::prove_arbitrary(&c.ad(1, 1), &[0u8; 64 + 16], t, &mut testing::rng(1)).unwrap();
-    let own = Ciphertext::from_bytes(own.as_bytes()).unwrap();
-    c.pks.verify(&own).unwrap();
-    // A third party adding torsion to an honest sender's commitment changes the challenge: the
-    // proof fails, again in every check.
-    let honest = &encrypt_many(&c, 1, 64, 12)[0];
+/// A third party's copy of `honest` with the torsion point `t` added to the point at `at`
+/// (`U′` or `A′`): the challenge hashes the point's bytes, so the proof fails.
+fn with_torsion_added(
+    honest: &Ciphertext,
+    at: std::ops::Range<usize>,
+    t: blstrs::G1Projective,
+) -> Ciphertext {
     let mut mauled = honest.as_bytes().to_vec();
-    let a =
-        blstrs::G1Affine::from_uncompressed_unchecked(&mauled[OFF_A..OFF_Z].try_into().unwrap())
-            .unwrap();
-    mauled[OFF_A..OFF_Z]
-        .copy_from_slice(&group::Curve::to_affine(&(G1Projective::from(a) + t)).to_uncompressed());
-    let mauled = Ciphertext::from_bytes(&mauled).unwrap();
-    assert_eq!(c.pks.verify(&mauled), Err(CryptoError::BadProof));
-    let others = encrypt_many(&c, 20, 64, 13);
+    let p = blstrs::G1Affine::from_uncompressed_unchecked(&mauled[at.clone()].try_into().unwrap())
+        .unwrap();
+    mauled[at].copy_from_slice(
+        &group::Curve::to_affine(&(blstrs::G1Projective::from(p) + t)).to_uncompressed(),
+    );
+    Ciphertext::from_bytes(&mauled).unwrap()
+}
+
+/// `own` (torsion its sender proved over) passes and `mauled` (torsion a third party added)
+/// fails, in the single check and in batches among `others` for 24 coefficient draws.
+fn every_check_agrees(
+    c: &TestCommittee,
+    own: &Ciphertext,
+    mauled: &Ciphertext,
+    others: &[Ciphertext],
+) {
+    c.pks.verify(own).unwrap();
+    assert_eq!(c.pks.verify(mauled), Err(CryptoError::BadProof));
     for seed in 0..24 {
         let mut refs: Vec<&Ciphertext> = others.iter().collect();
-        refs.insert(7, &own);
-        refs.insert(3, &mauled);
+        refs.insert(7, own);
+        refs.insert(3, mauled);
         let bad = c.pks.verify_batch(&refs, &mut testing::rng(seed));
         assert_eq!(bad, vec![(3, CryptoError::BadProof)], "seed {seed}");
     }
 }
 
 #[test]
+fn commitment_torsion_is_cleared_the_same_way_by_every_check() {
+    let c = committee();
+    let t = blstrs::G1Projective::from(crate::torsion_point());
+    // A sender adding torsion to its own commitment (and proving over it) makes a valid
+    // ciphertext; a third party adding torsion to an honest sender's commitment changes the
+    // challenge.
+    let own =
+        testing::prove_arbitrary(&c.ad(1, 1), &[0u8; 64 + 16], t, &mut testing::rng(1)).unwrap();
+    let own = Ciphertext::from_bytes(own.as_bytes()).unwrap();
+    let mauled = with_torsion_added(&encrypt_many(&c, 1, 64, 12)[0], OFF_A..OFF_Z, t);
+    every_check_agrees(&c, &own, &mauled, &encrypt_many(&c, 20, 64, 13));
+}
+
+#[test]
 fn ephemeral_key_torsion_is_cleared_before_any_secret_touches_it() {
-    use blstrs::G1Projective;
     use veil_crypto::{decrypt_block, DecryptOutcome};
     let c = committee();
-    let t = G1Projective::from(crate::torsion_point());
+    let t = blstrs::G1Projective::from(crate::torsion_point());
     // A sender adding torsion to its own U′ (and proving over it) makes a valid ciphertext:
     // every check clears the torsion the same way, and the keypers' shares, taken on
-    // U = h·U′, decrypt it.
+    // U = h·U′, decrypt it. A third party adding torsion to an honest sender's U′ changes
+    // the challenge.
     let own = testing::encrypt_with_u_offset(
         &c.pks,
         &c.ad(1, 1),
@@ -223,26 +240,9 @@ fn ephemeral_key_torsion_is_cleared_before_any_secret_touches_it() {
     )
     .unwrap();
     let own = Ciphertext::from_bytes(own.as_bytes()).unwrap();
-    c.pks.verify(&own).unwrap();
-    // A third party adding torsion to an honest sender's U′ changes the challenge: the proof
-    // fails in every check.
-    let honest = &encrypt_many(&c, 1, 64, 14)[0];
-    let mut mauled = honest.as_bytes().to_vec();
-    let u =
-        blstrs::G1Affine::from_uncompressed_unchecked(&mauled[OFF_U..OFF_A].try_into().unwrap())
-            .unwrap();
-    mauled[OFF_U..OFF_A]
-        .copy_from_slice(&group::Curve::to_affine(&(G1Projective::from(u) + t)).to_uncompressed());
-    let mauled = Ciphertext::from_bytes(&mauled).unwrap();
-    assert_eq!(c.pks.verify(&mauled), Err(CryptoError::BadProof));
+    let mauled = with_torsion_added(&encrypt_many(&c, 1, 64, 14)[0], OFF_U..OFF_A, t);
     let others = encrypt_many(&c, 20, 64, 15);
-    for seed in 0..24 {
-        let mut refs: Vec<&Ciphertext> = others.iter().collect();
-        refs.insert(5, &own);
-        refs.insert(2, &mauled);
-        let bad = c.pks.verify_batch(&refs, &mut testing::rng(seed));
-        assert_eq!(bad, vec![(2, CryptoError::BadProof)], "seed {seed}");
-    }
+    every_check_agrees(&c, &own, &mauled, &others);
     let block = [&own, &others[0]];
     let who: Vec<u16> = (1..=c.pks.shares_needed() as u16).collect();
     let set = c.pks.default_responders();
