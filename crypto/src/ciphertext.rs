@@ -511,11 +511,22 @@ impl PublicKeySet {
         payload: &[u8],
         rng: &mut R,
     ) -> Result<Ciphertext, CryptoError> {
+        self.encrypt_offset(ad, payload, None, rng)
+    }
+
+    /// [`PublicKeySet::encrypt`], with `u_offset` (for tests: torsion) added to the `U′` sent.
+    fn encrypt_offset<R: RngCore + CryptoRng>(
+        &self,
+        ad: &TxMeta,
+        payload: &[u8],
+        u_offset: Option<G1Projective>,
+        rng: &mut R,
+    ) -> Result<Ciphertext, CryptoError> {
         self.check_context(ad)?;
         ad.check()?;
         let padded = pad(payload)?;
         let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
-        Ok(self.seal(ad, padded, &secrets))
+        Ok(self.seal(ad, padded, &secrets, u_offset))
     }
 
     /// [`PublicKeySet::encrypt`] with fixed randomness: the known-answer vectors only.
@@ -528,7 +539,7 @@ impl PublicKeySet {
     ) -> Result<Ciphertext, CryptoError> {
         self.check_context(ad)?;
         ad.check()?;
-        Ok(self.seal(ad, pad(payload)?, secrets))
+        Ok(self.seal(ad, pad(payload)?, secrets, None))
     }
 
     /// [`PublicKeySet::encrypt`] with `u_offset` added to the `U′` sent (and proven over):
@@ -541,10 +552,7 @@ impl PublicKeySet {
         u_offset: G1Projective,
         rng: &mut R,
     ) -> Result<Ciphertext, CryptoError> {
-        self.check_context(ad)?;
-        ad.check()?;
-        let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
-        Ok(self.seal_with(ad, pad(payload)?, &secrets, Some(u_offset)))
+        self.encrypt_offset(ad, payload, Some(u_offset), rng)
     }
 
     /// Seals an arbitrary `padded` plaintext (a bucket long) with fresh randomness: what a
@@ -562,17 +570,13 @@ impl PublicKeySet {
             return Err(CryptoError::BadBodyLength(padded.len() + TAG_LEN));
         }
         let secrets = EncryptionSecrets { r: nonzero_scalar(rng), k: nonzero_scalar(rng) };
-        Ok(self.seal(ad, padded, &secrets))
+        Ok(self.seal(ad, padded, &secrets, None))
     }
 
     /// Encrypts the checked metadata `ad` and the `padded` payload with `secrets` (steps 2 to
-    /// 6 of `CIPHERTEXT.md`, "Encryption"), and wipes `padded`.
-    fn seal(&self, ad: &TxMeta, padded: Vec<u8>, secrets: &EncryptionSecrets) -> Ciphertext {
-        self.seal_with(ad, padded, secrets, None)
-    }
-
-    /// [`PublicKeySet::seal`], with `u_offset` (for tests: torsion) added to the `U′` sent.
-    fn seal_with(
+    /// 6 of `CIPHERTEXT.md`, "Encryption"), and wipes `padded`. `u_offset` (tests only:
+    /// torsion) is added to the `U′` sent.
+    fn seal(
         &self,
         ad: &TxMeta,
         mut padded: Vec<u8>,

@@ -154,9 +154,7 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
     let rhos: Vec<u8> = batch_coefficients(&seed, 0, cts.len()).into_iter().flatten().collect();
-    // Σρ_j·U_j with U_j = h·U′_j: one clearing of the sum (see the ciphertext module).
-    let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u_prime()).collect();
-    let u_sum = curve::clear_cofactor(&curve::msm(&u_points, &rhos, 128)).to_affine();
+    let u_sum = block_u_sum(cts, &rhos, curve::msm);
 
     loop {
         if usable.len() < pks.shares_needed() {
@@ -272,8 +270,7 @@ impl BlockCombiner {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let rhos: Vec<u8> = batch_coefficients(&seed, 0, cts.len()).into_iter().flatten().collect();
-        let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u_prime()).collect();
-        let u_sum = curve::clear_cofactor(&curve::msm_serial(&u_points, &rhos, 128)).to_affine();
+        let u_sum = block_u_sum(cts, &rhos, curve::msm_serial);
         let lambdas = target.lagrange_coefficients();
         Ok(BlockCombiner {
             slot,
@@ -385,6 +382,17 @@ fn mismatch_blames(
             reason: BlameReason::MismatchedBatch { position: *position },
         })
         .collect()
+}
+
+/// `Σ ρ_j·U_j` over the block, by `msm` (128-bit `ρ_j`): with `U_j = h·U′_j`, one clearing
+/// of the sum (see the ciphertext module).
+fn block_u_sum(
+    cts: &[&Ciphertext],
+    rhos: &[u8],
+    msm: fn(&[G1Affine], &[u8], usize) -> G1Projective,
+) -> G1Affine {
+    let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u_prime()).collect();
+    curve::clear_cofactor(&msm(&u_points, rhos, 128)).to_affine()
 }
 
 /// The block's aggregate check: `e(Σ ρ_j·K_j, G2) = e(Σ ρ_j·U_j, X2)`.
