@@ -39,6 +39,7 @@
 //! prefers latency asks the keypers for batches scaled for the new set instead.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use blstrs::{G1Affine, G1Projective, G2Affine, Scalar};
 use ff::Field;
@@ -154,7 +155,7 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
     let rhos: Vec<u8> = batch_coefficients(&seed, 0, cts.len()).into_iter().flatten().collect();
-    let u_sum = block_u_sum(cts, &rhos, curve::msm);
+    let u_sum = block_u_sum(&u_primes(cts), &rhos, curve::msm);
 
     loop {
         if usable.len() < pks.shares_needed() {
@@ -210,25 +211,29 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
 ///
 /// [`decrypt_block`] does all of its work once every batch is in: the random combination of
 /// the `U_j`, the `t` additions per ciphertext, then the check and the openings. The sum
-/// `Σ ρ_j·U_j` depends only on the block and is computed when the combiner is made; a batch
-/// costs one point addition per ciphertext when it is added. For a 1,000-ciphertext block on
-/// the reference machine: about 13 ms at creation, 0.8 ms per batch, and a `finish` of
-/// about 15 ms where `decrypt_block` takes 25–30. [`BlockCombiner::finish`]
+/// `Σ ρ_j·U_j` depends only on the block: making the combiner starts it on the rayon pool
+/// and returns at once, so that a sequencer can make it when it decides the block, and the
+/// multi-scalar multiplication (about 13 ms for 1,000 ciphertexts on the reference machine)
+/// runs while the commitment is persisted, signed and sent, not on the thread that receives
+/// the batches. `finish` waits for it, or computes it itself if no pool worker has started
+/// it yet (so a busy pool cannot stall it). A batch costs one point addition per ciphertext
+/// when it is added (about 0.8 ms per 1,000), and `finish` about 15 ms where
+/// `decrypt_block` takes 25–30. [`BlockCombiner::retarget`] makes the combiner for another
+/// responder set (the fallback round) with the same `ρ_j` and sum. [`BlockCombiner::finish`]
 /// returns `None` whenever the fast path cannot conclude (a wrong share, a share outside the
 /// subgroup): the caller then runs [`decrypt_block`] on the same batches, which finds and
 /// blames the culprits. A combiner never blames anyone for wrong shares.
 ///
 /// The `ρ_j` are drawn when the combiner is made and never leave it; the keypers' batches are
 /// fixed before they can learn anything of them, which is all the check's soundness needs.
-#[derive(Clone)]
 pub struct BlockCombiner {
     slot: Slot,
     ids: Vec<TxId>,
     target: ResponderSet,
     /// Each member's Lagrange coefficient for `target`, in member order.
     lambdas: Vec<Scalar>,
-    rhos: Vec<u8>,
-    u_sum: G1Affine,
+    /// The block's `ρ_j` and `Σ ρ_j·U_j`, shared by the combiners of every target set.
+    check: Arc<BlockCheck>,
     sums: Vec<G1Projective>,
     added: Vec<KeyperIndex>,
     /// Keypers with a batch for this slot that lists the block's ids.
@@ -250,10 +255,8 @@ impl std::fmt::Debug for BlockCombiner {
 
 impl BlockCombiner {
     /// A combiner for the committed block `cts` of `slot`, for batches scaled for `target`.
-    /// Costs one multi-scalar multiplication over the block's `U_j` (128-bit scalars), on
-    /// the calling thread: a combiner is made and fed on a slot thread while the machine is
-    /// busiest (share batches arriving and being checked on the shared pool), where waiting
-    /// for pool workers took longer than the work.
+    /// Draws the block's `ρ_j` and starts `Σ ρ_j·U_j` (one multi-scalar multiplication over
+    /// the block's `U′_j`, 128-bit scalars) on the rayon pool; returns without waiting.
     ///
     /// # Errors
     /// As [`decrypt_block`]: [`CryptoError::DuplicateCiphertext`], or a ciphertext of another
@@ -270,20 +273,40 @@ impl BlockCombiner {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let rhos: Vec<u8> = batch_coefficients(&seed, 0, cts.len()).into_iter().flatten().collect();
-        let u_sum = block_u_sum(cts, &rhos, curve::msm_serial);
-        let lambdas = target.lagrange_coefficients();
-        Ok(BlockCombiner {
+        let check = Arc::new(BlockCheck { u_primes: u_primes(cts), rhos, u_sum: OnceLock::new() });
+        if !cts.is_empty() {
+            let started = Arc::clone(&check);
+            rayon::spawn(move || {
+                started.u_sum();
+            });
+        }
+        Ok(BlockCombiner::with_check(slot, ids, target, check))
+    }
+
+    fn with_check(
+        slot: Slot,
+        ids: Vec<TxId>,
+        target: ResponderSet,
+        check: Arc<BlockCheck>,
+    ) -> BlockCombiner {
+        BlockCombiner {
             slot,
             sums: vec![G1Projective::identity(); ids.len()],
             ids,
+            lambdas: target.lagrange_coefficients(),
             target,
-            lambdas,
-            rhos,
-            u_sum,
+            check,
             added: Vec::new(),
             matched: std::collections::BTreeSet::new(),
             mismatched: BTreeMap::new(),
-        })
+        }
+    }
+
+    /// A combiner for the same block and `ρ_j` (and the same `Σ ρ_j·U_j`, computed once) for
+    /// batches scaled for another responder set; no batch added yet.
+    #[must_use]
+    pub fn retarget(&self, target: ResponderSet) -> BlockCombiner {
+        BlockCombiner::with_check(self.slot, self.ids.clone(), target, Arc::clone(&self.check))
     }
 
     /// The responder set this combiner sums for.
@@ -347,7 +370,7 @@ impl BlockCombiner {
             });
         }
         let keys = curve::batch_to_affine(&self.sums);
-        if !aggregate_holds(pks, &keys, &self.rhos, &self.u_sum) {
+        if !aggregate_holds(pks, &keys, &self.check.rhos, self.check.u_sum()) {
             return None;
         }
         let opened: Vec<Option<Vec<u8>>> =
@@ -384,15 +407,35 @@ fn mismatch_blames(
         .collect()
 }
 
+/// A block's random coefficients `ρ_j` (128-bit, little-endian, concatenated) and the sum
+/// `Σ ρ_j·U_j`, computed once by whichever thread asks first.
+struct BlockCheck {
+    u_primes: Vec<G1Affine>,
+    rhos: Vec<u8>,
+    u_sum: OnceLock<G1Affine>,
+}
+
+impl BlockCheck {
+    /// `Σ ρ_j·U_j`: computed on the calling thread if no other has started it, else waited
+    /// for.
+    fn u_sum(&self) -> &G1Affine {
+        self.u_sum.get_or_init(|| block_u_sum(&self.u_primes, &self.rhos, curve::msm_serial))
+    }
+}
+
+/// The `U′_j` of a block, as sent.
+fn u_primes(cts: &[&Ciphertext]) -> Vec<G1Affine> {
+    cts.iter().map(|ct| *ct.u_prime()).collect()
+}
+
 /// `Σ ρ_j·U_j` over the block, by `msm` (128-bit `ρ_j`): with `U_j = h·U′_j`, one clearing
 /// of the sum (see the ciphertext module).
 fn block_u_sum(
-    cts: &[&Ciphertext],
+    u_primes: &[G1Affine],
     rhos: &[u8],
     msm: fn(&[G1Affine], &[u8], usize) -> G1Projective,
 ) -> G1Affine {
-    let u_points: Vec<G1Affine> = cts.iter().map(|ct| *ct.u_prime()).collect();
-    curve::clear_cofactor(&msm(&u_points, rhos, 128)).to_affine()
+    curve::clear_cofactor(&msm(u_primes, rhos, 128)).to_affine()
 }
 
 /// The block's aggregate check: `e(Σ ρ_j·K_j, G2) = e(Σ ρ_j·U_j, X2)`.

@@ -492,9 +492,11 @@ struct SlotRun {
     /// Target responders that had sent nothing by half the release timeout: the fallback
     /// round was asked of a set without them (their batches are still used if they come).
     silent: BTreeSet<KeyperIndex>,
-    /// The target set's batches summed as they arrive: made for the target set as soon as
-    /// the slot is committed ([`SlotMachine::poll_timeout`] asks for the call), so that the
-    /// keypers' release time covers its setup, and made again when the target changes.
+    /// The target set's batches summed as they arrive: made for the default responders when
+    /// the slot closes, so that its setup (`Σ ρ_j·U_j`, on the rayon pool) runs while the
+    /// commitment is persisted, signed and released; made again, with the same `ρ_j`, when
+    /// the target changes, and after a restart as soon as the slot is committed
+    /// ([`SlotMachine::poll_timeout`] asks for the call).
     combiner: Option<BlockCombiner>,
     /// The target set the combiner was last made for (`None`: not tried since the target
     /// was set); a block the combiner refuses is not tried again for the same set.
@@ -999,7 +1001,7 @@ impl SlotMachine {
             .map(|(s, _)| *s)
             .collect();
         for slot in due {
-            self.close(slot, now_ms, pool)?;
+            self.close(slot, now_ms, pool, rng)?;
         }
         for (slot, run) in self.slots.iter_mut().filter(|(_, r)| r.needs_combiner()) {
             Self::prepare_combiner(&self.pks, *slot, run, rng);
@@ -1024,6 +1026,7 @@ impl SlotMachine {
         slot: Slot,
         now_ms: u64,
         pool: &P,
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<(), SequencerError> {
         let pending: Vec<(TxId, TxMeta)> = pool
             .pending()
@@ -1060,8 +1063,16 @@ impl SlotMachine {
         for ct in &cts {
             self.in_flight.insert(ct.id());
         }
+        let target = self.pks.default_responders();
+        let combiner = {
+            let refs: Vec<&Ciphertext> = cts.iter().collect();
+            let mut rng = rng;
+            BlockCombiner::new(&self.pks, slot, &refs, target.clone(), &mut rng).ok()
+        };
         let run = self.slots.get_mut(&slot).expect("closing an open slot");
         run.state = SlotState::Closed;
+        run.combiner = combiner;
+        run.prepared = Some(target);
         run.cts = cts;
         run.commitment = Some(commitment.clone());
         self.persist(SlotRecord::Decided { commitment, outcome: Box::new(outcome) });
@@ -1234,9 +1245,14 @@ impl SlotMachine {
         rng: &mut dyn CryptoRngCore,
     ) {
         let Some(target) = run.target.clone() else { return };
-        let refs: Vec<&Ciphertext> = run.cts.iter().collect();
-        let mut rng = rng;
-        run.combiner = BlockCombiner::new(pks, slot, &refs, target.clone(), &mut rng).ok();
+        run.combiner = match run.combiner.take() {
+            Some(c) => Some(c.retarget(target.clone())),
+            None => {
+                let refs: Vec<&Ciphertext> = run.cts.iter().collect();
+                let mut rng = rng;
+                BlockCombiner::new(pks, slot, &refs, target.clone(), &mut rng).ok()
+            }
+        };
         run.prepared = Some(target);
         if let Some(c) = run.combiner.as_mut() {
             for b in run.batches.values().flatten() {

@@ -357,6 +357,41 @@ fn a_combiner_summed_as_batches_arrive_decrypts_what_decrypt_block_does() {
     assert_eq!(fast.outcomes[4], DecryptOutcome::Undecryptable);
 }
 
+/// A combiner made again for another responder set (the fallback round) keeps the block and
+/// its check but none of the batches: it completes only with the new set's batches scaled
+/// for it, and then decrypts what `decrypt_block` does. Finishing both in turn also uses the
+/// one `Σ ρ_j·U_j` from two combiners.
+#[test]
+fn a_retargeted_combiner_sums_only_the_new_sets_batches() {
+    let c = TestCommittee::new(7, 3, 23);
+    let cts = encrypt_many(&c, 8, 48, 14);
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let first = c.pks.default_responders(); // {1,2,3,4}
+    let second = set(&c, &[2, 4, 5, 7]);
+    let mut combiner =
+        BlockCombiner::new(&c.pks, SLOT, &refs, first.clone(), &mut testing::rng(5)).unwrap();
+    let for_first = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&first));
+    for b in &for_first {
+        assert!(combiner.offer(b));
+    }
+    let mut again = combiner.retarget(second.clone());
+    assert_eq!(again.target(), &second);
+    assert!(!again.is_complete(), "no batch carried over");
+    for b in &for_first {
+        assert!(!again.offer(b), "scaled for the old set");
+    }
+    let for_second = batches(&c, &[2, 4, 5, 7], SLOT, &refs, Some(&second));
+    for b in &for_second {
+        assert!(again.offer(b));
+    }
+    let slow = decrypt_block(&c.pks, SLOT, &refs, &for_second, &mut testing::rng(6)).unwrap();
+    let fast = again.finish(&c.pks, &refs).expect("the fast path concludes");
+    assert_eq!(fast, slow);
+    assert_eq!(plaintexts(&fast.outcomes), expected(8, 48));
+    let old = combiner.finish(&c.pks, &refs).expect("the first set's combiner still concludes");
+    assert_eq!(old.outcomes, fast.outcomes);
+}
+
 /// The combiner never concludes on a wrong share or a share outside the subgroup: it gives
 /// up, and `decrypt_block` on the same batches blames the sender.
 #[test]

@@ -522,7 +522,16 @@ async fn read_loop(
                 // combined at once instead of after the checks of those queued before it.
                 let pks = shared.pks.clone();
                 let checked = tokio::task::spawn_blocking(move || {
-                    match pks.verify_share_batch(&batch) {
+                    let started = std::time::Instant::now();
+                    let verified = pks.verify_share_batch(&batch);
+                    tracing::debug!(
+                        target: super::keyper::TIMELINE,
+                        slot = slot.0,
+                        keyper = keyper.get(),
+                        took_us = started.elapsed().as_micros() as u64,
+                        "batch verified"
+                    );
+                    match verified {
                         Ok(verified) => SequencerInput::VerifiedBatch(Box::new(verified)),
                         // The slot machine checks it again, counts it and reports it.
                         Err(_) => SequencerInput::Batch(batch),

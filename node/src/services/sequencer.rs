@@ -61,6 +61,18 @@ pub enum SequencerInput {
     Stop,
 }
 
+/// What an input to the slot thread is, for the timeline.
+fn input_kind(input: &Result<SequencerInput, mpsc::RecvTimeoutError>) -> &'static str {
+    match input {
+        Ok(SequencerInput::Bid(..)) => "bid",
+        Ok(SequencerInput::Batch(_) | SequencerInput::VerifiedBatch(_)) => "batch",
+        Ok(SequencerInput::Registry(..)) => "registry",
+        Ok(SequencerInput::Read(_)) => "read",
+        Ok(SequencerInput::Stop) => "stop",
+        Err(_) => "none",
+    }
+}
+
 /// A read of the auction run on the sequencer thread ([`SequencerInput::Read`]).
 pub type RegistryRead = Box<dyn FnOnce(&Auction, Slot) + Send>;
 
@@ -399,7 +411,9 @@ impl Shell {
         loop {
             let now = now_ms();
             let wait = self.machine.poll_timeout().saturating_sub(now).clamp(1, 50);
-            match rx.recv_timeout(Duration::from_millis(wait)) {
+            let input = rx.recv_timeout(Duration::from_millis(wait));
+            let (input_started, input_kind) = (std::time::Instant::now(), input_kind(&input));
+            match input {
                 Ok(SequencerInput::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 Ok(SequencerInput::Bid(bid, reply)) => {
                     let kept = bid.bid().clone();
@@ -456,12 +470,21 @@ impl Shell {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
+            let took_us = input_started.elapsed().as_micros() as u64;
+            if took_us >= 1_000 && input_kind != "batch" {
+                tracing::debug!(target: super::keyper::TIMELINE, input = input_kind, took_us, "input handled");
+            }
             let now = now_ms();
             let slot = self.machine.clock().slot_at(now);
             let _ = self.ingress.on_slot(slot);
+            let started = std::time::Instant::now();
             if let Err(e) = self.machine.handle_timeout(now, &IngressPool(&self.ingress), &mut rng)
             {
                 tracing::error!(error = %e, "slot machine refused the clock");
+            }
+            let took_us = started.elapsed().as_micros() as u64;
+            if took_us >= 1_000 {
+                tracing::debug!(target: super::keyper::TIMELINE, slot = slot.0, took_us, "clock handled");
             }
             if !self.drain() {
                 return;
