@@ -190,7 +190,9 @@ impl Submitter {
     }
 
     /// Asks the ingress what it accepts now (the `Info` frame): the chain, the current slot,
-    /// the eons, the minimum fee and every limit.
+    /// the eons, the minimum fee, every limit and the ciphertext versions it admits
+    /// ([`veil_wire::ingress::ServerInfo::accepts_ciphertext_version`] with
+    /// `veil_crypto::CIPHERTEXT_VERSION` tells whether this build's ciphertexts are).
     ///
     /// # Errors
     /// [`SdkError::Unreachable`] if no connection can be made.

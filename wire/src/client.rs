@@ -285,13 +285,22 @@ impl IngressClient {
     /// # Errors
     /// [`ClientError`] if the connection closes first.
     pub async fn server_info(&self) -> Result<crate::ingress::ServerInfo, ClientError> {
-        let nonce = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut buf = BytesMut::new();
-        ClientFrame::Info(Ping { nonce }).encode(&mut buf);
-        self.send_raw(buf.freeze()).await?;
+        let mut version = crate::ingress::INFO_VERSION;
+        let mut nonce = self.send_info(version).await?;
         loop {
             match self.next_unsolicited().await? {
                 ServerFrame::Info(info) if info.nonce == nonce => return Ok(*info),
+                // A server that predates INFO version 2 refuses it: ask with version 1 (its
+                // answer says nothing of `ciphertext_versions`).
+                ServerFrame::Reject(r)
+                    if r.request_id == 0
+                        && version > 1
+                        && r.reject_code()
+                            == Some(veil_primitives::ErrorCode::UnsupportedVersion) =>
+                {
+                    version = 1;
+                    nonce = self.send_info(version).await?;
+                }
                 // A server that predates INFO answers it as an unknown frame type.
                 ServerFrame::Reject(r)
                     if r.request_id == 0
@@ -303,6 +312,15 @@ impl IngressClient {
                 _ => continue,
             }
         }
+    }
+
+    /// Sends an `INFO` of `version` with a fresh nonce; returns the nonce.
+    async fn send_info(&self, version: u8) -> Result<u64, ClientError> {
+        let nonce = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut buf = BytesMut::new();
+        ClientFrame::Info(crate::ingress::InfoRequest { nonce, version }).encode(&mut buf);
+        self.send_raw(buf.freeze()).await?;
+        Ok(nonce)
     }
 
     /// Sends raw bytes on the stream as they are (for tests of hostile input).

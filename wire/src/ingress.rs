@@ -176,10 +176,30 @@ pub struct Receipts {
     pub receipts: Vec<SignedReceipt>,
 }
 
-/// Body of [`kind::SERVER_INFO`], version 1: what a client needs to build acceptable
-/// requests, read from the server's configuration and state when it answers.
+/// The version of [`kind::INFO`] (and so of the [`kind::SERVER_INFO`] answer) this crate asks
+/// with. A server answers an `INFO` of version 1 with a `SERVER_INFO` of version 1 (without
+/// [`ServerInfo::ciphertext_versions`]), one of version 2 with version 2.
+pub const INFO_VERSION: u8 = VERSION_2;
+
+/// An `INFO` request: its [`Ping`] body's nonce, echoed, and the frame's version, which picks
+/// the version of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InfoRequest {
+    /// Echoed in the answer.
+    pub nonce: u64,
+    /// 1 or 2 ([`INFO_VERSION`]).
+    pub version: u8,
+}
+
+/// Body of [`kind::SERVER_INFO`], versions 1 and 2: what a client needs to build acceptable
+/// requests, read from the server's configuration and state when it answers. Version 2 adds
+/// [`ServerInfo::ciphertext_versions`] at the end; the fields before it are version 1's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerInfo {
+    /// The frame version this answer travels as (1 or 2): not part of the body; the version
+    /// of the `INFO` it answers. Decoding sets it from the frame header.
+    #[serde(skip)]
+    pub version: u8,
     /// The request's nonce, echoed.
     pub nonce: u64,
     /// The Veil network's chain id.
@@ -205,6 +225,72 @@ pub struct ServerInfo {
     /// The registered rollups and their blocks' gas limits, or empty if any rollup is
     /// accepted (a standalone ingress).
     pub rollups: Vec<(veil_primitives::RollupId, u64)>,
+    /// Version 2: the ciphertext encoding versions admitted (the first byte of a ciphertext,
+    /// `crypto/CIPHERTEXT.md`); empty in a version 1 answer (not said).
+    pub ciphertext_versions: Vec<u8>,
+}
+
+/// [`ServerInfo`]'s version 1 body: every field but `ciphertext_versions`.
+#[derive(Serialize, Deserialize)]
+struct ServerInfoV1 {
+    nonce: u64,
+    chain_id: veil_primitives::ChainId,
+    eons: Vec<veil_primitives::Eon>,
+    current_slot: veil_primitives::Slot,
+    min_fee: veil_primitives::Amount,
+    max_expiry_horizon: u64,
+    max_frame_size: u32,
+    max_ciphertext_size: u32,
+    max_bundle_parts: u16,
+    max_in_flight: u32,
+    idle_timeout_ms: u32,
+    rollups: Vec<(veil_primitives::RollupId, u64)>,
+}
+
+impl ServerInfo {
+    /// Whether the server admits ciphertexts of encoding `version` (`veil_crypto`'s
+    /// `CIPHERTEXT_VERSION` for this crate's clients): `None` if the answer does not say (a
+    /// version 1 answer).
+    #[must_use]
+    pub fn accepts_ciphertext_version(&self, version: u8) -> Option<bool> {
+        (!self.ciphertext_versions.is_empty()).then(|| self.ciphertext_versions.contains(&version))
+    }
+
+    fn to_v1(&self) -> ServerInfoV1 {
+        ServerInfoV1 {
+            nonce: self.nonce,
+            chain_id: self.chain_id,
+            eons: self.eons.clone(),
+            current_slot: self.current_slot,
+            min_fee: self.min_fee,
+            max_expiry_horizon: self.max_expiry_horizon,
+            max_frame_size: self.max_frame_size,
+            max_ciphertext_size: self.max_ciphertext_size,
+            max_bundle_parts: self.max_bundle_parts,
+            max_in_flight: self.max_in_flight,
+            idle_timeout_ms: self.idle_timeout_ms,
+            rollups: self.rollups.clone(),
+        }
+    }
+
+    fn from_v1(v1: ServerInfoV1) -> ServerInfo {
+        ServerInfo {
+            version: VERSION_1,
+            nonce: v1.nonce,
+            chain_id: v1.chain_id,
+            eons: v1.eons,
+            current_slot: v1.current_slot,
+            min_fee: v1.min_fee,
+            max_expiry_horizon: v1.max_expiry_horizon,
+            max_frame_size: v1.max_frame_size,
+            max_ciphertext_size: v1.max_ciphertext_size,
+            max_bundle_parts: v1.max_bundle_parts,
+            max_in_flight: v1.max_in_flight,
+            idle_timeout_ms: v1.idle_timeout_ms,
+            rollups: v1.rollups,
+            ciphertext_versions: Vec::new(),
+        }
+    }
 }
 
 /// A frame a client sends.
@@ -216,8 +302,9 @@ pub enum ClientFrame {
     SubmitBundle(SubmitBundle),
     /// See [`Ping`].
     Ping(Ping),
-    /// Asks for [`ServerInfo`]; the body is a [`Ping`] whose nonce is echoed.
-    Info(Ping),
+    /// Asks for [`ServerInfo`]; the body is a [`Ping`] whose nonce is echoed, and the frame's
+    /// version (1 or 2) is the answer's.
+    Info(InfoRequest),
 }
 
 /// A frame the server sends.
@@ -271,8 +358,11 @@ impl ClientFrame {
                 Ok(ClientFrame::Ping(decode_body(&raw.body)?))
             }
             kind::INFO => {
-                check_version(raw)?;
-                Ok(ClientFrame::Info(decode_body(&raw.body)?))
+                if raw.version != VERSION_1 {
+                    check_version_is(raw, VERSION_2)?;
+                }
+                let ping: Ping = decode_body(&raw.body)?;
+                Ok(ClientFrame::Info(InfoRequest { nonce: ping.nonce, version: raw.version }))
             }
             other => Err(FrameError::UnknownKind(other)),
         }
@@ -284,7 +374,9 @@ impl ClientFrame {
             ClientFrame::Submit(b) => encode_frame(kind::SUBMIT, VERSION_2, b, out),
             ClientFrame::SubmitBundle(b) => encode_frame(kind::SUBMIT_BUNDLE, VERSION_2, b, out),
             ClientFrame::Ping(b) => encode_frame_v1(kind::PING, b, out),
-            ClientFrame::Info(b) => encode_frame_v1(kind::INFO, b, out),
+            ClientFrame::Info(r) => {
+                encode_frame(kind::INFO, r.version, &Ping { nonce: r.nonce }, out);
+            }
         }
     }
 
@@ -324,8 +416,13 @@ impl ServerFrame {
                 Ok(ServerFrame::Receipts(decode_body(&raw.body)?))
             }
             kind::SERVER_INFO => {
-                check_version(raw)?;
-                Ok(ServerFrame::Info(Box::new(decode_body(&raw.body)?)))
+                let info = if raw.version == VERSION_1 {
+                    ServerInfo::from_v1(decode_body(&raw.body)?)
+                } else {
+                    check_version_is(raw, VERSION_2)?;
+                    ServerInfo { version: VERSION_2, ..decode_body(&raw.body)? }
+                };
+                Ok(ServerFrame::Info(Box::new(info)))
             }
             other => Err(FrameError::UnknownKind(other)),
         }
@@ -338,7 +435,10 @@ impl ServerFrame {
             ServerFrame::Reject(b) => encode_frame_v1(kind::REJECT, b, out),
             ServerFrame::Pong(b) => encode_frame_v1(kind::PONG, b, out),
             ServerFrame::Receipts(b) => encode_frame_v1(kind::RECEIPT, b, out),
-            ServerFrame::Info(b) => encode_frame_v1(kind::SERVER_INFO, b, out),
+            ServerFrame::Info(b) if b.version == VERSION_1 => {
+                encode_frame_v1(kind::SERVER_INFO, &b.to_v1(), out);
+            }
+            ServerFrame::Info(b) => encode_frame(kind::SERVER_INFO, VERSION_2, b, out),
         }
     }
 
@@ -379,6 +479,65 @@ mod tests {
 
     fn submit(id: u64, ct: &[u8]) -> ClientFrame {
         ClientFrame::Submit(Submit { request_id: id, deadline_ms: 0, tx: signed(ct) })
+    }
+
+    fn info(version: u8) -> ServerInfo {
+        ServerInfo {
+            version,
+            nonce: 9,
+            chain_id: ChainId(3),
+            eons: vec![Eon(1)],
+            current_slot: Slot(44),
+            min_fee: veil_primitives::Amount(5),
+            max_expiry_horizon: 100,
+            max_frame_size: 65_536,
+            max_ciphertext_size: 8_192,
+            max_bundle_parts: 16,
+            max_in_flight: 256,
+            idle_timeout_ms: 30_000,
+            rollups: vec![(RollupId(1), 30_000_000)],
+            ciphertext_versions: if version == 1 { Vec::new() } else { vec![2] },
+        }
+    }
+
+    fn round_trip<T>(encode: impl FnOnce(&mut BytesMut), decode: fn(&RawFrame) -> T) -> (u8, T) {
+        let mut out = BytesMut::new();
+        encode(&mut out);
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+        dec.push(&out[..]);
+        let raw = dec.poll_frame().unwrap().unwrap();
+        assert!(dec.poll_frame().is_none());
+        (raw.version, decode(&raw))
+    }
+
+    /// An INFO's version picks its answer's: a version 1 answer is version 1's body exactly
+    /// (every field but the ciphertext versions), a version 2 answer adds them; both round
+    /// trip, and a version 3 of either is refused.
+    #[test]
+    fn info_and_its_answer_carry_the_requests_version() {
+        for version in [1, 2] {
+            let request = ClientFrame::Info(InfoRequest { nonce: 7, version });
+            let (v, back) = round_trip(|o| request.encode(o), ClientFrame::decode);
+            assert_eq!((v, back.unwrap()), (version, request));
+            let answer = ServerFrame::Info(Box::new(info(version)));
+            let (v, back) = round_trip(|o| answer.encode(o), ServerFrame::decode);
+            assert_eq!((v, back.unwrap()), (version, answer));
+        }
+        let mut v2 = BytesMut::new();
+        ServerFrame::Info(Box::new(info(2))).encode(&mut v2);
+        let mut v1 = BytesMut::new();
+        ServerFrame::Info(Box::new(info(1))).encode(&mut v1);
+        assert_eq!(&v2[6..v2.len() - 2], &v1[6..], "version 2 appends [1, 2]: one version, 2");
+        assert_eq!(&v2[v2.len() - 2..], &[1, 2]);
+        for k in [kind::INFO, kind::SERVER_INFO] {
+            let raw = RawFrame { kind: k, version: 3, body: Bytes::from_static(&[1]) };
+            let refused = if k == kind::INFO {
+                ClientFrame::decode(&raw).err()
+            } else {
+                ServerFrame::decode(&raw).err()
+            };
+            assert!(matches!(refused, Some(FrameError::UnsupportedVersion { version: 3, .. })));
+        }
     }
 
     /// Version 1 submissions (unsigned) are refused as an unsupported version, not misread.

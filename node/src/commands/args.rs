@@ -150,3 +150,20 @@ impl HttpArgs {
 pub fn short_hex(full: &str) -> String {
     full.get(..10).map_or_else(|| full.to_string(), |s| format!("{s}…"))
 }
+
+/// Refuses an ingress that says it does not admit the ciphertext encoding this build writes
+/// (`veil_crypto::CIPHERTEXT_VERSION`): every submission would be refused as
+/// `INVALID_CIPHERTEXT`. An answer that does not say (an older server) passes.
+///
+/// # Errors
+/// The versions the ingress admits, beside this build's.
+pub fn check_ciphertext_version(info: &veil_wire::ingress::ServerInfo) -> anyhow::Result<()> {
+    let ours = veil_crypto::CIPHERTEXT_VERSION;
+    if info.accepts_ciphertext_version(ours) == Some(false) {
+        anyhow::bail!(
+            "the ingress admits ciphertext versions {:?}; this build writes version {ours}",
+            info.ciphertext_versions
+        );
+    }
+    Ok(())
+}

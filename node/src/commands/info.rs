@@ -32,7 +32,8 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
             "max_expiry_horizon": i.max_expiry_horizon, "max_frame_size": i.max_frame_size,
             "max_ciphertext_size": i.max_ciphertext_size, "max_bundle_parts": i.max_bundle_parts,
             "max_in_flight": i.max_in_flight, "idle_timeout_ms": i.idle_timeout_ms,
-            "rollups": rollups,
+            "rollups": rollups, "ciphertext_versions": i.ciphertext_versions,
+            "info_version": i.version,
         }))?
     );
     Ok(())

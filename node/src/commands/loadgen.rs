@@ -74,6 +74,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         client.close().await;
         info
     };
+    super::args::check_ciphertext_version(&info)?;
     eprintln!(
         "ingress: chain {} slot {} eons {:?} min fee {} max ciphertext {} bytes",
         info.chain_id,

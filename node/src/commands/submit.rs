@@ -92,6 +92,7 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<()> {
     let payer = payer_key(args.payer_key.as_deref(), args.dev_payer)?;
     let submitter = Submitter::new(args.server.client_config()?, RetryPolicy::default());
     let info = submitter.server_info().await?;
+    super::args::check_ciphertext_version(&info)?;
     eprintln!(
         "ingress: chain {} slot {} eons {:?} min fee {}; fee payer {}",
         info.chain_id,

@@ -631,6 +631,33 @@ async fn server_info_tells_a_client_what_is_accepted() {
     assert_eq!(info.max_frame_size as usize, veil_wire::ingress::DEFAULT_MAX_FRAME_SIZE);
     assert_eq!(info.max_bundle_parts, veil_crypto::MAX_BUNDLE_PARTS);
     assert!(info.rollups.is_empty(), "a standalone ingress accepts any rollup");
+    assert_eq!(info.version, veil_wire::ingress::INFO_VERSION);
+    assert_eq!(info.ciphertext_versions, vec![veil_crypto::CIPHERTEXT_VERSION]);
+    assert_eq!(info.accepts_ciphertext_version(veil_crypto::CIPHERTEXT_VERSION), Some(true));
+    assert_eq!(info.accepts_ciphertext_version(1), Some(false));
+
+    // A client of version 1 of INFO gets a version 1 answer (same fields, no ciphertext
+    // versions), not one it would have to skip.
+    let mut buf = bytes::BytesMut::new();
+    let request = veil_wire::ingress::InfoRequest { nonce: 4242, version: 1 };
+    veil_wire::ingress::ClientFrame::Info(request).encode(&mut buf);
+    client.send_raw(buf.freeze()).await.unwrap();
+    let old = loop {
+        match client.next_unsolicited().await.unwrap() {
+            veil_wire::ingress::ServerFrame::Info(i) if i.nonce == 4242 => break *i,
+            _ => continue,
+        }
+    };
+    assert_eq!(old.version, 1);
+    assert!(old.ciphertext_versions.is_empty());
+    assert_eq!(old.accepts_ciphertext_version(veil_crypto::CIPHERTEXT_VERSION), None);
+    let same = veil_wire::ingress::ServerInfo {
+        version: 1,
+        nonce: 4242,
+        ciphertext_versions: Vec::new(),
+        ..info.clone()
+    };
+    assert_eq!(old, veil_wire::ingress::ServerInfo { current_slot: old.current_slot, ..same });
     client.close().await;
     ingress.shutdown().await;
 }

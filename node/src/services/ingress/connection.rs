@@ -185,8 +185,8 @@ async fn serve_connection(
                     }
                     continue;
                 }
-                Ok(ClientFrame::Info(p)) => {
-                    let info = super::server_info(shared, p.nonce);
+                Ok(ClientFrame::Info(r)) => {
+                    let info = super::server_info(shared, r);
                     let out = Outgoing {
                         frame: ServerFrame::Info(Box::new(info)),
                         _permit: Some(permit),

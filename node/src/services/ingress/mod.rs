@@ -227,13 +227,18 @@ struct Shared {
     admission_open: watch::Sender<bool>,
 }
 
-/// The answer to a client's `INFO` request, from the configuration and the pool's state.
-fn server_info(shared: &Shared, nonce: u64) -> veil_wire::ingress::ServerInfo {
+/// The answer to a client's `INFO` request, from the configuration and the pool's state, in
+/// the request's version.
+fn server_info(
+    shared: &Shared,
+    request: veil_wire::ingress::InfoRequest,
+) -> veil_wire::ingress::ServerInfo {
     let pool = shared.pool();
     let c = pool.config();
     let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
     veil_wire::ingress::ServerInfo {
-        nonce,
+        version: request.version,
+        nonce: request.nonce,
         chain_id: c.chain_id,
         eons: pool.eons().to_vec(),
         current_slot: pool.current_slot(),
@@ -250,6 +255,7 @@ fn server_info(shared: &Shared, nonce: u64) -> veil_wire::ingress::ServerInfo {
             .as_ref()
             .map(|r| r.iter().map(|(k, v)| (*k, *v)).collect())
             .unwrap_or_default(),
+        ciphertext_versions: vec![veil_crypto::CIPHERTEXT_VERSION],
     }
 }
 
