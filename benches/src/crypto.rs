@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use rayon::prelude::*;
 use veil_crypto::testing;
-use veil_crypto::{decrypt_block, Ciphertext, DecryptOutcome, ShareBatch, VerifiedShareBatch};
+use veil_crypto::{
+    decrypt_block, BlockCombiner, Ciphertext, DecryptOutcome, ShareBatch, VerifiedShareBatch,
+};
 use veil_primitives::Slot;
 
 use crate::fixtures::{self, payload, N, PAYLOAD, T};
@@ -243,6 +245,27 @@ fn decrypt_case(
         ),
         better: Better::Lower,
         goal: Some(Goal::at_most(25.0)),
+        unmet: None,
+    });
+    // What is left on the release path when the last batch arrives at a sequencer: the
+    // combiner (made when the slot closed, its Σρ·U done, every batch summed as it came)
+    // only checks and opens.
+    let responders = c.pks.default_responders();
+    let mut combiner = BlockCombiner::new(&c.pks, slot, refs, responders, &mut rng)?;
+    for b in &batches {
+        combiner.offer(b);
+    }
+    ensure!(combiner.finish(&c.pks, refs).is_some(), "the combiner did not conclude");
+    let finish = median(reps, || combiner.finish(&c.pks, refs).expect("concludes"));
+    reporter.record(Figure {
+        suite: SUITE,
+        case: "combiner_finish_1000".into(),
+        unit: "ms",
+        ours: ms(finish),
+        baseline: Some(ms(ours)),
+        baseline_name: "decrypt_block of the same block and batches (all the work at once)".into(),
+        better: Better::Lower,
+        goal: None,
         unmet: None,
     });
     reporter.record(Figure {
