@@ -287,7 +287,7 @@ fn decrypt_case(
     // block is recombined from a replacement keyper (shares rescaled for the new set).
     let mut faulty = signed.clone();
     let mut wrong = faulty[0].message.clone();
-    wrong.entries[3].share = wrong.entries[4].share;
+    wrong.shares[3].0 = wrong.shares[4].0;
     faulty[0] = veil_primitives::Signed::sign(wrong, &c.identities[0]);
     let mut with_spare: Vec<VerifiedShareBatch> =
         faulty.iter().map(|b| c.pks.verify_share_batch(b)).collect::<Result<_, _>>()?;

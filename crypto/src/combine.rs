@@ -18,7 +18,8 @@
 //! # The blame path
 //!
 //! - A batch for another slot is ignored (a replayed old batch is no evidence against anyone);
-//!   a keyper whose only batches for this slot list other ids is blamed and set aside.
+//!   a keyper whose only batches for this slot name another block (another digest of the
+//!   ordered ids, or another share count) is blamed and set aside.
 //! - If the aggregate check fails, every usable keyper is checked on its own with the same
 //!   `ρ_j`: `e(Σ ρ_j·D_ij, G2) = e(c_i·Σ ρ_j·U_j, X2_i)`. Those that fail are blamed and
 //!   excluded in one round, and the block is combined again from the remaining keypers.
@@ -38,7 +39,7 @@
 //! `λ_i(S') / c_i` (the slow path: one scalar multiplication per share). A deployment that
 //! prefers latency asks the keypers for batches scaled for the new set instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 use blstrs::{G1Affine, G1Projective, G2Affine, Scalar};
@@ -53,7 +54,7 @@ use crate::ciphertext::{batch_coefficients, AssociatedData, Ciphertext};
 use crate::curve;
 use crate::error::CryptoError;
 use crate::keys::{KeyperIndex, PublicKeySet, ResponderSet};
-use crate::share::VerifiedShareBatch;
+use crate::share::{BlockDigest, VerifiedShareBatch};
 
 /// What happened to one ciphertext of the block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,12 +77,9 @@ pub enum BlameReason {
         /// Position in the block of the first such share found.
         position: usize,
     },
-    /// Its batch for this slot does not list the block's ciphertext ids in the block's order
-    /// (and it sent no batch that does).
-    MismatchedBatch {
-        /// The first position that differs.
-        position: usize,
-    },
+    /// Its batch for this slot names another block (another digest of ordered ids, or
+    /// another share count), and it sent no batch for the block.
+    MismatchedBatch,
 }
 
 /// A keyper blamed during decryption, with the evidence kind. Its batch is signed, so the
@@ -131,15 +129,13 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
     // anyone can replay an honest keyper's old one. Among a keyper's batches for this slot,
     // one that lists the block's ids wins; only a keyper with no such batch is blamed.
     let mut usable: BTreeMap<KeyperIndex, &VerifiedShareBatch> = BTreeMap::new();
-    let mut mismatched: BTreeMap<KeyperIndex, usize> = BTreeMap::new();
+    let mut mismatched: BTreeSet<KeyperIndex> = BTreeSet::new();
+    let digest = BlockDigest::of(&ids);
     for b in batches.iter().filter(|b| b.slot == slot) {
-        match first_mismatch(&b.ids, &ids) {
-            None => {
-                usable.entry(b.keyper).or_insert(b);
-            }
-            Some(position) => {
-                mismatched.entry(b.keyper).or_insert(position);
-            }
+        if b.is_for(&ids, &digest) {
+            usable.entry(b.keyper).or_insert(b);
+        } else {
+            mismatched.insert(b.keyper);
         }
     }
     let mut blamed = mismatch_blames(&mismatched, |k| usable.contains_key(k));
@@ -229,6 +225,7 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
 pub struct BlockCombiner {
     slot: Slot,
     ids: Vec<TxId>,
+    digest: BlockDigest,
     target: ResponderSet,
     /// Each member's Lagrange coefficient for `target`, in member order.
     lambdas: Vec<Scalar>,
@@ -237,9 +234,9 @@ pub struct BlockCombiner {
     sums: Vec<G1Projective>,
     added: Vec<KeyperIndex>,
     /// Keypers with a batch for this slot that lists the block's ids.
-    matched: std::collections::BTreeSet<KeyperIndex>,
-    /// Keypers with a batch for this slot that lists other ids: first differing position.
-    mismatched: BTreeMap<KeyperIndex, usize>,
+    matched: BTreeSet<KeyperIndex>,
+    /// Keypers with a batch for this slot that names another block.
+    mismatched: BTreeSet<KeyperIndex>,
 }
 
 impl std::fmt::Debug for BlockCombiner {
@@ -292,13 +289,14 @@ impl BlockCombiner {
         BlockCombiner {
             slot,
             sums: vec![G1Projective::identity(); ids.len()],
+            digest: BlockDigest::of(&ids),
             ids,
             lambdas: target.lagrange_coefficients(),
             target,
             check,
             added: Vec::new(),
-            matched: std::collections::BTreeSet::new(),
-            mismatched: BTreeMap::new(),
+            matched: BTreeSet::new(),
+            mismatched: BTreeSet::new(),
         }
     }
 
@@ -324,8 +322,8 @@ impl BlockCombiner {
         if batch.slot != self.slot {
             return false;
         }
-        if let Some(position) = first_mismatch(&batch.ids, &self.ids) {
-            self.mismatched.entry(batch.keyper).or_insert(position);
+        if !batch.is_for(&self.ids, &self.digest) {
+            self.mismatched.insert(batch.keyper);
             return false;
         }
         self.matched.insert(batch.keyper);
@@ -391,19 +389,16 @@ impl BlockCombiner {
     }
 }
 
-/// The blames of keypers whose batches for the slot list other ids, unless `matched` says
-/// the keyper also sent one that lists the block's ids.
+/// The blames of keypers whose batches for the slot name another block, unless `matched`
+/// says the keyper also sent one for the block.
 fn mismatch_blames(
-    mismatched: &BTreeMap<KeyperIndex, usize>,
+    mismatched: &BTreeSet<KeyperIndex>,
     matched: impl Fn(&KeyperIndex) -> bool,
 ) -> Vec<Blame> {
     mismatched
         .iter()
-        .filter(|(keyper, _)| !matched(keyper))
-        .map(|(keyper, position)| Blame {
-            keyper: *keyper,
-            reason: BlameReason::MismatchedBatch { position: *position },
-        })
+        .filter(|keyper| !matched(keyper))
+        .map(|keyper| Blame { keyper: *keyper, reason: BlameReason::MismatchedBatch })
         .collect()
 }
 
@@ -462,13 +457,6 @@ fn check_block(pks: &PublicKeySet, cts: &[&Ciphertext], ids: &[TxId]) -> Result<
         return Err(CryptoError::DuplicateCiphertext(w[0]));
     }
     Ok(())
-}
-
-fn first_mismatch(got: &[TxId], want: &[TxId]) -> Option<usize> {
-    if got == want {
-        return None;
-    }
-    Some(got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len())))
 }
 
 /// Picks the responder set: a set all of whose members sent batches scaled for it (the fast

@@ -152,7 +152,9 @@ pub use error::CryptoError;
 pub use keys::{
     KeyperIndex, KeyperPublic, PublicKeySet, ResponderSet, SecretKeyShare, TrustedDealer,
 };
-pub use share::{DecryptionShare, ShareBatch, ShareEntry, SignedShareBatch, VerifiedShareBatch};
+pub use share::{
+    BlockDigest, DecryptionShare, ShareBatch, ShareBytes, SignedShareBatch, VerifiedShareBatch,
+};
 
 /// Re-exported so that callers can name the identity key types without their own dependency.
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

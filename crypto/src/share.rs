@@ -9,7 +9,8 @@
 //! A [`ShareBatch`] carries the shares for an explicit, ordered list of ciphertext ids (the
 //! committed block's) and travels as a [`SignedShareBatch`]: signed with the keyper's ed25519
 //! identity key under the workspace's one convention ([`veil_primitives::signed`], domain
-//! `veil/share-batch/v1`).
+//! `veil/share-batch/v2`). A batch names its block by a [`BlockDigest`] of the ordered ids and
+//! carries only the shares, 96 bytes each (version 1 repeated every 32-byte id).
 
 use blstrs::{G1Affine, Scalar};
 use ed25519_dalek::SigningKey;
@@ -74,17 +75,33 @@ impl SecretKeyShare {
     }
 }
 
-/// One entry of a share batch: a ciphertext id and the keyper's share for it.
+/// One share in a batch: uncompressed G1, 96 bytes (hex in JSON, raw in binary encodings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShareEntry {
-    /// The ciphertext.
-    pub id: TxId,
-    /// The share, uncompressed G1 (canonical, on the curve).
-    #[serde(with = "hexbytes::serde_fixed")]
-    pub share: [u8; G1_LEN],
+pub struct ShareBytes(#[serde(with = "hexbytes::serde_fixed")] pub [u8; G1_LEN]);
+
+/// What a share batch names instead of repeating the block's ciphertext ids (the signed
+/// commitment names them): sha3-256 of `veil/share-batch-block/v1`, the id count (u32, big
+/// endian) and the ids in the block's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlockDigest(#[serde(with = "hexbytes::serde_fixed")] pub [u8; 32]);
+
+impl BlockDigest {
+    /// The digest of a block's ordered ciphertext ids.
+    #[must_use]
+    pub fn of(ids: &[TxId]) -> BlockDigest {
+        const DOMAIN: &[u8] = b"veil/share-batch-block/v1";
+        let mut bytes = Vec::with_capacity(DOMAIN.len() + 4 + ids.len() * 32);
+        bytes.extend_from_slice(DOMAIN);
+        bytes.extend_from_slice(&u32::try_from(ids.len()).unwrap_or(u32::MAX).to_be_bytes());
+        for id in ids {
+            bytes.extend_from_slice(&id.0);
+        }
+        BlockDigest(veil_primitives::encoding::sha3_256(&bytes))
+    }
 }
 
-/// A keyper's shares for the ciphertexts of one committed block, in block order. It travels
+/// A keyper's shares for the ciphertexts of one committed block, in block order, 96 bytes
+/// each: the block is named by its [`BlockDigest`], not by repeating its ids. It travels
 /// signed, as a [`SignedShareBatch`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareBatch {
@@ -98,24 +115,26 @@ pub struct ShareBatch {
     pub keyper: KeyperIndex,
     /// The responder set the shares are scaled for, or `None` for unscaled shares.
     pub scaled_for: Option<ResponderSet>,
-    /// One entry per committed ciphertext, in the committed order.
-    pub entries: Vec<ShareEntry>,
+    /// The block the shares are for.
+    pub block: BlockDigest,
+    /// One share per committed ciphertext, in the committed order.
+    pub shares: Vec<ShareBytes>,
 }
 
 /// A share batch with its keyper's identity-key signature.
 pub type SignedShareBatch = Signed<ShareBatch>;
 
 impl SignedMessage for ShareBatch {
-    const DOMAIN: &'static str = "veil/share-batch/v1";
+    const DOMAIN: &'static str = "veil/share-batch/v2";
 
     fn chain_id(&self) -> ChainId {
         self.chain_id
     }
 
-    /// Eon, slot, keyper, the responder set (0, or 1 then the member count and indexes), then
-    /// the entry count and each entry's id and share.
+    /// Eon, slot, keyper, the responder set (0, or 1 then the member count and indexes), the
+    /// block digest, then the share count and each share.
     fn encode_body(&self, e: &mut Encoder) {
-        e.reserve(32 + self.entries.len() * (32 + G1_LEN));
+        e.reserve(96 + self.shares.len() * G1_LEN);
         e.u64(self.eon.0);
         e.u64(self.slot.0);
         e.u16(self.keyper.get());
@@ -129,10 +148,10 @@ impl SignedMessage for ShareBatch {
                 }
             }
         }
-        e.len(self.entries.len());
-        for entry in &self.entries {
-            e.fixed(&entry.id.0);
-            e.fixed(&entry.share);
+        e.fixed(&self.block.0);
+        e.len(self.shares.len());
+        for share in &self.shares {
+            e.fixed(&share.0);
         }
     }
 }
@@ -147,29 +166,30 @@ impl ShareBatch {
         scaled_for: Option<&ResponderSet>,
     ) -> Result<SignedShareBatch, CryptoError> {
         let shares = key.decryption_shares(cts, scaled_for)?;
-        let entries = cts.iter().zip(shares).map(|(ct, s)| (ct.id(), s)).collect();
-        Ok(ShareBatch::sign(key, identity, slot, scaled_for.cloned(), entries))
+        let ids: Vec<TxId> = cts.iter().map(|ct| ct.id()).collect();
+        Ok(ShareBatch::sign(key, identity, slot, scaled_for.cloned(), &ids, &shares))
     }
 
-    /// Signs a batch from shares computed earlier (for example at validation time).
+    /// Signs a batch from shares computed earlier (for example at validation time): one
+    /// share per id of the block `ids`, in its order.
     #[must_use]
     pub fn sign(
         key: &SecretKeyShare,
         identity: &SigningKey,
         slot: Slot,
         scaled_for: Option<ResponderSet>,
-        entries: Vec<(TxId, DecryptionShare)>,
+        ids: &[TxId],
+        shares: &[DecryptionShare],
     ) -> SignedShareBatch {
+        debug_assert_eq!(ids.len(), shares.len(), "one share per id");
         let batch = ShareBatch {
             chain_id: key.chain_id(),
             eon: key.eon(),
             slot,
             keyper: key.index(),
             scaled_for,
-            entries: entries
-                .into_iter()
-                .map(|(id, s)| ShareEntry { id, share: s.to_bytes() })
-                .collect(),
+            block: BlockDigest::of(ids),
+            shares: shares.iter().map(|s| ShareBytes(s.to_bytes())).collect(),
         };
         Signed::sign(batch, identity)
     }
@@ -220,16 +240,16 @@ impl ShareBatch {
         // its keyper links in parallel, one per blocking thread, and the shared pool is left
         // to its slot thread.
         let shares = self
-            .entries
+            .shares
             .iter()
-            .map(|e| curve::decode_g1_on_curve(&e.share, "decryption share"))
+            .map(|s| curve::decode_g1_on_curve(&s.0, "decryption share"))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(VerifiedShareBatch {
             keyper: self.keyper,
             slot: self.slot,
             scaled_for: self.scaled_for.clone(),
             coefficient,
-            ids: self.entries.iter().map(|e| e.id).collect(),
+            block: self.block,
             shares,
         })
     }
@@ -242,7 +262,7 @@ pub struct VerifiedShareBatch {
     pub(crate) slot: Slot,
     pub(crate) scaled_for: Option<ResponderSet>,
     pub(crate) coefficient: Scalar,
-    pub(crate) ids: Vec<TxId>,
+    pub(crate) block: BlockDigest,
     pub(crate) shares: Vec<G1Affine>,
 }
 
@@ -265,9 +285,16 @@ impl VerifiedShareBatch {
         self.scaled_for.as_ref()
     }
 
-    /// The ciphertext ids it covers, in order.
+    /// The block it names.
     #[must_use]
-    pub fn ids(&self) -> &[TxId] {
-        &self.ids
+    pub fn block(&self) -> &BlockDigest {
+        &self.block
+    }
+
+    /// Whether it is a batch for the block of ordered ids `ids`: it names that block and has
+    /// one share per id.
+    #[must_use]
+    pub fn is_for(&self, ids: &[TxId], digest: &BlockDigest) -> bool {
+        self.block == *digest && self.shares.len() == ids.len()
     }
 }

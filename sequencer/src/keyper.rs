@@ -436,16 +436,15 @@ impl KeyperMachine {
         } else {
             None
         };
-        let entries: Vec<(TxId, DecryptionShare)> = if let Some(shares) = precomputed {
-            ids.iter().copied().zip(shares).collect()
+        let shares: Vec<DecryptionShare> = if let Some(shares) = precomputed {
+            shares
         } else {
             let cts: Vec<&Ciphertext> = held.iter().map(|h| &h.ciphertext).collect();
-            let shares = self.share.decryption_shares(&cts, scaled_for.as_ref())?;
-            ids.iter().copied().zip(shares).collect()
+            self.share.decryption_shares(&cts, scaled_for.as_ref())?
         };
         self.stats.batches_released += 1;
-        self.stats.shares_released += entries.len() as u64;
-        Ok(ShareBatch::sign(&self.share, &self.identity, slot, scaled_for, entries))
+        self.stats.shares_released += shares.len() as u64;
+        Ok(ShareBatch::sign(&self.share, &self.identity, slot, scaled_for, &ids, &shares))
     }
 
     fn persist(&mut self, record: KeyperRecord) {

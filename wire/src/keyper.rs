@@ -48,8 +48,11 @@ pub const MAX_FETCH_IDS: usize = 4_096;
 /// The label of the TLS keying-material exporter both sides sign (RFC 8446 §7.5).
 pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-veil-keyper/1";
 
-/// The version of every frame body defined today.
+/// The version of every frame body defined today but `SHARES`.
 pub const VERSION_1: u8 = 1;
+/// The version of the `SHARES` body: version 2 names the block by a digest of its ordered
+/// ids and carries 96 bytes per share (version 1 repeated each 32-byte id).
+pub const SHARES_VERSION: u8 = 2;
 
 /// Frame type bytes. Keyper-to-sequencer kinds are `0x01..=0x7f`, sequencer-to-keyper
 /// `0x81..=0xff`.
@@ -262,7 +265,14 @@ pub enum SequencerFrame {
 }
 
 fn v1<'a, T: Deserialize<'a> + Serialize>(raw: &'a RawFrame) -> Result<T, FrameError> {
-    if raw.version != VERSION_1 {
+    versioned(raw, VERSION_1)
+}
+
+fn versioned<'a, T: Deserialize<'a> + Serialize>(
+    raw: &'a RawFrame,
+    version: u8,
+) -> Result<T, FrameError> {
+    if raw.version != version {
         return Err(FrameError::UnsupportedVersion { kind: raw.kind, version: raw.version });
     }
     decode_body(&raw.body)
@@ -277,7 +287,7 @@ impl KeyperFrame {
     pub fn decode(raw: &RawFrame) -> Result<KeyperFrame, FrameError> {
         Ok(match raw.kind {
             kind::HELLO => KeyperFrame::Hello(Box::new(v1(raw)?)),
-            kind::SHARES => KeyperFrame::Shares(Box::new(v1(raw)?)),
+            kind::SHARES => KeyperFrame::Shares(Box::new(versioned(raw, SHARES_VERSION)?)),
             kind::FETCH => {
                 let fetch: Fetch = v1(raw)?;
                 if fetch.ids.len() > MAX_FETCH_IDS {
@@ -297,7 +307,7 @@ impl KeyperFrame {
     pub fn encode(&self, out: &mut BytesMut) {
         match self {
             KeyperFrame::Hello(b) => encode_frame(kind::HELLO, VERSION_1, b, out),
-            KeyperFrame::Shares(b) => encode_frame(kind::SHARES, VERSION_1, b, out),
+            KeyperFrame::Shares(b) => encode_frame(kind::SHARES, SHARES_VERSION, b, out),
             KeyperFrame::Fetch(b) => encode_frame(kind::FETCH, VERSION_1, b, out),
             KeyperFrame::Ping(b) => encode_frame(kind::PING, VERSION_1, b, out),
         }
@@ -571,7 +581,8 @@ mod tests {
             keyper: k(3),
             scaled_for: Some(ResponderSet::try_from(vec![k(1), k(2), k(3)]).expect("sorted")),
             // Not a curve point: the example pins the layout, not the cryptography.
-            entries: vec![veil_crypto::ShareEntry { id: TxId([0x11; 32]), share: [0x44; 96] }],
+            block: veil_crypto::BlockDigest([0x11; 32]),
+            shares: vec![veil_crypto::ShareBytes([0x44; 96])],
         };
         Signed::sign(batch, &SigningKey::from_bytes(&[0x01; 32]))
     }
@@ -613,20 +624,20 @@ mod tests {
         579a6a4040f85819d58fc532837a083b06205d113802becfecfcf5c9a53299a8\
         e0b67d032e6683180cf29332fad67f05";
     const SHARES_SIGNING_BYTES: &str = "\
-        000000137665696c2f73686172652d62617463682f7631000000000000053900\
-        0000000000000100000000000000070003010000000300010002000300000001\
-        1111111111111111111111111111111111111111111111111111111111111111\
+        000000137665696c2f73686172652d62617463682f7632000000000000053900\
+        0000000000000100000000000000070003010000000300010002000311111111\
+        1111111111111111111111111111111111111111111111111111111100000001\
         4444444444444444444444444444444444444444444444444444444444444444\
         4444444444444444444444444444444444444444444444444444444444444444\
         4444444444444444444444444444444444444444444444444444444444444444";
     const SHARES_FRAME: &str = "\
-        000000cd0201b90a010703010301020301111111111111111111111111111111\
-        1111111111111111111111111111111111444444444444444444444444444444\
+        000000cd0202b90a010703010301020311111111111111111111111111111111\
+        1111111111111111111111111111111101444444444444444444444444444444\
         4444444444444444444444444444444444444444444444444444444444444444\
         4444444444444444444444444444444444444444444444444444444444444444\
-        4444444444444444444444444444444444518c5a1f665663e111b80067e1dc6e\
-        c91d1c6c828a4046871431a6ee3ed3003995f6cf7cc9f95f05d14d9076327910\
-        3aa6ab2cbf434d777bf771907fe906af0b";
+        4444444444444444444444444444444444162534aa68cb6244f48e8d350f7cba\
+        64c825632a766b54328e1ec5d48e66c5978f565a0587979d0f99e58af5f5f258\
+        0c90564db2f8d0cf4107173e95a2925803";
     const CIPHERTEXTS_FRAME: &str = "0000000c8201ac02020203aabbcc01dd";
     const FETCH_FRAME: &str = "\
         0000002403010101111111111111111111111111111111111111111111111111\
@@ -638,6 +649,20 @@ mod tests {
     const GOODBYE_FRAME: &str = "000000078601cb01026e6f";
     const PING_FRAME: &str = "00000003040101";
     const PONG_FRAME: &str = "00000003870101";
+
+    /// DESIGN.md's bandwidth line: one keyper's batch for a 1,000-ciphertext block is at most
+    /// 96 KiB on the wire, 96 bytes per share and a fixed overhead (the block digest, the
+    /// header fields, the signature, the frame header).
+    #[test]
+    fn a_thousand_share_batch_frame_is_96_bytes_a_share() {
+        let mut batch = example_shares().message;
+        batch.shares = vec![veil_crypto::ShareBytes([0x44; 96]); 1000];
+        let signed = Signed::sign(batch, &SigningKey::from_bytes(&[0x01; 32]));
+        let frame = KeyperFrame::Shares(Box::new(signed)).to_bytes();
+        let overhead = frame.len() - 96 * 1000;
+        assert!(overhead <= 128, "{overhead} bytes besides the shares");
+        assert!(frame.len() <= 96 * 1024, "{} bytes", frame.len());
+    }
 
     /// Every worked example of KEYPER.md, computed here and compared with the constants, which
     /// the doc must carry verbatim. Run with `--nocapture` to print them in the doc's layout.

@@ -4,7 +4,7 @@
 //! Linux gives a UDP socket a 208 KiB receive buffer by default. A QUIC endpoint's driver
 //! task drains it only when the runtime schedules it, so a burst that arrives while the
 //! process's threads are busy (a keyper validating a feed run, a sequencer combining a block
-//! while twelve share batches of 128 KB land at once) overflows the buffer and the kernel
+//! while twelve share batches of about 96 KB land at once) overflows the buffer and the kernel
 //! drops datagrams. QUIC recovers them, but only after loss detection: a batch that should
 //! take a millisecond on loopback took 45–70 ms, and every keyper link and the sequencer's
 //! endpoint counted drops (`/proc/net/udp`, column `drops`) in `veil-perf pipeline`.

@@ -346,11 +346,9 @@ pub enum BlameReasonDoc {
         /// Position in the block of the first such share.
         position: u64,
     },
-    /// Its batch did not list the block's ciphertext ids in the block's order.
-    MismatchedBatch {
-        /// The first position that differs.
-        position: u64,
-    },
+    /// Its batch for the slot named another block (another digest of the ordered ids, or
+    /// another share count).
+    MismatchedBatch,
 }
 
 /// A keyper blamed while decrypting (`veil_crypto::Blame`).
@@ -622,7 +620,7 @@ pub(crate) mod samples {
             blamed: vec![
                 blame(1, BlameReason::WrongShares),
                 blame(2, BlameReason::ShareOutsideSubgroup { position: 3 }),
-                blame(3, BlameReason::MismatchedBatch { position: 0 }),
+                blame(3, BlameReason::MismatchedBatch),
             ],
             fees: vec![
                 FeeEntry::Charge { tx: TxId([5; 32]), payer: me(), amount: Amount(4) },

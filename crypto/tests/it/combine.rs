@@ -88,7 +88,7 @@ fn bad_share_is_blamed_and_honest_shares_complete() {
     // Keyper 2 sends a wrong share for ciphertext 7 (someone else's random point), signed.
     let mut raw =
         ShareBatch::create(&c.shares[1], &c.identities[1], SLOT, &refs, Some(&responders)).unwrap();
-    raw.message.entries[7].share =
+    raw.message.shares[7].0 =
         G1Projective::random(&mut testing::rng(99)).to_affine().to_uncompressed();
     raw = Signed::sign(raw.message, &c.identities[1]);
     bs[1] = c.pks.verify_share_batch(&raw).unwrap();
@@ -108,12 +108,12 @@ fn shares_for_one_ciphertext_used_on_another_are_blamed() {
     let refs: Vec<&Ciphertext> = cts.iter().collect();
     let responders = c.pks.default_responders();
     let mut bs = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&responders));
-    // Keyper 3 swaps the shares of ciphertexts 0 and 1 under their ids, and signs that.
+    // Keyper 3 swaps its shares of ciphertexts 0 and 1, and signs that.
     let mut raw =
         ShareBatch::create(&c.shares[2], &c.identities[2], SLOT, &refs, Some(&responders)).unwrap();
-    let (s0, s1) = (raw.message.entries[0].share, raw.message.entries[1].share);
-    raw.message.entries[0].share = s1;
-    raw.message.entries[1].share = s0;
+    let (s0, s1) = (raw.message.shares[0].0, raw.message.shares[1].0);
+    raw.message.shares[0].0 = s1;
+    raw.message.shares[1].0 = s0;
     raw = Signed::sign(raw.message, &c.identities[2]);
     bs[2] = c.pks.verify_share_batch(&raw).unwrap();
 
@@ -121,14 +121,28 @@ fn shares_for_one_ciphertext_used_on_another_are_blamed() {
     assert_eq!(block.blamed.iter().map(|b| b.keyper).collect::<Vec<_>>(), vec![k(3)]);
     assert_eq!(plaintexts(&block.outcomes), expected(6, 64));
 
-    // A batch listing the ids in another order is blamed as mismatched, before any pairing.
+    // A batch for the ids in another order (another block digest) is blamed as mismatched,
+    // before any pairing; so is one for the block with a share missing.
     let mut swapped = refs.clone();
     swapped.swap(0, 1);
     let mut bs = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&responders));
     bs[0] = batches(&c, &[1], SLOT, &swapped, Some(&responders)).remove(0);
     let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(8)).unwrap();
     assert_eq!(block.blamed[0].keyper, k(1));
-    assert_eq!(block.blamed[0].reason, BlameReason::MismatchedBatch { position: 0 });
+    assert_eq!(block.blamed[0].reason, BlameReason::MismatchedBatch);
+    assert_eq!(plaintexts(&block.outcomes), expected(6, 64));
+
+    let mut short =
+        ShareBatch::create(&c.shares[1], &c.identities[1], SLOT, &refs, Some(&responders)).unwrap();
+    short.message.shares.pop();
+    let short = Signed::sign(short.message, &c.identities[1]);
+    let mut bs = batches(&c, &[1, 3, 4], SLOT, &refs, Some(&responders));
+    bs.push(c.pks.verify_share_batch(&short).unwrap());
+    let block = decrypt_block(&c.pks, SLOT, &refs, &bs, &mut testing::rng(9)).unwrap();
+    assert_eq!(
+        block.blamed,
+        vec![veil_crypto::Blame { keyper: k(2), reason: BlameReason::MismatchedBatch }]
+    );
     assert_eq!(plaintexts(&block.outcomes), expected(6, 64));
 }
 
@@ -153,9 +167,9 @@ fn too_few_shares_is_a_typed_error_that_reveals_nothing() {
     // Three batches, one with wrong shares: it is blamed, and the error names it.
     let mut bs = batches(&c, &[1, 2, 3], SLOT, &refs, None);
     let mut raw = ShareBatch::create(&c.shares[2], &c.identities[2], SLOT, &refs, None).unwrap();
-    raw.message.entries[0].share = {
+    raw.message.shares[0].0 = {
         let other = ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, None).unwrap();
-        other.message.entries[0].share
+        other.message.shares[0].0
     };
     let raw = Signed::sign(raw.message, &c.identities[2]);
     bs[2] = c.pks.verify_share_batch(&raw).unwrap();
@@ -182,7 +196,7 @@ fn forged_or_foreign_batches_are_refused_at_verification() {
     assert_eq!(c.pks.verify_share_batch(&raw).unwrap_err(), CryptoError::BadSignature(k(1)));
     // A share that is not a curve point.
     let mut raw = ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, None).unwrap();
-    raw.message.entries[0].share[95] ^= 1;
+    raw.message.shares[0].0[95] ^= 1;
     raw = Signed::sign(raw.message, &c.identities[0]);
     assert!(matches!(c.pks.verify_share_batch(&raw), Err(CryptoError::BadPoint(_))));
     // Another committee's batch.
@@ -201,8 +215,8 @@ fn share_with_a_torsion_component_is_found_and_blamed() {
     let mut bs = batches(&c, &[1, 2, 3, 4], SLOT, &refs, Some(&responders));
     let mut raw =
         ShareBatch::create(&c.shares[0], &c.identities[0], SLOT, &refs, Some(&responders)).unwrap();
-    let honest = G1Affine::from_uncompressed(&raw.message.entries[2].share).unwrap();
-    raw.message.entries[2].share =
+    let honest = G1Affine::from_uncompressed(&raw.message.shares[2].0).unwrap();
+    raw.message.shares[2].0 =
         (G1Projective::from(honest) + torsion_point()).to_affine().to_uncompressed();
     raw = Signed::sign(raw.message, &c.identities[0]);
     bs[0] = c.pks.verify_share_batch(&raw).unwrap();
@@ -286,7 +300,7 @@ fn all_wrong_keypers_are_blamed_in_one_round() {
     for bad in [1usize, 3] {
         let mut raw =
             ShareBatch::create(&c.shares[bad], &c.identities[bad], SLOT, &refs, None).unwrap();
-        raw.message.entries[0].share = raw.message.entries[1].share;
+        raw.message.shares[0].0 = raw.message.shares[1].0;
         raw = Signed::sign(raw.message, &c.identities[bad]);
         bs[bad] = c.pks.verify_share_batch(&raw).unwrap();
     }
@@ -405,13 +419,13 @@ fn a_combiner_gives_up_on_wrong_shares_and_decrypt_block_blames() {
         let mut raw =
             ShareBatch::create(&c.shares[1], &c.identities[1], SLOT, &refs, Some(&responders))
                 .unwrap();
-        let honest = G1Affine::from_uncompressed(&raw.message.entries[3].share).unwrap();
+        let honest = G1Affine::from_uncompressed(&raw.message.shares[3].0).unwrap();
         let wrong = if torsion {
             G1Projective::from(honest) + torsion_point()
         } else {
             G1Projective::random(&mut testing::rng(7))
         };
-        raw.message.entries[3].share = wrong.to_affine().to_uncompressed();
+        raw.message.shares[3].0 = wrong.to_affine().to_uncompressed();
         raw = Signed::sign(raw.message, &c.identities[1]);
         bs[1] = c.pks.verify_share_batch(&raw).unwrap();
         let mut combiner =
@@ -429,8 +443,8 @@ fn a_combiner_gives_up_on_wrong_shares_and_decrypt_block_blames() {
     }
 }
 
-/// A batch for the block's slot that lists other ids is blamed by the combiner as by
-/// `decrypt_block`, unless its keyper also sent one that lists the block's ids.
+/// A batch for the block's slot that names another block is blamed by the combiner as by
+/// `decrypt_block`, unless its keyper also sent one for the block.
 #[test]
 fn a_combiner_blames_mismatched_batches_like_decrypt_block() {
     let c = TestCommittee::new(5, 2, 23);
@@ -451,6 +465,6 @@ fn a_combiner_blames_mismatched_batches_like_decrypt_block() {
     assert_eq!(fast.blamed, slow.blamed);
     assert_eq!(fast.blamed.len(), 1);
     assert_eq!(fast.blamed[0].keyper, k(4));
-    assert_eq!(fast.blamed[0].reason, BlameReason::MismatchedBatch { position: 0 });
+    assert_eq!(fast.blamed[0].reason, BlameReason::MismatchedBatch);
     assert_eq!(plaintexts(&fast.outcomes), expected(5, 64));
 }

@@ -102,7 +102,7 @@ fn share_batch_json_is_hex_and_round_trips() {
     let ct = Ciphertext::from_bytes(sample()).unwrap();
     let batch = ShareBatch::create(&c.shares[0], &c.identities[0], Slot(3), &[&ct], None).unwrap();
     let json = serde_json::to_string(&batch).unwrap();
-    assert!(json.contains("\"share\":\"0x"));
+    assert!(json.contains("\"shares\":[\"0x") && json.contains("\"block\":\"0x"), "{json}");
     let back: SignedShareBatch = serde_json::from_str(&json).unwrap();
     assert_eq!(back, batch);
     c.pks.verify_share_batch(&back).unwrap();

@@ -470,12 +470,12 @@ fn tamper(
     identity: &SigningKey,
 ) -> veil_crypto::SignedShareBatch {
     let mut m = batch.message;
-    if m.entries.len() > 1 {
-        let first = m.entries[0].share;
-        m.entries[0].share = m.entries[1].share;
-        m.entries[1].share = first;
-    } else if let Some(e) = m.entries.first_mut() {
-        e.share[60] ^= 1;
+    if m.shares.len() > 1 {
+        let first = m.shares[0].0;
+        m.shares[0].0 = m.shares[1].0;
+        m.shares[1].0 = first;
+    } else if let Some(s) = m.shares.first_mut() {
+        s.0[60] ^= 1;
     }
     Signed::sign(m, identity)
 }
@@ -808,7 +808,7 @@ mod tests {
         assert!(carry_out(&mut machine, &c.identities[0], Behaviour::Honest, &log, &tx));
         let Ok(KeyperOutput::Shares(batch)) = rx.try_recv() else { panic!("no batch sent") };
         assert_eq!(batch.message.slot, Slot(7));
-        assert_eq!(batch.message.entries.len(), 3);
+        assert_eq!(batch.message.shares.len(), 3);
         assert!(rx.try_recv().is_err(), "one batch");
         assert!(machine.poll_event().is_none(), "every event carried out");
 

@@ -546,7 +546,10 @@ fn a_forged_second_commitment_is_refused_by_every_keyper_even_after_a_restart() 
     };
     let first = commitment(ids[0], 1);
     let forged = commitment(ids[1], 2);
-    // Batches received within `wait`, by keyper, as the id each one covers.
+    // Batches received within `wait`, by keyper, as the id each one covers (each block here
+    // is one id: a batch names its block by the digest of the ordered ids).
+    let by_block: std::collections::HashMap<veil_crypto::BlockDigest, TxId> =
+        ids.iter().map(|id| (veil_crypto::BlockDigest::of(&[*id]), *id)).collect();
     let collect = |wait: Duration| -> Vec<(u16, TxId)> {
         let deadline = Instant::now() + wait;
         let mut got = Vec::new();
@@ -554,7 +557,8 @@ fn a_forged_second_commitment_is_refused_by_every_keyper_even_after_a_restart() 
             match batches.recv_timeout(left) {
                 // The endpoint verified it on arrival.
                 Ok(SequencerInput::VerifiedBatch(b)) => {
-                    got.extend(b.ids().iter().map(|id| (b.keyper().get(), *id)));
+                    let id = by_block.get(b.block()).expect("a block of one submitted id");
+                    got.push((b.keyper().get(), *id));
                 }
                 Ok(SequencerInput::Batch(b)) => panic!("a batch that failed to verify: {b:?}"),
                 _ => {}

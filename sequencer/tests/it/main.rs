@@ -195,7 +195,7 @@ fn unvalidated_ids_release_nothing_until_validated() {
     k.handle_commitment(signed).unwrap();
     let (sent, _) = drive(&mut k, &mut disk);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].message.entries.len(), 2);
+    assert_eq!(sent[0].message.shares.len(), 2);
 }
 
 #[test]

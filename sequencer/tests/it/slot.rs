@@ -190,12 +190,12 @@ impl Net {
                                 KeyperEvent::Persist { token, .. } => k.handle_persisted(token),
                                 KeyperEvent::SendShares(mut b) => {
                                     if *behaviour == Behaviour::WrongShares
-                                        && b.message.entries.len() > 1
+                                        && b.message.shares.len() > 1
                                     {
                                         let mut m = b.message.clone();
-                                        let first = m.entries[0].share;
-                                        m.entries[0].share = m.entries[1].share;
-                                        m.entries[1].share = first;
+                                        let first = m.shares[0].0;
+                                        m.shares[0].0 = m.shares[1].0;
+                                        m.shares[1].0 = first;
                                         b = Signed::sign(
                                             m,
                                             &crate::identity_of(&self.identities, k),
