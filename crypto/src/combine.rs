@@ -132,7 +132,7 @@ pub fn decrypt_block<R: RngCore + CryptoRng>(
     let mut mismatched: BTreeSet<KeyperIndex> = BTreeSet::new();
     let digest = BlockDigest::of(&ids);
     for b in batches.iter().filter(|b| b.slot == slot) {
-        if b.is_for(&ids, &digest) {
+        if b.is_for(&digest, ids.len()) {
             usable.entry(b.keyper).or_insert(b);
         } else {
             mismatched.insert(b.keyper);
@@ -322,7 +322,7 @@ impl BlockCombiner {
         if batch.slot != self.slot {
             return false;
         }
-        if !batch.is_for(&self.ids, &self.digest) {
+        if !batch.is_for(&self.digest, self.ids.len()) {
             self.mismatched.insert(batch.keyper);
             return false;
         }

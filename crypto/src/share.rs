@@ -291,10 +291,10 @@ impl VerifiedShareBatch {
         &self.block
     }
 
-    /// Whether it is a batch for the block of ordered ids `ids`: it names that block and has
-    /// one share per id.
+    /// Whether it is a batch for the block `digest` of `count` ciphertexts: it names that
+    /// block and has one share per ciphertext.
     #[must_use]
-    pub fn is_for(&self, ids: &[TxId], digest: &BlockDigest) -> bool {
-        self.block == *digest && self.shares.len() == ids.len()
+    pub fn is_for(&self, digest: &BlockDigest, count: usize) -> bool {
+        self.block == *digest && self.shares.len() == count
     }
 }

@@ -528,6 +528,21 @@ impl SlotRun {
     }
 }
 
+/// A combiner for the block `cts` of `slot` and the responder set `target`, or `None` if the
+/// crypto core refuses the block (an id twice, a ciphertext of another key): the slow path
+/// then decides.
+fn new_combiner(
+    pks: &PublicKeySet,
+    slot: Slot,
+    cts: &[Ciphertext],
+    target: &ResponderSet,
+    rng: &mut dyn CryptoRngCore,
+) -> Option<BlockCombiner> {
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let mut rng = rng;
+    BlockCombiner::new(pks, slot, &refs, target.clone(), &mut rng).ok()
+}
+
 /// The slot machine of one chain. See the module docs.
 pub struct SlotMachine {
     clock: SlotClock,
@@ -1064,11 +1079,7 @@ impl SlotMachine {
             self.in_flight.insert(ct.id());
         }
         let target = self.pks.default_responders();
-        let combiner = {
-            let refs: Vec<&Ciphertext> = cts.iter().collect();
-            let mut rng = rng;
-            BlockCombiner::new(&self.pks, slot, &refs, target.clone(), &mut rng).ok()
-        };
+        let combiner = new_combiner(&self.pks, slot, &cts, &target, rng);
         let run = self.slots.get_mut(&slot).expect("closing an open slot");
         run.state = SlotState::Closed;
         run.combiner = combiner;
@@ -1247,11 +1258,7 @@ impl SlotMachine {
         let Some(target) = run.target.clone() else { return };
         run.combiner = match run.combiner.take() {
             Some(c) => Some(c.retarget(target.clone())),
-            None => {
-                let refs: Vec<&Ciphertext> = run.cts.iter().collect();
-                let mut rng = rng;
-                BlockCombiner::new(pks, slot, &refs, target.clone(), &mut rng).ok()
-            }
+            None => new_combiner(pks, slot, &run.cts, &target, rng),
         };
         run.prepared = Some(target);
         if let Some(c) = run.combiner.as_mut() {
