@@ -254,8 +254,12 @@ impl SequencerNode {
         }));
         let data = Arc::new(DataStore::open(&config.data_dir.join(DATA_FILE))?);
         let bids = BidIntake::new(intake.clone(), data.clone());
-        let indexer =
-            Indexer::spawn(&config.data_dir.join("sequencer.sqlite"), data.clone(), DEFAULT_POLL)?;
+        let indexer = Indexer::spawn(
+            &config.data_dir.join("sequencer.sqlite"),
+            data.clone(),
+            DEFAULT_POLL,
+            sequencer.release_window(),
+        )?;
         let http = match config.http_listen {
             Some(addr) => {
                 let api = NodeApi {

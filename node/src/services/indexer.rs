@@ -5,7 +5,10 @@
 //! own read connection ([`RecordReader`]) and derives what the HTTP API serves: the slot
 //! documents, one row per committed rollup block, and each published transaction's fate. It
 //! stores how far it read in the same transaction as what it derived, so after a restart it
-//! resumes where it stopped. The slot thread pays nothing for it.
+//! resumes where it stopped. The slot thread pays nothing for it, and the indexer keeps out of
+//! each slot's release window ([`ReleaseWindow::wait_quiet`], at most [`INDEXER_DEFER_MAX`]):
+//! the data API shows a commitment a few tens of milliseconds later, and the release path
+//! keeps the cores it needs.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +23,8 @@ use veil_storage::data::{
 use veil_storage::records::{LogRecord, RecordReader};
 use veil_storage::StoreError;
 
+use super::release_window::ReleaseWindow;
+
 /// How often the indexer looks for new records.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(20);
 
@@ -29,6 +34,11 @@ pub const DEFAULT_POLL: Duration = Duration::from_millis(20);
 /// combines them; nothing on that path waits for the index, so it yields the cores to it,
 /// as the receipt thread does ([`crate::services::receipts::RECEIPTS_NICE`]).
 pub const INDEXER_NICE: i32 = 10;
+
+/// The longest the indexer waits for release windows to close before it indexes anyway (per
+/// step: builders learn from the data API what became of their slots, so it may lag the
+/// record log by about this much, not more).
+pub const INDEXER_DEFER_MAX: Duration = Duration::from_millis(250);
 
 /// Records read per step.
 const BATCH: usize = 256;
@@ -41,17 +51,24 @@ pub struct Indexer {
 }
 
 impl Indexer {
-    /// Starts tailing the record log at `records` into `data`, polling every `poll`.
+    /// Starts tailing the record log at `records` into `data`, polling every `poll`, each
+    /// step once `window` is quiet (see the module docs).
     ///
     /// # Errors
     /// If the record log cannot be opened for reading.
-    pub fn spawn(records: &Path, data: Arc<DataStore>, poll: Duration) -> anyhow::Result<Indexer> {
+    pub fn spawn(
+        records: &Path,
+        data: Arc<DataStore>,
+        poll: Duration,
+        window: ReleaseWindow,
+    ) -> anyhow::Result<Indexer> {
         let reader = RecordReader::open(records)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new().name("veil-indexer".into()).spawn(move || {
             crate::priority::lower_this_thread(INDEXER_NICE, "indexer");
             while !stopping.load(Ordering::Relaxed) {
+                window.wait_quiet(INDEXER_DEFER_MAX);
                 match step(&reader, &data) {
                     Ok(n) if n == BATCH => continue,
                     Ok(_) => {}

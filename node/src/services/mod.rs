@@ -11,4 +11,5 @@ pub mod keyper_client;
 pub mod keyper_server;
 pub mod receipts;
 pub mod registry_api;
+pub mod release_window;
 pub mod sequencer;

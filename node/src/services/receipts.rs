@@ -9,6 +9,13 @@
 //! [`Ingress::deliver_receipts`], which stores and pushes them. The slot thread never waits
 //! for signing, so the next slot's close is never late because of receipts.
 //!
+//! Signing waits until the commitment's release is over ([`ReleaseWindow::wait_quiet`], at
+//! most [`RECEIPTS_DEFER_MAX`]): on a machine that the sequencer shares with its keypers, the
+//! signatures would otherwise take a core from the release path in exactly the milliseconds
+//! that decide commit→plaintext. A receipt is a signed promise of inclusion; it still comes
+//! within a few tens of milliseconds of the plaintext, and never later than the bound plus
+//! the signing after its commitment.
+//!
 //! The queue holds at most [`DEFAULT_QUEUED_COMMITMENTS`] commitments. If signing ever falls
 //! that far behind, a further commitment's receipts are skipped and counted
 //! ([`ReceiptIssuerStats::commitments_skipped`]), rather than letting the queue grow or
@@ -24,6 +31,7 @@ use veil_sequencer::receipt::{receipts_for, ReceiptSigner};
 use veil_sequencer::SignedCommitment;
 
 use super::ingress::Ingress;
+use super::release_window::ReleaseWindow;
 
 /// Commitments queued for signing before further ones are skipped.
 pub const DEFAULT_QUEUED_COMMITMENTS: usize = 16;
@@ -41,6 +49,8 @@ pub struct ReceiptIssuerStats {
     pub sign_us_total: AtomicU64,
     /// The longest building and signing of one commitment's receipts, in µs.
     pub sign_us_max: AtomicU64,
+    /// Time spent waiting for release windows to close before signing, summed, in µs.
+    pub deferred_us_total: AtomicU64,
 }
 
 /// A running receipt issuer. Dropping it lets the worker finish the queued commitments and
@@ -53,7 +63,8 @@ pub struct ReceiptIssuer {
 }
 
 impl ReceiptIssuer {
-    /// Starts the worker thread signing with `signer` and delivering to `ingress`.
+    /// Starts the worker thread signing with `signer` and delivering to `ingress`, each
+    /// commitment's receipts once `window` is quiet (see the module docs).
     ///
     /// # Errors
     /// The OS refused to start the thread.
@@ -61,13 +72,14 @@ impl ReceiptIssuer {
         signer: Box<dyn ReceiptSigner>,
         ingress: Arc<Ingress>,
         queued: usize,
+        window: ReleaseWindow,
     ) -> std::io::Result<ReceiptIssuer> {
         let (queue, rx) = mpsc::sync_channel::<SignedCommitment>(queued.max(1));
         let stats = Arc::new(ReceiptIssuerStats::default());
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new().name("veil-receipts".into()).spawn(move || {
             crate::priority::lower_this_thread(RECEIPTS_NICE, "receipts");
-            run(signer.as_ref(), &ingress, &rx, &thread_stats);
+            run(signer.as_ref(), &ingress, &rx, &window, &thread_stats);
         })?;
         Ok(ReceiptIssuer { queue: Some(queue), stats, thread: Some(thread) })
     }
@@ -113,13 +125,22 @@ impl Drop for ReceiptIssuer {
 /// milliseconds later, plaintexts sooner.
 pub const RECEIPTS_NICE: i32 = 5;
 
+/// The longest a commitment's receipts wait for release windows to close before they are
+/// signed anyway. A healthy release takes tens of milliseconds; this bounds the delay when
+/// one is slow (keypers missing, a fallback round, up to the release timeout).
+pub const RECEIPTS_DEFER_MAX: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn run(
     signer: &dyn ReceiptSigner,
     ingress: &Ingress,
     rx: &mpsc::Receiver<SignedCommitment>,
+    window: &ReleaseWindow,
     stats: &ReceiptIssuerStats,
 ) {
     while let Ok(signed) = rx.recv() {
+        let deferred = window.wait_quiet(RECEIPTS_DEFER_MAX);
+        let deferred_us = u64::try_from(deferred.as_micros()).unwrap_or(u64::MAX);
+        stats.deferred_us_total.fetch_add(deferred_us, Ordering::Relaxed);
         let started = Instant::now();
         let receipts = signer.sign_receipts(receipts_for(&signed.message));
         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -130,6 +151,6 @@ fn run(
         stats.receipts.fetch_add(n as u64, Ordering::Relaxed);
         stats.sign_us_total.fetch_add(took, Ordering::Relaxed);
         stats.sign_us_max.fetch_max(took, Ordering::Relaxed);
-        tracing::debug!(slot = %signed.message.slot, receipts = n, sign_us = took, "receipts issued");
+        tracing::debug!(slot = %signed.message.slot, receipts = n, deferred_us, sign_us = took, "receipts issued");
     }
 }

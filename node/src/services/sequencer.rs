@@ -34,6 +34,7 @@ use super::bids::TopBids;
 use super::ingress::Ingress;
 use super::keyper_server::KeyperLinks;
 use super::receipts::{ReceiptIssuer, DEFAULT_QUEUED_COMMITMENTS};
+use super::release_window::ReleaseWindow;
 
 /// The wall clock in milliseconds since the Unix epoch: the only clock the shells read.
 #[must_use]
@@ -142,6 +143,7 @@ pub struct SequencerService {
     in_flight: Arc<Mutex<HashSet<TxId>>>,
     stats: Arc<Mutex<SlotStats>>,
     running: Arc<AtomicBool>,
+    window: ReleaseWindow,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -270,15 +272,22 @@ impl SequencerService {
         let (input, rx) = channel;
         // Restored commitments are in flight again: builders must not name their ciphertexts.
         let in_flight = Arc::new(Mutex::new(machine.in_flight().clone()));
+        let window = ReleaseWindow::new();
         let receipts = finalizer.receipt_signer().and_then(|signer| {
-            ReceiptIssuer::spawn(signer, ingress.clone(), DEFAULT_QUEUED_COMMITMENTS)
-                .inspect_err(|e| tracing::error!(error = %e, "no receipt issuer; receipts are off"))
-                .ok()
+            ReceiptIssuer::spawn(
+                signer,
+                ingress.clone(),
+                DEFAULT_QUEUED_COMMITMENTS,
+                window.clone(),
+            )
+            .inspect_err(|e| tracing::error!(error = %e, "no receipt issuer; receipts are off"))
+            .ok()
         });
         let stats = Arc::new(Mutex::new(machine.stats().clone()));
         let top_bids = TopBids::default();
         let shell = Shell {
             receipts,
+            window: window.clone(),
             failpoint: Failpoint::from_env(),
             metrics,
             stats: stats.clone(),
@@ -303,7 +312,15 @@ impl SequencerService {
                 still.store(false, Ordering::Relaxed);
             })
             .expect("spawn the sequencer thread");
-        Ok(SequencerService { top_bids, input, in_flight, stats, running, thread: Some(thread) })
+        Ok(SequencerService {
+            top_bids,
+            input,
+            in_flight,
+            stats,
+            running,
+            window,
+            thread: Some(thread),
+        })
     }
 
     /// A sender for bids and share batches.
@@ -338,6 +355,13 @@ impl SequencerService {
         self.running.clone()
     }
 
+    /// The slots between their commitment and their plaintext: background work (the data
+    /// API's indexer) waits for it to be quiet.
+    #[must_use]
+    pub fn release_window(&self) -> ReleaseWindow {
+        self.window.clone()
+    }
+
     /// Stops the thread and waits for it.
     pub fn stop(mut self) {
         let _ = self.input.send(SequencerInput::Stop);
@@ -361,6 +385,8 @@ struct Shell {
     stats: Arc<Mutex<SlotStats>>,
     stage_marks: BTreeMap<Slot, StageMarks>,
     receipts: Option<ReceiptIssuer>,
+    /// Opened at each non-empty commitment, closed at its plaintext or when it is given up.
+    window: ReleaseWindow,
     machine: SlotMachine,
     log: RecordLog,
     finalizer: Box<dyn Finalizer + Send>,
@@ -593,6 +619,9 @@ impl Shell {
                 in_flight.extend(signed.message.ordered_ids().copied());
                 drop(in_flight);
                 tracing::info!(slot = %signed.message.slot, txs = signed.message.len(), "committed");
+                if !signed.message.is_empty() {
+                    self.window.open(signed.message.slot, std::time::Instant::now());
+                }
                 if let Some(issuer) = &self.receipts {
                     issuer.issue(signed.clone());
                 }
@@ -611,6 +640,7 @@ impl Shell {
                     in_flight.remove(id);
                 }
                 drop(in_flight);
+                self.window.close(published.slot);
                 self.keypers.finished(published.slot);
                 self.mark(published.slot, "decrypt");
                 // With the expiry slots the machine holds, so that a committed transaction
@@ -665,6 +695,7 @@ impl Shell {
                     in_flight.remove(id);
                 }
                 drop(in_flight);
+                self.window.close(slot);
                 self.keypers.finished(slot);
                 self.stage_marks.remove(&slot);
                 self.metrics.slots.get_or_create(&vec![("outcome", "undecryptable")]).inc();

@@ -14,6 +14,7 @@ use veil_mempool::pool::PoolConfig;
 use veil_mempool::validate::CommitteeValidator;
 use veil_node::services::ingress::{Ingress, IngressConfig};
 use veil_node::services::receipts::ReceiptIssuer;
+use veil_node::services::release_window::ReleaseWindow;
 use veil_primitives::receipt::{verify_receipt, ReceiptError};
 use veil_primitives::{Amount, ChainId, Eon, PublicKeyBytes, RollupId, Slot, TxId};
 use veil_sequencer::receipt::{check_receipt, receipts_for, ReceiptSigner};
@@ -165,8 +166,13 @@ async fn the_issuer_signs_off_thread_and_the_sdk_waits_and_verifies() {
     sdk.submit(&q, &crate::payers::key_of(&q.ad().fee_payer)).await.unwrap();
 
     let finalizer = sequencer();
-    let issuer = ReceiptIssuer::spawn(finalizer.receipt_signer().unwrap(), ingress.clone(), 4)
-        .expect("issuer thread");
+    let issuer = ReceiptIssuer::spawn(
+        finalizer.receipt_signer().unwrap(),
+        ingress.clone(),
+        4,
+        ReleaseWindow::new(),
+    )
+    .expect("issuer thread");
     issuer.issue(commit(&finalizer, &[(1, vec![p.id()]), (2, vec![q.id()])]));
 
     let key = finalizer.receipt_key();
