@@ -29,10 +29,11 @@ use super::release_window::ReleaseWindow;
 pub const DEFAULT_POLL: Duration = Duration::from_millis(20);
 
 /// The indexer thread's nice value where the OS gives threads their own (Linux). It parses
-/// and indexes a slot's decided and signed records (about 200 KB of JSON for a
-/// 1,000-transaction slot) while the keypers release that slot's shares and the slot thread
-/// combines them; nothing on that path waits for the index, so it yields the cores to it,
-/// as the receipt thread does ([`crate::services::receipts::RECEIPTS_NICE`]).
+/// and indexes each slot's records (about 200 KB of JSON for a 1,000-transaction slot, its
+/// decrypted block 1.3 MB) after the slot's release window, but a slow release or the next
+/// slot's window can still overlap that work; nothing on the release path waits for the
+/// index, so it yields the cores to it, as the receipt thread does
+/// ([`crate::services::receipts::RECEIPTS_NICE`]).
 pub const INDEXER_NICE: i32 = 10;
 
 /// The longest the indexer waits for release windows to close before it indexes anyway (per

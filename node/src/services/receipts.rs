@@ -118,11 +118,10 @@ impl Drop for ReceiptIssuer {
 /// The nice value of the receipt thread where the OS gives threads their own (Linux).
 ///
 /// A commitment's receipts are signed (one ed25519 signature per transaction, about 20 ms
-/// for a 1,000-transaction slot) at the moment the keypers release their shares and the
-/// slot thread combines them. In `veil-perf pipeline` the receipt thread took a fifth of the
-/// machine in parts of that window. At nice 5 it gets about a third of a normal thread's
-/// share while the release path is busy, and all of an idle machine: receipts come a few
-/// milliseconds later, plaintexts sooner.
+/// for a 1,000-transaction slot) after its release window (see the module docs), but a slow
+/// release or the next slot's window can still overlap the signing. At nice 5 the thread
+/// gets about a third of a normal thread's share while the release path is busy, and all of
+/// an idle machine.
 pub const RECEIPTS_NICE: i32 = 5;
 
 /// The longest a commitment's receipts wait for release windows to close before they are
