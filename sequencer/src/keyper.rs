@@ -24,6 +24,12 @@
 //! may still be catching up on the feed): offering the same commitment again later releases;
 //! offering another one is equivocation.
 //!
+//! Validation needs none of the machine's state: [`KeyperMachine::handle_ciphertexts`] is
+//! [`FeedValidator::validate`] (decode, proof check, shares) followed by
+//! [`KeyperMachine::accept`] (hold), and a shell may run the first on a thread of its own,
+//! below the priority of its release path, so that a commitment never waits for a
+//! validation step to end.
+//!
 //! # Memory
 //!
 //! The validated set is bounded ([`KeyperConfig::max_validated`]): past the bound the oldest
@@ -32,6 +38,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use rand_core::CryptoRngCore;
@@ -118,6 +125,99 @@ pub struct KeyperStats {
     pub equivocations: u64,
 }
 
+/// What a keyper does with the feed that needs none of its state: strict decoding, the
+/// batched proof check and, for a member of the default responder set, the shares. A shell
+/// may run it on a thread of its own, below the priority of its release path, and hand each
+/// [`ValidatedRun`] to [`KeyperMachine::accept`]. Made by [`KeyperMachine::validator`].
+#[derive(Clone)]
+pub struct FeedValidator {
+    pks: PublicKeySet,
+    share: Arc<SecretKeyShare>,
+    /// The default responder set when this keyper is a member of it.
+    scaled_for: Option<ResponderSet>,
+}
+
+impl std::fmt::Debug for FeedValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedValidator")
+            .field("keyper", &self.share.index())
+            .field("precomputes_shares", &self.scaled_for.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Ciphertexts checked by a [`FeedValidator`], to hand to [`KeyperMachine::accept`].
+#[derive(Debug)]
+pub struct ValidatedRun {
+    /// One per input: the id, or why it was refused.
+    results: Vec<Result<TxId, CryptoError>>,
+    /// The valid ones not skipped, with their shares when precomputed.
+    valid: Vec<(Ciphertext, Option<DecryptionShare>)>,
+}
+
+impl FeedValidator {
+    /// Checks `bodies` and computes the shares of the valid ones. Ids for which `skip` is
+    /// true (held already) are reported valid without any curve work: feed runs overlap
+    /// fetched bodies, and a resumed feed repeats what was seen.
+    pub fn validate(
+        &self,
+        bodies: &[&[u8]],
+        skip: impl Fn(&TxId) -> bool,
+        rng: &mut dyn CryptoRngCore,
+    ) -> ValidatedRun {
+        let mut results: Vec<Result<TxId, CryptoError>> =
+            bodies.iter().map(|b| Ok(veil_crypto::tx_id(b))).collect();
+        let unseen: Vec<usize> =
+            (0..bodies.len()).filter(|&i| results[i].as_ref().is_ok_and(|id| !skip(id))).collect();
+        let unseen_bodies: Vec<&[u8]> = unseen.iter().map(|&i| bodies[i]).collect();
+        let mut fresh: Vec<(usize, Ciphertext)> = Vec::with_capacity(unseen.len());
+        for (i, decoded) in unseen.into_iter().zip(Ciphertext::decode_many(&unseen_bodies)) {
+            match decoded {
+                Err(e) => results[i] = Err(e),
+                Ok(ct) => fresh.push((i, ct)),
+            }
+        }
+        let mut rng = rng;
+        let refs: Vec<&Ciphertext> = fresh.iter().map(|(_, ct)| ct).collect();
+        let mut bad: HashMap<usize, CryptoError> =
+            self.pks.verify_batch(&refs, &mut rng).into_iter().collect();
+        let good: Vec<(usize, Ciphertext)> = fresh
+            .into_iter()
+            .enumerate()
+            .filter_map(|(j, (i, ct))| match bad.remove(&j) {
+                Some(e) => {
+                    results[i] = Err(e);
+                    None
+                }
+                None => Some((i, ct)),
+            })
+            .collect();
+        let refs: Vec<&Ciphertext> = good.iter().map(|(_, ct)| ct).collect();
+        // Only members of the default responder set precompute their shares: the others
+        // release only when the sequencer asks them for a fallback round.
+        let shares = match &self.scaled_for {
+            Some(set) => self
+                .share
+                .decryption_shares(&refs, Some(set))
+                .map(|shares| shares.into_iter().map(Some).collect()),
+            // The proof check above refused other chains and eons already.
+            None => Ok(vec![None; refs.len()]),
+        };
+        let valid = match shares {
+            Ok(shares) => good.into_iter().map(|(_, ct)| ct).zip(shares).collect(),
+            // Only a ciphertext of another chain or eon fails here (the proof check passed
+            // under this committee's key, so none should): refuse them all with the reason.
+            Err(e) => {
+                for (i, _) in good {
+                    results[i] = Err(e.clone());
+                }
+                Vec::new()
+            }
+        };
+        ValidatedRun { results, valid }
+    }
+}
+
 struct Held {
     ciphertext: Ciphertext,
     /// Precomputed for the default responder set; `None` outside it (computed when asked).
@@ -132,11 +232,12 @@ struct SlotRelease {
 /// One keyper's sans-IO state machine. See the module docs.
 pub struct KeyperMachine {
     pks: PublicKeySet,
-    share: SecretKeyShare,
+    share: Arc<SecretKeyShare>,
     identity: SigningKey,
     verifier: CommitmentVerifier,
     config: KeyperConfig,
     scaled_for: Option<ResponderSet>,
+    feed: FeedValidator,
     held: HashMap<TxId, Held>,
     order: VecDeque<TxId>,
     slots: BTreeMap<Slot, SlotRelease>,
@@ -171,9 +272,16 @@ impl KeyperMachine {
         share.check_against(&pks)?;
         let defaults = pks.default_responders();
         let scaled_for = defaults.contains(share.index()).then_some(defaults);
+        let share = Arc::new(share);
+        let feed = FeedValidator {
+            pks: pks.clone(),
+            share: Arc::clone(&share),
+            scaled_for: scaled_for.clone(),
+        };
         Ok(KeyperMachine {
             pks,
             share,
+            feed,
             identity,
             verifier,
             config,
@@ -236,70 +344,35 @@ impl KeyperMachine {
     /// Validates ciphertexts from the feed (strict decoding, one batched proof check with
     /// coefficients from `rng`) and precomputes this keyper's shares for the valid ones.
     /// Returns one result per input: the id, or why it was refused. Ids held already are
-    /// accepted without rework.
+    /// accepted without rework. The same as [`FeedValidator::validate`] then
+    /// [`KeyperMachine::accept`].
     pub fn handle_ciphertexts(
         &mut self,
         bodies: &[&[u8]],
         rng: &mut dyn CryptoRngCore,
     ) -> Vec<Result<TxId, CryptoError>> {
-        // A held ciphertext is recognised by its id (a hash of its bytes) before any curve
-        // work: feed runs overlap fetched bodies, and a resumed feed repeats what was seen.
-        let mut results: Vec<Result<TxId, CryptoError>> =
-            bodies.iter().map(|b| Ok(veil_crypto::tx_id(b))).collect();
-        let unseen: Vec<usize> = (0..bodies.len())
-            .filter(|&i| results[i].as_ref().is_ok_and(|id| !self.held.contains_key(id)))
-            .collect();
-        let unseen_bodies: Vec<&[u8]> = unseen.iter().map(|&i| bodies[i]).collect();
-        let mut fresh: Vec<(usize, Ciphertext)> = Vec::with_capacity(unseen.len());
-        for (i, decoded) in unseen.into_iter().zip(Ciphertext::decode_many(&unseen_bodies)) {
-            match decoded {
-                Err(e) => results[i] = Err(e),
-                Ok(ct) => fresh.push((i, ct)),
-            }
+        let held = &self.held;
+        let run = self.feed.validate(bodies, |id| held.contains_key(id), rng);
+        self.accept(run)
+    }
+
+    /// The stateless part of [`KeyperMachine::handle_ciphertexts`], for a shell that runs it
+    /// on another thread.
+    #[must_use]
+    pub fn validator(&self) -> FeedValidator {
+        self.feed.clone()
+    }
+
+    /// Holds the ciphertexts a [`FeedValidator`] of this keyper found valid (with their
+    /// shares) and counts the refused ones. Returns the run's results (see
+    /// [`KeyperMachine::handle_ciphertexts`]).
+    pub fn accept(&mut self, run: ValidatedRun) -> Vec<Result<TxId, CryptoError>> {
+        for (ciphertext, share) in run.valid {
+            let id = ciphertext.id();
+            self.hold(id, Held { ciphertext, share });
         }
-        let mut rng = rng;
-        let refs: Vec<&Ciphertext> = fresh.iter().map(|(_, ct)| ct).collect();
-        let mut bad: HashMap<usize, CryptoError> =
-            self.pks.verify_batch(&refs, &mut rng).into_iter().collect();
-        let good: Vec<(usize, Ciphertext)> = fresh
-            .into_iter()
-            .enumerate()
-            .filter_map(|(j, (i, ct))| match bad.remove(&j) {
-                Some(e) => {
-                    results[i] = Err(e);
-                    None
-                }
-                None => Some((i, ct)),
-            })
-            .collect();
-        let refs: Vec<&Ciphertext> = good.iter().map(|(_, ct)| ct).collect();
-        // Only members of the default responder set precompute their shares: the others
-        // release only when the sequencer asks them for a fallback round.
-        let shares = match &self.scaled_for {
-            Some(set) => self
-                .share
-                .decryption_shares(&refs, Some(set))
-                .map(|shares| shares.into_iter().map(Some).collect()),
-            // The proof check above refused other chains and eons already.
-            None => Ok(vec![None; refs.len()]),
-        };
-        match shares {
-            Ok(shares) => {
-                for ((_, ciphertext), share) in good.into_iter().zip(shares) {
-                    let id = ciphertext.id();
-                    self.hold(id, Held { ciphertext, share });
-                }
-            }
-            // Only a ciphertext of another chain or eon fails here (the proof check passed
-            // under this committee's key, so none should): refuse them all with the reason.
-            Err(e) => {
-                for (i, _) in good {
-                    results[i] = Err(e.clone());
-                }
-            }
-        }
-        self.stats.invalid += results.iter().filter(|r| r.is_err()).count() as u64;
-        results
+        self.stats.invalid += run.results.iter().filter(|r| r.is_err()).count() as u64;
+        run.results
     }
 
     fn hold(&mut self, id: TxId, held: Held) {

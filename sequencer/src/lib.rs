@@ -79,7 +79,10 @@ pub use commitment::{
     Commitment, CommitmentVerifier, CommittedBlock, Finalizer, KeyFinalizer, SignedCommitment,
 };
 pub use error::SequencerError;
-pub use keyper::{KeyperConfig, KeyperEvent, KeyperMachine, KeyperRecord, KeyperStats};
+pub use keyper::{
+    FeedValidator, KeyperConfig, KeyperEvent, KeyperMachine, KeyperRecord, KeyperStats,
+    ValidatedRun,
+};
 pub use receipt::{
     check_receipt, receipts_for, Receipt, ReceiptMismatch, ReceiptSigner, SignedReceipt,
 };

@@ -14,14 +14,15 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use veil_primitives::{Signed, Slot, TxId};
-use veil_sequencer::keyper::{KeyperEvent, KeyperMachine, KeyperRecord};
+use veil_sequencer::keyper::{FeedValidator, KeyperEvent, KeyperMachine, KeyperRecord};
 use veil_sequencer::slot::KeyperRequest;
 use veil_sequencer::SignedCommitment;
 use veil_storage::records::RecordLog;
@@ -79,10 +80,27 @@ impl std::fmt::Debug for KeyperService {
     }
 }
 
+/// The nice value of a keyper's validation thread (Linux; elsewhere it runs at the
+/// process's priority): the release thread of its own keyper, of the others and the
+/// sequencer's slot work all win the cores from validation while a slot is between its
+/// commitment and its plaintext. A nice-10 thread weighs about a tenth of a normal one, so
+/// validation still takes every core nothing else wants (the feed keeps up on a machine
+/// with spare CPU), and a commitment that names ciphertexts not validated yet has them
+/// validated on the release thread instead of waiting.
+pub const VALIDATION_NICE: i32 = 10;
+
 impl KeyperService {
-    /// Starts the keyper thread; restores its release records from `log_path` first. With
-    /// `threads`, the keyper gets its own worker pool of that many threads, itself one of
-    /// them; without, it uses the process's shared pool (keypers in one process).
+    /// Starts the keyper's two threads; restores its release records from `log_path` first.
+    ///
+    /// - The release thread takes the inputs, handles commitments and rescale requests,
+    ///   persists the release records and sends the batches; ciphertexts a commitment names
+    ///   and that are not validated yet it validates itself.
+    /// - The validation thread checks the feed in steps ([`VALIDATION_STEP`]) at
+    ///   [`VALIDATION_NICE`] and hands each step's result to the machine.
+    ///
+    /// With `threads`, validation gets its own worker pool of that many threads (the
+    /// validation thread one of them) and the release thread runs its parallel work inline;
+    /// without, both use the process's shared pool (keypers in one process).
     ///
     /// # Errors
     /// [`StoreError`] if the record log cannot be opened.
@@ -99,27 +117,55 @@ impl KeyperService {
             .restore(stored.iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect());
         let (input, rx) = mpsc::sync_channel::<KeyperInput>(INPUT_QUEUE);
         let name = format!("veil-keyper-{}", machine.index());
+        let validator = machine.validator();
+        let index = machine.index();
+        let shared = Arc::new(Shared {
+            machine: Mutex::new(machine),
+            feed: Mutex::new(Backlog::default()),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let feed_thread = {
+            let (shared, name) = (Arc::clone(&shared), name.clone());
+            std::thread::Builder::new()
+                .name(format!("{name}-validate"))
+                .spawn(move || {
+                    crate::priority::lower_this_thread(VALIDATION_NICE, "keyper validation");
+                    let work = || validate_feed(&shared, &validator, index);
+                    // Built here, after the priority is lowered: the pool's workers inherit it.
+                    match pool(threads, &format!("{name}-worker")) {
+                        Some(pool) => pool.install(work),
+                        None => work(),
+                    }
+                })
+                .expect("spawn a keyper validation thread")
+        };
         let thread = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                let work = move || run(machine, identity, behaviour, &log, &rx, &output);
-                // With its own pool the keyper thread is one of the workers: its parallel
-                // checks start without handing work to another thread and waiting for it.
-                let pool = threads.and_then(|n| {
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(n.max(1))
-                        .use_current_thread()
-                        .thread_name(move |i| format!("{name}-worker-{i}"))
-                        .build()
-                        .map_err(
-                            |e| tracing::warn!(error = %e, "no keyper pool; using the shared one"),
-                        )
-                        .ok()
-                });
-                match pool {
+                let in_pool = Arc::clone(&shared);
+                let work = move || {
+                    let mut release = Release {
+                        shared: &in_pool,
+                        identity: &identity,
+                        behaviour,
+                        log: &log,
+                        output: &output,
+                        index,
+                        waiting: Vec::new(),
+                        fetched: BTreeSet::new(),
+                        rng: rand_core::OsRng,
+                    };
+                    release.run(&rx);
+                };
+                // One thread: parallel work of the release path runs inline, at its priority.
+                match pool(threads.map(|_| 1), &format!("{name}-release")) {
                     Some(pool) => pool.install(work),
                     None => work(),
                 }
+                shared.stop.store(true, Ordering::SeqCst);
+                shared.changed.notify_all();
+                let _ = feed_thread.join();
             })
             .expect("spawn a keyper thread");
         Ok(KeyperService { input, thread: Some(thread) })
@@ -131,7 +177,7 @@ impl KeyperService {
         self.input.clone()
     }
 
-    /// Stops the thread and waits for it.
+    /// Stops both threads and waits for them.
     pub fn stop(mut self) {
         let _ = self.input.send(KeyperInput::Stop);
         if let Some(t) = self.thread.take() {
@@ -140,26 +186,64 @@ impl KeyperService {
     }
 }
 
-/// Bytes of feed a keyper thread holds in its own backlog, beyond the input queue. The
-/// thread drains its queue eagerly into the backlog, so that a commitment or rescale request
-/// behind feed runs is acted on at once; past this bound it stops draining, the queue fills
-/// and the link stops reading, which pushes back on the sequencer through QUIC flow control.
+/// A rayon pool of `threads` threads, the calling thread one of them; `None` without
+/// `threads` or if it cannot be built (the shared pool is used then).
+fn pool(threads: Option<usize>, name: &str) -> Option<rayon::ThreadPool> {
+    let name = name.to_string();
+    threads.and_then(|n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .use_current_thread()
+            .thread_name(move |i| format!("{name}-{i}"))
+            .build()
+            .map_err(|e| tracing::warn!(error = %e, "no keyper pool; using the shared one"))
+            .ok()
+    })
+}
+
+/// Bytes of feed a keyper holds in its backlog, beyond the input queue. The release thread
+/// drains its queue eagerly into the backlog, so that a commitment or rescale request
+/// behind feed runs is acted on at once; past this bound it stops draining until a
+/// validation step makes room, the queue fills and the link stops reading, which pushes
+/// back on the sequencer through QUIC flow control.
 pub const BACKLOG_BYTES: usize = 64 << 20;
 
-/// Ciphertexts validated per step: between steps the thread looks at its queue again, so a
-/// commitment waits for at most one step of validation work.
+/// Ciphertexts validated per step. A commitment never waits for a step: what it names and
+/// the validation thread has not finished, the release thread validates itself.
 pub const VALIDATION_STEP: usize = 256;
 
-/// A step smaller than this waits up to [`ACCUMULATE`] for more feed, unless a commitment
-/// waits: batched proof checks and share computations cost far less per ciphertext in runs
-/// of tens than one by one, and a keyper has until the commitment to validate.
+/// A step smaller than this waits up to [`ACCUMULATE`] for more feed: batched proof checks
+/// and share computations cost far less per ciphertext in runs of tens than one by one, and
+/// a keyper has until the commitment to validate.
 pub const MIN_STEP: usize = 64;
 
 /// The longest a ciphertext waits in the backlog for a step to fill up.
 pub const ACCUMULATE: Duration = Duration::from_millis(50);
 
+/// What a keyper's release and validation threads share. Lock order: `machine`, then
+/// `feed`.
+struct Shared {
+    machine: Mutex<KeyperMachine>,
+    feed: Mutex<Backlog>,
+    /// Feed arrived or the keyper stops (for the validation thread); a step finished (for
+    /// the release thread waiting for room in a full backlog).
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn machine(&self) -> MutexGuard<'_, KeyperMachine> {
+        self.machine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn feed(&self) -> MutexGuard<'_, Backlog> {
+        self.feed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Feed bodies received but not validated yet, first in first out, with their ids, so that
-/// the ciphertexts a commitment names can be validated ahead of the rest.
+/// the ciphertexts a commitment names can be validated ahead of the rest; and the step the
+/// validation thread is working on.
 #[derive(Default)]
 struct Backlog {
     order: std::collections::VecDeque<TxId>,
@@ -167,12 +251,14 @@ struct Backlog {
     bytes: usize,
     /// When the backlog last became non-empty.
     since: Option<std::time::Instant>,
+    /// The bodies of the step being validated.
+    in_step: std::collections::HashMap<TxId, Bytes>,
 }
 
 impl Backlog {
     fn push(&mut self, body: Bytes) {
         let id = veil_crypto::tx_id(&body);
-        if self.bodies.contains_key(&id) {
+        if self.bodies.contains_key(&id) || self.in_step.contains_key(&id) {
             return;
         }
         self.since.get_or_insert_with(std::time::Instant::now);
@@ -191,6 +277,17 @@ impl Backlog {
         Some(body)
     }
 
+    /// Whether the body of `id` is here, waiting or in the current step.
+    fn has(&self, id: &TxId) -> bool {
+        self.bodies.contains_key(id) || self.in_step.contains_key(id)
+    }
+
+    /// The body of `id` for the release thread: taken out if waiting, copied if in the
+    /// current step.
+    fn take_urgent(&mut self, id: &TxId) -> Option<Bytes> {
+        self.take(id).or_else(|| self.in_step.get(id).cloned())
+    }
+
     /// How long the next step may still wait for more feed: zero when it is due.
     fn wait(&self) -> Duration {
         match self.since {
@@ -201,16 +298,22 @@ impl Backlog {
         }
     }
 
-    /// Up to `n` bodies from the front (ids taken out of order already are passed over).
-    fn pop_front(&mut self, n: usize) -> Vec<Bytes> {
+    /// Starts a step of up to `n` bodies from the front (ids taken out of order already are
+    /// passed over): they stay findable until [`Backlog::end_step`].
+    fn start_step(&mut self, n: usize) -> Vec<Bytes> {
         let mut out = Vec::with_capacity(n.min(self.bodies.len()));
         while out.len() < n {
             let Some(id) = self.order.pop_front() else { break };
             if let Some(body) = self.take(&id) {
+                self.in_step.insert(id, body.clone());
                 out.push(body);
             }
         }
         out
+    }
+
+    fn end_step(&mut self) {
+        self.in_step.clear();
     }
 
     fn is_empty(&self) -> bool {
@@ -222,121 +325,225 @@ impl Backlog {
     }
 }
 
-fn run(
-    mut machine: KeyperMachine,
-    identity: SigningKey,
-    behaviour: Behaviour,
-    log: &RecordLog,
-    rx: &mpsc::Receiver<KeyperInput>,
-    output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
-) {
+/// The validation thread: takes a step from the backlog when one is due, validates it with
+/// no lock held, and gives the result to the machine. It never wakes the release thread: a
+/// waiting commitment has what it names from the backlog or the current step validated on
+/// the release thread, and waits only for bodies that come as input.
+fn validate_feed(shared: &Shared, validator: &FeedValidator, index: veil_crypto::KeyperIndex) {
     let mut rng = rand_core::OsRng;
-    let mut backlog = Backlog::default();
-    // Commitments that named ciphertexts not validated yet: offered again after each step.
-    let mut waiting: Vec<SignedCommitment> = Vec::new();
-    // Slots whose missing bodies were fetched already: the retries after each step do not
-    // fetch again, but a commitment arriving from the link again (the sequencer replays them
-    // after a reconnect) does, in case the answer was lost with the old link.
-    let mut fetched: BTreeSet<Slot> = BTreeSet::new();
     loop {
-        // Everything queued is taken now: requests act at once, feed goes to the backlog.
-        // Wait when there is no feed to validate, or too little for a step while no
-        // commitment waits (a commitment waiting for bodies the keyper has not got is retried
-        // when something arrives).
-        let idle = if backlog.is_empty() {
-            Duration::from_millis(200)
-        } else if waiting.is_empty() {
-            backlog.wait()
-        } else {
-            Duration::ZERO
+        let step = {
+            let mut feed = shared.feed();
+            loop {
+                if shared.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let wait = if feed.is_empty() { Duration::from_millis(200) } else { feed.wait() };
+                if wait.is_zero() {
+                    break feed.start_step(VALIDATION_STEP);
+                }
+                feed = shared
+                    .changed
+                    .wait_timeout(feed, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
         };
-        let mut next = if !idle.is_zero() {
-            match rx.recv_timeout(idle) {
+        let started = std::time::Instant::now();
+        let refs: Vec<&[u8]> = step.iter().map(|b| &b[..]).collect();
+        let held: std::collections::HashSet<TxId> = {
+            let machine = shared.machine();
+            refs.iter().map(|b| veil_crypto::tx_id(b)).filter(|id| machine.holds(id)).collect()
+        };
+        let run = validator.validate(&refs, |id| held.contains(id), &mut rng);
+        shared.machine().accept(run);
+        let backlog = {
+            let mut feed = shared.feed();
+            feed.end_step();
+            feed.bodies.len()
+        };
+        shared.changed.notify_all();
+        tracing::debug!(
+            target: TIMELINE,
+            keyper = index.get(),
+            n = refs.len(),
+            backlog,
+            took_us = started.elapsed().as_micros() as u64,
+            "validated"
+        );
+    }
+}
+
+/// The release thread's state.
+struct Release<'a> {
+    shared: &'a Shared,
+    identity: &'a SigningKey,
+    behaviour: Behaviour,
+    log: &'a RecordLog,
+    output: &'a tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
+    index: veil_crypto::KeyperIndex,
+    /// Commitments that named ciphertexts not validated yet: offered again on each input.
+    waiting: Vec<SignedCommitment>,
+    /// Slots whose missing bodies were fetched already: the retries do not fetch again, but
+    /// a commitment arriving from the link again (the sequencer replays them after a
+    /// reconnect) does, in case the answer was lost with the old link.
+    fetched: BTreeSet<Slot>,
+    rng: rand_core::OsRng,
+}
+
+impl Release<'_> {
+    fn run(&mut self, rx: &mpsc::Receiver<KeyperInput>) {
+        loop {
+            // Everything queued is taken now: requests act at once, feed goes to the backlog
+            // (unless it is full: then the queue waits for a validation step to make room).
+            if self.shared.feed().full() {
+                let feed = self.shared.feed();
+                let _ = self.shared.changed.wait_timeout(feed, Duration::from_millis(50));
+                continue;
+            }
+            let mut next = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(input) => Some(input),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-        } else {
-            None
-        };
-        loop {
-            if next.is_none() && !backlog.full() {
+            };
+            loop {
+                let Some(input) = next.take() else { break };
+                match input {
+                    KeyperInput::Feed(bodies) => {
+                        let mut feed = self.shared.feed();
+                        bodies.into_iter().for_each(|b| feed.push(b));
+                        drop(feed);
+                        self.shared.changed.notify_all();
+                    }
+                    KeyperInput::Request(KeyperRequest::Commitment(signed)) => {
+                        tracing::debug!(
+                            target: TIMELINE,
+                            slot = signed.message.slot.0,
+                            keyper = self.index.get(),
+                            "commitment dequeued"
+                        );
+                        self.fetched.remove(&signed.message.slot);
+                        self.offer(signed);
+                    }
+                    KeyperInput::Request(KeyperRequest::Rescale { slot, responders }) => {
+                        if responders.contains(self.index) {
+                            if let Err(e) = self.shared.machine().handle_rescale(slot, responders) {
+                                tracing::debug!(error = %e, %slot, "rescale refused");
+                            }
+                        }
+                    }
+                    KeyperInput::Stop => return,
+                }
+                if self.shared.feed().full() {
+                    break;
+                }
                 next = match rx.try_recv() {
                     Ok(input) => Some(input),
                     Err(mpsc::TryRecvError::Empty) => None,
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 };
             }
-            let Some(input) = next.take() else { break };
-            match input {
-                KeyperInput::Feed(bodies) => bodies.into_iter().for_each(|b| backlog.push(b)),
-                KeyperInput::Request(KeyperRequest::Commitment(signed)) => {
-                    tracing::debug!(
-                        target: TIMELINE,
-                        slot = signed.message.slot.0,
-                        keyper = machine.index().get(),
-                        backlog = backlog.bodies.len(),
-                        "commitment dequeued"
-                    );
-                    fetched.remove(&signed.message.slot);
-                    offer(&mut machine, signed, &backlog, &mut waiting, &mut fetched, output);
-                }
-                KeyperInput::Request(KeyperRequest::Rescale { slot, responders }) => {
-                    if responders.contains(machine.index()) {
-                        if let Err(e) = machine.handle_rescale(slot, responders) {
-                            tracing::debug!(error = %e, %slot, "rescale refused");
-                        }
-                    }
-                }
-                KeyperInput::Stop => return,
+            // A commitment released just now goes out before anything else is validated.
+            if !self.carry_out() {
+                return;
+            }
+            self.retry_waiting();
+            if !self.carry_out() {
+                return;
             }
         }
-        // A commitment released just now goes out before the next validation step (up to
-        // `VALIDATION_STEP` ciphertexts of feed) rather than after it.
-        if !carry_out(&mut machine, &identity, behaviour, log, output) {
+    }
+
+    /// Validates, on this thread, what the waiting commitments name and the backlog holds
+    /// (waiting or in the validation thread's current step), then offers them again.
+    fn retry_waiting(&mut self) {
+        if self.waiting.is_empty() {
             return;
         }
-        // The ciphertexts that waiting commitments name and the backlog holds go first; then
-        // one step of the feed in order.
-        for c in std::mem::take(&mut waiting) {
-            offer(&mut machine, c, &backlog, &mut waiting, &mut fetched, output);
-        }
-        let urgent: Vec<Bytes> = waiting
-            .iter()
-            .flat_map(|c| c.message.ordered_ids())
-            .filter(|id| !machine.holds(id))
-            .filter_map(|id| backlog.take(id))
-            .collect();
-        let step = if !urgent.is_empty() {
-            urgent
-        } else if waiting.is_empty() && !backlog.wait().is_zero() {
-            Vec::new()
-        } else {
-            backlog.pop_front(VALIDATION_STEP)
+        let urgent: Vec<Bytes> = {
+            let machine = self.shared.machine();
+            let mut feed = self.shared.feed();
+            let mut seen = std::collections::HashSet::new();
+            self.waiting
+                .iter()
+                .flat_map(|c| c.message.ordered_ids())
+                .filter(|id| !machine.holds(id) && seen.insert(**id))
+                .filter_map(|id| feed.take_urgent(id))
+                .collect()
         };
-        if !step.is_empty() {
+        if !urgent.is_empty() {
             let started = std::time::Instant::now();
-            let refs: Vec<&[u8]> = step.iter().map(|b| &b[..]).collect();
-            let _ = machine.handle_ciphertexts(&refs, &mut rng);
+            let refs: Vec<&[u8]> = urgent.iter().map(|b| &b[..]).collect();
+            let validator = self.shared.machine().validator();
+            let run = validator.validate(&refs, |_| false, &mut self.rng);
+            self.shared.machine().accept(run);
             tracing::debug!(
                 target: TIMELINE,
-                keyper = machine.index().get(),
+                keyper = self.index.get(),
                 n = refs.len(),
-                waiting = waiting.len(),
-                backlog = backlog.bodies.len(),
                 took_us = started.elapsed().as_micros() as u64,
-                "validated"
+                "validated for a waiting commitment"
             );
-            for c in std::mem::take(&mut waiting) {
-                offer(&mut machine, c, &backlog, &mut waiting, &mut fetched, output);
-            }
         }
+        for c in std::mem::take(&mut self.waiting) {
+            self.offer(c);
+        }
+        let mut fetched = std::mem::take(&mut self.fetched);
         while fetched.len() > 256 {
             fetched.pop_first();
         }
-        if !carry_out(&mut machine, &identity, behaviour, log, output) {
-            return;
+        self.fetched = fetched;
+    }
+
+    fn offer(&mut self, signed: SignedCommitment) {
+        let outcome = self.shared.machine().handle_commitment(signed.clone());
+        match outcome {
+            Ok(()) => {
+                tracing::debug!(
+                    target: TIMELINE,
+                    slot = signed.message.slot.0,
+                    keyper = self.index.get(),
+                    "commitment accepted"
+                );
+            }
+            Err(veil_sequencer::SequencerError::UnvalidatedCiphertext(_)) => {
+                // Bodies neither validated nor in the backlog are fetched from the
+                // sequencer's storage (once per slot); the others are validated on this
+                // thread when the commitment is offered again.
+                let (missing, unvalidated) = {
+                    let machine = self.shared.machine();
+                    let feed = self.shared.feed();
+                    let unvalidated: Vec<TxId> = signed
+                        .message
+                        .ordered_ids()
+                        .filter(|id| !machine.holds(id))
+                        .copied()
+                        .collect();
+                    let missing: Vec<TxId> =
+                        unvalidated.iter().filter(|id| !feed.has(id)).copied().collect();
+                    (missing, unvalidated.len())
+                };
+                if !missing.is_empty() && self.fetched.insert(signed.message.slot) {
+                    tracing::info!(slot = %signed.message.slot, missing = missing.len(), "fetching committed ciphertexts not seen on the feed");
+                    let _ = self.output.send(KeyperOutput::Fetch(missing));
+                }
+                if self.waiting.len() < 64 && !self.waiting.contains(&signed) {
+                    tracing::debug!(
+                        target: TIMELINE,
+                        slot = signed.message.slot.0,
+                        keyper = self.index.get(),
+                        unvalidated,
+                        "commitment waits"
+                    );
+                    self.waiting.push(signed);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "commitment refused"),
         }
+    }
+
+    fn carry_out(&mut self) -> bool {
+        carry_out(&self.shared.machine, self.identity, self.behaviour, self.log, self.output)
     }
 }
 
@@ -344,16 +551,22 @@ fn run(
 /// record could not be made durable). The persist events queued together (a slot's first
 /// commitment and its release record) are written in one transaction, one fsync instead of
 /// one each, and all are durable before the machine hears of any of them: the release path
-/// after a commitment waits for one disk flush, not two.
+/// after a commitment waits for one disk flush, not two. The machine is not locked while
+/// the records are written.
 fn carry_out(
-    machine: &mut KeyperMachine,
+    machine: &Mutex<KeyperMachine>,
     identity: &SigningKey,
     behaviour: Behaviour,
     log: &RecordLog,
     output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
 ) -> bool {
+    let lock = || machine.lock().unwrap_or_else(PoisonError::into_inner);
+    let index = lock().index();
     loop {
-        let events: Vec<KeyperEvent> = std::iter::from_fn(|| machine.poll_event()).collect();
+        let events: Vec<KeyperEvent> = {
+            let mut m = lock();
+            std::iter::from_fn(|| m.poll_event()).collect()
+        };
         if events.is_empty() {
             return true;
         }
@@ -381,7 +594,7 @@ fn carry_out(
             tracing::debug!(
                 target: TIMELINE,
                 slot = records[0].0 .0,
-                keyper = machine.index().get(),
+                keyper = index.get(),
                 records = records.len(),
                 bytes = records.iter().map(|(_, b)| b.len()).sum::<usize>(),
                 took_us = started.elapsed().as_micros() as u64,
@@ -390,7 +603,7 @@ fn carry_out(
         }
         for event in events {
             match event {
-                KeyperEvent::Persist { token, .. } => machine.handle_persisted(token),
+                KeyperEvent::Persist { token, .. } => lock().handle_persisted(token),
                 KeyperEvent::SendShares(batch) => {
                     let batch = match behaviour {
                         Behaviour::Silent => continue,
@@ -400,7 +613,7 @@ fn carry_out(
                     tracing::debug!(
                         target: TIMELINE,
                         slot = batch.message.slot.0,
-                        keyper = machine.index().get(),
+                        keyper = index.get(),
                         "batch out"
                     );
                     let _ = output.send(KeyperOutput::Shares(Box::new(batch)));
@@ -415,52 +628,6 @@ fn carry_out(
                 }
             }
         }
-    }
-}
-
-fn offer(
-    machine: &mut KeyperMachine,
-    signed: SignedCommitment,
-    backlog: &Backlog,
-    waiting: &mut Vec<SignedCommitment>,
-    fetched: &mut BTreeSet<Slot>,
-    output: &tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
-) {
-    match machine.handle_commitment(signed.clone()) {
-        Ok(()) => {
-            tracing::debug!(
-                target: TIMELINE,
-                slot = signed.message.slot.0,
-                keyper = machine.index().get(),
-                "commitment accepted"
-            );
-        }
-        Err(veil_sequencer::SequencerError::UnvalidatedCiphertext(_)) => {
-            // Bodies neither validated nor in the backlog are fetched from the sequencer's
-            // storage (once per slot); the others are validated in the next steps.
-            let missing: Vec<TxId> = signed
-                .message
-                .ordered_ids()
-                .filter(|id| !machine.holds(id) && !backlog.bodies.contains_key(id))
-                .copied()
-                .collect();
-            if !missing.is_empty() && fetched.insert(signed.message.slot) {
-                tracing::info!(slot = %signed.message.slot, missing = missing.len(), "fetching committed ciphertexts not seen on the feed");
-                let _ = output.send(KeyperOutput::Fetch(missing));
-            }
-            if waiting.len() < 64 && !waiting.contains(&signed) {
-                tracing::debug!(
-                    target: TIMELINE,
-                    slot = signed.message.slot.0,
-                    keyper = machine.index().get(),
-                    unvalidated =
-                        signed.message.ordered_ids().filter(|id| !machine.holds(id)).count(),
-                    "commitment waits"
-                );
-                waiting.push(signed);
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "commitment refused"),
     }
 }
 
@@ -805,12 +972,13 @@ mod tests {
         let path = dir.path().join("keyper.sqlite");
         let (log, _) = RecordLog::open(&path).unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        assert!(carry_out(&mut machine, &c.identities[0], Behaviour::Honest, &log, &tx));
+        let machine = Mutex::new(machine);
+        assert!(carry_out(&machine, &c.identities[0], Behaviour::Honest, &log, &tx));
         let Ok(KeyperOutput::Shares(batch)) = rx.try_recv() else { panic!("no batch sent") };
         assert_eq!(batch.message.slot, Slot(7));
         assert_eq!(batch.message.shares.len(), 3);
         assert!(rx.try_recv().is_err(), "one batch");
-        assert!(machine.poll_event().is_none(), "every event carried out");
+        assert!(machine.lock().unwrap().poll_event().is_none(), "every event carried out");
 
         drop(log);
         let (_, stored) = RecordLog::open(&path).unwrap();

@@ -234,6 +234,50 @@ fn bad_ciphertexts_are_refused_and_not_held() {
     assert_eq!(k.stats().invalid, 2);
 }
 
+/// A shell may validate on another thread: `FeedValidator::validate` there, then
+/// `KeyperMachine::accept`, holds, counts and releases exactly what `handle_ciphertexts` does,
+/// and ids the skip rule names cost no check.
+#[test]
+fn validation_on_another_thread_then_accept_matches_the_one_step_path() {
+    let c = committee();
+    let cts: Vec<Ciphertext> = (1..=4).map(|n| encrypt(&c, n)).collect();
+    let mut tampered = encrypt(&c, 9).as_bytes().to_vec();
+    *tampered.last_mut().unwrap() ^= 1;
+    let mut bodies: Vec<Vec<u8>> = cts.iter().map(|ct| ct.as_bytes().to_vec()).collect();
+    bodies.push(tampered);
+    let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+
+    let mut one_step = keyper(&c, 0);
+    let expected = one_step.handle_ciphertexts(&refs, &mut rng(3));
+
+    let mut split = keyper(&c, 0);
+    let validator = split.validator();
+    let owned = bodies.clone();
+    let run = std::thread::spawn(move || {
+        let refs: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        validator.validate(&refs, |_| false, &mut rng(3))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(split.accept(run), expected);
+    assert_eq!(split.stats(), one_step.stats());
+    assert_eq!((split.stats().validated, split.stats().invalid), (4, 1));
+
+    // A held id is skipped: reported valid, not checked, not counted again.
+    let skipped = split.validator().validate(&refs[..1], |id| *id == cts[0].id(), &mut rng(4));
+    assert_eq!(split.accept(skipped), vec![Ok(cts[0].id())]);
+    assert_eq!(split.stats().validated, 4);
+
+    let ct_refs: Vec<&Ciphertext> = cts.iter().collect();
+    let signed = sequencer().finalize(commitment(&c, 3, &ct_refs)).unwrap();
+    one_step.handle_commitment(signed.clone()).unwrap();
+    split.handle_commitment(signed).unwrap();
+    let (a, _) = drive(&mut one_step, &mut Vec::new());
+    let (b, _) = drive(&mut split, &mut Vec::new());
+    assert_eq!(a, b, "the same signed batch");
+    assert_eq!(a.len(), 1);
+}
+
 #[test]
 fn the_validated_set_is_bounded() {
     let c = committee();
