@@ -619,15 +619,17 @@ impl PublicKeySet {
     /// Checks one ciphertext: right chain and eon, and a valid proof (`z·G1 = h·(A′ + c·U′)`).
     pub fn verify(&self, ct: &Ciphertext) -> Result<(), CryptoError> {
         self.check_context(&ct.ad)?;
-        let lhs = G1Projective::generator() * ct.z;
-        // A′ + c·U′ by blst's generic multi-scalar multiplication: its single-point
-        // multiplication uses the GLV endomorphism, which is only right inside G1.
+        // As one sum that must clear to the identity, the way the batch check does it:
+        // h·(A′ + c·U′ − (z·h⁻¹)·G1) = h·(A′ + c·U′) − z·G1, since G1 is in the subgroup. One
+        // two-point multi-scalar multiplication (blst's generic one: its single-point
+        // multiplication uses the GLV endomorphism, which is only right inside G1) instead of
+        // that and a separate z·G1: about a third cheaper.
         let sum = curve::msm_serial(
-            &[ct.a, ct.u_prime],
-            &curve::scalars_le(&[Scalar::ONE, ct.challenge()]),
+            &[ct.u_prime, G1Affine::generator()],
+            &curve::scalars_le(&[ct.challenge(), -ct.z * curve::cofactor_inverse()]),
             255,
-        );
-        if lhs == curve::clear_cofactor(&sum) {
+        ) + ct.a;
+        if bool::from(curve::clear_cofactor(&sum).is_identity()) {
             Ok(())
         } else {
             Err(CryptoError::BadProof)
