@@ -208,8 +208,9 @@ fn pool(threads: Option<usize>, name: &str) -> Option<rayon::ThreadPool> {
 /// back on the sequencer through QUIC flow control.
 pub const BACKLOG_BYTES: usize = 64 << 20;
 
-/// Ciphertexts validated per step. A commitment never waits for a step: what it names and
-/// the validation thread has not finished, the release thread validates itself.
+/// Ciphertexts validated per step. A commitment does not wait for a large step: what it
+/// names and the validation thread has not finished, the release thread validates itself
+/// (see `Release::retry_waiting`).
 pub const VALIDATION_STEP: usize = 256;
 
 /// A step smaller than this waits up to [`ACCUMULATE`] for more feed: batched proof checks
@@ -219,6 +220,10 @@ pub const MIN_STEP: usize = 64;
 
 /// The longest a ciphertext waits in the backlog for a step to fill up.
 pub const ACCUMULATE: Duration = Duration::from_millis(50);
+
+/// The longest a waiting commitment waits for a small validation step that holds what it
+/// names, before the release thread validates those ciphertexts itself as well.
+pub const STEP_WAIT: Duration = Duration::from_millis(50);
 
 /// What a keyper's release and validation threads share. Lock order: `machine`, then
 /// `feed`.
@@ -256,8 +261,8 @@ struct Backlog {
 }
 
 impl Backlog {
-    fn push(&mut self, body: Bytes) {
-        let id = veil_crypto::tx_id(&body);
+    /// Adds `body`, whose id is `id` (hashed by the caller, outside the lock).
+    fn push(&mut self, id: TxId, body: Bytes) {
         if self.bodies.contains_key(&id) || self.in_step.contains_key(&id) {
             return;
         }
@@ -351,9 +356,12 @@ fn validate_feed(shared: &Shared, validator: &FeedValidator, index: veil_crypto:
         };
         let started = std::time::Instant::now();
         let refs: Vec<&[u8]> = step.iter().map(|b| &b[..]).collect();
+        // Hashed before the lock: this thread runs at a low priority, and a lock it holds
+        // while it waits for a core stops the release thread (every lock it takes is short).
+        let ids: Vec<TxId> = refs.iter().map(|b| veil_crypto::tx_id(b)).collect();
         let held: std::collections::HashSet<TxId> = {
             let machine = shared.machine();
-            refs.iter().map(|b| veil_crypto::tx_id(b)).filter(|id| machine.holds(id)).collect()
+            ids.into_iter().filter(|id| machine.holds(id)).collect()
         };
         let run = validator.validate(&refs, |id| held.contains(id), &mut rng);
         shared.machine().accept(run);
@@ -410,8 +418,10 @@ impl Release<'_> {
                 let Some(input) = next.take() else { break };
                 match input {
                     KeyperInput::Feed(bodies) => {
+                        let bodies: Vec<(TxId, Bytes)> =
+                            bodies.into_iter().map(|b| (veil_crypto::tx_id(&b), b)).collect();
                         let mut feed = self.shared.feed();
-                        bodies.into_iter().for_each(|b| feed.push(b));
+                        bodies.into_iter().for_each(|(id, b)| feed.push(id, b));
                         drop(feed);
                         self.shared.changed.notify_all();
                     }
@@ -454,37 +464,19 @@ impl Release<'_> {
         }
     }
 
-    /// Validates, on this thread, what the waiting commitments name and the backlog holds
-    /// (waiting or in the validation thread's current step), then offers them again.
+    /// Validates, on this thread, what the waiting commitments name and the backlog holds,
+    /// then offers them again. What the validation thread's current step holds is left to
+    /// it when the step is small (the feed's trickle between slots: the step is that same
+    /// work, and it finishes while this thread validates the rest), up to [`STEP_WAIT`];
+    /// from a large step (a burst still being validated) or after that wait, it is copied
+    /// and validated here too.
     fn retry_waiting(&mut self) {
         if self.waiting.is_empty() {
             return;
         }
-        let urgent: Vec<Bytes> = {
-            let machine = self.shared.machine();
-            let mut feed = self.shared.feed();
-            let mut seen = std::collections::HashSet::new();
-            self.waiting
-                .iter()
-                .flat_map(|c| c.message.ordered_ids())
-                .filter(|id| !machine.holds(id) && seen.insert(**id))
-                .filter_map(|id| feed.take_urgent(id))
-                .collect()
-        };
-        if !urgent.is_empty() {
-            let started = std::time::Instant::now();
-            let refs: Vec<&[u8]> = urgent.iter().map(|b| &b[..]).collect();
-            let validator = self.shared.machine().validator();
-            let run = validator.validate(&refs, |_| false, &mut self.rng);
-            self.shared.machine().accept(run);
-            tracing::debug!(
-                target: TIMELINE,
-                keyper = self.index.get(),
-                n = refs.len(),
-                took_us = started.elapsed().as_micros() as u64,
-                "validated for a waiting commitment"
-            );
-        }
+        self.validate_named(false);
+        self.wait_for_small_step();
+        self.validate_named(true);
         for c in std::mem::take(&mut self.waiting) {
             self.offer(c);
         }
@@ -493,6 +485,65 @@ impl Release<'_> {
             fetched.pop_first();
         }
         self.fetched = fetched;
+    }
+
+    /// Validates here the ciphertexts the waiting commitments name that are not held: those
+    /// waiting in the backlog, and with `in_step` those of the current step too.
+    fn validate_named(&mut self, in_step: bool) {
+        let bodies: Vec<Bytes> = {
+            let machine = self.shared.machine();
+            let mut feed = self.shared.feed();
+            let mut seen = std::collections::HashSet::new();
+            self.waiting
+                .iter()
+                .flat_map(|c| c.message.ordered_ids())
+                .filter(|id| !machine.holds(id) && seen.insert(**id))
+                .filter_map(|id| if in_step { feed.take_urgent(id) } else { feed.take(id) })
+                .collect()
+        };
+        if bodies.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
+        let validator = self.shared.machine().validator();
+        let run = validator.validate(&refs, |_| false, &mut self.rng);
+        self.shared.machine().accept(run);
+        tracing::debug!(
+            target: TIMELINE,
+            keyper = self.index.get(),
+            n = refs.len(),
+            from_step = in_step,
+            took_us = started.elapsed().as_micros() as u64,
+            "validated for a waiting commitment"
+        );
+    }
+
+    /// Waits, up to [`STEP_WAIT`], for the validation thread's current step to end if it is
+    /// at most [`MIN_STEP`] ciphertexts and holds one a waiting commitment names.
+    fn wait_for_small_step(&self) {
+        let deadline = std::time::Instant::now() + STEP_WAIT;
+        let mut feed = self.shared.feed();
+        loop {
+            if feed.in_step.is_empty() || feed.in_step.len() > MIN_STEP {
+                return;
+            }
+            let named = self
+                .waiting
+                .iter()
+                .flat_map(|c| c.message.ordered_ids())
+                .any(|id| feed.in_step.contains_key(id));
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if !named || left.is_zero() {
+                return;
+            }
+            feed = self
+                .shared
+                .changed
+                .wait_timeout(feed, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     fn offer(&mut self, signed: SignedCommitment) {
