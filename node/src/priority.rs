@@ -3,9 +3,9 @@
 //! On Linux a nice value belongs to a thread: `setpriority(PRIO_PROCESS, 0, …)` changes the
 //! calling thread only, and threads it starts afterwards inherit it. `veil keyper --nice`
 //! calls [`lower`] before any worker thread starts (the whole process runs lower); the
-//! sequencer's background threads (the receipt issuer, the data API's indexer) call
-//! [`lower_this_thread`] on their own thread (only that thread runs lower, so only on Linux:
-//! elsewhere the call would lower the whole process).
+//! sequencer's background threads (the receipt issuer, the data API's indexer) and each
+//! keyper's validation thread call [`lower_this_thread`] on their own thread (only that
+//! thread runs lower, so only on Linux: elsewhere the call would lower the whole process).
 
 #[cfg(unix)]
 use anyhow::Context;

@@ -37,6 +37,7 @@ pub struct KeyperArgs {
     /// started). For keypers that share a machine: those outside the committee's default
     /// responder set validate ahead of time but release shares only in a fallback round, so
     /// they should yield the cores to the responders, whose shares every slot waits for.
+    /// Validation of the feed runs at nice 10 or this value, whichever is lower priority.
     #[arg(long, env = "VEIL_KEYPER_NICE", default_value_t = 0,
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub nice: i32,
