@@ -156,27 +156,37 @@ pub struct ValidatedRun {
 }
 
 impl FeedValidator {
-    /// Checks `bodies` and computes the shares of the valid ones. Ids for which `skip` is
-    /// true (held already) are reported valid without any curve work: feed runs overlap
-    /// fetched bodies, and a resumed feed repeats what was seen.
+    /// Checks `bodies` and computes the shares of the valid ones. `held` gets the ids of the
+    /// bodies that decode and says, for each, whether it is held already: those are
+    /// reported valid without the proof check or a share (feed runs overlap fetched bodies,
+    /// and a resumed feed repeats what was seen). Decoding comes first because it hashes
+    /// each body for its id anyway.
     pub fn validate(
         &self,
         bodies: &[&[u8]],
-        skip: impl Fn(&TxId) -> bool,
+        held: impl FnOnce(&[TxId]) -> Vec<bool>,
         rng: &mut dyn CryptoRngCore,
     ) -> ValidatedRun {
-        let mut results: Vec<Result<TxId, CryptoError>> =
-            bodies.iter().map(|b| Ok(veil_crypto::tx_id(b))).collect();
-        let unseen: Vec<usize> =
-            (0..bodies.len()).filter(|&i| results[i].as_ref().is_ok_and(|id| !skip(id))).collect();
-        let unseen_bodies: Vec<&[u8]> = unseen.iter().map(|&i| bodies[i]).collect();
-        let mut fresh: Vec<(usize, Ciphertext)> = Vec::with_capacity(unseen.len());
-        for (i, decoded) in unseen.into_iter().zip(Ciphertext::decode_many(&unseen_bodies)) {
-            match decoded {
-                Err(e) => results[i] = Err(e),
-                Ok(ct) => fresh.push((i, ct)),
+        let mut results: Vec<Result<TxId, CryptoError>> = Vec::with_capacity(bodies.len());
+        let mut decoded: Vec<(usize, Ciphertext)> = Vec::with_capacity(bodies.len());
+        for (i, d) in Ciphertext::decode_many(bodies).into_iter().enumerate() {
+            match d {
+                Ok(ct) => {
+                    results.push(Ok(ct.id()));
+                    decoded.push((i, ct));
+                }
+                Err(e) => results.push(Err(e)),
             }
         }
+        let ids: Vec<TxId> = decoded.iter().map(|(_, ct)| ct.id()).collect();
+        let held = held(&ids);
+        // An id `held` says nothing about is checked.
+        let fresh: Vec<(usize, Ciphertext)> = decoded
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| !held.get(*j).copied().unwrap_or(false))
+            .map(|(_, c)| c)
+            .collect();
         let mut rng = rng;
         let refs: Vec<&Ciphertext> = fresh.iter().map(|(_, ct)| ct).collect();
         let mut bad: HashMap<usize, CryptoError> =
@@ -352,7 +362,11 @@ impl KeyperMachine {
         rng: &mut dyn CryptoRngCore,
     ) -> Vec<Result<TxId, CryptoError>> {
         let held = &self.held;
-        let run = self.feed.validate(bodies, |id| held.contains_key(id), rng);
+        let run = self.feed.validate(
+            bodies,
+            |ids| ids.iter().map(|id| held.contains_key(id)).collect(),
+            rng,
+        );
         self.accept(run)
     }
 

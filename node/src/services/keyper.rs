@@ -356,14 +356,13 @@ fn validate_feed(shared: &Shared, validator: &FeedValidator, index: veil_crypto:
         };
         let started = std::time::Instant::now();
         let refs: Vec<&[u8]> = step.iter().map(|b| &b[..]).collect();
-        // Hashed before the lock: this thread runs at a low priority, and a lock it holds
-        // while it waits for a core stops the release thread (every lock it takes is short).
-        let ids: Vec<TxId> = refs.iter().map(|b| veil_crypto::tx_id(b)).collect();
-        let held: std::collections::HashSet<TxId> = {
+        // The machine is locked only to look the decoded ids up: this thread runs at a low
+        // priority, and a lock it holds while it waits for a core stops the release thread.
+        let held = |ids: &[TxId]| {
             let machine = shared.machine();
-            ids.into_iter().filter(|id| machine.holds(id)).collect()
+            ids.iter().map(|id| machine.holds(id)).collect()
         };
-        let run = validator.validate(&refs, |id| held.contains(id), &mut rng);
+        let run = validator.validate(&refs, held, &mut rng);
         shared.machine().accept(run);
         let backlog = {
             let mut feed = shared.feed();
@@ -507,7 +506,7 @@ impl Release<'_> {
         let started = std::time::Instant::now();
         let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
         let validator = self.shared.machine().validator();
-        let run = validator.validate(&refs, |_| false, &mut self.rng);
+        let run = validator.validate(&refs, |ids| vec![false; ids.len()], &mut self.rng);
         self.shared.machine().accept(run);
         tracing::debug!(
             target: TIMELINE,

@@ -255,7 +255,7 @@ fn validation_on_another_thread_then_accept_matches_the_one_step_path() {
     let owned = bodies.clone();
     let run = std::thread::spawn(move || {
         let refs: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-        validator.validate(&refs, |_| false, &mut rng(3))
+        validator.validate(&refs, |ids| vec![false; ids.len()], &mut rng(3))
     })
     .join()
     .unwrap();
@@ -264,7 +264,11 @@ fn validation_on_another_thread_then_accept_matches_the_one_step_path() {
     assert_eq!((split.stats().validated, split.stats().invalid), (4, 1));
 
     // A held id is skipped: reported valid, not checked, not counted again.
-    let skipped = split.validator().validate(&refs[..1], |id| *id == cts[0].id(), &mut rng(4));
+    let skipped = split.validator().validate(
+        &refs[..1],
+        |ids| ids.iter().map(|id| *id == cts[0].id()).collect(),
+        &mut rng(4),
+    );
     assert_eq!(split.accept(skipped), vec![Ok(cts[0].id())]);
     assert_eq!(split.stats().validated, 4);
 
