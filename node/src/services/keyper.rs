@@ -125,6 +125,7 @@ impl KeyperService {
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
         });
+        let release_validator = validator.clone();
         let feed_thread = {
             let (shared, name) = (Arc::clone(&shared), name.clone());
             std::thread::Builder::new()
@@ -152,6 +153,7 @@ impl KeyperService {
                         log: &log,
                         output: &output,
                         index,
+                        validator: release_validator,
                         waiting: Vec::new(),
                         fetched: BTreeSet::new(),
                         rng: rand_core::OsRng,
@@ -389,6 +391,8 @@ struct Release<'a> {
     log: &'a RecordLog,
     output: &'a tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
     index: veil_crypto::KeyperIndex,
+    /// The machine's stateless validation, for what a waiting commitment names.
+    validator: FeedValidator,
     /// Commitments that named ciphertexts not validated yet: offered again on each input.
     waiting: Vec<SignedCommitment>,
     /// Slots whose missing bodies were fetched already: the retries do not fetch again, but
@@ -403,11 +407,12 @@ impl Release<'_> {
         loop {
             // Everything queued is taken now: requests act at once, feed goes to the backlog
             // (unless it is full: then the queue waits for a validation step to make room).
-            if self.shared.feed().full() {
-                let feed = self.shared.feed();
+            let feed = self.shared.feed();
+            if feed.full() {
                 let _ = self.shared.changed.wait_timeout(feed, Duration::from_millis(50));
                 continue;
             }
+            drop(feed);
             let mut next = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(input) => Some(input),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
@@ -479,11 +484,9 @@ impl Release<'_> {
         for c in std::mem::take(&mut self.waiting) {
             self.offer(c);
         }
-        let mut fetched = std::mem::take(&mut self.fetched);
-        while fetched.len() > 256 {
-            fetched.pop_first();
+        while self.fetched.len() > 256 {
+            self.fetched.pop_first();
         }
-        self.fetched = fetched;
     }
 
     /// Validates here the ciphertexts the waiting commitments name that are not held: those
@@ -505,8 +508,7 @@ impl Release<'_> {
         }
         let started = std::time::Instant::now();
         let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
-        let validator = self.shared.machine().validator();
-        let run = validator.validate(&refs, |ids| vec![false; ids.len()], &mut self.rng);
+        let run = self.validator.validate(&refs, |ids| vec![false; ids.len()], &mut self.rng);
         self.shared.machine().accept(run);
         tracing::debug!(
             target: TIMELINE,
