@@ -66,9 +66,12 @@ pub fn encode_frame<T: Serialize>(kind: u8, version: u8, body: &T, out: &mut Byt
     out.put_u32(0);
     out.put_u8(kind);
     out.put_u8(version);
-    let writer = out.writer();
-    let writer = postcard::to_io(body, writer).expect("postcard into a BytesMut cannot fail");
-    let out = writer.into_inner();
+    // Through `Extend<u8>`, not `io::Write`: postcard writes a fixed-size array (a share, an
+    // id) byte by byte, and one `write_all` per byte made a 1,000-share batch cost about
+    // 450 µs to encode instead of about 80.
+    let buf = postcard::to_extend(body, std::mem::take(out))
+        .expect("postcard into a BytesMut cannot fail");
+    *out = buf;
     let len = u32::try_from(out.len() - start - LEN_PREFIX).expect("frame under 4 GiB");
     out[start..start + LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
 }
