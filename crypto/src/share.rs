@@ -9,8 +9,12 @@
 //! A [`ShareBatch`] carries the shares for an explicit, ordered list of ciphertext ids (the
 //! committed block's) and travels as a [`SignedShareBatch`]: signed with the keyper's ed25519
 //! identity key under the workspace's one convention ([`veil_primitives::signed`], domain
-//! `veil/share-batch/v2`). A batch names its block by a [`BlockDigest`] of the ordered ids and
-//! carries only the shares, 96 bytes each (version 1 repeated every 32-byte id).
+//! `veil/share-batch/v3`). A batch names its block by a [`BlockDigest`] of the ordered ids and
+//! carries only the shares, 96 bytes each (version 1 repeated every 32-byte id). Its signing
+//! bytes hold a SHA-256 digest of the shares instead of the shares (version 2 signed the
+//! shares themselves): ed25519 hashes what it signs twice with SHA-512, which made signing a
+//! 1,000-share batch cost about 440 µs; SHA-256 runs on the CPU's SHA extensions, and the
+//! batch now costs one pass over its 96 KB at signing and at verification.
 
 use blstrs::{G1Affine, Scalar};
 use ed25519_dalek::SigningKey;
@@ -125,16 +129,15 @@ pub struct ShareBatch {
 pub type SignedShareBatch = Signed<ShareBatch>;
 
 impl SignedMessage for ShareBatch {
-    const DOMAIN: &'static str = "veil/share-batch/v2";
+    const DOMAIN: &'static str = "veil/share-batch/v3";
 
     fn chain_id(&self) -> ChainId {
         self.chain_id
     }
 
     /// Eon, slot, keyper, the responder set (0, or 1 then the member count and indexes), the
-    /// block digest, then the share count and each share.
+    /// block digest, then the share count and [`ShareBatch::shares_digest`].
     fn encode_body(&self, e: &mut Encoder) {
-        e.reserve(96 + self.shares.len() * G1_LEN);
         e.u64(self.eon.0);
         e.u64(self.slot.0);
         e.u16(self.keyper.get());
@@ -150,9 +153,22 @@ impl SignedMessage for ShareBatch {
         }
         e.fixed(&self.block.0);
         e.len(self.shares.len());
+        e.fixed(&self.shares_digest());
+    }
+}
+
+impl ShareBatch {
+    /// SHA-256 of `veil/share-batch-shares/v1` and the shares, 96 bytes each, in order: what
+    /// the signing bytes hold instead of the shares.
+    #[must_use]
+    pub fn shares_digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"veil/share-batch-shares/v1");
         for share in &self.shares {
-            e.fixed(&share.0);
+            h.update(share.0);
         }
+        h.finalize().into()
     }
 }
 
