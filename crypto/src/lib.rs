@@ -68,7 +68,8 @@
 //!
 //! [`decrypt_block`] adds the responders' shares (`K_j = Σ D_ij`, point additions only), then
 //! checks the whole block against `X2` with one equation of two multi-scalar multiplications
-//! and two pairings, then opens every ciphertext in parallel. On failure it checks each
+//! (64-bit random coefficients, see [`combine`] for why they suffice there) and two
+//! pairings, then opens every ciphertext in parallel. On failure it checks each
 //! responder's shares with the same coefficients, blames and excludes the wrong ones, and
 //! recombines from the others (rescaling shares when the set changes). Shares are only checked
 //! to be on the curve when they arrive; subgroup membership is checked lazily, only for
