@@ -25,7 +25,7 @@ use veil_primitives::{Signed, Slot, TxId};
 use veil_sequencer::keyper::{FeedValidator, KeyperEvent, KeyperMachine, KeyperRecord};
 use veil_sequencer::slot::KeyperRequest;
 use veil_sequencer::SignedCommitment;
-use veil_storage::records::RecordLog;
+use veil_storage::records::{LogRecord, RecordLog};
 use veil_storage::StoreError;
 
 /// The `tracing` target of the events that time a slot's way through a keyper and the
@@ -113,8 +113,7 @@ impl KeyperService {
         output: tokio::sync::mpsc::UnboundedSender<KeyperOutput>,
     ) -> Result<KeyperService, StoreError> {
         let (log, stored) = RecordLog::open(log_path)?;
-        machine
-            .restore(stored.iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect());
+        machine.restore(parse_records(&stored)?);
         let (input, rx) = mpsc::sync_channel::<KeyperInput>(INPUT_QUEUE);
         let name = format!("veil-keyper-{}", machine.index());
         let validator = machine.validator();
@@ -599,6 +598,22 @@ impl Release<'_> {
     }
 }
 
+/// The release records in write order. One that does not parse is refused, never skipped:
+/// a skipped first commitment would let this keyper release shares for a second commitment
+/// of its slot after a restart.
+fn parse_records(stored: &[LogRecord]) -> Result<Vec<KeyperRecord>, StoreError> {
+    stored
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            serde_json::from_slice(&r.body).map_err(|e| StoreError::CorruptRow {
+                seq: i as u64 + 1,
+                reason: format!("keyper record {:?} of slot {}: {e}", r.kind, r.slot),
+            })
+        })
+        .collect()
+}
+
 /// Carries out the machine's events until it has none; false if the thread must stop (a
 /// record could not be made durable). The persist events queued together (a slot's first
 /// commitment and its release record) are written in one transaction, one fsync instead of
@@ -1043,5 +1058,29 @@ mod tests {
                 KeyperRecord::Released { slot: Slot(7) }
             ]
         );
+    }
+
+    /// A release record that does not parse stops the keyper with a typed error naming it;
+    /// it is not skipped (a forgotten first commitment would let a second one through).
+    #[test]
+    fn an_unreadable_release_record_is_refused_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyper.sqlite");
+        let (log, _) = RecordLog::open(&path).unwrap();
+        let good = serde_json::to_vec(&KeyperRecord::Released { slot: Slot(3) }).unwrap();
+        log.append("keyper", Slot(3), &good).unwrap();
+        log.append("keyper", Slot(4), b"{\"kind\":\"first_commitment\",\"signed\":7}").unwrap();
+        drop(log);
+        let (_, stored) = RecordLog::open(&path).unwrap();
+        assert_eq!(
+            parse_records(&stored[..1]).unwrap(),
+            vec![KeyperRecord::Released { slot: Slot(3) }]
+        );
+        match parse_records(&stored) {
+            Err(StoreError::CorruptRow { seq: 2, reason }) => {
+                assert!(reason.contains("slot 4"), "{reason}");
+            }
+            other => panic!("expected the second record refused: {other:?}"),
+        }
     }
 }
